@@ -1,0 +1,1 @@
+"""Protocol drivers. One subpackage per protocol; each exports ``PLUGIN`` (see drivers.base)."""

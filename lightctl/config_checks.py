@@ -1,0 +1,134 @@
+"""Layers 2 and 3 of config validation: protocol settings, then cross-field checks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from drivers.registry import UnknownProtocol, get_plugin
+from lightctl.config import (
+    Config,
+    ControllerConfig,
+    Path_,
+    Problem,
+    _Locator,
+    _pydantic_problems,
+    controller_paths,
+    format_path,
+)
+from lightctl.selectors import SelectorError
+
+
+def validate_protocol_settings(config: Config, file: str, locate: _Locator, problems: list[Problem]) -> Config:
+    """Replace each controller's raw ``settings`` dict by its protocol's validated model."""
+    patched: dict[str, ControllerConfig] = {}
+    paths = controller_paths(config)
+    for ctrl in config.controllers():
+        path = paths[ctrl.id]
+        try:
+            plugin = get_plugin(ctrl.protocol)
+        except UnknownProtocol as exc:
+            problems.append(_problem(file, locate, (*path, "protocol"), str(exc)))
+            continue
+        try:
+            settings = plugin.settings_model.model_validate(ctrl.settings or {})
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, file, locate, (*path, "settings")))
+            continue
+        patched[ctrl.id] = ctrl.model_copy(update={"settings": settings})
+    return _replace_controllers(config, patched)
+
+
+def _replace_controllers(config: Config, patched: dict[str, ControllerConfig]) -> Config:
+    districts = []
+    for d in config.districts:
+        sites = [s.model_copy(update={"controllers": [patched.get(c.id, c) for c in s.controllers]}) for s in d.sites]
+        districts.append(d.model_copy(update={"sites": sites}))
+    return config.model_copy(update={"districts": districts})
+
+
+def _problem(file: str, locate: _Locator, path: Path_, message: str) -> Problem:
+    return Problem(file, locate.line(path), format_path(path), message)
+
+
+def _duplicates(items: Iterable[tuple[str, Path_]], what: str, file: str, locate: _Locator) -> list[Problem]:
+    items = list(items)
+    counts = Counter(value for value, _ in items)
+    first: dict[str, Path_] = {}
+    problems = []
+    for value, path in items:
+        if counts[value] > 1:
+            if value in first:
+                where = format_path(first[value])
+                problems.append(_problem(file, locate, path, f"duplicate {what} {value!r} (first used at {where})"))
+            else:
+                first[value] = path
+    return problems
+
+
+def cross_check(config: Config, file: str, locate: _Locator) -> list[Problem]:
+    from lightctl.inventory import Inventory
+
+    problems: list[Problem] = []
+    declared_tags = set(config.tags)
+    districts, sites, controllers, legacy, endpoints = [], [], [], [], []
+    tag_uses: list[tuple[str, Path_]] = []
+    for di, district in enumerate(config.districts):
+        dpath: Path_ = ("districts", di)
+        districts.append((district.id, (*dpath, "id")))
+        tag_uses += [(t, (*dpath, "tags", i)) for i, t in enumerate(district.tags)]
+        for si, site in enumerate(district.sites):
+            spath: Path_ = (*dpath, "sites", si)
+            sites.append((site.id, (*spath, "id")))
+            tag_uses += [(t, (*spath, "tags", i)) for i, t in enumerate(site.tags)]
+            distance = config.installation.location.distance_km(site.location)
+            if distance > config.installation.max_site_distance_km:
+                problems.append(
+                    _problem(
+                        file, locate, (*spath, "location"),
+                        f"bad coordinate: {distance:.0f} km from the installation's location "
+                        f"(limit {config.installation.max_site_distance_km:.0f} km; are lat and lon swapped?)",
+                    )
+                )
+            for li, circuit in enumerate(site.legacy):
+                legacy.append((circuit.id, (*spath, "legacy", li, "id")))
+                tag_uses += [(t, (*spath, "legacy", li, "tags", i)) for i, t in enumerate(circuit.tags)]
+            for ci, ctrl in enumerate(site.controllers):
+                cpath: Path_ = (*spath, "controllers", ci)
+                controllers.append((ctrl.id, (*cpath, "id")))
+                tag_uses += [(t, (*cpath, "tags", i)) for i, t in enumerate(ctrl.tags)]
+                problems += _duplicates(
+                    ((ch.id, (*cpath, "channels", chi, "id")) for chi, ch in enumerate(ctrl.channels)),
+                    "channel id", file, locate,
+                )
+                for chi, ch in enumerate(ctrl.channels):
+                    tag_uses += [(t, (*cpath, "channels", chi, "tags", i)) for i, t in enumerate(ch.tags)]
+                if not isinstance(ctrl.settings, BaseModel):
+                    continue  # its protocol or settings were refused by layer 2, already reported
+                plugin = get_plugin(ctrl.protocol)
+                for found in plugin.validate_controller(ctrl):
+                    problems.append(_problem(file, locate, (*cpath, *found.path), found.message))
+                endpoints.append((f"{ctrl.protocol}://{plugin.endpoint_key(ctrl)}", (*cpath, "id")))
+    problems += _duplicates(districts, "district id", file, locate)
+    problems += _duplicates(sites, "site id", file, locate)
+    problems += _duplicates(controllers, "controller id", file, locate)
+    problems += _duplicates(legacy, "legacy circuit id", file, locate)
+    problems += _duplicates(endpoints, "controller endpoint", file, locate)
+    problems += _duplicates(
+        ((s.id, ("scenes", i, "id")) for i, s in enumerate(config.scenes)), "scene id", file, locate
+    )
+    for tag, path in tag_uses:
+        if tag not in declared_tags:
+            problems.append(_problem(file, locate, path, f"unknown tag {tag!r}: declare it under 'tags:'"))
+    if problems:
+        return problems
+    inventory = Inventory(config)
+    for si, scene in enumerate(config.scenes):
+        for ri, rule in enumerate(scene.rules):
+            try:
+                inventory.select(rule.target)
+            except SelectorError as exc:
+                problems.append(_problem(file, locate, ("scenes", si, "rules", ri, "target"), str(exc)))
+    return problems
