@@ -92,6 +92,12 @@ class Cabinet:
 
     # ------------------------------------------------------------------ time
 
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Account for the time so far, then follow another clock (tests, replays)."""
+        self.advance()
+        self.clock = clock
+        self._t = clock()
+
     def advance(self) -> float:
         """Integrate energy up to now; call before any change of state. Returns now."""
         now = self.clock()
