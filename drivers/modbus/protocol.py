@@ -238,10 +238,10 @@ class StatusDecoder:
                     faults=TRIPPED if trips & bit else NO_FAULTS,
                 )
             readings[channel_id] = reading
-        measurements = {key: round(value(regs, spot), 6) for key, spot in self.measurements}
-        for channel_id, key, index in self.outputs:
+        measurements = {name: round(value(regs, spot), 6) for name, spot in self.measurements}
+        for channel_id, name, index in self.outputs:
             if wanted is None or channel_id in wanted:
-                measurements[key] = regs[index] * self.level_scale
+                measurements[name] = regs[index] * self.level_scale
         faults = frozenset(kind for mask, kind in self.alarm_faults if alarms & mask)
         if trips:
             faults |= TRIPPED
