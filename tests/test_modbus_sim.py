@@ -173,3 +173,41 @@ async def test_offline_drops_open_connections(rig: Rig) -> None:
     rig.sim.inject(rig.ctrl.id, F("offline"))
     await asyncio.sleep(0.05)
     assert not rig.driver.link.connected
+
+
+async def test_units_behind_one_gateway_share_a_port() -> None:
+    from test_modbus_driver import controller
+
+    from drivers.base import ControllerTimeout, RequestRejected
+    from drivers.modbus import ModbusDriver
+    from drivers.modbus.settings import ModbusSettings
+
+    first = controller("gw-1", port=1502, unit=1)
+    second = controller("gw-2", port=1502, unit=2, timeout_s=0.3)
+    sim = PLUGIN.create_simulator([first, second], any_port=True)
+    await sim.start()
+    endpoints = sim.endpoints()
+    assert endpoints["gw-1"] == endpoints["gw-2"]
+    port = endpoints["gw-1"]["port"]
+
+    def driver(ctrl, unit):  # type: ignore[no-untyped-def]
+        return ModbusDriver(ctrl.model_copy(update={"settings": ModbusSettings(host="127.0.0.1", port=port, unit=unit)}))
+
+    one, two, stray = driver(first, 1), driver(second, 2), driver(second, 3)
+    try:
+        await one.apply({"c1": ON})
+        assert (await one.read(["c1"])).channels["c1"].on is True
+        assert (await two.read(["c1"])).channels["c1"].on is False  # a different cabinet
+        with pytest.raises(RequestRejected, match="exception 0x0b"):
+            await stray.read()
+        sim.inject("gw-2", F("offline"))  # one unit dead behind a live gateway: it stays silent
+        with pytest.raises(ControllerTimeout):
+            await two.read()
+        assert (await one.read()).channels["c1"].on is True
+        sim.clear("gw-2", "offline")
+        assert (await two.read()).channels
+        assert sim.request_count("gw-1") == 4 and sim.request_count("gw-2") == 3
+    finally:
+        for d in (one, two, stray):
+            await d.close()
+        await sim.stop()
