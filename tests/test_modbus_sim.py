@@ -211,3 +211,28 @@ async def test_units_behind_one_gateway_share_a_port() -> None:
         for d in (one, two, stray):
             await d.close()
         await sim.stop()
+
+
+async def test_every_table_reads_from_the_model(rig: Rig) -> None:
+    """An independent client (pymodbus's own) sees coils, discrete inputs and holding registers
+    that follow the model, at the profile's addresses."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    await rig.driver.apply({"c1": ON, "c3": ChannelState(on=True, level=42.5, fade_s=1.5), "c2": OFF})
+    rig.sim.inject(rig.ctrl.id, F("breaker_trip", channel="c1"))
+    rig.sim.inject(rig.ctrl.id, F("door_open"))
+    endpoint = rig.sim.endpoints()[rig.ctrl.id]
+    client = AsyncModbusTcpClient(endpoint["host"], port=endpoint["port"], timeout=1, retries=0, reconnect_delay=0)
+    assert await client.connect()
+    try:
+        coils = await client.read_coils(0, count=8, device_id=1)
+        assert coils.bits[:3] == [True, False, True]  # the coil stays commanded; the breaker is what tripped
+        discrete = await client.read_discrete_inputs(0, count=17, device_id=1)
+        feedback, trips, door = discrete.bits[:8], discrete.bits[8:16], discrete.bits[16]
+        assert feedback[:3] == [False, False, True] and trips[:3] == [True, False, False] and door is True
+        holding = await client.read_holding_registers(0, count=6, device_id=1)
+        assert holding.registers[4:6] == [425, 15]  # circuit 3: level 42.5 %, fade 1.5 s
+        rejected = await client.read_holding_registers(200, count=1, device_id=1)
+        assert rejected.isError() and rejected.exception_code == 2
+    finally:
+        client.close()
