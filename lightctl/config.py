@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
+from schedules.model import ScheduleConfig
+
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
@@ -216,6 +218,7 @@ class Config(Frozen):
     tags: list[Tag] = Field(default=[], description="every tag used anywhere must be declared here")
     districts: list[District] = Field(min_length=1)
     scenes: list[SceneConfig] = []
+    schedule: ScheduleConfig = ScheduleConfig()
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:
@@ -353,7 +356,7 @@ def load_config(path: str | Path) -> Config:
 
 def config_from_data(data: Any, *, source: str = "<config>") -> Config:
     """Validate already-parsed data (a ruamel tree keeps line numbers; plain dicts give none)."""
-    from lightctl.config_checks import cross_check, validate_protocol_settings
+    from lightctl.config_checks import cross_check, load_holiday_files, validate_protocol_settings
 
     locate = _Locator(data)
     if not isinstance(data, Mapping):
@@ -364,6 +367,7 @@ def config_from_data(data: Any, *, source: str = "<config>") -> Config:
         raise ConfigError(_pydantic_problems(exc, source, locate)) from None
     problems: list[Problem] = []
     config = validate_protocol_settings(config, source, locate, problems)
+    config = load_holiday_files(config, source, locate, problems)
     problems.extend(cross_check(config, source, locate))
     if problems:
         raise ConfigError(problems)
