@@ -168,12 +168,12 @@ def _overlap_problem(
     entries = config.schedule.entries
     first, second = entries[a], entries[b]
     example = "/".join(sorted(shared)[0])
-    when = f"{start:%Y-%m-%d %H:%M} to {end:%H:%M}"
+    when = f"{start:%H:%M} to {end:%H:%M}"
     message = (
         f"entries {first.id!r} ({file}:{_line(locate, ('schedule', 'entries', a))}, target {first.target!r}) and "
         f"{second.id!r} ({file}:{_line(locate, ('schedule', 'entries', b))}, target {second.target!r}) both have "
         f"priority {first.priority} and are in force together on {len(shared)} channel(s) (e.g. {example}), "
-        f"first on the night of {day} from {when}: give one a higher priority, or narrow its days or target"
+        f"first on the night of {day}, {when}: give one a higher priority, or narrow its days or target"
     )
     return _problem(file, locate, ("schedule", "entries", b, "priority"), message)
 
