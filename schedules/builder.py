@@ -54,9 +54,10 @@ def place_targets(entry: EntryConfig, config: Config, inventory: Inventory) -> t
     return tuple(out)
 
 
-def build(config: Config, inventory: Inventory) -> Schedule:
+def build(config: Config, inventory: Inventory, *, log_missing: bool = True) -> Schedule:
+    """``log_missing``: log once per year outside the official calendar that gets evaluated."""
     section = config.schedule
-    official = OfficialCalendar(section.official_years)
+    official = OfficialCalendar(section.official_years, log_missing=log_missing)
     day_sets = DaySets(section.day_sets, official)
     entries = []
     for order, entry in enumerate(section.entries):

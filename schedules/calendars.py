@@ -29,7 +29,7 @@ _NAME_BY_VALUE = {holiday.value: holiday.name for holiday in cc.Holiday}
 class OfficialCalendar:
     """Holidays and make-up working days by date; years given in config replace the package's."""
 
-    def __init__(self, extra_years: Iterable[OfficialYear] = ()) -> None:
+    def __init__(self, extra_years: Iterable[OfficialYear] = (), *, log_missing: bool = True) -> None:
         holidays = {day: _NAME_BY_VALUE.get(value, value) for day, value in cc.holidays.items()}
         workdays = {day: _NAME_BY_VALUE.get(value, value) for day, value in cc.workdays.items()}
         self.package_years = frozenset(day.year for day in holidays)
@@ -46,6 +46,7 @@ class OfficialCalendar:
         self.workdays = workdays
         self.years = self.package_years | self.config_years
         self.missing: set[int] = set()
+        self.log_missing = log_missing
 
     def covered_years(self) -> str:
         """``2004-2026`` (chinesecalendar 1.11) plus any years added in config."""
@@ -66,7 +67,8 @@ class OfficialCalendar:
             return True
         if day.year not in self.missing:
             self.missing.add(day.year)
-            log.warning("%s", self.missing_message(day.year))
+            if self.log_missing:
+                log.warning("%s", self.missing_message(day.year))
         return False
 
     def missing_message(self, year: int) -> str:

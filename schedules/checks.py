@@ -81,7 +81,7 @@ def check_schedule(
     scenes = config.all_scenes()
     seen: dict[str, int] = {}
     try:
-        named = DaySets(section.day_sets, official=OfficialCalendar(section.official_years))
+        named = DaySets(section.day_sets, official=OfficialCalendar(section.official_years, log_missing=False))
     except DaySetError as exc:
         problems.append(_problem(file, locate, ("schedule", "day_sets"), str(exc)))
         return problems
@@ -112,7 +112,7 @@ def check_schedule(
             problems.append(_problem(file, locate, (*path, "days"), str(exc)))
     if problems:
         return problems
-    return _overlaps(config, file, locate, inventory, build(config, inventory).windows, today or date.today())
+    return _overlaps(config, file, locate, inventory, build(config, inventory, log_missing=False).windows, today or date.today())
 
 
 def _overlaps(

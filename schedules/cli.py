@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Every transition from noon of --from for --days operating days (noon to noon): "
         "local time with offset, start/end, scene, priority, target selector and why.",
     )
-    preview.add_argument("--config", default=os.environ.get("LIGHTCTL_CONFIG", DEFAULT_CONFIG), help="config file")
+    preview.add_argument(
+        "--config", default=argparse.SUPPRESS, help="config file (default: lightctl's --config, $LIGHTCTL_CONFIG or config.yaml)"
+    )
     preview.add_argument("--from", dest="first", type=_date, default=None, help="first day, YYYY-MM-DD (default today)")
     preview.add_argument("--days", type=_days, default=7, help="number of operating days (default 7)")
     preview.add_argument("--target", default=None, help="only transitions on channels of this selector")
@@ -58,7 +60,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from schedules.preview import dumps, preview, table
 
     try:
-        config = load_config(args.config)
+        config = load_config(getattr(args, "config", None) or os.environ.get("LIGHTCTL_CONFIG", DEFAULT_CONFIG))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -101,7 +101,7 @@ def test_priorities_lowest_first_and_the_highest_wins_per_channel() -> None:
         "spring-festival-holiday", "confluence-show", "show-winter",
     ]
     assert entries[-2].reason == "confluence-show: 20:40 to 20:55"
-    assert (entries[-1].scene, entries[-1].target, entries[-1].priority) == ("show-meili", "tag:show", 40)
+    assert (entries[-1].scene, entries[-1].target, entries[-1].priority) == ("show-meili", "tag:show, !kind:decoration", 40)
     state = _resolved(at("2026-02-16 20:45"))
     assert all(state.values())  # festival night: everything lit, decorations included
 
@@ -126,6 +126,9 @@ def test_show_slots_and_their_seasonal_start() -> None:
     assert "show-summer" not in active_ids(schedule, at("2026-05-06 21:10"))
     # A Saturday in April: the winter start.
     assert "show-winter" in active_ids(schedule, at("2026-04-25 20:35"))
+    # The show lights the show sites, but never decorations outside their window.
+    state = _resolved(at("2026-03-07 20:45"))
+    assert state[("jbz-c01", "c1")] is True and state[("jbz-c01", "c2")] is False
 
 
 def test_weekly_maintenance_night_for_one_district() -> None:

@@ -84,7 +84,7 @@ async def test_a_missed_trigger_reconciles_at_once(runners: list[ScheduleRunner]
     runners.append(runner)
     runner.start(reconcile=False)
     # The event loop is blocked (a synchronous call) across the transition and past the grace.
-    time.sleep(max(0.0, bounds[0].timestamp() - time.time()) + 1.6)  # noqa: ASYNC251
+    time.sleep(max(0.0, bounds[0].timestamp() - time.time()) + 1.6)
     await recorder.wait_for(1)
     _, reason, active = recorder.calls[0]
     assert reason.startswith(f"missed schedule transition at {bounds[0].isoformat()}")
