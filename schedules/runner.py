@@ -185,3 +185,15 @@ class ScheduleRunner:
             raise
         except Exception:
             log.exception("reconcile after %r failed", reason)
+
+
+async def run_until_cancelled(
+    schedule: ScheduleSource, reconcile_now: Reconcile, *, zone: ZoneInfo, wall: Callable[[], float] = time.time
+) -> None:
+    """Run a ScheduleRunner as one task (the daemon keeps it and cancels it on stop)."""
+    runner = ScheduleRunner(schedule, reconcile_now, zone=zone, wall=wall)
+    runner.start(reconcile=False)  # the daemon has just reconciled at start-up
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.stop()
