@@ -108,6 +108,7 @@ class SimulatedCabinet:
                     self._holding[fade] = ("fade", n)
         self.pending: set[asyncio.Task[Any]] = set()
         self.requests = 0
+        self._big = profile.word_order == "big"
         self.slow_s = 0.0
         self.error_code: ExcCodes | None = None
         self.offline = False
@@ -213,24 +214,22 @@ class SimulatedCabinet:
         put = self._put
         powers = model.powers(now)
         feedback = trips = 0
-        setpoint = None if ir.setpoint is None else ir.setpoint - start
-        output = None if ir.output_level is None else ir.output_level - start
-        cp = ir.circuit_power
-        cp_first, cp_step, cp_width, cp_scale = cp.address - start, cp.registers, cp.width, cp.scale
+        setpoint, output, cp_first, cp_step, cp_width, cp_scale = self._layout(start)
         for i, c in enumerate(model.circuits):
             if c.contactor:
                 feedback |= 1 << i
             if c.tripped:
                 trips |= 1 << i
-            if setpoint is not None:
-                registers[setpoint + i] = round(c.setpoint * level_max) if c.dimmable else 0
-            if output is not None:
-                registers[output + i] = round(c.level(now) * level_max) if c.dimmable else 0
+            if c.dimmable:
+                if setpoint >= 0:
+                    registers[setpoint + i] = round(c.setpoint * level_max)
+                if output >= 0:
+                    registers[output + i] = round(c.level(now) * level_max)
             put(registers, cp_first + i * cp_step, cp_width, powers[i] / cp_scale)
         volts, amps, watts = model.phases(now, powers)
-        alarms = model.alarms(volts)
         registers[ir.feedback_bits - start] = feedback
         registers[ir.trip_bits - start] = trips
+        alarms = model.alarms(volts)
         registers[ir.alarm_bits - start] = sum(1 << bit for name, bit in p.alarm_bits.items() if alarms[name])
         v, a = ir.voltage, ir.current
         for phase in range(3):
@@ -239,12 +238,26 @@ class SimulatedCabinet:
         put(registers, ir.power.address - start, ir.power.width, sum(watts) / ir.power.scale)
         put(registers, ir.energy.address - start, ir.energy.width, model.energy_kwh / ir.energy.scale)
 
+    def _layout(self, start: int) -> tuple[int, int, int, int, int, float]:
+        """Offsets into the input block (-1: the profile has no such field)."""
+        ir = self.profile.input_registers
+        cp = ir.circuit_power
+        return (
+            -1 if ir.setpoint is None else ir.setpoint - start,
+            -1 if ir.output_level is None else ir.output_level - start,
+            cp.address - start, cp.registers, cp.width, cp.scale,
+        )
+
     def _put(self, registers: list[int], i: int, width: int, value: float) -> None:
-        raw = max(0, round(value))
+        raw = int(value + 0.5) if value > 0 else 0
         if width == 16:
-            registers[i] = min(raw, 0xFFFF)
+            registers[i] = raw if raw < 0xFFFF else 0xFFFF
         else:
-            registers[i], registers[i + 1] = self.profile.split32(min(raw, 0xFFFFFFFF))
+            raw = raw if raw < 0xFFFFFFFF else 0xFFFFFFFF
+            if self._big:
+                registers[i], registers[i + 1] = raw >> 16, raw & 0xFFFF
+            else:
+                registers[i], registers[i + 1] = raw & 0xFFFF, raw >> 16
 
     def _trace(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if not sending:
