@@ -38,7 +38,7 @@ def place_targets(entry: EntryConfig, config: Config, inventory: Inventory) -> t
     out: list[PlacedTarget] = []
     rest = entry.target
     for site in far:
-        site_keys = inventory.select(f"site:{site.id}")
+        site_keys = frozenset(key for key, info in inventory.channels.items() if info.site.id == site.id)
         members = site_keys & selected
         if not members:
             continue

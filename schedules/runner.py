@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
@@ -136,9 +136,17 @@ class ScheduleRunner:
 
     async def _fire(self, planned: datetime) -> None:
         try:
-            await self._reconcile(f"schedule transition at {planned.isoformat()}")
+            await self._reconcile(f"schedule transition at {planned.isoformat()}: {self.describe(planned)}")
         finally:
             self.reschedule()
+
+    def describe(self, instant: datetime) -> str:
+        """What changes at ``instant``: ``+weekday-night (night-normal on *), -late (...)``."""
+        before = set(self.schedule.active(instant - timedelta(microseconds=1)))
+        after = set(self.schedule.active(instant))
+        parts = [f"-{e.reason.split(':')[0]} ({e.scene} on {e.target})" for e in before - after]
+        parts += [f"+{e.reason.split(':')[0]} ({e.scene} on {e.target})" for e in after - before]
+        return ", ".join(sorted(parts, key=lambda p: p[0] != "-")) or "no change"
 
     async def _daily(self) -> None:
         self.reschedule()

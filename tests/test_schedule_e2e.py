@@ -122,8 +122,8 @@ async def test_a_transition_fires_and_the_simulators_follow(make_farm: Any, tmp_
         assert time.time() >= end.timestamp()
         commands = await daemon.store.commands(10)
         reasons = [c["target"] for c in commands if c["action"] == "reconcile"]
-        assert f"schedule transition at {start.isoformat()}" in reasons
-        assert f"schedule transition at {end.isoformat()}" in reasons
+        assert f"schedule transition at {start.isoformat()}: +soon (half on *)" in reasons
+        assert f"schedule transition at {end.isoformat()}: -soon (half on *)" in reasons
     finally:
         await runner.stop()
         await daemon.stop()

@@ -189,3 +189,19 @@ def test_a_whole_year_for_every_site_is_well_under_a_second() -> None:
     elapsed = time.perf_counter() - started
     assert changes > 3000
     assert elapsed < 1.0, f"{changes} transitions in {elapsed:.3f} s"
+
+
+def test_a_far_site_without_controllers_is_no_place_of_its_own() -> None:
+    data = load_data()
+    data["districts"][-1]["sites"].append(
+        {
+            "id": "beibei-old-town",
+            "name": "北碚老街",
+            "name_en": "Beibei old town",
+            "location": {"lat": 29.826, "lon": 106.437},
+            "legacy": [{"id": "tc1", "luminaires": {"count": 40, "kind": "landscape", "led": False, "watts": 70}}],
+        }
+    )
+    schedule, _ = schedule_of(installation_config(data))
+    targets = {w.placed.target for w in schedule.windows(date(2026, 3, 10)) if w.entry.id == "street-dusk-to-dawn"}
+    assert targets == {"kind:street, !site:shuangbei-bridge", "site:shuangbei-bridge, !channel:sbq-c01/c1"}

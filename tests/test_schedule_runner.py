@@ -70,8 +70,9 @@ async def test_fires_reconcile_at_each_transition_and_at_start(runners: list[Sch
     await recorder.wait_for(3)
     (_, why0, active0), (t1, why1, active1), (t2, why2, active2) = recorder.calls
     assert why0 == "schedule runner started" and active0 == []
-    assert why1 == f"schedule transition at {bounds[0].isoformat()}" and active1 == ["near-0"]
-    assert why2 == f"schedule transition at {bounds[1].isoformat()}" and active2 == []
+    assert why1 == f"schedule transition at {bounds[0].isoformat()}: +near-0 (all-on on site:qiansimen-bridge)"
+    assert why2 == f"schedule transition at {bounds[1].isoformat()}: -near-0 (all-on on site:qiansimen-bridge)"
+    assert active1 == ["near-0"] and active2 == []
     assert abs(t1 - bounds[0].timestamp()) < 0.5 and abs(t2 - bounds[1].timestamp()) < 0.5
     # Only the next transition is ever planned: the next is tomorrow's.
     assert runner.next_transition == bounds[0] + timedelta(days=1)
