@@ -50,11 +50,12 @@ class Window:
     end: datetime
     entry: CompiledEntry
     placed: PlacedTarget
+    active: ActiveEntry
 
-    def active_entry(self) -> ActiveEntry:
-        entry = self.entry
-        reason = f"{entry.id}: {entry.start.text} to {entry.end.text}{self.placed.note}"
-        return ActiveEntry(entry.scene, self.placed.target, entry.priority, reason)
+    @classmethod
+    def of(cls, start: datetime, end: datetime, entry: CompiledEntry, placed: PlacedTarget) -> Window:
+        reason = f"{entry.id}: {entry.start.text} to {entry.end.text}{placed.note}"
+        return cls(start, end, entry, placed, ActiveEntry(entry.scene, placed.target, entry.priority, reason))
 
     def sort_key(self) -> tuple[int, int, str]:
         return (self.entry.priority, self.entry.order, self.placed.target)
@@ -107,7 +108,7 @@ class Schedule:
                     start = event_instant(entry.start, day, placed.place, self.zone)
                     end = event_instant(entry.end, day, placed.place, self.zone)
                     if start < end:
-                        out.append(Window(start, end, entry, placed))
+                        out.append(Window.of(start, end, entry, placed))
             out.sort(key=Window.sort_key)
             found = tuple(out)
             if len(self._windows) >= _CACHE_DAYS:
@@ -122,7 +123,7 @@ class Schedule:
         else:
             day = operating_day(instant, self.zone)
             hits = (w for w in self.windows(day) if w.start <= instant < w.end)
-        return tuple(w.active_entry() for w in hits)
+        return tuple(w.active for w in hits)
 
     # ------------------------------------------------------------------ ScheduleSource
 
