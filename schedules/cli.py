@@ -56,7 +56,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from lightctl.config import ConfigError, load_config
     from lightctl.inventory import Inventory
     from lightctl.selectors import SelectorError
-    from schedules import build
+    from schedules.builder import build
     from schedules.preview import dumps, preview, table
 
     try:
@@ -65,14 +65,14 @@ def run_preview(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     inventory = Inventory(config)
-    schedule = build(config, inventory)
+    schedule = build(config, inventory, log_missing=False)  # printed below, once
     first = args.first or datetime.now(ZoneInfo(config.installation.timezone)).date()
     try:
         rows = preview(schedule, inventory, first, args.days, args.target)
     except SelectorError as exc:
         print(f"--target: {exc}", file=sys.stderr)
         return 2
-    last = date.fromordinal(first.toordinal() + args.days)
+    last = date.fromordinal(first.toordinal() + args.days - 1)
     for warning in schedule.calendar_warnings(first, last):
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:

@@ -26,6 +26,7 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from lightctl.desired import ScheduleSource
+from schedules.engine import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ JUMP_TOLERANCE_S = 2.0
 MISFIRE_GRACE_S = 30
 """A transition fired later than this is reported missed (and reconciled at once anyway)."""
 STOP_TIMEOUT_S = 5.0
+CALENDAR_NOTICE_DAYS = 45
+"""Warn this long ahead when the official holiday calendar does not know the coming days."""
 
 
 class ScheduleRunner:
@@ -67,6 +70,7 @@ class ScheduleRunner:
         self._watchdog: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.next_transition: datetime | None = None
+        self._calendar_warned: set[str] = set()
         self.fired: list[tuple[datetime, str]] = []
         """(when, reason) of every reconcile this runner asked for, newest last (bounded)."""
 
@@ -93,6 +97,7 @@ class ScheduleRunner:
         if reconcile:
             self._spawn("schedule runner started")
         self.reschedule()
+        self._check_calendar()
 
     async def stop(self) -> None:
         """Stop firing; cancel the watchdog and any reconcile this runner started. Idempotent."""
@@ -150,6 +155,17 @@ class ScheduleRunner:
 
     async def _daily(self) -> None:
         self.reschedule()
+        self._check_calendar()
+
+    def _check_calendar(self) -> None:
+        """Tell the operator, weeks ahead, that next year's official holidays are not loaded."""
+        if not isinstance(self.schedule, Schedule):
+            return
+        today = self.now().date()
+        for warning in self.schedule.calendar_warnings(today, today + timedelta(days=CALENDAR_NOTICE_DAYS)):
+            if warning not in self._calendar_warned:
+                self._calendar_warned.add(warning)
+                log.warning("%s", warning)
 
     def _on_missed(self, event: JobExecutionEvent) -> None:
         if event.job_id != TRANSITION_JOB:

@@ -137,3 +137,16 @@ async def test_stop_is_idempotent_and_start_twice_is_refused(runners: list[Sched
     await runner.stop()
     await runner.stop()
     assert not runner.running and runner.next_transition is None
+
+
+async def test_start_warns_weeks_ahead_when_next_years_holidays_are_missing(
+    runners: list[ScheduleRunner], caplog: pytest.LogCaptureFixture
+) -> None:
+    schedule, _ = schedule_of(installation_config())
+    december = datetime(2026, 12, 1, 9, 0, tzinfo=TZ).timestamp()
+    runner = ScheduleRunner(schedule, Recorder(schedule), zone=TZ, wall=lambda: december)
+    runners.append(runner)
+    with caplog.at_level("WARNING", logger="schedules.runner"):
+        runner.start(reconcile=False)
+    assert any("no data for 2027" in r.getMessage() for r in caplog.records)
+    assert runner.next_transition is not None and runner.next_transition.date() == datetime(2026, 12, 1).date()
