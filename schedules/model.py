@@ -360,6 +360,16 @@ class EntryConfig(Base):
     target: str = "*"
     priority: int = Field(ge=0, le=1000, description="higher wins")
 
+    @model_validator(mode="after")
+    def _clock_order(self) -> EntryConfig:
+        start, end = self.start.parsed, self.end.parsed
+        if start.clock is not None and end.clock is not None and clock_in_day(start.clock) >= clock_in_day(end.clock):
+            raise ValueError(
+                f"end {self.end.at} is not after start {self.start.at} in the operating day (noon to noon: "
+                "times before 12:00 are the next morning), so the entry would never be in force"
+            )
+        return self
+
 
 class AstronomyConfig(Base):
     own_times_beyond_km: float = Field(

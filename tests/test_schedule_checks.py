@@ -102,6 +102,8 @@ def test_day_set_cycles_and_duplicate_entry_ids() -> None:
         ("days", "season:02-30..03-01", "day is out of range"),
         ("days", "date:2026-10-07..2026-10-01", "ends before it starts"),
         ("days", "fortnightly", "bad day term"),
+        ("end", "19:30", "never be in force"),
+        ("end", "12:30", "never be in force"),
     ],
 )
 def test_bad_events_and_day_terms_fail_validation(field: str, value: Any, message: str) -> None:

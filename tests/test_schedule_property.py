@@ -33,11 +33,14 @@ SCENES = ["night-normal", "night-festival", "decorations-on", "all-off", "show-m
 TARGETS = ["*", "kind:decoration", "district:nanan", "tag:show", "site:shuangbei-bridge", "kind:street"]
 
 
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+
+
 @st.composite
 def events(draw: st.DrawFn) -> object:
     if draw(st.booleans()):
-        minutes = draw(st.integers(12 * 60, 36 * 60 - 1))
-        return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+        return draw(st.integers(12 * 60, 36 * 60 - 2))  # minutes after noon-day's midnight
     base = draw(st.sampled_from(["sunset", "dusk", "sunrise", "dawn"]))
     offset = draw(st.integers(-180, 180))
     text = f"{base} {'+' if offset >= 0 else '-'} {abs(offset)}m"
@@ -50,12 +53,15 @@ def events(draw: st.DrawFn) -> object:
 def schedules_(draw: st.DrawFn) -> Schedule:
     entries = []
     for i in range(draw(st.integers(1, 6))):
+        start, end = draw(events()), draw(events())
+        if isinstance(start, int) and isinstance(end, int):  # two clock times: in order (config refuses others)
+            start, end = min(start, end), max(start, end) + 1
         entries.append(
             {
                 "id": f"e{i}",
                 "days": draw(st.lists(st.sampled_from(DAY_TERMS), min_size=1, max_size=2)),
-                "start": draw(events()),
-                "end": draw(events()),
+                "start": _clock(start) if isinstance(start, int) else start,
+                "end": _clock(end) if isinstance(end, int) else end,
                 "scene": draw(st.sampled_from(SCENES)),
                 "target": draw(st.sampled_from(TARGETS)),
                 "priority": draw(st.integers(0, 4)),
