@@ -140,10 +140,11 @@ class ScheduleRunner:
         return following
 
     async def _fire(self, planned: datetime) -> None:
-        try:
-            await self._reconcile(f"schedule transition at {planned.isoformat()}: {self.describe(planned)}")
-        finally:
-            self.reschedule()
+        # Plan the next transition first and reconcile in a task of its own: a slow reconcile (a
+        # queue of operator commands, controllers timing out) never delays or swallows the next
+        # firing, and reconciling resolves at the moment it runs, so nothing between is lost.
+        self.reschedule()
+        self._spawn(f"schedule transition at {planned.isoformat()}: {self.describe(planned)}")
 
     def describe(self, instant: datetime) -> str:
         """What changes at ``instant``: ``+weekday-night (night-normal on *), -late (...)``."""

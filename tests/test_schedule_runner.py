@@ -150,3 +150,21 @@ async def test_start_warns_weeks_ahead_when_next_years_holidays_are_missing(
         runner.start(reconcile=False)
     assert any("no data for 2027" in r.getMessage() for r in caplog.records)
     assert runner.next_transition is not None and runner.next_transition.date() == datetime(2026, 12, 1).date()
+
+
+async def test_a_slow_reconcile_does_not_delay_the_next_transition(runners: list[ScheduleRunner]) -> None:
+    schedule, bounds = _near_schedule((1, 2))
+    recorder = Recorder(schedule)
+
+    async def slow(reason: str) -> None:
+        await recorder(reason)
+        await asyncio.sleep(3)  # e.g. controllers timing out
+
+    runner = ScheduleRunner(schedule, slow, zone=TZ)
+    runners.append(runner)
+    runner.start(reconcile=False)
+    await recorder.wait_for(2)
+    (_, why1, _), (t2, why2, _) = recorder.calls
+    assert why1.startswith(f"schedule transition at {bounds[0].isoformat()}")
+    assert why2.startswith(f"schedule transition at {bounds[1].isoformat()}")
+    assert abs(t2 - bounds[1].timestamp()) < 0.5
