@@ -73,7 +73,7 @@ async def test_fires_reconcile_at_each_transition_and_at_start(runners: list[Sch
     assert why1 == f"schedule transition at {bounds[0].isoformat()}: +near-0 (all-on on site:qiansimen-bridge)"
     assert why2 == f"schedule transition at {bounds[1].isoformat()}: -near-0 (all-on on site:qiansimen-bridge)"
     assert active1 == ["near-0"] and active2 == []
-    assert abs(t1 - bounds[0].timestamp()) < 0.5 and abs(t2 - bounds[1].timestamp()) < 0.5
+    assert abs(t1 - bounds[0].timestamp()) < 1.0 and abs(t2 - bounds[1].timestamp()) < 1.0
     # Only the next transition is ever planned: the next is tomorrow's.
     assert runner.next_transition == bounds[0] + timedelta(days=1)
 
@@ -167,4 +167,4 @@ async def test_a_slow_reconcile_does_not_delay_the_next_transition(runners: list
     (_, why1, _), (t2, why2, _) = recorder.calls
     assert why1.startswith(f"schedule transition at {bounds[0].isoformat()}")
     assert why2.startswith(f"schedule transition at {bounds[1].isoformat()}")
-    assert abs(t2 - bounds[1].timestamp()) < 0.5
+    assert abs(t2 - bounds[1].timestamp()) < 1.0
