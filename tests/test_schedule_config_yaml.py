@@ -68,3 +68,20 @@ def test_a_year_of_every_site_in_well_under_a_second(shipped: tuple[Config, Inve
     print(f"\n{changes} schedule changes over 2026 for {len(inventory.sites)} sites in {elapsed:.3f} s")
     assert changes > 3000
     assert elapsed < 1.0
+
+
+def test_a_year_of_desired_states_at_every_change(shipped: tuple[Config, Inventory, Schedule, SceneBook]) -> None:
+    """The same year through the core's resolve(): the desired state of every channel at each change."""
+    config, inventory, _, book = shipped
+    started = time.perf_counter()
+    schedule = build(config, inventory)
+    instant: datetime | None = at("2026-01-01 00:00")
+    lit: list[int] = []
+    while instant is not None and instant < at("2027-01-01 00:00"):
+        state, _ = resolve(instant, inventory, book, schedule)
+        lit.append(sum(s.on for s in state.values()))
+        instant = schedule.next_change(instant)
+    elapsed = time.perf_counter() - started
+    print(f"\n{len(lit)} desired states of {len(inventory.channels)} channels over 2026 in {elapsed:.3f} s")
+    assert max(lit) == len(inventory.channels) and min(lit) == 0
+    assert elapsed < 3.0
