@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
 
 from drivers.base import Colour
 from scenes.colour import ColourError, parse_colour
-from ruamel.yaml.error import MarkedYAMLError
+from schedules.model import ScheduleConfig
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
@@ -281,6 +282,7 @@ class Config(Frozen):
     districts: list[District] = Field(min_length=1)
     scenes: list[SceneConfig] = []
     shows: list[ShowConfig] = []
+    schedule: ScheduleConfig = ScheduleConfig()
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:
@@ -418,7 +420,7 @@ def load_config(path: str | Path) -> Config:
 
 def config_from_data(data: Any, *, source: str = "<config>") -> Config:
     """Validate already-parsed data (a ruamel tree keeps line numbers; plain dicts give none)."""
-    from lightctl.config_checks import cross_check, validate_protocol_settings
+    from lightctl.config_checks import cross_check, load_holiday_files, validate_protocol_settings
 
     locate = _Locator(data)
     if not isinstance(data, Mapping):
@@ -429,6 +431,7 @@ def config_from_data(data: Any, *, source: str = "<config>") -> Config:
         raise ConfigError(_pydantic_problems(exc, source, locate)) from None
     problems: list[Problem] = []
     config = validate_protocol_settings(config, source, locate, problems)
+    config = load_holiday_files(config, source, locate, problems)
     problems.extend(cross_check(config, source, locate))
     if problems:
         raise ConfigError(problems)

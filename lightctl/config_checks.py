@@ -19,6 +19,9 @@ from lightctl.config import (
     format_path,
 )
 from lightctl.selectors import SelectorError
+from schedules.checks import check_schedule, load_holiday_files
+
+__all__ = ["cross_check", "load_holiday_files", "validate_protocol_settings"]
 
 
 def validate_protocol_settings(config: Config, file: str, locate: _Locator, problems: list[Problem]) -> Config:
@@ -148,6 +151,7 @@ def cross_check(config: Config, file: str, locate: _Locator) -> list[Problem]:
             inventory.select(selector)
         except SelectorError as exc:
             problems.append(_problem(file, locate, path, str(exc)))
+    problems += check_schedule(config, file, locate, inventory)
     return problems
 
 
