@@ -300,7 +300,10 @@ class ModbusSimulator:
         elif kind == "slow":
             cabinet.slow_s = 1.0 if fault.value is None else float(fault.value)
         elif kind == "error":
-            cabinet.error_code = ExcCodes(4 if fault.value is None else int(fault.value))
+            code = 4 if fault.value is None else int(fault.value)
+            if code not in set(ExcCodes):
+                raise ValueError(f"exception code {code} is not a Modbus exception ({sorted(map(int, ExcCodes))})")
+            cabinet.error_code = ExcCodes(code)
         elif kind == "breaker_trip":
             model.trip(self._circuit(cabinet, fault), True)
         elif kind == "lamp_failure":

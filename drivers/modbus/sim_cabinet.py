@@ -90,6 +90,8 @@ class SimulatedCabinet:
         registers: list[int],
         values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
+        if function_code in (22, 23):
+            return ExcCodes.ILLEGAL_FUNCTION  # mask write, read/write multiple: not in this device
         if function_code in (5, 15) and values is not None:
             return self._write_coils(address, [bool(v) for v in values])
         if function_code in (6, 16) and values is not None:
