@@ -33,6 +33,15 @@ def show_data(count: int, loops: int = 2, end: str = "schedule") -> dict[str, An
     return data
 
 
+async def reach(run: Any, position: tuple[int, int], timeout: float = 10.0) -> None:
+    """Wait until the show has played the cue at (loop, cue)."""
+    for _ in range(int(timeout / 0.02)):
+        if (run.loop, run.cue) >= position:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the show did not reach {position}: at {(run.loop, run.cue)}")
+
+
 async def wait_for_show(daemon: Daemon, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while daemon.shows.current is not None and daemon.shows.current.status in ("starting", "running"):
@@ -78,14 +87,11 @@ async def test_offline_controller_rejoins_at_the_next_cue_and_stop(make_farm, tm
     await daemon.start()
     try:
         run = await daemon.shows.start("beat", user="test")
-        while run.cue < 0:
-            await asyncio.sleep(0.02)
+        await reach(run, (0, 0))
         await farm.inject("s1", Fault("offline"))
-        while (run.loop, run.cue) < (0, 2):
-            await asyncio.sleep(0.02)
+        await reach(run, (0, 2))
         await farm.clear("s1", "offline")
-        while (run.loop, run.cue) < (1, 1):
-            await asyncio.sleep(0.02)
+        await reach(run, (1, 1))
         await asyncio.sleep(0.3)
         stopped = await daemon.shows.stop(user="test")
         assert stopped.status == "stopped"
@@ -102,7 +108,7 @@ async def test_offline_controller_rejoins_at_the_next_cue_and_stop(make_farm, tm
 
 async def test_curtailment_sheds_records_and_restores(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     data = installation_data([modbus_controller(f"c{i}", i, channels=4) for i in range(3)])
-    farm, config = await make_farm(data)
+    _farm, config = await make_farm(data)
     daemon = Daemon(config, database=tmp_path / "curtail.db")
     await daemon.start()
     try:
