@@ -37,7 +37,7 @@ def controller(
             "profile": profile,
             "timeout_s": timeout_s,
             "host": "127.0.0.1",
-            "port": 0,
+            "port": 1502,
             "unit": 1,
             **settings,
             "channels": [

@@ -109,7 +109,10 @@ def test_dimmable_channel_on_a_relay_circuit() -> None:
 
 def test_settings_model() -> None:
     assert ModbusSettings.model_validate({"host": "10.1.2.3"}) == ModbusSettings(host="10.1.2.3", port=502, unit=1)
-    for bad in ({"host": "h", "unit": 0}, {"host": "h", "unit": 248}, {"host": "h", "slave": 1}, {"port": 502}):
+    bad_settings = (
+        {"host": "h", "unit": 0}, {"host": "h", "unit": 248}, {"host": "h", "port": 0}, {"host": "h", "slave": 1}, {"port": 502}
+    )
+    for bad in bad_settings:
         with pytest.raises(ValidationError):
             ModbusSettings.model_validate(bad)
     ctrl = controller(host="10.0.0.7", port=1502, unit=3)

@@ -41,7 +41,7 @@ def make_controllers(count: int, first: int = 0) -> list[ControllerConfig]:
                 "profile": "cabinet-8ch",
                 "timeout_s": 5.0,
                 "host": "127.0.0.1",
-                "port": 0,
+                "port": 10000 + i,
                 "channels": [
                     {"id": f"c{n}", "point": n, "luminaires": {"count": 20, "kind": "landscape", "led": True, "watts": 36}}
                     for n in range(1, 9)

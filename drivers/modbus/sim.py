@@ -233,7 +233,7 @@ class ModbusSimulator:
         for ctrl in controllers:
             settings = settings_of(ctrl)
             host = _bind_host(settings.host)
-            key = (host, settings.port) if settings.port else (host, -len(groups) - 1)
+            key = (host, settings.port)
             endpoint = groups.get(key)
             if endpoint is None:
                 endpoint = groups[key] = _Endpoint(host, 0 if any_port else settings.port)
