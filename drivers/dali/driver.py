@@ -1,0 +1,247 @@
+"""The DALI driver: channels on gateway lines, compiled to the fewest frames, read back by query."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+from drivers.base import (
+    ApplyResult,
+    ChannelId,
+    ChannelReading,
+    ChannelState,
+    Colour,
+    ControllerReading,
+    Driver,
+    DriverError,
+    FaultKind,
+    PlannedOperation,
+)
+from drivers.dali import frames
+from drivers.dali.arbiter import LineArbiter
+from drivers.dali.compile import LineKnowledge, LineOp, compile_line, learn
+from drivers.dali.daliserver import DaliserverTransport
+from drivers.dali.frames import Reply, ReplyKind, Transaction
+from drivers.dali.levels import LEVEL_TOLERANCE, MASK, arc_to_percent, mirek_to_kelvin
+from drivers.dali.lunatone import LunatoneTransport
+from drivers.dali.model import LineTopology, line_port, load_profiles, settings_of, topology
+from drivers.dali.transport import FrameTransport
+from lightctl.config import ControllerConfig
+
+SCENE_REFRESH_S = 3600.0
+"""How long scene tables read from the gear are trusted before the sweep reads them again."""
+
+
+def make_transport(controller: ControllerConfig) -> FrameTransport:
+    settings = settings_of(controller)
+    profile = load_profiles().get(controller.profile)
+    if settings.gateway == "daliserver":
+        ports = {line.line: line_port(settings, profile, line) for line in settings.lines}
+        return DaliserverTransport(controller.id, controller.timeout_s, settings.host, ports)
+    port = settings.port or (profile.default_port if profile else 80)
+    url = f"ws://{settings.host}:{port}{settings.path}"
+    return LunatoneTransport(controller.id, controller.timeout_s, url, [line.line for line in settings.lines])
+
+
+class DaliDriver(Driver):
+    level_tolerance = LEVEL_TOLERANCE
+
+    def __init__(self, controller: ControllerConfig) -> None:
+        super().__init__(controller)
+        self.settings = settings_of(controller)
+        self.lines: dict[int, LineTopology] = topology(controller)
+        self.transport = make_transport(controller)
+        self.arbiters = {n: LineArbiter() for n in self.lines}
+        self.knowledge = {n: LineKnowledge() for n in self.lines}
+        self._line_of = {ch: n for n, topo in self.lines.items() for ch in topo.channels}
+
+    async def connect(self) -> None:
+        for know in self.knowledge.values():
+            know.forget()  # another master may have changed the gear while we were away
+        await self.transport.connect()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    # ------------------------------------------------------------------ commands
+
+    def _compile(self, states: Mapping[ChannelId, ChannelState]) -> tuple[dict[int, list[LineOp]], dict[ChannelId, str]]:
+        rejected: dict[ChannelId, str] = {}
+        by_line: dict[int, dict[ChannelId, ChannelState]] = {}
+        for channel_id, state in states.items():
+            line = self._line_of.get(channel_id)
+            if line is None:
+                rejected[channel_id] = "no such channel on this controller"
+                continue
+            if state.colour is not None and state.colour.rgb is not None:
+                rejected[channel_id] = "RGB colour is not supported over DALI (DT8 Tc only)"
+                continue
+            by_line.setdefault(line, {})[channel_id] = state
+        plans = {n: compile_line(self.lines[n], batch, self.knowledge[n]) for n, batch in by_line.items()}
+        return plans, rejected
+
+    def plan(self, states: Mapping[ChannelId, ChannelState]) -> Sequence[PlannedOperation]:
+        plans, _ = self._compile(states)
+        out = []
+        for ops in plans.values():
+            for op in ops:
+                detail = " + ".join(str(t) for t in op.transactions)
+                out.append(PlannedOperation(op.kind, f"line {op.point}", op.channels, f"{op.frames} frame(s): {detail}"))
+        return out
+
+    async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
+        plans, rejected = self._compile(states)
+        before = sum(self.transport.frames_sent.values())
+        results = await asyncio.gather(*(self._run_line(n, ops) for n, ops in plans.items()), return_exceptions=True)
+        failures = [(n, r) for n, r in zip(plans, results, strict=True) if isinstance(r, BaseException)]
+        for _, result in failures:
+            if not isinstance(result, DriverError):
+                raise result
+        if failures and len(failures) == len(plans):
+            raise failures[0][1]
+        for number, error in failures:
+            for channel_id in {ch for op in plans[number] for ch in op.channels}:
+                rejected[channel_id] = f"line {number}: {error.__class__.__name__}: {getattr(error, 'detail', error)}"
+        return ApplyResult(sum(self.transport.frames_sent.values()) - before, rejected)
+
+    async def _run_line(self, number: int, ops: list[LineOp]) -> None:
+        know = self.knowledge[number]
+        async with self.arbiters[number].command():
+            try:
+                for op in ops:
+                    for transaction in op.transactions:
+                        await self.transport.send(number, transaction)
+                    learn(op, know)
+            except BaseException:
+                know.forget()
+                raise
+
+    async def transact(self, line: int, transaction: Transaction) -> Reply:
+        """One transaction with command priority (commissioning tools use this)."""
+        async with self.arbiters[line].command():
+            return await self.transport.send(line, transaction)
+
+    # ------------------------------------------------------------------ observation
+
+    async def read(self, channels: Collection[ChannelId] | None = None) -> ControllerReading:
+        if channels is not None:
+            wanted: dict[int, list[ChannelId]] = {}
+            for channel_id in channels:
+                if channel_id in self._line_of:
+                    wanted.setdefault(self._line_of[channel_id], []).append(channel_id)
+            parts = await asyncio.gather(*(self._confirm(n, chs) for n, chs in wanted.items()))
+            readings = {ch: r for part in parts for ch, r in part.items()}
+            return ControllerReading(time.time(), readings)
+        sweeps = await asyncio.gather(*(self._sweep(n) for n in self.lines))
+        readings, measurements = {}, {}
+        for found, figures in sweeps:
+            readings.update(found)
+            measurements.update(figures)
+        faults = frozenset(f for r in readings.values() for f in r.faults)
+        return ControllerReading(time.time(), readings, faults=faults, measurements=measurements)
+
+    async def _confirm(self, number: int, channel_ids: list[ChannelId]) -> dict[ChannelId, ChannelReading]:
+        """Read-back after a command: QueryActualLevel of one gear per channel (a group query would
+        collide), with command priority: it is part of the switch."""
+        topo = self.lines[number]
+        out = {}
+        async with self.arbiters[number].command():
+            for channel_id in channel_ids:
+                reading = ChannelReading(faults=frozenset({FaultKind.GEAR_FAILURE}))
+                for addr in topo.members[channel_id][:3]:  # a missing gear: try the next member
+                    reply = await self.transport.send(number, frames.query_level(addr))
+                    if reply.kind is ReplyKind.VALUE and reply.value != MASK:
+                        level = arc_to_percent(reply.value or 0)
+                        reading = ChannelReading(on=level > 0, level=level)
+                        break
+                out[channel_id] = reading
+        return out
+
+    async def _query(self, number: int, transaction: Transaction) -> Reply:
+        async with self.arbiters[number].query():
+            reply = await self.transport.send(number, transaction)
+        if self.settings.sweep_gap_s:
+            await asyncio.sleep(self.settings.sweep_gap_s)
+        return reply
+
+    async def _sweep(self, number: int) -> tuple[dict[ChannelId, ChannelReading], dict[str, float]]:
+        """Full observation of a line at sweep priority: the level of every gear, lamp and gear
+        failure asked of the whole channel at once (a yes/no query: silence means no, any answer or
+        a collision means at least one) and narrowed down to the gear only when one says yes."""
+        topo = self.lines[number]
+        know = self.knowledge[number]
+        if self.settings.scenes and time.monotonic() - know.scenes_read_at > SCENE_REFRESH_S:
+            await self.read_scenes(number)
+        readings: dict[ChannelId, ChannelReading] = {}
+        figures: dict[str, float] = {}
+        for channel_id, point in topo.channels.items():
+            members = topo.members[channel_id]
+            address = frames.gear_address(point)
+            levels: Counter[int] = Counter()
+            missing = 0
+            for addr in members:
+                reply = await self._query(number, frames.query_level(addr))
+                if reply.kind is ReplyKind.VALUE and reply.value != MASK:
+                    levels[reply.value or 0] += 1
+                else:
+                    missing += 1
+            faults: set[FaultKind] = set()
+            lamp = await self._failures(number, members, frames.query_lamp_failure(address), frames.query_lamp_failure)
+            gear = await self._failures(number, members, frames.query_gear_failure(address), frames.query_gear_failure)
+            if lamp:
+                faults.add(FaultKind.LAMP_FAILURE)
+                figures[f"{channel_id}.lamp_failures"] = lamp
+            if gear or missing:
+                faults.add(FaultKind.GEAR_FAILURE)
+                figures[f"{channel_id}.gear_failures"] = gear
+                figures[f"{channel_id}.gear_missing"] = missing
+            colour = None
+            if set(members) & topo.colour_gear and levels:
+                colour = await self._colour(number, members[0])
+            if levels:
+                arc = levels.most_common(1)[0][0]
+                level = arc_to_percent(arc)
+                readings[channel_id] = ChannelReading(on=level > 0, level=level, colour=colour, faults=frozenset(faults))
+            else:
+                readings[channel_id] = ChannelReading(faults=frozenset(faults))
+        return readings, figures
+
+    async def _failures(self, number: int, members: tuple[int, ...], whole: Transaction, each: object) -> int:
+        reply = await self._query(number, whole)
+        if not reply.yes:
+            return 0
+        if len(members) == 1:
+            return 1
+        count = 0
+        for addr in members:
+            assert callable(each)
+            if (await self._query(number, each(frames.short(addr)))).yes:
+                count += 1
+        return count
+
+    async def _colour(self, number: int, addr: int) -> Colour | None:
+        async with self.arbiters[number].query():
+            replies = [await self.transport.send(number, t) for t in frames.query_colour_temperature(addr)]
+        msb, lsb = replies[2], replies[3]
+        if msb.kind is ReplyKind.VALUE and lsb.kind is ReplyKind.VALUE and msb.value != MASK:
+            return Colour(cct_k=mirek_to_kelvin(((msb.value or 0) << 8) | (lsb.value or 0)))
+        return None
+
+    async def read_scenes(self, number: int, scenes: Iterable[int] | None = None) -> None:
+        """Scene tables as stored in the gear, so that GoToScene is used only where it is true."""
+        know = self.knowledge[number]
+        tables: dict[int, dict[int, int]] = {}
+        for scene in sorted(self.settings.scenes if scenes is None else scenes):
+            table: dict[int, int] = {}
+            for addr in self.lines[number].gear:
+                reply = await self._query(number, frames.query_scene_level(addr, scene))
+                if reply.kind is ReplyKind.VALUE and reply.value is not None:
+                    table[addr] = reply.value
+            tables[scene] = table
+        know.scenes = tables
+        know.scenes_read_at = time.monotonic()
+
+    def foreign_frames(self) -> int:
+        return sum(self.transport.foreign_frames.values())
