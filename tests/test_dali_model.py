@@ -16,7 +16,7 @@ def test_arc_curve_follows_the_standard() -> None:
     assert arc_to_percent(254) == pytest.approx(100.0)
     assert arc_to_percent(170) == pytest.approx(10 ** ((170 - 1) / (253 / 3) - 1))
     assert percent_to_arc(100) == 254 and percent_to_arc(0) == 0 and percent_to_arc(0.0001) == 1
-    assert percent_to_arc(50) == 229  # 50 % sits between arc 229 (49.6 %) and 230 (50.9 %)
+    assert percent_to_arc(50) == 229  # 50 % sits between arc 228 (49.2 %) and 229 (50.5 %)
 
 
 def test_level_tolerance_is_the_real_round_trip_error() -> None:

@@ -80,8 +80,8 @@ def scene_tables(
 async def store_scenes(driver: DaliDriver, scenes: Mapping[int, Mapping[ChannelId, ChannelState]]) -> int:
     """Write scene levels into the gear with the fewest frames (broadcast/group SET SCENE where
     gear share a level; REMOVE FROM SCENE for gear the scene does not reach), then read them back
-    so the driver may use GoToScene. Returns the frames sent."""
-    before = sum(driver.transport.frames_sent.values())
+    so the driver may use GoToScene. Returns the frames written (the read-back not counted)."""
+    written = 0
     for number, tables in scene_tables(driver, scenes).items():
         topo = driver.lines[number]
         for scene, table in tables.items():
@@ -89,5 +89,6 @@ async def store_scenes(driver: DaliDriver, scenes: Mapping[int, Mapping[ChannelI
                 address = frames.gear_address(point)
                 for transaction in frames.store_scene(address, scene, None if arc == MASK else arc):
                     await driver.transact(number, transaction)
+                    written += 2 if transaction.send_twice else 1
         await driver.read_scenes(number, tables)
-    return sum(driver.transport.frames_sent.values()) - before
+    return written

@@ -222,9 +222,9 @@ class LunatoneEndpoint:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get(self.path, self._serve)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.2)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
         assert isinstance(server, asyncio.Server)
