@@ -173,6 +173,9 @@ class LunatoneTransport(FrameTransport):
                         return NO_REPLY
                     answer = (await self._next(line, queue, "daliAnswer", transaction))["data"]
             except TimeoutError:
+                # events carry no request id: a late answer would be taken for the next one's, so
+                # the session is dropped and the next send starts in step on a new one
+                await self.close()
                 raise ControllerTimeout(self.controller_id, f"{self.where(line, transaction)}: no answer event") from None
             except (aiohttp.ClientError, ConnectionError) as exc:
                 await self.close()
