@@ -89,7 +89,7 @@ def test_scan_lists_the_gear_with_a_progress_bar(tmp_path: Path) -> None:
     assert "cbl-gw1 line 2 [################################] 64/64" in err
     rows = [line.split() for line in out.splitlines()[1:-1]]
     assert [int(r[1]) for r in rows] == [0, 1, 2, 3, 4, 5, 9]
-    assert rows[0] == ["2", "0", "LED", "0", "0.0%", "ok"]
+    assert rows[0] == ["2", "0", "LED", "0", "0.0%", "100.0%", "ok"]
     assert rows[4][-1] == "FAILED" and rows[5][-1] == "ok"
     assert out.splitlines()[-1] == "7 gear found on cbl-gw1 line(s) 2"
 

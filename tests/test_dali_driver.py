@@ -212,3 +212,16 @@ async def test_commands_go_before_the_sweep(gateway: str) -> None:
         assert all(r.on for r in reading.channels.values())
         await sweep
     await no_leftover_tasks()
+
+
+async def test_one_line_down_rejects_its_channels_and_applies_the_rest() -> None:
+    ctrl = controller(controller_data(gateway="daliserver", lines=2, gear=8, groups=2, timeout_s=0.3))
+    async with running(ctrl) as (host, (driver,)):
+        await driver.apply(_all(ctrl, OFF))
+        await host._daliserver[ctrl.id][1].stop()  # line 2's daliserver process is gone
+        await driver.close()
+        result = await driver.apply(_all(ctrl, ON))
+        assert set(result.rejected) == {"l2g0", "l2g1"}
+        assert all("line 2: ControllerUnreachable" in why for why in result.rejected.values())
+        assert {g.target for g in host.gateway(ctrl.id).lines[1].gear.values()} == {254}
+        assert {g.target for g in host.gateway(ctrl.id).lines[2].gear.values()} == {0}

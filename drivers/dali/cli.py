@@ -56,15 +56,16 @@ class ProgressBar:
 
 
 def format_gear(found: list[GearInfo]) -> str:
-    lines = [f"{'line':>4} {'addr':>4}  {'device type':<13} {'groups':<20} {'level':>7}  lamp"]
+    lines = [f"{'line':>4} {'addr':>4}  {'device type':<13} {'groups':<20} {'level':>7} {'power-on':>8}  lamp"]
     for gear in found:
         dtype = DEVICE_TYPES.get(gear.device_type, str(gear.device_type)) if gear.device_type is not None else "?"
         groups = ",".join(str(g) for g in gear.groups) or "-"
         level = "?" if gear.level is None else f"{gear.level:.1f}%"
+        power_on = "?" if gear.power_on_level is None else f"{gear.power_on_level:.1f}%"
         lamp = "FAILED" if gear.lamp_failure else "ok"
         if gear.gear_failure:
             lamp += " (gear failure)"
-        lines.append(f"{gear.line:>4} {gear.address:>4}  {dtype:<13} {groups:<20} {level:>7}  {lamp}")
+        lines.append(f"{gear.line:>4} {gear.address:>4}  {dtype:<13} {groups:<20} {level:>7} {power_on:>8}  {lamp}")
     return "\n".join(lines)
 
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from dali.gear import general
-
 from drivers.base import ChannelId, ChannelState
 from drivers.dali import frames
 from drivers.dali.compile import cover_line
 from drivers.dali.driver import DaliDriver
-from drivers.dali.frames import Reply, ReplyKind, tx
+from drivers.dali.frames import Reply, ReplyKind
 from drivers.dali.levels import MASK, arc_to_percent, percent_to_arc
 from drivers.dali.model import MAX_GEAR
 
@@ -28,6 +26,7 @@ class GearInfo:
     device_type: int | None
     groups: tuple[int, ...]
     level: float | None
+    power_on_level: float | None
     lamp_failure: bool
     gear_failure: bool
 
@@ -38,22 +37,24 @@ def _value(reply: Reply) -> int | None:
 
 async def scan_line(driver: DaliDriver, line: int, progress: Progress | None = None) -> list[GearInfo]:
     """Ask every short address whether gear is there, then what it is. A framing error to
-    "present?" means two gear share the address: reported as such, never as absent."""
+    "present?" (two gear sharing the address) counts as present: the crew must see it."""
     found: list[GearInfo] = []
     for addr in range(MAX_GEAR):
-        short = frames.short(addr)
-        present = await driver.transact(line, tx(general.QueryControlGearPresent(short)))
+        present = await driver.transact(line, frames.query_present(addr))
         if present.yes:
-            dtype = _value(await driver.transact(line, tx(general.QueryDeviceType(short))))
-            low = _value(await driver.transact(line, tx(general.QueryGroupsZeroToSeven(short)))) or 0
-            high = _value(await driver.transact(line, tx(general.QueryGroupsEightToFifteen(short)))) or 0
+            dtype = _value(await driver.transact(line, frames.query_device_type(addr)))
+            low_q, high_q = frames.query_groups(addr)
+            low = _value(await driver.transact(line, low_q)) or 0
+            high = _value(await driver.transact(line, high_q)) or 0
             arc = _value(await driver.transact(line, frames.query_level(addr)))
+            power_on = _value(await driver.transact(line, frames.query_power_on_level(addr)))
             status = _value(await driver.transact(line, frames.query_status(addr))) or 0
             mask = low | (high << 8)
             found.append(
                 GearInfo(
                     line, addr, dtype, tuple(g for g in range(16) if mask >> g & 1),
                     None if arc is None or arc == MASK else arc_to_percent(arc),
+                    None if power_on is None or power_on == MASK else arc_to_percent(power_on),
                     bool(status & frames.STATUS_LAMP_FAILURE), bool(status & frames.STATUS_GEAR_FAILURE),
                 )
             )

@@ -81,6 +81,19 @@ def arc_power(target: address.GearAddress, arc: int) -> Transaction:
     return tx(general.DAPC(target, arc))
 
 
+def off(target: address.GearAddress) -> Transaction:
+    """OFF: immediately, without fading."""
+    return tx(general.Off(target))
+
+
+def recall_max(target: address.GearAddress) -> Transaction:
+    return tx(general.RecallMaxLevel(target))
+
+
+def recall_min(target: address.GearAddress) -> Transaction:
+    return tx(general.RecallMinLevel(target))
+
+
 def go_to_scene(target: address.GearAddress, scene: int) -> Transaction:
     return tx(general.GoToScene(target, scene))
 
@@ -136,6 +149,22 @@ def query_lamp_failure(target: address.GearAddress) -> Transaction:
 
 def query_gear_failure(target: address.GearAddress) -> Transaction:
     return tx(general.QueryControlGearFailure(target))
+
+
+def query_device_type(addr: int) -> Transaction:
+    return tx(general.QueryDeviceType(short(addr)))
+
+
+def query_power_on_level(addr: int) -> Transaction:
+    return tx(general.QueryPowerOnLevel(short(addr)))
+
+
+def query_present(addr: int) -> Transaction:
+    return tx(general.QueryControlGearPresent(short(addr)))
+
+
+def query_groups(addr: int) -> list[Transaction]:
+    return [tx(general.QueryGroupsZeroToSeven(short(addr))), tx(general.QueryGroupsEightToFifteen(short(addr)))]
 
 
 def query_scene_level(addr: int, scene: int) -> Transaction:
