@@ -49,11 +49,8 @@ def simulator_thread(ctrl_data: dict) -> Iterator[tuple[DaliSimulatorHost, dict]
     thread.start()
     try:
         asyncio.run_coroutine_threadsafe(host.start(), loop).result(5)
-        lines = host.endpoints()[ctrl_data["id"]]["lines"]
         patched = dict(ctrl_data)
-        patched["settings"] = dict(ctrl_data["settings"]) | {
-            "lines": [line.model_dump(exclude_none=True) for line in lines]
-        }
+        patched["settings"] = dict(ctrl_data["settings"]) | dict(host.endpoints()[ctrl_data["id"]])
         yield host, patched
     finally:
         asyncio.run_coroutine_threadsafe(host.stop(), loop).result(5)

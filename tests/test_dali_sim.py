@@ -122,7 +122,7 @@ async def test_python_dali_daliserver_client_against_the_simulator() -> None:
     await host.start()
     try:
         host.inject(ctrl.id, Fault("lamp_failure", channel="l1g1", value=0.25))  # 2 of 8 gear: a collision
-        port = host.endpoints()[ctrl.id]["lines"][0].port
+        port = host.endpoints()[ctrl.id]["ports"][1]
         out = await asyncio.to_thread(_blocking_session, port)
     finally:
         await host.stop()

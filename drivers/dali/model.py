@@ -79,6 +79,7 @@ class DaliSettings(_Frozen):
     port: int | None = Field(default=None, ge=0, le=65535, description="WebSocket port or first daliserver port")
     path: str = "/"
     lines: list[LineSettings] = Field(min_length=1)
+    ports: dict[int, int] = Field(default={}, description="daliserver: line -> port, over lines[].port (simulators)")
     scenes: dict[int, str] = Field(
         default={}, description="DALI scene number -> config scene id, stored in the gear by store-scenes"
     )
@@ -168,6 +169,8 @@ def settings_of(controller: ControllerConfig) -> DaliSettings:
 
 def line_port(settings: DaliSettings, profile: GatewayProfile | None, line: LineSettings) -> int:
     """daliserver serves one bus per endpoint: a line's port, else consecutive from the first."""
+    if line.line in settings.ports:
+        return int(settings.ports[line.line])
     if line.port is not None:
         return line.port
     base = settings.port or (profile.default_port if profile else 55825)

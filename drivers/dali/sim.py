@@ -28,7 +28,7 @@ from drivers.base import Fault
 from drivers.dali import lunatone
 from drivers.dali.daliserver import STATUS_ANSWER, STATUS_FOREIGN, STATUS_FRAMING_ERROR, STATUS_NO_ANSWER
 from drivers.dali.frames import Reply, ReplyKind
-from drivers.dali.model import LineSettings, line_port, load_profiles, parse_addresses, settings_of, topology
+from drivers.dali.model import line_port, load_profiles, parse_addresses, settings_of, topology
 from drivers.dali.sim_gear import DEVICE_TYPE_COLOUR, DEVICE_TYPE_LED, Gear, SimLine
 from lightctl.config import ControllerConfig
 
@@ -373,11 +373,7 @@ class DaliSimulatorHost:
     def endpoints(self) -> Mapping[str, Mapping[str, Any]]:
         out: dict[str, Mapping[str, Any]] = {}
         for cid, endpoints in self._daliserver.items():
-            by_line = {e.line: e.port for e in endpoints}
-            lines = [
-                line.model_copy(update={"port": by_line[line.line]}) for line in self.gateways[cid].settings.lines
-            ]
-            out[cid] = {"host": self.host, "lines": lines}
+            out[cid] = {"host": self.host, "ports": {e.line: e.port for e in endpoints}}
         for cid, ws_endpoint in self._lunatone.items():
             out[cid] = {"host": self.host, "port": ws_endpoint.port}
         return out
@@ -404,4 +400,4 @@ def gear_lines(controller: ControllerConfig) -> dict[int, frozenset[int]]:
     return {line.line: parse_addresses(line.gear) for line in settings_of(controller).lines}
 
 
-__all__ = ["FRAME_S", "QUERY_S", "DaliSimulatorHost", "LineSettings", "SimGateway"]
+__all__ = ["FRAME_S", "QUERY_S", "DaliSimulatorHost", "SimGateway"]
