@@ -11,6 +11,7 @@ from dali.gear import general
 
 from drivers.base import OFF, ChannelState, ControllerTimeout, ControllerUnreachable, Fault, FaultKind
 from drivers.dali.commissioning import store_scenes
+from drivers.dali.driver import DaliDriver
 from drivers.dali.frames import ReplyKind, tx
 from drivers.dali.levels import LEVEL_TOLERANCE, arc_to_percent, percent_to_arc
 from drivers.dali.sim import FRAME_S, QUERY_S
@@ -108,6 +109,18 @@ async def test_go_to_scene_when_the_gear_hold_the_scene() -> None:
         assert [op.kind for op in driver.plan(night)] == ["GoToScene broadcast"]
         reading = await driver.read(list(night))
         assert abs(reading.channels["l1g1"].level - 60) <= LEVEL_TOLERANCE
+        # a driver that did not store the scenes learns them from the gear, a few per poll
+        fresh = DaliDriver(driver.controller)
+        try:
+            polls = 0
+            while "GoToScene broadcast" not in [op.kind for op in fresh.plan(night)]:
+                await fresh.read()
+                polls += 1
+                assert polls <= 64 // 8
+            # it does not know the gear's fade time yet: one broadcast SET FADE TIME first
+            assert [op.kind for op in fresh.plan(night)] == ["SetFadeTime broadcast", "GoToScene broadcast"]
+        finally:
+            await fresh.close()
         # a gear replaced without the scene: GoToScene does not reach it, so it gets its own frame
         sim.lines[1].gear[5].scenes[0] = 255
         sim.lines[1].gear[6].scenes[0] = 100

@@ -50,6 +50,12 @@ class LineKnowledge:
     scenes: dict[int, dict[int, int]] = field(default_factory=dict)
     """DALI scene number -> {short address: stored arc level or MASK}, read from the gear."""
     scenes_read_at: float = 0.0
+    gear_levels: dict[int, int | None] = field(default_factory=dict)
+    """Last answer of each gear to QueryActualLevel (None: it did not answer), from the sweep."""
+    lamp_failed: dict[int, bool] = field(default_factory=dict)
+    gear_failed: dict[int, bool] = field(default_factory=dict)
+    level_cursor: int = 0
+    scene_cursor: int = 0
 
     def forget(self) -> None:
         self.fade.clear()
@@ -159,20 +165,35 @@ def _scene_plan(
     members = frozenset(a for a, arc in stored.items() if arc != MASK)
     if not members or not members <= wanted.keys():
         return None
+    fades = {wanted[a].fade for a in members}
+    if len(fades) != 1:
+        return None
+    fade = fades.pop()
     for addr in members:
         target = wanted[addr]
-        if target.arc != stored[addr] or know.fade.get(addr) != target.fade:
+        if target.arc != stored[addr]:
             return None
         if target.mirek is not None and know.mirek.get(addr) != target.mirek:
             return None
     point = Point(topo.line, "bc")
+    address = frames.gear_address(point)
     channels = tuple(sorted({owners[a] for a in members}))
-    head = LineOp(
-        topo.line, "GoToScene broadcast", point, members, wanted[min(members)], channels,
-        (frames.go_to_scene(frames.gear_address(point), number),),
+    ops = []
+    if any(know.fade.get(a) != fade for a in members):
+        # GoToScene fades with the gear's own fade time: set it on the whole line first
+        everyone = frozenset(topo.gear)
+        ops.append(
+            LineOp(topo.line, "SetFadeTime broadcast", point, everyone, Target(MASK, fade), channels,
+                   tuple(frames.set_fade_time(address, fade)))
+        )
+    ops.append(
+        LineOp(topo.line, "GoToScene broadcast", point, members, wanted[min(members)], channels,
+               (frames.go_to_scene(address, number),))
     )
+    after = dict(know.fade) | dict.fromkeys(topo.gear, fade) if ops[0].kind.startswith("SetFade") else know.fade
     rest = {a: t for a, t in wanted.items() if a not in members}
-    return [head, *_unit_ops(topo, _cover(topo, rest), know, owners)]
+    rest_know = LineKnowledge(fade=dict(after), mirek=know.mirek)
+    return [*ops, *_unit_ops(topo, _cover(topo, rest), rest_know, owners)]
 
 
 def learn(op: LineOp, know: LineKnowledge) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from drivers.base import (
@@ -29,9 +28,6 @@ from drivers.dali.lunatone import LunatoneTransport
 from drivers.dali.model import LineTopology, line_port, load_profiles, settings_of, topology
 from drivers.dali.transport import FrameTransport
 from lightctl.config import ControllerConfig
-
-SCENE_REFRESH_S = 3600.0
-"""How long scene tables read from the gear are trusted before the sweep reads them again."""
 
 
 def make_transport(controller: ControllerConfig) -> FrameTransport:
@@ -167,59 +163,112 @@ class DaliDriver(Driver):
         return reply
 
     async def _sweep(self, number: int) -> tuple[dict[ChannelId, ChannelReading], dict[str, float]]:
-        """Full observation of a line at sweep priority: the level of every gear, lamp and gear
-        failure asked of the whole channel at once (a yes/no query: silence means no, any answer or
-        a collision means at least one) and narrowed down to the gear only when one says yes."""
+        """One poll of a line at sweep priority, bounded so that it fits a poll's time: per channel,
+        the level of one member and lamp and gear failure asked of the whole channel at once (a
+        yes/no query: silence means no, any answer or a collision means at least one); then, within
+        ``sweep_budget`` queries, the gear one by one (levels, missing gear, which gear failed,
+        stored scenes), resuming where the last poll stopped. A 64-gear line is covered in a few
+        polls instead of holding the bus for seconds."""
         topo = self.lines[number]
         know = self.knowledge[number]
-        if self.settings.scenes and time.monotonic() - know.scenes_read_at > SCENE_REFRESH_S:
-            await self.read_scenes(number)
+        budget = self.settings.sweep_budget
         readings: dict[ChannelId, ChannelReading] = {}
         figures: dict[str, float] = {}
+        failing: list[tuple[int, bool]] = []  # (gear, is_lamp) to narrow down
+        heads: dict[ChannelId, int | None] = {}
+        said_yes: set[tuple[ChannelId, bool]] = set()
         for channel_id, point in topo.channels.items():
             members = topo.members[channel_id]
+            if not members:
+                continue
             address = frames.gear_address(point)
-            levels: Counter[int] = Counter()
-            missing = 0
-            for addr in members:
-                reply = await self._query(number, frames.query_level(addr))
-                if reply.kind is ReplyKind.VALUE and reply.value != MASK:
-                    levels[reply.value or 0] += 1
+            heads[channel_id] = await self._level_of(number, members)
+            for query, store, is_lamp in (
+                (frames.query_lamp_failure, know.lamp_failed, True),
+                (frames.query_gear_failure, know.gear_failed, False),
+            ):
+                if (await self._query(number, query(address))).yes:
+                    said_yes.add((channel_id, is_lamp))
+                    if len(members) == 1:
+                        store[members[0]] = True
+                    else:
+                        failing += [(a, is_lamp) for a in members if not store.get(a)]
                 else:
-                    missing += 1
+                    for addr in members:
+                        store[addr] = False
+        for addr, is_lamp in failing:
+            if budget <= 0:
+                break
+            query = frames.query_lamp_failure if is_lamp else frames.query_gear_failure
+            store = know.lamp_failed if is_lamp else know.gear_failed
+            store[addr] = (await self._query(number, query(frames.short(addr)))).yes
+            budget -= 1
+        if self.settings.scenes:
+            left = await self._sweep_levels(number, budget // 2)
+            await self._sweep_scenes(number, budget - budget // 2 + left)
+        else:
+            await self._sweep_levels(number, budget)
+        for channel_id, members in topo.members.items():
+            if channel_id not in heads:
+                continue
             faults: set[FaultKind] = set()
-            lamp = await self._failures(number, members, frames.query_lamp_failure(address), frames.query_lamp_failure)
-            gear = await self._failures(number, members, frames.query_gear_failure(address), frames.query_gear_failure)
-            if lamp:
+            lamp = sum(1 for a in members if know.lamp_failed.get(a))
+            gear = sum(1 for a in members if know.gear_failed.get(a))
+            missing = sum(1 for a in members if a in know.gear_levels and know.gear_levels[a] is None)
+            if lamp or (channel_id, True) in said_yes:
                 faults.add(FaultKind.LAMP_FAILURE)
                 figures[f"{channel_id}.lamp_failures"] = lamp
-            if gear or missing:
+            if gear or missing or (channel_id, False) in said_yes:
                 faults.add(FaultKind.GEAR_FAILURE)
                 figures[f"{channel_id}.gear_failures"] = gear
                 figures[f"{channel_id}.gear_missing"] = missing
-            colour = None
-            if set(members) & topo.colour_gear and levels:
-                colour = await self._colour(number, members[0])
-            if levels:
-                arc = levels.most_common(1)[0][0]
-                level = arc_to_percent(arc)
-                readings[channel_id] = ChannelReading(on=level > 0, level=level, colour=colour, faults=frozenset(faults))
-            else:
-                readings[channel_id] = ChannelReading(faults=frozenset(faults))
+            head = heads[channel_id]
+            if head is None:
+                readings[channel_id] = ChannelReading(faults=frozenset(faults | {FaultKind.GEAR_FAILURE}))
+                continue
+            colour = await self._colour(number, members[0]) if set(members) & topo.colour_gear else None
+            level = arc_to_percent(head)
+            readings[channel_id] = ChannelReading(on=level > 0, level=level, colour=colour, faults=frozenset(faults))
         return readings, figures
 
-    async def _failures(self, number: int, members: tuple[int, ...], whole: Transaction, each: object) -> int:
-        reply = await self._query(number, whole)
-        if not reply.yes:
-            return 0
-        if len(members) == 1:
-            return 1
-        count = 0
-        for addr in members:
-            assert callable(each)
-            if (await self._query(number, each(frames.short(addr)))).yes:
-                count += 1
-        return count
+    async def _level_of(self, number: int, members: tuple[int, ...]) -> int | None:
+        """The level of a channel: its first member that answers (a missing gear is skipped)."""
+        know = self.knowledge[number]
+        for addr in members[:3]:
+            reply = await self._query(number, frames.query_level(addr))
+            value = reply.value if reply.kind is ReplyKind.VALUE and reply.value != MASK else None
+            know.gear_levels[addr] = value
+            if value is not None:
+                return value
+        return None
+
+    async def _sweep_levels(self, number: int, budget: int) -> int:
+        gear = self.lines[number].gear
+        know = self.knowledge[number]
+        for _ in range(min(budget, len(gear))):
+            addr = gear[know.level_cursor % len(gear)]
+            know.level_cursor = (know.level_cursor + 1) % len(gear)
+            reply = await self._query(number, frames.query_level(addr))
+            know.gear_levels[addr] = reply.value if reply.kind is ReplyKind.VALUE and reply.value != MASK else None
+            budget -= 1
+        return budget
+
+    async def _sweep_scenes(self, number: int, budget: int) -> None:
+        """Scene tables as stored in the gear, a few entries per poll; GoToScene is used on a line
+        only once every gear's entry is known (compile._scene_plan)."""
+        gear = self.lines[number].gear
+        know = self.knowledge[number]
+        scenes = sorted(self.settings.scenes)
+        cells = len(gear) * len(scenes)
+        for _ in range(min(budget, cells)):
+            scene, addr = scenes[know.scene_cursor // len(gear)], gear[know.scene_cursor % len(gear)]
+            know.scene_cursor = (know.scene_cursor + 1) % cells
+            reply = await self._query(number, frames.query_scene_level(addr, scene))
+            table = know.scenes.setdefault(scene, {})
+            if reply.kind is ReplyKind.VALUE and reply.value is not None:
+                table[addr] = reply.value
+            else:
+                table.pop(addr, None)
 
     async def _colour(self, number: int, addr: int) -> Colour | None:
         async with self.arbiters[number].query():

@@ -84,6 +84,9 @@ class DaliSettings(_Frozen):
         default={}, description="DALI scene number -> config scene id, stored in the gear by store-scenes"
     )
     sweep_gap_s: float = Field(default=0.0, ge=0, le=10, description="pause between sweep queries")
+    sweep_budget: int = Field(
+        default=16, ge=1, le=256, description="gear-by-gear queries per line per poll (levels, failures, scenes)"
+    )
 
 
 class GatewayProfile(_Frozen):
