@@ -343,18 +343,19 @@ class DaliSimulatorHost:
             for cid, gateway in self.gateways.items():
                 settings = gateway.settings
                 profile = load_profiles().get(gateway.controller.profile)
+                bind = self.host if self.any_port else settings.host
                 if settings.gateway == "daliserver":
                     endpoints = []
                     for line in settings.lines:
                         port = 0 if self.any_port else line_port(settings, profile, line)
-                        endpoint = DaliserverEndpoint(gateway, line.line, self.host, port)
+                        endpoint = DaliserverEndpoint(gateway, line.line, bind, port)
                         endpoints.append(endpoint)
                         self._daliserver.setdefault(cid, []).append(endpoint)
                         await endpoint.start()
                 else:
                     port = 0 if self.any_port else (settings.port or (profile.default_port if profile else 80))
                     lines = profile.lines if profile else max(gateway.lines)
-                    ws_endpoint = LunatoneEndpoint(gateway, self.host, port, settings.path, lines)
+                    ws_endpoint = LunatoneEndpoint(gateway, bind, port, settings.path, lines)
                     self._lunatone[cid] = ws_endpoint
                     await ws_endpoint.start()
         except BaseException:
@@ -373,9 +374,9 @@ class DaliSimulatorHost:
     def endpoints(self) -> Mapping[str, Mapping[str, Any]]:
         out: dict[str, Mapping[str, Any]] = {}
         for cid, endpoints in self._daliserver.items():
-            out[cid] = {"host": self.host, "ports": {e.line: e.port for e in endpoints}}
+            out[cid] = {"host": endpoints[0].host, "ports": {e.line: e.port for e in endpoints}}
         for cid, ws_endpoint in self._lunatone.items():
-            out[cid] = {"host": self.host, "port": ws_endpoint.port}
+            out[cid] = {"host": ws_endpoint.host, "port": ws_endpoint.port}
         return out
 
     def inject(self, controller_id: str, fault: Fault) -> None:
