@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import struct
 
+from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
-from pymodbus.pdu.decoders import DecodePDU
+from pymodbus.pdu.bit_message import WriteMultipleCoilsResponse
+from pymodbus.pdu.register_message import ReadInputRegistersResponse, WriteMultipleRegistersResponse
 
 from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected
 from drivers.modbus.protocol import FC_READ_INPUT_REGISTERS, FC_WRITE_COILS, FC_WRITE_REGISTERS, Request
@@ -35,7 +37,11 @@ EXCEPTION_NAMES = {
     0x0A: "GATEWAY PATH UNAVAILABLE",
     0x0B: "GATEWAY TARGET DEVICE FAILED TO RESPOND",
 }
-_DECODER = DecodePDU(is_server=False)
+REPLIES: dict[int, type[ModbusPDU]] = {
+    FC_READ_INPUT_REGISTERS: ReadInputRegistersResponse,
+    FC_WRITE_COILS: WriteMultipleCoilsResponse,
+    FC_WRITE_REGISTERS: WriteMultipleRegistersResponse,
+}
 
 
 class _Framing(asyncio.Protocol):
@@ -165,14 +171,30 @@ class ModbusTcpLink:
                 self.controller_id, f"no reply to {request.describe()} within {self.timeout_s:g} s"
             ) from None
 
+    def _decode(self, request: Request, pdu: bytes) -> ModbusPDU:
+        """Decode with pymodbus's response class for the function code (its ``DecodePDU`` formats
+        a debug string of every PDU, logging on or off)."""
+        function_code = pdu[0]
+        reply: ModbusPDU
+        if function_code & 0x80:
+            reply = ExceptionResponse(function_code & 0x7F)
+        elif (cls := REPLIES.get(function_code)) is not None:
+            reply = cls()
+        else:
+            self.close()
+            raise ProtocolFault(self.controller_id, f"reply FC{function_code} to {request.describe()}")
+        try:
+            reply.decode(pdu[1:])
+        except (ModbusException, ValueError, IndexError, struct.error):
+            self.close()
+            raise ProtocolFault(self.controller_id, f"undecodable reply to {request.describe()}: {pdu.hex()}") from None
+        return reply
+
     def _check(self, request: Request, unit: int, pdu: bytes) -> ModbusPDU:
         if unit != self.unit:
             self.close()
             raise ProtocolFault(self.controller_id, f"reply to {request.describe()} from unit {unit}, not {self.unit}")
-        reply = _DECODER.decode(pdu)
-        if reply is None:
-            self.close()
-            raise ProtocolFault(self.controller_id, f"undecodable reply to {request.describe()}: {pdu.hex()}")
+        reply = self._decode(request, pdu)
         if isinstance(reply, ExceptionResponse):
             if reply.function_code & 0x7F != request.function_code:
                 self.close()
@@ -188,7 +210,7 @@ class ModbusTcpLink:
             self.close()
             raise ProtocolFault(self.controller_id, f"reply FC{reply.function_code} to {request.describe()}")
         if request.function_code == FC_READ_INPUT_REGISTERS:
-            if len(reply.registers) != request.count or pdu[1] != 2 * request.count:
+            if len(reply.registers) != request.count or len(pdu) != 2 + 2 * request.count:
                 self.close()
                 raise ProtocolFault(
                     self.controller_id,
