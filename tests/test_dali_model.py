@@ -97,3 +97,16 @@ def test_endpoint_keys_differ_per_gateway() -> None:
     b = controller(controller_data("b", "lunatone-ws"))
     assert PLUGIN.endpoint_key(a) == "127.0.0.1:55825,55826"
     assert PLUGIN.endpoint_key(b) == "127.0.0.1:/"
+
+
+def test_bench_hook_and_config_yaml_validate() -> None:
+    from lightctl.bench import synthetic_config
+    from lightctl.config import load_config
+
+    config = config_from_data(synthetic_config(["dali"], 4))
+    gateways = [c for c in config.controllers()]
+    assert {c.settings.gateway for c in gateways} == {"daliserver", "lunatone-ws"}
+    assert all(len(topology(c)) == 2 and all(len(t.gear) == 64 for t in topology(c).values()) for c in gateways)
+    shipped = [c for c in load_config("config.yaml").controllers() if c.protocol == "dali"]
+    assert sum(ch.luminaire_count for c in shipped for ch in c.channels) > 4000
+    assert sum(len(c.settings.lines) for c in shipped) == 28

@@ -113,13 +113,12 @@ def cover_line(topo: LineTopology, wanted: Mapping[int, T]) -> list[tuple[Point,
 def _unit_ops(topo: LineTopology, units: list[Unit], know: LineKnowledge, owners: Mapping[int, ChannelId]) -> list[LineOp]:
     ops = []
     for point, gear, target in units:
-        address = frames.gear_address(point)
         txs: list[Transaction] = []
         if any(know.fade.get(a) != target.fade for a in gear):
-            txs += frames.set_fade_time(address, target.fade)
+            txs += frames.fade_time_at(point, target.fade)
         if target.mirek is not None and any(know.mirek.get(a) != target.mirek for a in gear):
-            txs += frames.colour_temperature(address, target.mirek)
-        txs.append(frames.arc_power(address, target.arc))
+            txs += frames.colour_temperature_at(point, target.mirek)
+        txs.append(frames.arc_power_at(point, target.arc))
         channels = tuple(sorted({owners[a] for a in gear if a in owners}))
         ops.append(LineOp(topo.line, f"DAPC {point.kind}", point, gear, target, channels, tuple(txs)))
     return ops

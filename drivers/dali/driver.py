@@ -147,7 +147,7 @@ class DaliDriver(Driver):
             for channel_id in channel_ids:
                 reading = ChannelReading(faults=frozenset({FaultKind.GEAR_FAILURE}))
                 for addr in topo.members[channel_id][:3]:  # a missing gear: try the next member
-                    reply = await self.transport.send(number, frames.query_level(addr))
+                    reply = await self.transport.send(number, frames.query_level_cached(addr))
                     if reply.kind is ReplyKind.VALUE and reply.value != MASK:
                         level = arc_to_percent(reply.value or 0)
                         reading = ChannelReading(on=level > 0, level=level)

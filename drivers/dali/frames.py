@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 from dali import address
 from dali.command import Command
@@ -176,3 +177,28 @@ STATUS_GEAR_FAILURE = 0x01
 STATUS_LAMP_FAILURE = 0x02
 STATUS_LAMP_ON = 0x04
 STATUS_FADE_RUNNING = 0x10
+
+
+# --------------------------------------------------------------------------- cached by point
+# Transactions are immutable once built; building python-dali commands is the costly part of
+# compiling a batch, so the ones a line uses over and over are built once.
+
+
+@lru_cache(maxsize=4096)
+def arc_power_at(point: Point, arc: int) -> Transaction:
+    return arc_power(gear_address(point), arc)
+
+
+@lru_cache(maxsize=1024)
+def fade_time_at(point: Point, code: int) -> tuple[Transaction, ...]:
+    return tuple(set_fade_time(gear_address(point), code))
+
+
+@lru_cache(maxsize=1024)
+def colour_temperature_at(point: Point, mirek: int) -> tuple[Transaction, ...]:
+    return tuple(colour_temperature(gear_address(point), mirek))
+
+
+@lru_cache(maxsize=64)
+def query_level_cached(addr: int) -> Transaction:
+    return query_level(addr)
