@@ -114,7 +114,7 @@ async def test_go_to_scene_when_the_gear_hold_the_scene() -> None:
         try:
             polls = 0
             while "GoToScene broadcast" not in [op.kind for op in fresh.plan(night)]:
-                await fresh.read()
+                await fresh.sweep_once()
                 polls += 1
                 assert polls <= 64 // 8
             # it does not know the gear's fade time yet: one broadcast SET FADE TIME first
@@ -155,14 +155,16 @@ async def test_framing_error_on_a_group_query_and_lamp_failure_by_sweep(gateway:
         assert reply.kind is ReplyKind.FRAMING_ERROR and reply.yes
         reply = await driver.transact(2, tx(general.QueryLampFailure(GearGroup(0))))
         assert reply.kind is ReplyKind.NONE
-        reading = await driver.read()
+        reading = await driver.read()  # the background sweep's first pass: asks each channel
+        assert reading.channels["l2g1"].faults == {FaultKind.LAMP_FAILURE}
+        reading = await driver.sweep_once()  # a later pass narrows it down gear by gear
         assert reading.channels["l2g1"].faults == {FaultKind.LAMP_FAILURE}
         assert reading.measurements["l2g1.lamp_failures"] == 2
         assert FaultKind.LAMP_FAILURE in reading.faults
         assert all(not r.faults for ch, r in reading.channels.items() if ch != "l2g1")
         assert all(r.on and r.level == pytest.approx(100) for r in reading.channels.values())
         host.inject(ctrl.id, Fault("gear_missing", channel="l1g0", value=0.125))
-        reading = await driver.read()
+        reading = await driver.sweep_once()
         assert reading.channels["l1g0"].faults == {FaultKind.GEAR_FAILURE}
         assert reading.measurements["l1g0.gear_missing"] == 1
     await no_leftover_tasks()
@@ -213,7 +215,7 @@ async def test_commands_go_before_the_sweep(gateway: str) -> None:
     ctrl = controller(controller_data(gateway=gateway, lines=1, gear=32, groups=2))
     async with running(ctrl, timing=True) as (_host, (driver,)):
         await driver.apply(_all(ctrl, OFF))
-        sweep = asyncio.create_task(driver.read())
+        sweep = asyncio.create_task(driver.sweep_once())
         await asyncio.sleep(0.3)  # the sweep is busy querying gear one by one
         started = time.perf_counter()
         await driver.apply(_all(ctrl, ON))
@@ -238,3 +240,31 @@ async def test_one_line_down_rejects_its_channels_and_applies_the_rest() -> None
         assert all("line 2: ControllerUnreachable" in why for why in result.rejected.values())
         assert {g.target for g in host.gateway(ctrl.id).lines[1].gear.values()} == {254}
         assert {g.target for g in host.gateway(ctrl.id).lines[2].gear.values()} == {0}
+
+
+@pytest.mark.parametrize("gateway", GATEWAYS)
+async def test_full_poll_is_the_background_sweep(gateway: str) -> None:
+    data = controller_data(gateway=gateway, lines=2, gear=8, groups=2, timeout_s=0.5)
+    data["poll_s"] = 0.3  # first pass: 2 channels x 3 queries x 47 ms, within 1.5 x timeout_s
+    data["settings"]["sweep_budget"] = 4
+    ctrl = controller(data)
+    async with running(ctrl, timing=True) as (host, (driver,)):
+        await driver.apply(_all(ctrl, ON))
+        first = await driver.read()  # starts the sweep, waits for its first pass
+        assert all(r.on for r in first.channels.values())
+        started = time.perf_counter()
+        again = await driver.read()  # the last pass, at once: a poll never holds the bus
+        assert time.perf_counter() - started < 0.02 and again is first
+        host.inject(ctrl.id, Fault("lamp_failure", channel="l1g1", value=0.5))
+        await asyncio.sleep(0.9)  # a later pass of the background sweep sees it
+        reading = await driver.read()
+        assert reading.at > first.at and reading.channels["l1g1"].faults == {FaultKind.LAMP_FAILURE}
+        host.inject(ctrl.id, Fault("offline"))
+        await asyncio.sleep(0.9)
+        with pytest.raises((ControllerUnreachable, ControllerTimeout)):
+            await driver.read()
+        host.clear(ctrl.id)
+        await asyncio.sleep(0.9)
+        assert (await driver.read()).channels["l1g0"].on
+        await driver.close()  # stops the sweep
+    await no_leftover_tasks()

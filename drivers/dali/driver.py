@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
@@ -13,6 +14,7 @@ from drivers.base import (
     ChannelState,
     Colour,
     ControllerReading,
+    ControllerTimeout,
     Driver,
     DriverError,
     FaultKind,
@@ -41,6 +43,12 @@ def make_transport(controller: ControllerConfig) -> FrameTransport:
     return LunatoneTransport(controller.id, controller.timeout_s, url, [line.line for line in settings.lines])
 
 
+FIRST_SWEEP_WAIT = 1.5
+"""How long, in multiples of the controller's timeout, the first full poll waits for the first pass."""
+MIN_SWEEP_PAUSE_S = 0.2
+"""Pause between passes even when a pass takes longer than ``poll_s``: the bus is not only ours."""
+
+
 class DaliDriver(Driver):
     level_tolerance = LEVEL_TOLERANCE
 
@@ -52,6 +60,10 @@ class DaliDriver(Driver):
         self.arbiters = {n: LineArbiter() for n in self.lines}
         self.knowledge = {n: LineKnowledge() for n in self.lines}
         self._line_of = {ch: n for n, topo in self.lines.items() for ch in topo.channels}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._last_sweep: ControllerReading | None = None
+        self._sweep_error: DriverError | None = None
+        self._swept = asyncio.Event()
 
     async def connect(self) -> None:
         for know in self.knowledge.values():
@@ -59,6 +71,13 @@ class DaliDriver(Driver):
         await self.transport.connect()
 
     async def close(self) -> None:
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(BaseException):
+                await sweeper
+        self._last_sweep, self._sweep_error = None, None
+        self._swept.clear()
         await self.transport.close()
 
     # ------------------------------------------------------------------ commands
@@ -130,7 +149,43 @@ class DaliDriver(Driver):
             parts = await asyncio.gather(*(self._confirm(n, chs) for n, chs in wanted.items()))
             readings = {ch: r for part in parts for ch, r in part.items()}
             return ControllerReading(time.time(), readings)
-        sweeps = await asyncio.gather(*(self._sweep(n) for n in self.lines))
+        return await self._latest_sweep()
+
+    async def _latest_sweep(self) -> ControllerReading:
+        """A full poll is the last pass of the driver's own background sweep, so that the caller's
+        poll never holds the controller (and a command) for the seconds a 1,200-baud sweep takes.
+        The first call starts the sweep and waits for its first pass; a pass that failed raises."""
+        if self._sweeper is None or self._sweeper.done():
+            self._swept.clear()
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name=f"dali-sweep:{self.controller_id}")
+        if not self._swept.is_set():
+            try:
+                async with asyncio.timeout(FIRST_SWEEP_WAIT * self.controller.timeout_s):
+                    await self._swept.wait()
+            except TimeoutError:
+                raise ControllerTimeout(self.controller_id, "the first query sweep has not finished yet") from None
+        if self._sweep_error is not None:
+            error = self._sweep_error
+            raise type(error)(error.controller_id, error.detail)
+        assert self._last_sweep is not None
+        return self._last_sweep
+
+    async def _sweep_loop(self) -> None:
+        """One pass every ``poll_s`` (at sweep priority: commands on a line go first)."""
+        while True:
+            started = time.monotonic()
+            try:
+                # the first pass only asks each channel (it is what the first poll waits for)
+                self._last_sweep = await self.sweep_once(gear_by_gear=self._last_sweep is not None)
+                self._sweep_error = None
+            except DriverError as exc:
+                self._sweep_error = exc
+            self._swept.set()
+            await asyncio.sleep(max(MIN_SWEEP_PAUSE_S, self.controller.poll_s - (time.monotonic() - started)))
+
+    async def sweep_once(self, *, gear_by_gear: bool = True) -> ControllerReading:
+        """One bounded pass over every line now (see _sweep); the background sweep calls this."""
+        sweeps = await asyncio.gather(*(self._sweep(n, gear_by_gear) for n in self.lines))
         readings, measurements = {}, {}
         for found, figures in sweeps:
             readings.update(found)
@@ -162,7 +217,7 @@ class DaliDriver(Driver):
             await asyncio.sleep(self.settings.sweep_gap_s)
         return reply
 
-    async def _sweep(self, number: int) -> tuple[dict[ChannelId, ChannelReading], dict[str, float]]:
+    async def _sweep(self, number: int, gear_by_gear: bool = True) -> tuple[dict[ChannelId, ChannelReading], dict[str, float]]:
         """One poll of a line at sweep priority, bounded so that it fits a poll's time: per channel,
         the level of one member and lamp and gear failure asked of the whole channel at once (a
         yes/no query: silence means no, any answer or a collision means at least one); then, within
@@ -171,7 +226,7 @@ class DaliDriver(Driver):
         polls instead of holding the bus for seconds."""
         topo = self.lines[number]
         know = self.knowledge[number]
-        budget = self.settings.sweep_budget
+        budget = self.settings.sweep_budget if gear_by_gear else 0
         readings: dict[ChannelId, ChannelReading] = {}
         figures: dict[str, float] = {}
         failing: list[tuple[int, bool]] = []  # (gear, is_lamp) to narrow down

@@ -166,6 +166,7 @@ class DaliserverEndpoint:
         self.gateway, self.line, self.host, self.port = gateway, line, host, port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -175,6 +176,11 @@ class DaliserverEndpoint:
         if self._server is not None:
             self._server.close()
         self.drop_sessions()
+        handlers = [t for t in self._handlers if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        if handlers:
+            await asyncio.gather(*handlers, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
@@ -187,6 +193,9 @@ class DaliserverEndpoint:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while "offline" not in self.gateway.faults:
                 request = await reader.readexactly(4)
@@ -206,6 +215,8 @@ class DaliserverEndpoint:
             pass
         finally:
             self._writers.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             writer.close()
 
 
