@@ -123,23 +123,33 @@ Listener = Callable[[EngineEvent], None]
 
 
 class CommandFirstLock:
-    """Serialises access to one controller; polls give way to commands."""
+    """Serialises access to one controller; polls give way to commands.
+
+    ``async with lock:`` is a command's way in (written as a plain class: this sits on the one
+    switch's hot path, once per controller); ``lock.try_poll()`` is a poll's, which declines
+    rather than waits when a command holds or waits for the controller."""
+
+    __slots__ = ("_commands_waiting", "_lock")
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._commands_waiting = 0
 
-    @contextlib.asynccontextmanager
-    async def command(self) -> AsyncIterator[None]:
+    async def __aenter__(self) -> None:
         self._commands_waiting += 1
         try:
-            async with self._lock:
-                yield
+            await self._lock.acquire()
         finally:
             self._commands_waiting -= 1
 
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
     @contextlib.asynccontextmanager
-    async def poll(self) -> AsyncIterator[bool]:
+    async def try_poll(self) -> AsyncIterator[bool]:
         """Yields False (and holds nothing) when a command holds or waits for the controller."""
         if self._commands_waiting or self._lock.locked():
             yield False
@@ -314,7 +324,7 @@ class Engine:
         for ch in batch:
             rt.confirmed.pop(ch, None)
         try:
-            async with asyncio.timeout(deadline_s), rt.lock.command():
+            async with asyncio.timeout(deadline_s), rt.lock:
                 try:
                     result = await rt.driver.apply(batch)
                 except DriverError as exc:
@@ -361,7 +371,7 @@ class Engine:
             for ch, r in reading.channels.items()
             if (old := previous.get(ch)) is None or old.on != r.on or old.level != r.level
         }
-        if partial and rt.reading is not None:
+        if partial and rt.reading is not None and len(reading.channels) < len(rt.reading.channels):
             merged = dict(rt.reading.channels)
             merged.update(reading.channels)
             reading = ControllerReading(
@@ -398,7 +408,7 @@ class Engine:
 
     async def poll(self, rt: Runtime) -> bool:
         """One full poll of a controller, unless a command has it. True if a reading came."""
-        async with rt.lock.poll() as allowed:
+        async with rt.lock.try_poll() as allowed:
             if not allowed:
                 return False
             try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from functools import cache
 
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
@@ -42,6 +43,11 @@ REPLIES: dict[int, type[ModbusPDU]] = {
     FC_WRITE_COILS: WriteMultipleCoilsResponse,
     FC_WRITE_REGISTERS: WriteMultipleRegistersResponse,
 }
+
+
+@cache
+def _registers(count: int) -> struct.Struct:
+    return struct.Struct(f">{count}H")
 
 
 class _Framing(asyncio.Protocol):
@@ -173,9 +179,19 @@ class ModbusTcpLink:
 
     def _decode(self, request: Request, pdu: bytes) -> ModbusPDU:
         """Decode with pymodbus's response class for the function code (its ``DecodePDU`` formats
-        a debug string of every PDU, logging on or off)."""
+        a debug string of every PDU, logging on or off). The registers of a read reply are
+        unpacked with one precompiled struct: pymodbus unpacks them one by one, the largest single
+        CPU cost of a read-back here (about 25 µs for the 51 registers of cabinet-8ch)."""
         function_code = pdu[0]
         reply: ModbusPDU
+        if function_code == FC_READ_INPUT_REGISTERS and len(pdu) >= 2:
+            size = pdu[1]
+            if size % 2 or len(pdu) != 2 + size:
+                self.close()
+                raise ProtocolFault(
+                    self.controller_id, f"{request.describe()}: byte count {size} in a reply of {len(pdu)} bytes"
+                )
+            return ReadInputRegistersResponse(registers=list(_registers(size // 2).unpack_from(pdu, 2)))
         if function_code & 0x80:
             reply = ExceptionResponse(function_code & 0x7F)
         elif (cls := REPLIES.get(function_code)) is not None:
