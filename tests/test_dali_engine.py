@@ -58,3 +58,36 @@ async def test_one_switch_over_dali_lines_and_modbus_cabinets(make_farm) -> None
         assert reading is not None and reading.channels["l2g3"].faults == {FaultKind.LAMP_FAILURE}
     finally:
         await engine.stop()
+
+
+async def test_one_switch_over_the_shipped_dali_sites_with_their_modbus_cabinets(make_farm) -> None:  # type: ignore[no-untyped-def]
+    """config.yaml's embankment and old-street sites (every DALI line there and the Modbus cabinets
+    beside them), on simulators, switched as one."""
+    import json
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    tree = json.loads(json.dumps(YAML(typ="safe").load(Path("config.yaml").read_text(encoding="utf-8"))))
+    wanted = {"changbin-road", "nanbin-road", "sunshine-100"}
+    for district in tree["districts"]:
+        district["sites"] = [s for s in district["sites"] if s["id"] in wanted]
+    tree["districts"] = [d for d in tree["districts"] if d["sites"]]
+    tree["scenes"] = []
+    _farm, config = await make_farm(tree)
+    inventory = Inventory(config)
+    protocols = {c.protocol for c in config.controllers()}
+    dali = [c for c in config.controllers() if c.protocol == "dali"]
+    assert protocols == {"dali", "modbus"} and sum(len(c.settings.lines) for c in dali) == 28
+    engine = Engine(inventory, EngineSettings(deadline_s=3.0, polling=False))
+    await engine.start()
+    try:
+        for state in (ON, OFF, ON):
+            engine.set_desired(dict.fromkeys(inventory.all_keys, state))
+            outcome = await engine.command(inventory.all_keys)
+            assert outcome.count(Status.CONFIRMED) == len(outcome.controllers), [
+                (o.controller_id, o.error) for o in outcome.controllers.values() if o.status is not Status.CONFIRMED
+            ]
+            assert outcome.elapsed_s < 1.0  # measured 0.54-0.59 s
+    finally:
+        await engine.stop()
