@@ -268,3 +268,14 @@ async def test_full_poll_is_the_background_sweep(gateway: str) -> None:
         assert (await driver.read()).channels["l1g0"].on
         await driver.close()  # stops the sweep
     await no_leftover_tasks()
+
+
+async def test_websocket_gateway_with_fewer_lines_than_configured() -> None:
+    from drivers.base import RequestRejected
+
+    data = controller_data(lines=2, gear=4, groups=1)
+    data["profile"] = "lunatone-dali2-iot"  # one line: the simulated gateway says so in its greeting
+    ctrl = controller(data)
+    async with running(ctrl) as (_host, (driver,)):
+        with pytest.raises(RequestRejected, match="has 1 line"):
+            await driver.connect()

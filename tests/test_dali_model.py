@@ -60,6 +60,7 @@ def test_validate_controller_finds_each_mistake() -> None:
     data["channels"].append({"id": "x5", "point": "1/g16", "luminaires": data["channels"][0]["luminaires"]})
     data["settings"]["lines"][0]["groups"][20] = "0-1"
     data["settings"]["lines"].append({"line": 5, "gear": "0-70"})
+    data["settings"]["ports"] = {7: 1000}
     problems = _problems(data)
     text = "\n".join(problems)
     assert "unknown line 3" in text
@@ -70,6 +71,7 @@ def test_validate_controller_finds_each_mistake() -> None:
     assert "group 20 is out of range" in text
     assert "lunatone-dali2-iot4 has 4 line(s), not 5" in text
     assert "short addresses 0-63" in text
+    assert "port given for undeclared line 7" in text and "daliserver gateways only" in text
 
 
 def test_config_load_names_file_and_field() -> None:

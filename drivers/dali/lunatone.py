@@ -109,6 +109,12 @@ class LunatoneTransport(FrameTransport):
                 raise ProtocolFault(self.controller_id, f"{self.url}: expected an 'info' greeting, got {greeting.data!r:.80}")
             descriptor = info.get("data", {}).get("descriptor", {})
             self.gateway_lines = int(descriptor.get("lines", 0)) or None
+            if self.gateway_lines is not None and max(self.lines) > self.gateway_lines:
+                await ws.close()
+                await session.close()
+                raise RequestRejected(
+                    self.controller_id, f"{self.url}: the gateway has {self.gateway_lines} line(s), line {max(self.lines)} is configured"
+                )
             self._session, self._ws = session, ws
             self._events = {line: asyncio.Queue() for line in self.lines}
             self._reader = asyncio.create_task(self._read(ws), name=f"dali-ws-{self.controller_id}")

@@ -236,6 +236,11 @@ def validate(controller: ControllerConfig) -> list[ConfigProblem]:
                 problems.append(ConfigProblem((*path, "groups", group), f"group {group} names gear not on the line: {missing}"))
             groups[group] = members
         declared[line.line] = (gear, groups)
+    for number in settings.ports:
+        if number not in declared:
+            problems.append(ConfigProblem(("ports", number), f"port given for undeclared line {number}"))
+    if settings.ports and settings.gateway != "daliserver":
+        problems.append(ConfigProblem(("ports",), "per-line ports are for daliserver gateways only"))
     for number in settings.scenes:
         if not 0 <= number < MAX_SCENES:
             problems.append(ConfigProblem(("scenes", number), f"DALI scene {number} is out of range (0-15)"))
