@@ -91,3 +91,45 @@ async def test_one_switch_over_the_shipped_dali_sites_with_their_modbus_cabinets
             assert outcome.elapsed_s < 1.0  # measured 0.54-0.59 s
     finally:
         await engine.stop()
+
+
+async def test_engine_polling_dali_with_the_background_sweep() -> None:
+    """Polls come from the driver's sweep; a switch between them is neither delayed by them nor
+    undone by a pass that began before it (no spurious re-apply)."""
+    import asyncio
+
+    from drivers.dali.sim import DaliSimulatorHost
+    from lightctl.config import config_from_data
+
+    flat = _dali("poll1", "lunatone-ws", 2, 40010)
+    flat["poll_s"] = 0.4
+    flat["sweep_budget"] = 8
+    config = config_from_data(installation_data([flat]))
+    host = DaliSimulatorHost(list(config.controllers()), any_port=True, timing=True)
+    await host.start()
+    config = config.with_controller_settings(host.endpoints())
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=2.0, polling=True))
+    line = host.gateway("poll1").lines[1]
+    await engine.start()
+    try:
+        await asyncio.sleep(1.0)  # the first poll comes within poll_s
+        assert engine.reading_of("poll1") is not None
+        for state in (ON, HALF):
+            engine.set_desired(dict.fromkeys(inventory.all_keys, state))
+            outcome = await engine.command(inventory.all_keys)
+            assert outcome.count(Status.CONFIRMED) == 1
+            # a sweep query in flight, the broadcast and 4 read-backs per line; the engine may first
+            # finish the convergence pass that set_desired started (the same frames again)
+            assert outcome.elapsed_s < 1.0
+        await asyncio.sleep(0.5)  # set_desired also woke the engine's own convergence pass
+        line.record = True
+        await asyncio.sleep(1.5)  # several polls and sweep passes
+        assert not any(frame.startswith("ArcPower") for frame in line.decoded), line.decoded
+        assert not engine.unconfirmed()
+        reading = engine.reading_of("poll1")
+        assert reading is not None
+        assert all(abs((r.level or 0) - 50) <= LEVEL_TOLERANCE for r in reading.channels.values())
+    finally:
+        await engine.stop()
+        await host.stop()

@@ -64,6 +64,9 @@ class DaliDriver(Driver):
         self._last_sweep: ControllerReading | None = None
         self._sweep_error: DriverError | None = None
         self._swept = asyncio.Event()
+        self._pass_started = 0.0
+        self._confirmed: dict[ChannelId, tuple[float, ChannelReading]] = {}
+        """Read-backs by channel with their time: fresher than a sweep pass that began before them."""
 
     async def connect(self) -> None:
         for know in self.knowledge.values():
@@ -168,7 +171,21 @@ class DaliDriver(Driver):
             error = self._sweep_error
             raise type(error)(error.controller_id, error.detail)
         assert self._last_sweep is not None
-        return self._last_sweep
+        return self._with_fresher_readbacks(self._last_sweep)
+
+    def _with_fresher_readbacks(self, swept: ControllerReading) -> ControllerReading:
+        """A pass that began before a command reports the old levels of what the command changed:
+        those channels take on and level from the command's read-back (faults stay the pass's)."""
+        newer = {ch: r for ch, (at, r) in self._confirmed.items() if at > self._pass_started}
+        if not newer:
+            return swept
+        channels = dict(swept.channels)
+        for channel_id, reading in newer.items():
+            old = channels.get(channel_id)
+            faults = old.faults if old is not None else frozenset()
+            colour = old.colour if old is not None else None
+            channels[channel_id] = ChannelReading(on=reading.on, level=reading.level, colour=colour, faults=faults)
+        return ControllerReading(swept.at, channels, swept.power_w, swept.energy_kwh, swept.faults, swept.measurements)
 
     async def _sweep_loop(self) -> None:
         """One pass every ``poll_s`` (at sweep priority: commands on a line go first)."""
@@ -176,8 +193,8 @@ class DaliDriver(Driver):
             started = time.monotonic()
             try:
                 # the first pass only asks each channel (it is what the first poll waits for)
-                self._last_sweep = await self.sweep_once(gear_by_gear=self._last_sweep is not None)
-                self._sweep_error = None
+                reading = await self.sweep_once(gear_by_gear=self._last_sweep is not None)
+                self._last_sweep, self._pass_started, self._sweep_error = reading, started, None
             except DriverError as exc:
                 self._sweep_error = exc
             self._swept.set()
@@ -208,6 +225,7 @@ class DaliDriver(Driver):
                         reading = ChannelReading(on=level > 0, level=level)
                         break
                 out[channel_id] = reading
+                self._confirmed[channel_id] = (time.monotonic(), reading)
         return out
 
     async def _query(self, number: int, transaction: Transaction) -> Reply:
