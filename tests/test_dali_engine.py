@@ -39,7 +39,7 @@ async def test_one_switch_over_dali_lines_and_modbus_cabinets(make_farm) -> None
             outcome = await engine.command(inventory.all_keys)
             after = await farm.request_counts()
             assert outcome.count(Status.CONFIRMED) == len(outcome.controllers) == 7, outcome
-            assert outcome.elapsed_s < 1.0
+            assert outcome.elapsed_s < 2.0  # per-gear frames would need over 2 s per line
             for cid, count in lines.items():
                 # the command itself: one broadcast DAPC per line (plus the fade time set-up, once)
                 operations = outcome.controllers[cid].operations
@@ -88,7 +88,9 @@ async def test_one_switch_over_the_shipped_dali_sites_with_their_modbus_cabinets
             assert outcome.count(Status.CONFIRMED) == len(outcome.controllers), [
                 (o.controller_id, o.error) for o in outcome.controllers.values() if o.status is not Status.CONFIRMED
             ]
-            assert outcome.elapsed_s < 1.0  # measured 0.54-0.59 s
+            # measured 0.54-0.59 s; one frame per gear would take over 2 s per line before any
+            # read-back. The 1.0 s goal itself is measured by `lightctl bench switch --protocol dali`.
+            assert outcome.elapsed_s < 2.0
     finally:
         await engine.stop()
 
@@ -121,7 +123,7 @@ async def test_engine_polling_dali_with_the_background_sweep() -> None:
             assert outcome.count(Status.CONFIRMED) == 1
             # a sweep query in flight, the broadcast and 4 read-backs per line; the engine may first
             # finish the convergence pass that set_desired started (the same frames again)
-            assert outcome.elapsed_s < 1.0
+            assert outcome.elapsed_s < 2.0
         await asyncio.sleep(0.5)  # set_desired also woke the engine's own convergence pass
         line.record = True
         await asyncio.sleep(1.5)  # several polls and sweep passes
