@@ -124,3 +124,11 @@ def test_cli_refuses_a_controller_it_does_not_know(tmp_path: Path) -> None:
     YAML().dump(_config_tree(data), path)
     with pytest.raises(SystemExit, match="no controller 'nope'"):
         _run(["dali", "scan", "nope", "--config", str(path)])
+
+
+def test_store_scenes_names_an_unknown_scene(tmp_path: Path) -> None:
+    data = controller_data("cbl-gw1", "daliserver", lines=1, gear=4, groups=2, scenes={1: "no-such-scene"})
+    path = tmp_path / "config.yaml"
+    YAML().dump(_config_tree(data), path)
+    code, _, err = _run(["dali", "store-scenes", "--config", str(path)])
+    assert code == 1 and "no-such-scene" in err

@@ -112,7 +112,12 @@ def configured_scenes(config: Config, controller: ControllerConfig) -> dict[int,
 async def run_store(config: Config, controllers: list[ControllerConfig], out: IO[str], err: IO[str]) -> int:
     failed = 0
     for controller in controllers:
-        scenes = configured_scenes(config, controller)
+        try:
+            scenes = configured_scenes(config, controller)
+        except KeyError as exc:  # scenes.model.UnknownScene
+            err.write(f"{controller.id}: {exc}\n")
+            failed += 1
+            continue
         if not scenes:
             continue
         driver = DaliDriver(controller)

@@ -72,7 +72,16 @@ class LineSettings(_Frozen):
 
 
 class DaliSettings(_Frozen):
-    """The keys of a ``protocol: dali`` controller besides the common ones."""
+    """The keys of a ``protocol: dali`` controller besides the common ones, e.g.::
+
+        gateway: lunatone-ws          # or daliserver
+        host: 10.21.3.11
+        port: 80                      # WebSocket port; daliserver: the first line's port
+        lines:
+          - {line: 1, gear: "0-63", groups: {0: "0-23", 1: "24-39"}}
+        scenes: {0: night-normal}     # DALI scene 0 holds config scene night-normal
+        sweep_budget: 16              # gear-by-gear queries per line per poll
+    """
 
     gateway: Transport
     host: str
