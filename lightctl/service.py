@@ -62,6 +62,10 @@ async def start_daemon(config: Config, *, database: str | None = None, api_port:
         raise
     # Operators can read status while the start-up reconcile runs; commands queue behind it.
     await daemon.reconcile("startup", source="startup", force=True)
+    if daemon.schedule is not None:  # "reconcile now" at every schedule transition, clock jump, missed trigger
+        from schedules.runner import run_until_cancelled
+
+        daemon.spawn(run_until_cancelled(daemon.schedule, daemon.reconcile, zone=daemon.tz, wall=daemon.clock), "schedule-runner")
     return daemon, runner
 
 

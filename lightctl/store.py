@@ -101,6 +101,40 @@ MIGRATIONS: tuple[str, ...] = (
         cleared_by TEXT
     );
     """,
+    # 2: curtailment (a cap, and what it shed) and light-show runs with every cue's result
+    """
+    ALTER TABLE overrides ADD COLUMN cap REAL;
+    CREATE TABLE curtail_shed (
+        override_id INTEGER NOT NULL REFERENCES overrides(id),
+        controller_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        luminaires INTEGER NOT NULL,
+        level_before REAL NOT NULL,
+        level_after REAL NOT NULL,
+        shed_w REAL NOT NULL,
+        PRIMARY KEY (override_id, controller_id, channel_id)
+    );
+    CREATE TABLE show_runs (
+        id INTEGER PRIMARY KEY,
+        show_id TEXT NOT NULL,
+        user TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        status TEXT NOT NULL,
+        loops_done INTEGER,
+        detail TEXT
+    );
+    CREATE TABLE show_cue_results (
+        run_id INTEGER NOT NULL REFERENCES show_runs(id),
+        loop INTEGER NOT NULL,
+        cue INTEGER NOT NULL,
+        controller_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        sent_offset_ms REAL,
+        error TEXT,
+        PRIMARY KEY (run_id, loop, cue, controller_id)
+    );
+    """,
 )
 
 
@@ -354,9 +388,21 @@ class Store:
     # -- operator layers ---------------------------------------------------------------------
 
     async def add_override(
-        self, *, user: str, kind: str, scene: str, target: str, until: str | None, supersedes: Iterable[int]
+        self,
+        *,
+        user: str,
+        kind: str,
+        scene: str,
+        target: str,
+        until: str | None,
+        supersedes: Iterable[int],
+        cap: float | None = None,
+        shed: Iterable[tuple[str, str, int, float, float, float]] = (),
     ) -> int:
+        """Record an override or curtailment; a curtailment also records, per channel, what it
+        shed: (controller, channel, luminaires, level before, level after, watts shed)."""
         superseded = list(supersedes)
+        shed_rows = list(shed)
 
         def job(db: sqlite_utils.Database) -> int:
             now = utc_now()
@@ -366,10 +412,14 @@ class Store:
                     [now, f"superseded by {user}", oid],
                 )
             cur = db.conn.execute(
-                "INSERT INTO overrides (created_at, user, kind, scene, target, until) VALUES (?,?,?,?,?,?)",
-                [now, user, kind, scene, target, until],
+                "INSERT INTO overrides (created_at, user, kind, scene, target, until, cap) VALUES (?,?,?,?,?,?,?)",
+                [now, user, kind, scene, target, until, cap],
             )
-            return int(cur.lastrowid or 0)
+            oid = int(cur.lastrowid or 0)
+            db.conn.executemany(
+                "INSERT INTO curtail_shed VALUES (?,?,?,?,?,?,?)", [(oid, *row) for row in shed_rows]
+            )
+            return oid
 
         return int(await self.write(job))
 

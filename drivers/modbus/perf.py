@@ -23,6 +23,7 @@ from typing import Any
 from drivers.base import OFF, ChannelState
 from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.floor import ModbusFloorClient
+from drivers.modbus.protocol import Request
 from drivers.modbus.settings import ModbusSettings
 from drivers.modbus.sim import ModbusSimulator, raise_file_limit
 from lightctl.config import ControllerConfig
@@ -141,6 +142,18 @@ async def measure(count: int, rounds: int, processes: int) -> None:
                 return sum(await asyncio.gather(*(one(d, b) for d, b in zip(drivers, batches, strict=True))))
 
             report(f"driver {scene}", *await timed(rounds, driver_round, procs))
+
+            plans = [(d, [*d.requests(b), d.status_request()]) for d, b in zip(drivers, batches, strict=True)]
+
+            async def link_round(plans: list[tuple[ModbusDriver, list[Request]]] = plans) -> int:
+                async def one(d: ModbusDriver, requests: list[Request]) -> int:
+                    for r in requests:
+                        await d.link.execute(r)
+                    return len(requests)
+
+                return sum(await asyncio.gather(*(one(d, rs) for d, rs in plans)))
+
+            report(f"link only {scene}", *await timed(rounds, link_round, procs))
 
             floors = [ModbusFloorClient(c, b) for c, b in zip(controllers, batches, strict=True)]
             await asyncio.gather(*(f.connect() for f in floors))
