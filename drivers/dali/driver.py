@@ -111,9 +111,9 @@ class DaliDriver(Driver):
 
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
         plans, rejected = self._compile(states)
-        before = sum(self.transport.frames_sent.values())
         results = await asyncio.gather(*(self._run_line(n, ops) for n, ops in plans.items()), return_exceptions=True)
         failures = [(n, r) for n, r in zip(plans, results, strict=True) if isinstance(r, BaseException)]
+        sent = sum(r for r in results if isinstance(r, int))
         for _, result in failures:
             if not isinstance(result, DriverError):
                 raise result
@@ -122,19 +122,23 @@ class DaliDriver(Driver):
         for number, error in failures:
             for channel_id in {ch for op in plans[number] for ch in op.channels}:
                 rejected[channel_id] = f"line {number}: {error.__class__.__name__}: {getattr(error, 'detail', error)}"
-        return ApplyResult(sum(self.transport.frames_sent.values()) - before, rejected)
+        return ApplyResult(sent, rejected)
 
-    async def _run_line(self, number: int, ops: list[LineOp]) -> None:
+    async def _run_line(self, number: int, ops: list[LineOp]) -> int:
+        """Send a line's ops; returns the frames put on the bus (the sweep's are not counted)."""
         know = self.knowledge[number]
+        sent = 0
         async with self.arbiters[number].command():
             try:
                 for op in ops:
                     for transaction in op.transactions:
                         await self.transport.send(number, transaction)
+                        sent += 2 if transaction.send_twice else 1
                     learn(op, know)
             except BaseException:
                 know.forget()
                 raise
+        return sent
 
     async def transact(self, line: int, transaction: Transaction) -> Reply:
         """One transaction with command priority (commissioning tools use this)."""
