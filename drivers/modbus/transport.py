@@ -1,10 +1,14 @@
 """Modbus TCP request/response over one asyncio connection.
 
-Why not pymodbus's ``AsyncModbusTcpClient``: on this machine it costs about 90-100 µs of CPU per
-request against 55-65 µs for a plain asyncio protocol, and the one switch over 1,000 controllers is
-3,000 requests on a shared 2-core box (figures in the package README section of the final report).
-This layer keeps pymodbus for the protocol itself: requests are encoded with its PDU classes (see
-``protocol.py``) and replies decoded with its ``DecodePDU``; here is only the MBAP framing.
+Why not pymodbus's ``AsyncModbusTcpClient``: measured with ``python -m drivers.modbus.perf
+--controllers 1000`` (simulators in another process, the 2-core machine shared), the same requests
+cost 88-125 µs of client CPU each through it against 67-95 µs through this link and 55-75 µs for the
+pre-encoded floor; the simulator side (pymodbus's server) costs 110-150 µs per request, so the
+client is not the bottleneck, but on two cores every µs of either side is wall time. This link also
+keeps the failure rules in our hands: replies matched on transaction id, unit and length, late
+replies dropped, a connection closed after a timeout, no reconnect behind the caller's back.
+pymodbus stays the protocol: requests are encoded with its PDU classes (``protocol.py``), replies
+decoded with its response classes; here is only the MBAP framing.
 
 Rules: one request at a time per connection (many field gateways do not pipeline), the reply is
 matched on transaction id, protocol id, unit id and length; a reply for an abandoned transaction is
