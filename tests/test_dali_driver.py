@@ -280,3 +280,14 @@ async def test_websocket_gateway_with_fewer_lines_than_configured() -> None:
     async with running(ctrl) as (_host, (driver,)):
         with pytest.raises(RequestRejected, match="has 1 line"):
             await driver.connect()
+
+
+async def test_first_command_sets_the_fade_time_once_per_line() -> None:
+    ctrl = controller(controller_data(lines=1, gear=64, groups=4))
+    async with running(ctrl) as (host, (driver,)):
+        mixed = {"l1g0": ON, "l1g1": ON, "l1g2": ON, "l1g3": ChannelState(True, 50.0)}
+        kinds = [[str(t.command).split("(")[0] for t in op.transactions] for op in driver._compile(mixed)[0][1]]
+        # the broadcast sets the fade time of every gear; the group after it needs no set-up of its own
+        assert kinds == [["DTR0", "SetFadeTime", "ArcPower"], ["ArcPower"]]
+        result = await driver.apply(mixed)
+        assert result.operations == host.request_count(ctrl.id) == 5

@@ -111,16 +111,21 @@ def cover_line(topo: LineTopology, wanted: Mapping[int, T]) -> list[tuple[Point,
 
 
 def _unit_ops(topo: LineTopology, units: list[Unit], know: LineKnowledge, owners: Mapping[int, ChannelId]) -> list[LineOp]:
+    """The units' frames in order, each unit's set-up judged by what the units before it set."""
+    fade, mirek = dict(know.fade), dict(know.mirek)
     ops = []
     for point, gear, target in units:
         txs: list[Transaction] = []
-        if any(know.fade.get(a) != target.fade for a in gear):
+        if any(fade.get(a) != target.fade for a in gear):
             txs += frames.fade_time_at(point, target.fade)
-        if target.mirek is not None and any(know.mirek.get(a) != target.mirek for a in gear):
+        if target.mirek is not None and any(mirek.get(a) != target.mirek for a in gear):
             txs += frames.colour_temperature_at(point, target.mirek)
         txs.append(frames.arc_power_at(point, target.arc))
         channels = tuple(sorted({owners[a] for a in gear if a in owners}))
         ops.append(LineOp(topo.line, f"DAPC {point.kind}", point, gear, target, channels, tuple(txs)))
+        fade.update(dict.fromkeys(gear, target.fade))
+        if target.mirek is not None:
+            mirek.update(dict.fromkeys(gear, target.mirek))
     return ops
 
 
@@ -189,10 +194,11 @@ def _scene_plan(
         LineOp(topo.line, "GoToScene broadcast", point, members, wanted[min(members)], channels,
                (frames.go_to_scene(address, number),))
     )
-    after = dict(know.fade) | dict.fromkeys(topo.gear, fade) if ops[0].kind.startswith("SetFade") else know.fade
     rest = {a: t for a, t in wanted.items() if a not in members}
-    rest_know = LineKnowledge(fade=dict(after), mirek=know.mirek)
-    return [*ops, *_unit_ops(topo, _cover(topo, rest), rest_know, owners)]
+    after = LineKnowledge(fade=dict(know.fade), mirek=know.mirek)
+    if ops[0].kind.startswith("SetFade"):
+        after.fade.update(dict.fromkeys(topo.gear, fade))
+    return [*ops, *_unit_ops(topo, _cover(topo, rest), after, owners)]
 
 
 def learn(op: LineOp, know: LineKnowledge) -> None:
