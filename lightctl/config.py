@@ -254,6 +254,9 @@ class ShowConfig(Frozen):
     duration_s: float = Field(gt=0, le=6 * 3600)
     loops: int = Field(default=1, ge=1, le=1000)
     end: Literal["schedule", "hold"] = "schedule"
+    schedule_entries: list[str] = Field(
+        default=[], description="started by the schedule: once a night, when one of these entries comes into force"
+    )
     cues: list[CueConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

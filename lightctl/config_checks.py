@@ -128,7 +128,11 @@ def cross_check(config: Config, file: str, locate: _Locator) -> list[Problem]:
     problems += _scene_bases(config, file, locate)
     problems += _duplicates(((s.id, ("shows", i, "id")) for i, s in enumerate(config.shows)), "show id", file, locate)
     scene_ids = config.all_scenes()
+    entry_ids = {entry.id for entry in config.schedule.entries}
     for si, show in enumerate(config.shows):
+        for ei, entry in enumerate(show.schedule_entries):
+            if entry not in entry_ids:
+                problems.append(_problem(file, locate, ("shows", si, "schedule_entries", ei), f"unknown schedule entry {entry!r}"))
         for ci, cue in enumerate(show.cues):
             if cue.scene is not None and cue.scene not in scene_ids:
                 problems.append(

@@ -29,6 +29,7 @@ from lightctl.engine import (
     Status,
 )
 from lightctl.inventory import ChannelKey, Inventory
+from lightctl.showrunner import ShowRefused, ShowRunner
 from lightctl.store import ResultRow, Store
 from scenes.model import SceneBook, UnknownScene
 
@@ -129,6 +130,8 @@ class Daemon:
         self._background: set[asyncio.Task[Any]] = set()
         self.started_at: float | None = None
         self.show_layer: Layer | None = None
+        self.shows = ShowRunner(self)
+        self._scheduled_shows_started: set[tuple[str, str]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -147,6 +150,7 @@ class Daemon:
             await self.reconcile("startup", source="startup", force=True)
 
     async def stop(self) -> None:
+        await self.shows.close()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
             await asyncio.gather(self._expiry_task, return_exceptions=True)
@@ -179,9 +183,28 @@ class Daemon:
             desired, _why = self.desired_now()
             changed = self.engine.set_desired(desired)
             keys = set(desired) if force else changed
-            if not keys:
-                return None
-            return await self._run_command(keys, user="lightctl", source=source, action="reconcile", scene=None, target=reason)
+            report = None
+            if keys:
+                report = await self._run_command(keys, user="lightctl", source=source, action="reconcile", scene=None, target=reason)
+        await self._start_scheduled_shows()
+        return report
+
+    async def _start_scheduled_shows(self) -> None:
+        """A show one of whose ``schedule_entries`` is in force starts, once per operating night."""
+        if self.schedule is None:
+            return
+        now = self.now()
+        active = {entry.entry for entry in self.schedule.active(now)}
+        night = (now - timedelta(hours=12)).date()
+        for show in self.config.shows:
+            key = (show.id, night.isoformat())
+            entry = next((e for e in show.schedule_entries if e in active), None)
+            if entry is not None and key not in self._scheduled_shows_started:
+                self._scheduled_shows_started.add(key)
+                try:
+                    await self.shows.start(show.id, user=f"schedule:{entry}")
+                except ShowRefused as exc:
+                    log.warning("scheduled show %s not started: %s", show.id, exc)
 
     # -- the one switch ----------------------------------------------------------------------
 

@@ -26,6 +26,8 @@ class ActiveEntry:
     target: str
     priority: int
     reason: str
+    entry: str = ""
+    """The schedule entry's id (a show may be started by an entry coming into force)."""
 
 
 class ScheduleSource(Protocol):
@@ -52,6 +54,8 @@ class Layer:
     target: str
     reason: str
     cap: float | None = None
+    states: Mapping[ChannelKey, ChannelState] | None = None
+    """Precompiled states (a show's cues so far), used instead of ``scene`` when given."""
 
 
 DesiredState = dict[ChannelKey, ChannelState]
@@ -77,6 +81,11 @@ def resolve(
             for key in selected:
                 state[key] = capped(state[key], layer.cap)
                 why[key] = f"{layer.source} {layer.reason} (at most {layer.cap:g}%)"
+            continue
+        if layer.states is not None:
+            state.update(layer.states)
+            for key in layer.states:
+                why[key] = f"{layer.source} {layer.reason}"
             continue
         assert layer.scene is not None
         applied = scenes.compile(layer.scene, selected)

@@ -248,10 +248,11 @@ class Engine:
         self._tasks.clear()
         await asyncio.gather(*(rt.driver.close() for rt in self.runtimes.values()), return_exceptions=True)
 
-    async def connect_all(self, timeout_s: float = 5.0) -> int:
-        """Open every session now (warm start before a show or a benchmark). Returns how many
+    async def connect_all(self, timeout_s: float = 5.0, controller_ids: Iterable[str] | None = None) -> int:
+        """Open sessions now (warm start before a show or a benchmark). Returns how many
         controllers answered; the others are marked offline and retried in the background."""
         sem = asyncio.Semaphore(self.settings.concurrency)
+        wanted = self.runtimes.values() if controller_ids is None else [self.runtimes[c] for c in controller_ids]
 
         async def one(rt: Runtime) -> bool:
             async with sem:
@@ -264,7 +265,17 @@ class Engine:
                 self._link_ok(rt)
                 return True
 
-        return sum(await asyncio.gather(*(one(rt) for rt in self.runtimes.values())))
+        return sum(await asyncio.gather(*(one(rt) for rt in wanted)))
+
+    async def push(self, controller_id: str, batch: Mapping[ChannelId, ChannelState], deadline_s: float) -> ControllerOutcome:
+        """Send one controller's batch now and read it back (a show's cue). The batch becomes
+        that controller's desired state for its channels."""
+        rt = self.runtimes[controller_id]
+        rt.desired.update(batch)
+        outcome = await self._apply_and_confirm(rt, batch, deadline_s)
+        if outcome.status is not Status.CONFIRMED:
+            rt.wake.set()
+        return outcome
 
     # -- desired state -----------------------------------------------------------------------
 

@@ -216,6 +216,9 @@ class Store:
         interrupted = self._write_db.execute(
             "UPDATE commands SET status='interrupted', finished_at=? WHERE status='running'", [utc_now()]
         ).rowcount
+        self._write_db.execute(
+            "UPDATE show_runs SET status='interrupted', ended_at=? WHERE status IN ('running', 'holding')", [utc_now()]
+        )
         if interrupted:
             log.warning("%d command(s) were cut short by a previous stop; marked interrupted", interrupted)
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
@@ -432,6 +435,39 @@ class Store:
                 db.conn.execute(
                     "UPDATE overrides SET cleared_at=?, cleared_by=? WHERE id=? AND cleared_at IS NULL", [now, by, oid]
                 )
+
+        await self.write(job)
+
+    # -- light shows -------------------------------------------------------------------------
+
+    async def show_started(self, show_id: str, user: str) -> int:
+        def job(db: sqlite_utils.Database) -> int:
+            cur = db.conn.execute(
+                "INSERT INTO show_runs (show_id, user, started_at, status) VALUES (?,?,?, 'running')",
+                [show_id, user, utc_now()],
+            )
+            return int(cur.lastrowid or 0)
+
+        return int(await self.write(job))
+
+    async def show_finished(
+        self,
+        run_id: int,
+        status: str,
+        loops_done: int,
+        cues: Iterable[tuple[int, int, str, str, float | None, str | None]],
+        detail: str | None,
+    ) -> None:
+        """The run's outcome with every cue's result per controller, in one transaction. A held
+        show is recorded when its last cue is sent and again when it is released."""
+        rows = [(run_id, *row) for row in cues]
+
+        def job(db: sqlite_utils.Database) -> None:
+            db.conn.executemany("INSERT OR REPLACE INTO show_cue_results VALUES (?,?,?,?,?,?,?)", rows)
+            db.conn.execute(
+                "UPDATE show_runs SET status=?, ended_at=?, loops_done=?, detail=? WHERE id=?",
+                [status, utc_now(), loops_done, detail, run_id],
+            )
 
         await self.write(job)
 

@@ -55,7 +55,7 @@ class Window:
     @classmethod
     def of(cls, start: datetime, end: datetime, entry: CompiledEntry, placed: PlacedTarget) -> Window:
         reason = f"{entry.id}: {entry.start.text} to {entry.end.text}{placed.note}"
-        return cls(start, end, entry, placed, ActiveEntry(entry.scene, placed.target, entry.priority, reason))
+        return cls(start, end, entry, placed, ActiveEntry(entry.scene, placed.target, entry.priority, reason, entry.id))
 
     def sort_key(self) -> tuple[int, int, str]:
         return (self.entry.priority, self.entry.order, self.placed.target)
