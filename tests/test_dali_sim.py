@@ -159,3 +159,13 @@ async def test_simulator_hosts_a_city_cheaply() -> None:
     finally:
         await host.stop()
     await no_leftover_tasks()
+
+
+async def test_write_times_keep_the_instants_outputs_changed() -> None:
+    ctrl = controller(controller_data(lines=2, gear=4, groups=2))
+    async with running(ctrl) as (host, (driver,)):
+        started = time.monotonic()
+        await driver.apply({"l1g0": ChannelState(True, 100.0), "l2g1": ChannelState(True, 100.0)})
+        await driver.read(["l1g0", "l2g1"])  # queries are not writes
+        times = host.write_times(ctrl.id)
+        assert len(times) == 2 and all(started <= t <= time.monotonic() for t in times)

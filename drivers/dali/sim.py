@@ -407,6 +407,11 @@ class DaliSimulatorHost:
     def request_count(self, controller_id: str) -> int:
         return self.gateways[controller_id].frames
 
+    def write_times(self, controller_id: str) -> Sequence[float]:
+        """Instants frames that change outputs went on the bus, on all lines of the gateway."""
+        lines = self.gateways[controller_id].lines.values()
+        return sorted(t for line in lines for t in line.write_times)
+
 
 def gear_lines(controller: ControllerConfig) -> dict[int, frozenset[int]]:
     return {line.line: parse_addresses(line.gear) for line in settings_of(controller).lines}

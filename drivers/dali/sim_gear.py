@@ -10,6 +10,7 @@ Send-twice commands act only when the identical frame arrives twice within 100 m
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -162,6 +163,12 @@ HANDLERS: dict[type[Command], Handler] = {
 }
 """Commands the simulated gear understands; any other frame is ignored, as real gear does."""
 
+OUTPUT_COMMANDS: frozenset[type[Command]] = frozenset(
+    {general.DAPC, general.Off, general.RecallMaxLevel, general.RecallMinLevel, general.GoToScene, colour.Activate}
+)
+"""Commands that change what the gear put out (their instants are kept for show timing)."""
+WRITE_TIMES_KEPT = 5000
+
 
 @dataclass
 class SimLine:
@@ -177,6 +184,8 @@ class SimLine:
     frames: int = 0
     decoded: list[str] = field(default_factory=list)
     record: bool = False
+    write_times: deque[float] = field(default_factory=lambda: deque(maxlen=WRITE_TIMES_KEPT))
+    """``time.monotonic()`` of each frame that changed outputs, as it went on the bus."""
     _last_twice: tuple[int, float] | None = None
 
     def members(self, target: address.Address | None) -> list[Gear]:
@@ -215,6 +224,8 @@ class SimLine:
         handler = HANDLERS.get(type(command))
         if handler is None:
             return NO_REPLY
+        if type(command) in OUTPUT_COMMANDS:
+            self.write_times.append(now)
         answers: list[int] = []
         for gear in self.members(getattr(command, "destination", None)):
             if command.devicetype and gear.device_type != command.devicetype:
