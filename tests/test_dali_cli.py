@@ -132,3 +132,13 @@ def test_store_scenes_names_an_unknown_scene(tmp_path: Path) -> None:
     YAML().dump(_config_tree(data), path)
     code, _, err = _run(["dali", "store-scenes", "--config", str(path)])
     assert code == 1 and "no-such-scene" in err
+
+
+def test_the_root_config_option_reaches_the_dali_commands(tmp_path: Path) -> None:
+    from lightctl.cli import main
+
+    data = controller_data("cbl-gw1", "daliserver", lines=1, gear=4, groups=2)
+    path = tmp_path / "other.yaml"
+    YAML().dump(_config_tree(data), path)
+    with pytest.raises(SystemExit, match="no controller 'nope'"):
+        main(["--config", str(path), "dali", "scan", "nope"])

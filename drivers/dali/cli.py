@@ -15,6 +15,7 @@ from drivers.dali.commissioning import GearInfo, scan_line, store_scenes
 from drivers.dali.driver import DaliDriver
 from lightctl.config import Config, ConfigError, ControllerConfig, load_config
 
+DEFAULT_CONFIG = "config.yaml"
 DEVICE_TYPES = {0: "fluorescent", 1: "emergency", 2: "HID", 3: "halogen", 4: "incandescent", 5: "0-10V",
                 6: "LED", 7: "switch", 8: "colour (DT8)", 254: "none", 255: "several"}
 
@@ -25,12 +26,12 @@ def register(subparsers: Any) -> None:
     scan = sub.add_parser("scan", help="list the gear found on a controller's lines")
     scan.add_argument("controller", help="controller id (protocol: dali)")
     scan.add_argument("--line", type=int, help="only this line")
-    scan.add_argument("--config", default="config.yaml")
+    scan.add_argument("--config", default=argparse.SUPPRESS, help="config file (also accepted before 'dali')")
     scan.add_argument("--json", action="store_true", help="machine-readable output")
     scan.set_defaults(func=scan_main)
     store = sub.add_parser("store-scenes", help="write the configured scenes into the gear (for GoToScene)")
     store.add_argument("controllers", nargs="*", help="controller ids (default: every DALI controller with scenes)")
-    store.add_argument("--config", default="config.yaml")
+    store.add_argument("--config", default=argparse.SUPPRESS, help="config file (also accepted before 'dali')")
     store.set_defaults(func=store_main)
 
 
@@ -141,14 +142,18 @@ def _load(path: str) -> Config:
         raise SystemExit(str(exc)) from None
 
 
+def _config_path(args: argparse.Namespace) -> str:
+    return str(getattr(args, "config", DEFAULT_CONFIG))
+
+
 def scan_main(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(_config_path(args))
     controller = _controller(config, args.controller)
     return asyncio.run(run_scan(controller, args.line, sys.stdout, sys.stderr, args.json))
 
 
 def store_main(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(_config_path(args))
     if args.controllers:
         controllers = [_controller(config, cid) for cid in args.controllers]
     else:
