@@ -273,6 +273,7 @@ class Engine:
         rt = self.runtimes[controller_id]
         rt.desired.update(batch)
         outcome = await self._apply_and_confirm(rt, batch, deadline_s)
+        assert outcome is not None
         if outcome.status is not Status.CONFIRMED:
             rt.wake.set()
         return outcome
@@ -316,26 +317,35 @@ class Engine:
             known_offline = rt.link.state is LinkState.OFFLINE
             deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
             outcome = await self._apply_and_confirm(rt, batch, deadline)
+        assert outcome is not None  # a command always has a batch
         if outcome.status is not Status.CONFIRMED:
             rt.wake.set()  # the supervisor takes it from here, with backoff
         return outcome
 
     async def _apply_and_confirm(
-        self, rt: Runtime, batch: Mapping[ChannelId, ChannelState], deadline_s: float
-    ) -> ControllerOutcome:
+        self, rt: Runtime, batch: Mapping[ChannelId, ChannelState] | None, deadline_s: float
+    ) -> ControllerOutcome | None:
+        """Apply and read back. With ``batch=None`` (background convergence) the batch is what is
+        still pending once the controller is ours: a command that ran meanwhile is not repeated,
+        and None is returned when nothing is left to do."""
         started = time.perf_counter()
         applied = False
         operations = 0
 
         def outcome(status: Status, kind: str | None = None, error: str | None = None) -> ControllerOutcome:
             return ControllerOutcome(
-                rt.id, status, time.perf_counter() - started, operations, kind, error, len(batch)
+                rt.id, status, time.perf_counter() - started, operations, kind, error, len(batch or ())
             )
 
-        for ch in batch:
-            rt.confirmed.pop(ch, None)
+        if batch is not None:
+            for ch in batch:
+                rt.confirmed.pop(ch, None)
         try:
             async with asyncio.timeout(deadline_s), rt.lock:
+                if batch is None:
+                    batch = rt.pending()
+                    if not batch:
+                        return None
                 try:
                     result = await rt.driver.apply(batch)
                 except DriverError as exc:
@@ -449,13 +459,12 @@ class Engine:
             rt.wake.clear()
             now = time.monotonic()
             try:
-                pending = rt.pending()
-                if pending and now >= max(rt.converge_at, rt.link.retry_at):
-                    deadline = self.settings.deadline_s
-                    result = await self._apply_and_confirm(rt, pending, deadline)
-                    if result.status is not Status.CONFIRMED:
-                        rt.converge_at = time.monotonic() + rt.converge_backoff.next_delay()
-                    self._emit(ConvergedEvent(result))
+                if rt.pending() and now >= max(rt.converge_at, rt.link.retry_at):
+                    result = await self._apply_and_confirm(rt, None, self.settings.deadline_s)
+                    if result is not None:
+                        if result.status is not Status.CONFIRMED:
+                            rt.converge_at = time.monotonic() + rt.converge_backoff.next_delay()
+                        self._emit(ConvergedEvent(result))
                 elif self.settings.polling and now >= next_poll:
                     await self.poll(rt)
                     next_poll = time.monotonic() + poll_s
