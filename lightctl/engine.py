@@ -341,11 +341,15 @@ class Engine:
             for ch in batch:
                 rt.confirmed.pop(ch, None)
         try:
-            async with asyncio.timeout(deadline_s), rt.lock:
+            async with asyncio.timeout(deadline_s) as deadline, rt.lock:
                 if batch is None:
                     batch = rt.pending()
                     if not batch:
                         return None
+                fade = max((st.fade_s for st in batch.values()), default=0.0)
+                if fade:  # the read-back waits for the fade: the deadline runs from its end
+                    when = deadline.when()
+                    deadline.reschedule(None if when is None else when + fade)
                 try:
                     result = await rt.driver.apply(batch)
                 except DriverError as exc:
@@ -357,7 +361,6 @@ class Engine:
                 if result.rejected:
                     refused = "; ".join(f"{ch}: {why}" for ch, why in sorted(result.rejected.items()))
                     return outcome(Status.FAILED, "rejected", f"device refused {refused}")
-                fade = max((st.fade_s for st in batch.values()), default=0.0)
                 if fade:
                     await asyncio.sleep(fade)
                 tolerance = rt.driver.level_tolerance
@@ -379,7 +382,7 @@ class Engine:
                 return outcome(Status.UNCONFIRMED, "mismatch", _describe_mismatch(batch, reading, tolerance))
         except TimeoutError:
             if applied:
-                return outcome(Status.UNCONFIRMED, "timeout", f"no read-back within {deadline_s:g} s")
+                return outcome(Status.UNCONFIRMED, "timeout", f"no read-back within {deadline_s:g} s of the end of the fade")
             self._link_failed(rt, f"no answer within {deadline_s:g} s")
             return outcome(Status.FAILED, "timeout", f"no answer within {deadline_s:g} s")
 
