@@ -291,7 +291,7 @@ async def run_show_bench(args: argparse.Namespace) -> int:
         "spread_max_ms": round(max(spreads) * 1000, 1),
         "last_arrival_after_beat_p99_ms": round(percentile(lateness, 99) * 1000, 1),
         "controller_cues_missing": missing,
-        "confirmed": sum(1 for r in run.records if r.status == "confirmed"),
+        "sent": sum(1 for r in run.records if r.status == "sent"),
         "sends": len(run.records),
     }
     if args.json:
@@ -304,7 +304,7 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             f"max {result['spread_max_ms']} ms\n"
             f"  last arrival after the beat: p99 {result['last_arrival_after_beat_p99_ms']} ms "
             f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms)\n"
-            f"  cue sends confirmed by read-back: {result['confirmed']} of {result['sends']}; "
+            f"  cue sends accepted by the devices: {result['sent']} of {result['sends']}; "
             f"controller-cues not received: {missing}"
         )
     return 0 if missing == 0 else 1
