@@ -75,9 +75,7 @@ def _print_outcome(result: dict[str, Any]) -> None:
 
 
 def cmd_scene_apply(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"target": args.target}
-    if args.until:
-        body["until"] = args.until
+    body: dict[str, Any] = {"target": args.target, "until": args.until}
     result = asyncio.run(call(load(args), "POST", f"/api/v1/scenes/{args.name}/apply", api=args.api, json=body))
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
@@ -249,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = scene.add_parser("apply", help="apply a scene now (the one switch)")
     p.add_argument("name")
     p.add_argument("--target", default="*", help="selector (default: *)")
-    p.add_argument("--until", help="hold until HH:MM or an ISO 8601 time")
+    p.add_argument(
+        "--until", default="next",
+        help="hold until: 'next' scheduled transition (default), 'none' (until cleared), HH:MM or ISO 8601",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scene_apply)
     p = scene.add_parser("list", help="list scenes")
