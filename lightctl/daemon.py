@@ -29,6 +29,7 @@ from lightctl.engine import (
     Status,
 )
 from lightctl.inventory import ChannelKey, Inventory
+from lightctl.loop import settle_heap
 from lightctl.showrunner import ShowRefused, ShowRunner
 from lightctl.store import ResultRow, Store
 from scenes.model import SceneBook, UnknownScene
@@ -144,6 +145,7 @@ class Daemon:
                 Override(row["id"], row["kind"], row["scene"], row["target"], row["user"], until, row["cap"])
             )
         await self.engine.start()
+        settle_heap()
         self.started_at = self.clock()
         self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
         if reconcile:
