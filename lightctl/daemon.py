@@ -258,8 +258,10 @@ class Daemon:
             self.overrides.append(Override(oid, kind, scene, target, user, until))
             desired, _why = self.desired_now()
             self.engine.set_desired(desired)
+            # What the scene sets on the selector, forced; channels it leaves alone keep their state.
+            reached = self.scenes.compile(scene, selected).keys()
             report = await self._run_command(
-                selected, user=user, source="operator", action=kind, scene=scene, target=target
+                reached, user=user, source="operator", action=kind, scene=scene, target=target
             )
         return report
 
