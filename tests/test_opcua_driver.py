@@ -1,0 +1,247 @@
+"""OPC UA driver against the simulated PLC on loopback (asyncua on both sides)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from asyncua import Client, ua
+from opcua_helpers import bridge_controller, with_endpoint
+
+from drivers.base import (
+    AccessDenied,
+    ChannelState,
+    Colour,
+    ControllerReading,
+    ControllerTimeout,
+    ControllerUnreachable,
+    Fault,
+    FaultKind,
+    RequestRejected,
+)
+from drivers.opcua import PLUGIN
+from drivers.opcua.driver import OpcUaDriver, bare_value
+from drivers.opcua.sim import OpcUaSimulator
+from lightctl.config import ControllerConfig
+
+
+@pytest.fixture
+async def plc() -> AsyncIterator[tuple[OpcUaSimulator, ControllerConfig]]:
+    ctrl = bridge_controller()
+    sim = PLUGIN.create_simulator([ctrl], any_port=True)
+    await sim.start()
+    try:
+        yield sim, with_endpoint(ctrl, sim.endpoints()[ctrl.id])
+    finally:
+        await sim.stop()
+
+
+@pytest.fixture
+async def driver(plc: tuple[OpcUaSimulator, ControllerConfig]) -> AsyncIterator[OpcUaDriver]:
+    d = PLUGIN.create_driver(plc[1])
+    assert isinstance(d, OpcUaDriver)
+    try:
+        yield d
+    finally:
+        await d.close()
+
+
+async def test_batch_is_one_write_call_and_read_back_is_one_read(plc, driver) -> None:
+    sim, ctrl = plc
+    await driver.connect()
+    writes, reads = sim.service_count(ctrl.id, "Write"), sim.service_count(ctrl.id, "Read")
+    batch = {
+        "deck": ChannelState(True, 55.0, Colour(rgb=(255, 40, 0))),
+        "cables": ChannelState(True, 35.0),
+        "piers": ChannelState(True, 80.0, Colour(cct_k=4000)),
+    }
+    result = await driver.apply(batch)
+    assert result.operations == 1 and not result.rejected
+    assert sim.service_count(ctrl.id, "Write") == writes + 1
+    reading = await driver.read(list(batch))
+    assert sim.service_count(ctrl.id, "Read") == reads + 1
+    assert {cid: (r.on, r.level) for cid, r in reading.channels.items()} == {
+        "deck": (True, 55.0), "cables": (True, 35.0), "piers": (True, 80.0)
+    }
+    full = await driver.read()
+    assert full.channels["deck"].colour == Colour(rgb=(255, 40, 0))
+    assert full.channels["piers"].colour == Colour(cct_k=4000)
+    # power follows the physics: 1200 x 18 W x 55 % on the deck
+    assert full.channels["deck"].power_w == pytest.approx(1200 * 18 * 0.55)
+    assert full.power_w == pytest.approx(sum(r.power_w or 0 for r in full.channels.values()))
+    assert full.measurements["voltage_v"] > 200
+
+
+async def test_simulator_refuses_writes_with_timestamp_or_status_like_a_plc(plc, driver) -> None:
+    sim, ctrl = plc
+    await driver.connect()
+    assert driver.resolved is not None
+    level = driver.resolved.zones["deck"]["level"].node
+    async with Client(ctrl.settings.url, timeout=2) as client:
+        node = client.get_node(level)
+        with pytest.raises(ua.uaerrors.BadWriteNotSupported):
+            await node.write_value(ua.Variant(42.0, ua.VariantType.Float))  # sends SourceTimestamp + status
+        await node.write_value(bare_value(42.0, "Float"))  # what the driver sends
+        assert await node.read_value() == pytest.approx(42.0)
+
+
+async def test_node_ids_come_from_browse_paths_and_are_resolved_again_after_restart(plc, driver) -> None:
+    sim, ctrl = plc
+    await driver.apply({"deck": ChannelState(True, 60.0)})
+    before = driver.resolved
+    assert before is not None
+    await sim.restart(ctrl.id)  # cold restart: new program build, new node ids, outputs off
+    try:
+        reading = await driver.read(["deck"])
+    except (ControllerUnreachable, ControllerTimeout):  # the loss was noticed by this call
+        reading = await driver.read(["deck"])
+    assert reading.channels["deck"].on is False  # what the reconciler sees, so it re-applies
+    result = await driver.apply({"deck": ChannelState(True, 65.0)})  # the reconciler's re-apply
+    assert result.operations == 1 and not result.rejected
+    after = driver.resolved
+    assert after is not None and driver.sessions == 2
+    assert after.zones["deck"]["level"].node != before.zones["deck"]["level"].node
+    assert (await driver.read(["deck"])).channels["deck"].level == 65.0
+
+
+async def test_recall_scene_method_replaces_writes_when_the_batch_is_a_stored_scene(plc, driver) -> None:
+    sim, ctrl = plc
+    all_at = {ch.id: ChannelState(True, 70.0) for ch in ctrl.channels}
+    ops = driver.plan(all_at)
+    assert [(op.kind, op.detail) for op in ops] == [("Call", "RecallScene(2)")]
+    await driver.connect()
+    writes = sim.service_count(ctrl.id, "Write")
+    assert (await driver.apply(all_at)).operations == 1
+    assert sim.service_count(ctrl.id, "Call") == 1 and sim.service_count(ctrl.id, "Write") == writes
+    reading = await driver.read()
+    assert all(r.level == 70.0 and r.on for r in reading.channels.values())
+    assert reading.measurements["scene"] == 2
+    # a level the PLC has no scene for is written, not called
+    odd = {ch.id: ChannelState(True, 33.0) for ch in ctrl.channels}
+    assert [op.kind for op in driver.plan(odd)] == ["Write"]
+
+
+async def test_profile_without_method_writes_levels() -> None:
+    ctrl = bridge_controller(profile="bridge-plc-basic")
+    sim = PLUGIN.create_simulator([ctrl], any_port=True)
+    await sim.start()
+    d = PLUGIN.create_driver(with_endpoint(ctrl, sim.endpoints()[ctrl.id]))
+    try:
+        all_on = {ch.id: ChannelState(True, 100.0) for ch in ctrl.channels}
+        assert [op.kind for op in d.plan(all_on)] == ["Write"]
+        await d.apply(all_on)
+        assert sim.service_count(ctrl.id, "Call") == 0
+        assert all(r.on and r.level == 100.0 for r in (await d.read(list(all_on))).channels.values())
+    finally:
+        await d.close()
+        await sim.stop()
+
+
+async def test_subscription_pushes_data_changes(plc, driver) -> None:
+    sim, ctrl = plc
+    seen: list[ControllerReading] = []
+    assert driver.subscribe(seen.append) is True
+    await driver.connect()
+    assert driver.pushing == "subscription"
+    await driver.apply({"towers": ChannelState(True, 45.0)})
+    async with asyncio.timeout(3):
+        while not any(r.channels["towers"].level == 45.0 and r.channels["towers"].power_w for r in seen):
+            await asyncio.sleep(0.05)
+    last = seen[-1]
+    assert last.channels["towers"].power_w == pytest.approx(64 * 200 * 0.45)
+    sim.inject(ctrl.id, Fault("lamp_failure", channel="towers", value=0.25))
+    async with asyncio.timeout(3):
+        while FaultKind.LAMP_FAILURE not in seen[-1].channels["towers"].faults:
+            await asyncio.sleep(0.05)
+    assert seen[-1].channels["towers"].power_w == pytest.approx(64 * 200 * 0.45 * 0.75)
+
+
+async def test_poll_fallback_when_subscriptions_are_off(plc) -> None:
+    sim, ctrl = plc
+    d = PLUGIN.create_driver(with_endpoint(ctrl, {"subscribe": False}))
+    seen: list[ControllerReading] = []
+    d.subscribe(seen.append)
+    try:
+        await d.connect()
+        assert d.pushing == "poll"
+        async with asyncio.timeout(3):
+            while len(seen) < 2:
+                await asyncio.sleep(0.05)
+        assert seen[-1].energy_kwh is not None
+    finally:
+        await d.close()
+
+
+async def test_bad_status_codes_become_typed_errors_naming_the_node(plc, driver) -> None:
+    sim, ctrl = plc
+    sim.inject(ctrl.id, Fault("zone_failure", channel="cables"))
+    await sim.settle()
+    result = await driver.apply({"deck": ChannelState(True, 20.0), "cables": ChannelState(True, 20.0)})
+    assert set(result.rejected) == {"cables"}
+    assert "BridgeLighting/Zones/cables/Enable" in result.rejected["cables"]
+    assert "BadDeviceFailure" in result.rejected["cables"]
+    with pytest.raises(RequestRejected, match=r"plc-test: write BridgeLighting/Zones/cables/\w+: BadDeviceFailure"):
+        await driver.apply({"cables": ChannelState(True, 20.0)})
+    faults = (await driver.read()).channels["cables"].faults
+    assert FaultKind.DEVICE_FAULT in faults
+    sim.clear(ctrl.id)
+    sim.inject(ctrl.id, Fault("error"))
+    with pytest.raises(RequestRejected, match="read BridgeLighting/Zones/deck/Enable: BadDeviceFailure"):
+        await driver.read(["deck"])
+
+
+async def test_wrong_type_and_read_only_nodes_are_refused(plc, driver) -> None:
+    sim, ctrl = plc
+    await driver.connect()
+    assert driver.resolved is not None
+    zone = driver.resolved.zones["deck"]
+    async with Client(ctrl.settings.url, timeout=2) as client:
+        params = ua.WriteParameters(
+            NodesToWrite=[
+                ua.WriteValue(NodeId=zone["level"].node, AttributeId=ua.AttributeIds.Value, Value=bare_value(50, "UInt16")),
+                ua.WriteValue(NodeId=zone["power_w"].node, AttributeId=ua.AttributeIds.Value, Value=bare_value(1.0, "Double")),
+            ]
+        )
+        results = await client.uaclient.write(params)
+    assert [r.name for r in results] == ["BadTypeMismatch", "BadUserAccessDenied"]
+
+
+async def test_offline_and_slow_plc(plc, driver) -> None:
+    sim, ctrl = plc
+    await driver.connect()
+    sim.inject(ctrl.id, Fault("slow", value=3.0))
+    with pytest.raises(ControllerTimeout, match="plc-test"):
+        await driver.read(["deck"])
+    sim.clear(ctrl.id, "slow")
+    sim.inject(ctrl.id, Fault("offline"))
+    await sim.settle()
+    with pytest.raises((ControllerUnreachable, ControllerTimeout)):
+        await driver.read(["deck"])
+    sim.clear(ctrl.id, "offline")
+    await sim.settle()
+    assert (await driver.read(["deck"])).channels["deck"].on is False
+
+
+async def test_missing_namespace_is_a_clear_error(plc) -> None:
+    sim, ctrl = plc
+    wrong = ctrl.model_copy(update={"profile": "bridge-plc-basic"})
+    d = PLUGIN.create_driver(wrong)
+    with pytest.raises(Exception, match="no namespace urn:lightctl:plc:bridge-lighting-v1"):
+        await d.connect()
+    await d.close()
+
+
+async def test_many_plcs_start_fast_with_shared_namespace_zero() -> None:
+    ctrls = [bridge_controller(f"plc-{i}") for i in range(20)]
+    sim = OpcUaSimulator(ctrls, any_port=True)
+    await sim.start()
+    try:
+        assert sim.startup_s is not None and sim.startup_s < 8.0  # one standard space, then ~10 ms each
+        a, b = sim.plcs["plc-0"].server, sim.plcs["plc-1"].server
+        assert a is not None and b is not None
+        ns_a = await a.get_namespace_array()
+        ns_b = await b.get_namespace_array()
+        assert ns_a[1] == "urn:lightctl:sim:plc-0" and ns_b[1] == "urn:lightctl:sim:plc-1"
+    finally:
+        await sim.stop()
