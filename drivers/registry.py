@@ -38,5 +38,7 @@ def get_plugin(protocol: str) -> DriverPlugin:
         if exc.name is not None and module_name.startswith(exc.name):
             raise UnknownProtocol(f"protocol {protocol!r} is not part of this build") from exc
         raise
-    plugin: DriverPlugin = module.PLUGIN
+    plugin: DriverPlugin | None = getattr(module, "PLUGIN", None)
+    if plugin is None:
+        raise UnknownProtocol(f"protocol {protocol!r} is not part of this build ({module_name} has no PLUGIN)")
     return plugin

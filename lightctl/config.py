@@ -176,6 +176,7 @@ class Installation(Frozen):
 class DaemonSettings(Frozen):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8650, ge=0, le=65535)
+    sim_control_port: int = Field(default=8651, ge=0, le=65535, description="demo simulators' fault control")
     database: str = "var/lightctl.db"
     concurrency: int = Field(default=500, ge=1, le=20_000, description="controllers dispatched at once")
     deadline_s: float = Field(default=3.0, gt=0, le=120, description="per controller, apply + read-back")

@@ -1,0 +1,201 @@
+"""The physics of one simulated cabinet controller, independent of Modbus.
+
+Time is evaluated lazily: a fade is a linear ramp stored as (from, to, start, duration) and energy
+is integrated in closed form up to the moment somebody looks or something changes, so thousands of
+idle cabinets cost nothing between requests (no timer task per device).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+NOMINAL_V = 226.0
+PHASE_OFFSET_V = (0.0, -1.4, 0.9)
+LOAD_DROP_V = 5.0
+POWER_FACTOR = 0.95
+OVER_VOLTAGE_V = 265.0
+UNDER_VOLTAGE_V = 180.0
+LOAD_REFERENCE_W = 60_000.0
+
+
+@dataclass(slots=True)
+class Circuit:
+    rated_w: float = 0.0
+    dimmable: bool = False
+    coil: bool = False
+    contactor: bool = False
+    tripped: bool = False
+    stuck: bool = False
+    failed: float = 0.0
+    setpoint: float = 0.0
+    fade_s: float = 0.0
+    ramp_from: float = 0.0
+    ramp_start: float = 0.0
+    ramp_s: float = 0.0
+
+    def level(self, t: float) -> float:
+        """Actual output 0..1 at time t (relay-only circuits are full or nothing)."""
+        if not self.dimmable:
+            return 1.0
+        if self.ramp_s <= 0 or t >= self.ramp_start + self.ramp_s:
+            return self.setpoint
+        k = max(0.0, (t - self.ramp_start) / self.ramp_s)
+        return self.ramp_from + (self.setpoint - self.ramp_from) * k
+
+    def level_integral(self, a: float, b: float) -> float:
+        """Integral of level() over [a, b], in level-seconds."""
+        if b <= a:
+            return 0.0
+        if not self.dimmable:
+            return b - a
+        end = self.ramp_start + self.ramp_s
+        if self.ramp_s <= 0 or a >= end:
+            return self.setpoint * (b - a)
+        m = min(b, end)
+        ramp = (self.level(a) + self.level(m)) / 2 * (m - a)
+        return ramp + self.setpoint * max(0.0, b - end)
+
+    @property
+    def energised(self) -> bool:
+        return self.contactor and not self.tripped
+
+    def load_w(self) -> float:
+        return (1.0 - self.failed) * self.rated_w
+
+
+@dataclass
+class Cabinet:
+    """One cabinet: ``circuits[n - 1]`` is circuit n; circuit n is on phase ((n - 1) % 3) + 1."""
+
+    circuits: list[Circuit]
+    clock: Callable[[], float] = time.monotonic
+    energy_kwh: float = 0.0
+    door_open: bool = False
+    phase_lost: int = 0
+    supply_v: float = NOMINAL_V
+    _t: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self._t = self.clock()
+
+    @classmethod
+    def build(cls, circuits: int, loads: Mapping[int, tuple[float, bool]], clock: Callable[[], float] = time.monotonic) -> Cabinet:
+        """``loads``: circuit -> (rated watts of its luminaires, dimmable)."""
+        made = []
+        for n in range(1, circuits + 1):
+            rated_w, dimmable = loads.get(n, (0.0, False))
+            made.append(Circuit(rated_w=rated_w, dimmable=dimmable, setpoint=1.0))  # power-up default: full
+        return cls(made, clock)
+
+    # ------------------------------------------------------------------ time
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Account for the time so far, then follow another clock (tests, replays)."""
+        self.advance()
+        self.clock = clock
+        self._t = clock()
+
+    def advance(self) -> float:
+        """Integrate energy up to now; call before any change of state. Returns now."""
+        now = self.clock()
+        a = self._t
+        if now > a:
+            joules = 0.0
+            for n, c in enumerate(self.circuits, 1):
+                if c.energised and not self._phase_dead(n):
+                    joules += c.load_w() * c.level_integral(a, now)
+            self.energy_kwh += joules / 3.6e6
+            self._t = now
+        return now
+
+    def _phase_dead(self, circuit: int) -> bool:
+        return self.phase_lost == (circuit - 1) % 3 + 1
+
+    # ------------------------------------------------------------------ commands
+
+    def set_coil(self, circuit: int, on: bool) -> None:
+        self.advance()
+        c = self.circuits[circuit - 1]
+        c.coil = on
+        if not c.stuck:
+            c.contactor = on and not c.tripped
+
+    def set_fade(self, circuit: int, seconds: float) -> None:
+        self.circuits[circuit - 1].fade_s = max(0.0, seconds)
+
+    def set_level(self, circuit: int, level: float) -> None:
+        now = self.advance()
+        c = self.circuits[circuit - 1]
+        if not c.dimmable:
+            return
+        c.ramp_from = c.level(now)
+        c.setpoint = max(0.0, min(1.0, level))
+        c.ramp_start, c.ramp_s = now, c.fade_s
+
+    # ------------------------------------------------------------------ faults
+
+    def trip(self, circuit: int, tripped: bool) -> None:
+        self.advance()
+        c = self.circuits[circuit - 1]
+        c.tripped = tripped
+        if tripped:
+            c.contactor = False if not c.stuck else c.contactor
+        elif not c.stuck:
+            c.contactor = c.coil
+
+    def stick(self, circuit: int, stuck: bool) -> None:
+        self.advance()
+        c = self.circuits[circuit - 1]
+        c.stuck = stuck
+        if not stuck:
+            c.contactor = c.coil and not c.tripped
+
+    def fail_lamps(self, circuit: int, fraction: float) -> None:
+        self.advance()
+        self.circuits[circuit - 1].failed = max(0.0, min(1.0, fraction))
+
+    def set_supply(self, *, volts: float | None = None, phase_lost: int | None = None, door_open: bool | None = None) -> None:
+        self.advance()
+        if volts is not None:
+            self.supply_v = volts
+        if phase_lost is not None:
+            self.phase_lost = phase_lost
+        if door_open is not None:
+            self.door_open = door_open
+
+    # ------------------------------------------------------------------ measurements
+
+    def circuit_power(self, circuit: int, t: float) -> float:
+        c = self.circuits[circuit - 1]
+        if not c.energised or self._phase_dead(circuit):
+            return 0.0
+        return c.load_w() * c.level(t)
+
+    def phases(self, t: float) -> tuple[list[float], list[float], list[float]]:
+        """(volts, amps, watts) per phase at time t."""
+        watts = [0.0, 0.0, 0.0]
+        for n in range(1, len(self.circuits) + 1):
+            watts[(n - 1) % 3] += self.circuit_power(n, t)
+        volts, amps = [], []
+        for p in range(3):
+            if self.phase_lost == p + 1:
+                volts.append(0.0)
+                amps.append(0.0)
+                continue
+            v = self.supply_v + PHASE_OFFSET_V[p] - LOAD_DROP_V * min(1.0, watts[p] / LOAD_REFERENCE_W)
+            v += 0.3 * math.sin(t / 23.0 + p * 2.1)
+            volts.append(v)
+            amps.append(watts[p] / (v * POWER_FACTOR) if v > 1 else 0.0)
+        return volts, amps, watts
+
+    def alarms(self, volts: list[float]) -> dict[str, bool]:
+        live = [v for p, v in enumerate(volts) if self.phase_lost != p + 1]
+        return {
+            "door": self.door_open,
+            "phase_loss": self.phase_lost != 0,
+            "over_voltage": any(v > OVER_VOLTAGE_V for v in live),
+            "under_voltage": any(v < UNDER_VOLTAGE_V for v in live),
+        }

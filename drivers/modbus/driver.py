@@ -1,0 +1,77 @@
+"""The Modbus TCP cabinet-controller driver (see drivers/base.py for the rules it follows)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from drivers.base import ApplyResult, ChannelId, ChannelState, ControllerReading, Driver, PlannedOperation
+from drivers.modbus.profile import Profile, profiles
+from drivers.modbus.protocol import ChannelMap, Request, compile_batch, decode_status, status_request
+from drivers.modbus.settings import ModbusSettings
+from drivers.modbus.transport import ModbusTcpLink
+
+if TYPE_CHECKING:
+    from lightctl.config import ControllerConfig
+
+
+def channel_map(controller: ControllerConfig, profile: Profile | None = None) -> ChannelMap:
+    profile = profile or profiles()[controller.profile]
+    return ChannelMap.build(profile, ((ch.id, int(ch.point), ch.dimmable) for ch in controller.channels))
+
+
+def settings_of(controller: ControllerConfig) -> ModbusSettings:
+    settings = controller.settings
+    return settings if isinstance(settings, ModbusSettings) else ModbusSettings.model_validate(settings or {})
+
+
+class ModbusDriver(Driver):
+    """One cabinet controller. A batch is at most: register writes (levels, fades), coil writes
+    (contactors); a read-back or a full poll is one FC04 of the profile's status block (the
+    discrete inputs repeat what that block holds, so a poll does not read them)."""
+
+    level_tolerance: ClassVar[float] = 0.1
+
+    def __init__(self, controller: ControllerConfig) -> None:
+        super().__init__(controller)
+        self.cmap = channel_map(controller)
+        settings = settings_of(controller)
+        self.link = ModbusTcpLink(controller.id, settings.host, settings.port, settings.unit, controller.timeout_s)
+        self._status = status_request(self.cmap.profile)
+
+    async def connect(self) -> None:
+        await self.link.connect()
+
+    async def close(self) -> None:
+        self.link.close()
+
+    def _split(self, states: Mapping[ChannelId, ChannelState]) -> tuple[dict[ChannelId, ChannelState], dict[str, str]]:
+        known = {ch: st for ch, st in states.items() if ch in self.cmap.circuit_of}
+        unknown = {ch: f"{self.controller_id} has no channel {ch!r}" for ch in states if ch not in known}
+        return known, unknown
+
+    def requests(self, states: Mapping[ChannelId, ChannelState]) -> list[Request]:
+        """The write requests of a batch, in the order they are sent."""
+        known, _ = self._split(states)
+        registers, coils = compile_batch(self.cmap, known)
+        return registers + coils
+
+    def status_request(self) -> Request:
+        return self._status
+
+    def plan(self, states: Mapping[ChannelId, ChannelState]) -> Sequence[PlannedOperation]:
+        return [r.planned("holding registers" if r.function_code == 16 else "coils") for r in self.requests(states)]
+
+    async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
+        _, unknown = self._split(states)
+        sent = 0
+        for request in self.requests(states):
+            await self.link.execute(request)
+            sent += 1
+        return ApplyResult(operations=sent, rejected=unknown)
+
+    async def read(self, channels: Collection[ChannelId] | None = None) -> ControllerReading:
+        reply = await self.link.execute(self._status)
+        if channels is not None:
+            channels = [ch for ch in channels if ch in self.cmap.circuit_of]
+        return decode_status(self.cmap, list(reply.registers), channels)

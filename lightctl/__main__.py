@@ -1,0 +1,5 @@
+import sys
+
+from lightctl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,197 @@
+"""``lightctl bench switch``: the one switch through the real engine, against a floor.
+
+N simulated controllers run in separate processes. Each round alternates all-on and all-off:
+first through the engine (compile, send, read back, confirm), then the floor: the very same
+requests, pre-encoded before the clock starts, sent over plain asyncio sockets to the same
+simulators with the same concurrency. Both are timed in the same run, so their ratio is what the
+engine costs above the wire and the simulators. Requests per controller are counted at the
+simulators.
+
+A protocol takes part by providing ``drivers/<protocol>/bench.py`` with
+``controller_data(index: int) -> dict`` (one controller's config mapping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import statistics
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from drivers.base import OFF, ChannelState, FloorClient
+from drivers.registry import get_plugin, known_protocols
+from lightctl.config import Config, config_from_data
+from lightctl.engine import Engine, EngineSettings, Status
+from lightctl.inventory import Inventory
+from lightctl.simfarm import SimulatorFarm, raise_open_file_limit
+
+ON = ChannelState(on=True, level=100.0)
+CONTROLLERS_PER_SITE = 50
+
+
+def bench_protocols(choice: str) -> list[str]:
+    if choice != "mixed":
+        get_plugin(choice)  # raises for an unknown protocol
+        return [choice]
+    available = []
+    for protocol in known_protocols():
+        try:
+            importlib.import_module(f"drivers.{protocol}.bench")
+        except ModuleNotFoundError:
+            continue
+        available.append(protocol)
+    return available
+
+
+def synthetic_config(protocols: Sequence[str], count: int) -> dict[str, Any]:
+    """A config of ``count`` controllers, spread round-robin over the protocols."""
+    makers = {p: importlib.import_module(f"drivers.{p}.bench").controller_data for p in protocols}
+    controllers = [makers[protocols[i % len(protocols)]](i) for i in range(count)]
+    sites = [
+        {
+            "id": f"bench-site-{n:03d}",
+            "name": f"基准站点 {n}",
+            "name_en": f"Benchmark site {n}",
+            "location": {"lat": 29.56, "lon": 106.58},
+            "controllers": controllers[start : start + CONTROLLERS_PER_SITE],
+        }
+        for n, start in enumerate(range(0, count, CONTROLLERS_PER_SITE))
+    ]
+    return {
+        "installation": {"name": "基准", "name_en": "Benchmark", "location": {"lat": 29.56, "lon": 106.58}},
+        "daemon": {"concurrency": 2000, "deadline_s": 10.0},
+        "districts": [{"id": "bench", "name": "基准区", "name_en": "Bench", "sites": sites}],
+    }
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
+
+
+async def _floor_round(
+    config: Config, inventory: Inventory, state: ChannelState, concurrency: int
+) -> tuple[float, int]:
+    clients: list[FloorClient] = []
+    for info in inventory.controllers.values():
+        plugin: Any = get_plugin(info.controller.protocol)
+        batch = {ch.id: state for ch in info.controller.channels}
+        clients.append(plugin.create_floor_client(info.controller, batch))
+    await asyncio.gather(*(c.connect() for c in clients))
+    sem = asyncio.Semaphore(concurrency)
+
+    async def run(client: FloorClient) -> int:
+        async with sem:
+            return await client.run()
+
+    started = time.perf_counter()
+    sent = await asyncio.gather(*(run(c) for c in clients))
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+    return elapsed, sum(sent)
+
+
+async def run_switch_bench(args: argparse.Namespace) -> int:
+    raise_open_file_limit()
+    protocols = bench_protocols(args.protocol)
+    if not protocols:
+        print("no protocol in this build has a benchmark hook")
+        return 2
+    count = args.controllers
+    data = synthetic_config(protocols, count)
+    config = config_from_data(data, source="<bench>")
+    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 999) // 1000))
+    ids = [c.id for c in config.controllers()]
+    farm = SimulatorFarm(data, ids, {c.id: c.protocol for c in config.controllers()}, processes=processes, any_port=True)
+    print(f"starting {count} simulated {'+'.join(protocols)} controllers in {processes} process(es)...", flush=True)
+    started = time.perf_counter()
+    endpoints = await farm.start()
+    startup_s = time.perf_counter() - started
+    config = config.with_controller_settings(endpoints)
+    inventory = Inventory(config)
+    settings = EngineSettings(concurrency=config.daemon.concurrency, deadline_s=config.daemon.deadline_s, polling=False)
+    engine = Engine(inventory, settings)
+    keys = list(inventory.all_keys)
+    engine_times: list[float] = []
+    floor_times: list[float] = []
+    requests_engine: list[float] = []
+    requests_floor: list[float] = []
+    not_confirmed = 0
+    try:
+        await engine.start()
+        connected = await engine.connect_all(timeout_s=30.0)
+        if connected != count:
+            print(f"warning: only {connected} of {count} controllers connected")
+        for warm in (OFF, ON):  # one untimed round each way: sessions warm, pages faulted in
+            engine.set_desired(dict.fromkeys(keys, warm))
+            await engine.command(keys)
+        for round_no in range(args.rounds):
+            state = ON if round_no % 2 == 0 else OFF
+            engine.set_desired(dict.fromkeys(keys, state))
+            before = sum((await farm.request_counts()).values())
+            outcome = await engine.command(keys)
+            after = sum((await farm.request_counts()).values())
+            engine_times.append(outcome.elapsed_s)
+            requests_engine.append((after - before) / count)
+            not_confirmed += len(outcome.controllers) - outcome.count(Status.CONFIRMED)
+            floor_s, floor_sent = await _floor_round(config, inventory, state, settings.concurrency)
+            floor_times.append(floor_s)
+            requests_floor.append(floor_sent / count)
+    finally:
+        await engine.stop()
+        await farm.stop()
+    result = summary(protocols, count, processes, startup_s, engine_times, floor_times, requests_engine, requests_floor, not_confirmed)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_summary(result)
+    return 0 if not_confirmed == 0 else 1
+
+
+def summary(
+    protocols: Sequence[str],
+    count: int,
+    processes: int,
+    startup_s: float,
+    engine_times: Sequence[float],
+    floor_times: Sequence[float],
+    requests_engine: Sequence[float],
+    requests_floor: Sequence[float],
+    not_confirmed: int,
+) -> dict[str, Any]:
+    e50, e95 = percentile(engine_times, 50), percentile(engine_times, 95)
+    f50, f95 = percentile(floor_times, 50), percentile(floor_times, 95)
+    return {
+        "protocols": list(protocols),
+        "controllers": count,
+        "simulator_processes": processes,
+        "simulator_startup_s": round(startup_s, 2),
+        "rounds": len(engine_times),
+        "engine_p50_s": round(e50, 4),
+        "engine_p95_s": round(e95, 4),
+        "floor_p50_s": round(f50, 4),
+        "floor_p95_s": round(f95, 4),
+        "ratio_p50": round(e50 / f50, 2),
+        "requests_per_controller_engine": round(statistics.mean(requests_engine), 2),
+        "requests_per_controller_floor": round(statistics.mean(requests_floor), 2),
+        "not_confirmed": not_confirmed,
+    }
+
+
+def print_summary(r: Mapping[str, Any]) -> None:
+    print(
+        f"one switch, {r['controllers']} {'+'.join(r['protocols'])} controllers, {r['rounds']} rounds "
+        f"(simulators: {r['simulator_processes']} process(es), started in {r['simulator_startup_s']} s)\n"
+        f"  engine (apply + read-back + confirm): p50 {r['engine_p50_s']:.3f} s   p95 {r['engine_p95_s']:.3f} s\n"
+        f"  floor  (same requests, pre-encoded):  p50 {r['floor_p50_s']:.3f} s   p95 {r['floor_p95_s']:.3f} s\n"
+        f"  ratio engine/floor at p50: {r['ratio_p50']:.2f}\n"
+        f"  requests per controller: engine {r['requests_per_controller_engine']}, floor {r['requests_per_controller_floor']}\n"
+        f"  controllers not confirmed (all rounds): {r['not_confirmed']}"
+    )

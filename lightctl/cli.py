@@ -1,0 +1,198 @@
+"""``lightctl``: the daemon, simulators, demo, and commands that talk to a running daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from lightctl.apiclient import ApiError, call
+from lightctl.cli_plugins import COMMAND_MODULES
+from lightctl.config import Config, ConfigError, load_config
+
+DEFAULT_CONFIG = "config.yaml"
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+def load(args: argparse.Namespace) -> Config:
+    return load_config(Path(args.config))
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    path = Path(args.file or args.config)
+    config = load_config(path)
+    from lightctl.inventory import Inventory
+
+    inv = Inventory(config)
+    luminaires = sum(b.count for b, *_ in inv.luminaire_batches())
+    protocols = sorted({c.controller.protocol for c in inv.controllers.values()})
+    print(
+        f"{path}: valid: {len(inv.districts)} districts, {len(inv.sites)} sites, {len(inv.controllers)} controllers "
+        f"({', '.join(protocols)}), {len(inv.channels)} channels, {len(inv.legacy)} legacy circuits, "
+        f"{luminaires} luminaires, {len(config.all_scenes())} scenes"
+    )
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lightctl.service import run_daemon
+
+    asyncio.run(run_daemon(load(args)))
+    return EXIT_OK
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from lightctl.service import run_simulators
+
+    asyncio.run(run_simulators(load(args), Path(args.config), args.processes))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lightctl.service import run_demo
+
+    asyncio.run(run_demo(load(args), Path(args.config), args.processes))
+    return EXIT_OK
+
+
+def _print_outcome(result: dict[str, Any]) -> None:
+    summary = result["summary"]
+    print(
+        f"scene {result['scene']} on {result['target']}: {summary['confirmed']} confirmed, "
+        f"{summary['unconfirmed']} unconfirmed, {summary['failed']} failed in {result['elapsed_s']:.3f} s "
+        f"(command #{result['command_id']})"
+    )
+    for cid, outcome in result["controllers"].items():
+        if outcome["status"] != "confirmed":
+            print(f"  {cid}: {outcome['status']}: {outcome.get('error', '')}")
+
+
+def cmd_scene_apply(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"target": args.target}
+    if args.until:
+        body["until"] = args.until
+    result = asyncio.run(call(load(args), "POST", f"/api/v1/scenes/{args.name}/apply", api=args.api, json=body))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_outcome(result)
+    all_confirmed = result["summary"]["unconfirmed"] == 0 and result["summary"]["failed"] == 0
+    return EXIT_OK if all_confirmed else EXIT_INCOMPLETE
+
+
+def cmd_scene_list(args: argparse.Namespace) -> int:
+    config = load(args)
+    scenes = config.all_scenes()
+    if args.json:
+        print(json.dumps([{"id": s.id, "name": s.name, "rules": [r.model_dump() for r in s.rules]} for s in scenes.values()], ensure_ascii=False))
+    else:
+        for scene in scenes.values():
+            print(f"{scene.id:24} {scene.name or ''}  ({len(scene.rules)} rule{'s' if len(scene.rules) != 1 else ''})")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = asyncio.run(call(load(args), "GET", "/api/v1/status", api=args.api))
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{status['installation']}  {status['now']}")
+    print(f"controllers online {status['controllers_online']}/{status['controllers_total']}, channels pending {status['channels_pending']}")
+    for override in status["overrides"]:
+        until = f" until {override['until']}" if override["until"] else ""
+        print(f"  {override['kind']} #{override['id']}: {override['scene']} on {override['target']} by {override['user']}{until}")
+    for cid, c in sorted(status["controllers"].items()):
+        if c["link"] != "online" or c["pending"] or c["faults"]:
+            print(f"  {cid:20} {c['link']:8} pending {c['pending']:3} {', '.join(c['faults'])} {c['last_error'] or ''}")
+    return EXIT_OK
+
+
+def cmd_bench_switch(args: argparse.Namespace) -> int:
+    from lightctl.bench import run_switch_bench
+
+    return asyncio.run(run_switch_bench(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lightctl", description="Two Rivers Four Banks landscape lighting control")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    parser.add_argument("--api", help="daemon API base URL (default: from the config)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the controller daemon")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("sim", help="run simulators for every controller in the config")
+    p.add_argument("--processes", type=int, default=1)
+    p.set_defaults(func=cmd_sim)
+    p = sub.add_parser("demo", help="simulators + daemon + console on 127.0.0.1")
+    p.add_argument("--processes", type=int, default=1)
+    p.set_defaults(func=cmd_demo)
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
+    p = config.add_parser("check", help="validate a config file")
+    p.add_argument("file", nargs="?")
+    p.set_defaults(func=cmd_config_check)
+
+    scene = sub.add_parser("scene", help="scenes").add_subparsers(dest="scene_command", required=True)
+    p = scene.add_parser("apply", help="apply a scene now (the one switch)")
+    p.add_argument("name")
+    p.add_argument("--target", default="*", help="selector (default: *)")
+    p.add_argument("--until", help="hold until HH:MM or an ISO 8601 time")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scene_apply)
+    p = scene.add_parser("list", help="list scenes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scene_list)
+
+    p = sub.add_parser("status", help="status of a running daemon")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
+    p = bench.add_parser("switch", help="time the one switch against simulators, with the floor")
+    p.add_argument("--controllers", type=int, default=1000)
+    p.add_argument("--protocol", default="modbus", help="modbus, opcua, dali, bacnet or mixed")
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_switch)
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except ApiError as exc:
+        print(f"lightctl: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE if exc.status is None else EXIT_INCOMPLETE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

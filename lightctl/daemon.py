@@ -1,0 +1,314 @@
+"""The controller daemon: config -> desired state -> engine -> field, with records and an API.
+
+A restart is not special: on start the daemon loads the operator layers it had (overrides and
+curtailments are records), computes the desired state for now and reconciles every channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lightctl.config import Config
+from lightctl.desired import Layer, ScheduleSource, resolve
+from lightctl.engine import (
+    CommandOutcome,
+    ConvergedEvent,
+    Engine,
+    EngineEvent,
+    EngineSettings,
+    LinkEvent,
+    ReadingEvent,
+    Status,
+)
+from lightctl.inventory import ChannelKey, Inventory
+from lightctl.store import ResultRow, Store
+from scenes.model import SceneBook, UnknownScene
+
+log = logging.getLogger("lightctl.daemon")
+
+READING_RECORD_INTERVAL_S = 60.0
+"""Meter readings are recorded at most this often per controller (state changes: every one)."""
+
+
+class CommandRefused(ValueError):
+    """An operator's command that cannot be carried out as asked (unknown scene, bad selector)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    id: int
+    kind: str  # "override" or "curtail"
+    scene: str
+    target: str
+    user: str
+    until: datetime | None
+
+    def layer(self) -> Layer:
+        until = f" until {self.until.isoformat(timespec='minutes')}" if self.until else ""
+        return Layer(self.kind, self.scene, self.target, f"#{self.id} by {self.user}{until}")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReport:
+    command_id: int
+    scene: str
+    target: str
+    outcome: CommandOutcome
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "scene": self.scene,
+            "target": self.target,
+            "elapsed_s": round(self.outcome.elapsed_s, 4),
+            "summary": {s.value: self.outcome.count(s) for s in Status},
+            "controllers": {cid: o.as_json() for cid, o in sorted(self.outcome.controllers.items())},
+        }
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        database: str | Path | None = None,
+        engine_settings: EngineSettings | None = None,
+        schedule: ScheduleSource | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.inventory = Inventory(config)
+        self.scenes = SceneBook(config.all_scenes(), self.inventory)
+        self.tz = ZoneInfo(config.installation.timezone)
+        settings = config.daemon
+        self.engine = Engine(
+            self.inventory,
+            engine_settings
+            or EngineSettings(
+                concurrency=settings.concurrency,
+                deadline_s=settings.deadline_s,
+                confirm_retries=settings.confirm_retries,
+            ),
+        )
+        self.store = Store(database if database is not None else settings.database)
+        self.schedule = schedule
+        self.clock = clock
+        self.overrides: list[Override] = []
+        self.subscribers: list[Callable[[dict[str, Any]], None]] = []
+        self._command_lock = asyncio.Lock()
+        self._last_recorded: dict[str, float] = {}
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self.started_at: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, *, reconcile: bool = True) -> None:
+        await asyncio.to_thread(self.store.open)
+        self.engine.listeners.append(self._on_engine_event)
+        for row in await self.store.active_overrides():
+            until = datetime.fromisoformat(row["until"]) if row["until"] else None
+            self.overrides.append(Override(row["id"], row["kind"], row["scene"], row["target"], row["user"], until))
+        await self.engine.start()
+        self.started_at = self.clock()
+        self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
+        if reconcile:
+            await self.reconcile("startup", source="startup", force=True)
+
+    async def stop(self) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            await asyncio.gather(self._expiry_task, return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.engine.stop()
+        await asyncio.to_thread(self.store.close)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), self.tz)
+
+    # -- desired state -----------------------------------------------------------------------
+
+    def layers(self) -> list[Layer]:
+        overrides = [o.layer() for o in self.overrides if o.kind == "override"]
+        curtailments = [o.layer() for o in self.overrides if o.kind == "curtail"]
+        return overrides + curtailments  # curtailment sits above everything
+
+    def desired_now(self) -> tuple[dict[ChannelKey, Any], dict[ChannelKey, str]]:
+        return resolve(self.now(), self.inventory, self.scenes, self.schedule, self.layers())
+
+    async def reconcile(self, reason: str, *, source: str = "schedule", force: bool = False) -> CommandReport | None:
+        """Bring the field to the desired state for now. Only what changed is sent, unless forced
+        (start-up: nothing is known of the field yet)."""
+        async with self._command_lock:
+            desired, _why = self.desired_now()
+            changed = self.engine.set_desired(desired)
+            keys = set(desired) if force else changed
+            if not keys:
+                return None
+            return await self._run_command(keys, user="lightctl", source=source, action="reconcile", scene=None, target=reason)
+
+    # -- the one switch ----------------------------------------------------------------------
+
+    async def apply_scene(
+        self, scene: str, target: str = "*", *, user: str, until: datetime | None = None, kind: str = "override"
+    ) -> CommandReport:
+        """An operator's scene on a selector, now: an override layer, then a forced command to
+        every channel it selects."""
+        try:
+            self.scenes.states(scene)
+            selected = self.inventory.select(target)
+        except UnknownScene as exc:
+            raise CommandRefused(str(exc)) from None
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from None
+        if until is not None and until <= self.now():
+            raise CommandRefused(f"'until' {until.isoformat()} is in the past")
+        async with self._command_lock:
+            superseded = [o.id for o in self.overrides if o.kind == kind and self.inventory.select(o.target) <= selected]
+            until_text = until.isoformat() if until else None
+            oid = await self.store.add_override(
+                user=user, kind=kind, scene=scene, target=target, until=until_text, supersedes=superseded
+            )
+            self.overrides = [o for o in self.overrides if o.id not in superseded]
+            self.overrides.append(Override(oid, kind, scene, target, user, until))
+            desired, _why = self.desired_now()
+            self.engine.set_desired(desired)
+            report = await self._run_command(
+                selected, user=user, source="operator", action=kind, scene=scene, target=target
+            )
+        return report
+
+    async def clear_override(self, override_id: int, *, user: str) -> CommandReport | None:
+        if not any(o.id == override_id for o in self.overrides):
+            raise CommandRefused(f"no active override #{override_id}")
+        await self.store.clear_overrides([override_id], by=user)
+        self.overrides = [o for o in self.overrides if o.id != override_id]
+        return await self.reconcile(f"override #{override_id} cleared by {user}", source="operator")
+
+    async def _run_command(
+        self, keys: Any, *, user: str, source: str, action: str, scene: str | None, target: str | None
+    ) -> CommandReport:
+        command_id = await self.store.command_started(user=user, source=source, action=action, scene=scene, target=target)
+        outcome = await self.engine.command(keys)
+        rows = [
+            ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
+            for o in outcome.controllers.values()
+        ]
+        await self.store.command_finished(command_id, outcome.elapsed_s, rows)
+        report = CommandReport(command_id, scene or action, target or "", outcome)
+        self._publish({"type": "command", **report.as_json()})
+        return report
+
+    async def _expire_overrides(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.now()
+            expired = [o for o in self.overrides if o.until is not None and o.until <= now]
+            if not expired:
+                continue
+            try:
+                await self.store.clear_overrides([o.id for o in expired], by="expiry")
+                self.overrides = [o for o in self.overrides if o not in expired]
+                await self.reconcile(f"override {', '.join(f'#{o.id}' for o in expired)} expired", source="expiry")
+            except Exception:
+                log.exception("override expiry failed; retrying")
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        if isinstance(event, ReadingEvent):
+            if event.changed:
+                self.store.record_state_changes(event.controller_id, event.reading.at, event.changed)
+                self._publish(
+                    {
+                        "type": "state",
+                        "controller": event.controller_id,
+                        "channels": {ch: {"on": r.on, "level": r.level} for ch, r in event.changed.items()},
+                    }
+                )
+            last = self._last_recorded.get(event.controller_id, 0.0)
+            if event.reading.at - last >= READING_RECORD_INTERVAL_S and event.reading.power_w is not None:
+                self._last_recorded[event.controller_id] = event.reading.at
+                r = event.reading
+                self.store.record_reading(event.controller_id, r.at, r.power_w, r.energy_kwh, r.faults, r.measurements)
+        elif isinstance(event, LinkEvent):
+            self.store.record_link(event.controller_id, event.state.value, event.error)
+            self._publish({"type": "link", "controller": event.controller_id, "state": event.state.value, "error": event.error})
+        elif isinstance(event, ConvergedEvent):
+            self._publish({"type": "converged", "controller": event.outcome.controller_id, **event.outcome.as_json()})
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber(message)
+            except Exception:
+                log.exception("a subscriber failed")
+
+    # -- views -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        controllers = {}
+        online = 0
+        for cid, rt in self.engine.runtimes.items():
+            info = rt.info
+            state = rt.link.state.value
+            online += state == "online"
+            reading = rt.reading
+            controllers[cid] = {
+                "protocol": info.controller.protocol,
+                "site": info.site.id,
+                "district": info.district.id,
+                "link": state,
+                "since": rt.link.since,
+                "last_error": rt.link.last_error,
+                "pending": len(rt.pending()),
+                "power_w": None if reading is None else reading.power_w,
+                "energy_kwh": None if reading is None else reading.energy_kwh,
+                "faults": [] if reading is None else sorted(reading.faults),
+            }
+        return {
+            "installation": self.config.installation.name,
+            "now": self.now().isoformat(timespec="seconds"),
+            "controllers_total": len(controllers),
+            "controllers_online": online,
+            "channels_pending": sum(c["pending"] for c in controllers.values()),
+            "overrides": [
+                {"id": o.id, "kind": o.kind, "scene": o.scene, "target": o.target, "user": o.user,
+                 "until": o.until.isoformat() if o.until else None}
+                for o in self.overrides
+            ],
+            "controllers": controllers,
+        }
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+        """Run a background job with a strong reference kept until it ends."""
+
+        async def run() -> None:
+            await coro
+
+        task = asyncio.create_task(run(), name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def parse_until(text: str | None, now: datetime) -> datetime | None:
+    """``HH:MM`` (today, or tomorrow if already past) or an ISO 8601 instant."""
+    if not text:
+        return None
+    if len(text) <= 5 and ":" in text:
+        hour, minute = (int(x) for x in text.split(":"))
+        candidate = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return candidate if candidate > now else candidate + timedelta(days=1)
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=now.tzinfo)
+

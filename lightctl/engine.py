@@ -1,0 +1,453 @@
+"""The reconciler: holds desired and reported state per controller and closes the gap.
+
+* ``command()`` is the one switch: every controller concerned gets its batch at once, bounded by a
+  semaphore, each with its own deadline; the result per controller is *confirmed* (read back and
+  equal), *unconfirmed* (accepted, but the read-back disagrees or did not come) or *failed* (why).
+* A supervisor task per controller polls it on its own interval and, whenever desired and confirmed
+  differ (a failed command, a controller back online, a local change seen by a poll), converges it
+  in the background with capped, jittered backoff. An offline controller never delays the others.
+* Commands and polls are separate paths: a poll is skipped while a command holds or waits for the
+  controller; a command waits at most for the one poll already in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from drivers.base import (
+    ChannelId,
+    ChannelReading,
+    ChannelState,
+    ControllerReading,
+    Driver,
+    DriverError,
+)
+from drivers.registry import get_plugin
+from lightctl.inventory import ChannelKey, ControllerInfo, Inventory
+from lightctl.reconnect import Backoff, Link, LinkState
+
+log = logging.getLogger("lightctl.engine")
+
+CONFIRM_RETRY_DELAY_S = 0.05
+"""Pause before reading back again when the first read-back disagrees (a contactor still moving)."""
+OFFLINE_PROBE_S = 1.0
+"""Deadline for a controller already known to be offline, so a command's answer is not held up."""
+
+
+class Status(StrEnum):
+    CONFIRMED = "confirmed"
+    UNCONFIRMED = "unconfirmed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerOutcome:
+    controller_id: str
+    status: Status
+    elapsed_s: float
+    operations: int = 0
+    error_kind: str | None = None
+    error: str | None = None
+    channels: int = 0
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "status": self.status.value,
+            "elapsed_s": round(self.elapsed_s, 4),
+            "operations": self.operations,
+            "channels": self.channels,
+        }
+        if self.error is not None:
+            out["error"] = self.error
+            out["error_kind"] = self.error_kind
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    elapsed_s: float
+    controllers: Mapping[str, ControllerOutcome]
+
+    def count(self, status: Status | str) -> int:
+        return sum(1 for o in self.controllers.values() if o.status == status)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    concurrency: int = 500
+    deadline_s: float = 3.0
+    confirm_retries: int = 2
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    polling: bool = True
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingEvent:
+    controller_id: str
+    reading: ControllerReading
+    changed: Mapping[ChannelId, ChannelReading]
+    """Channels whose on/level differ from the previous reading (all of them on the first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    controller_id: str
+    state: LinkState
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConvergedEvent:
+    """A background convergence attempt (not part of an operator's command)."""
+
+    outcome: ControllerOutcome
+
+
+EngineEvent = ReadingEvent | LinkEvent | ConvergedEvent
+Listener = Callable[[EngineEvent], None]
+
+
+# --------------------------------------------------------------------------- per controller
+
+
+class CommandFirstLock:
+    """Serialises access to one controller; polls give way to commands."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._commands_waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def command(self) -> AsyncIterator[None]:
+        self._commands_waiting += 1
+        try:
+            async with self._lock:
+                yield
+        finally:
+            self._commands_waiting -= 1
+
+    @contextlib.asynccontextmanager
+    async def poll(self) -> AsyncIterator[bool]:
+        """Yields False (and holds nothing) when a command holds or waits for the controller."""
+        if self._commands_waiting or self._lock.locked():
+            yield False
+            return
+        async with self._lock:
+            yield True
+
+
+@dataclass(eq=False)
+class Runtime:
+    info: ControllerInfo
+    driver: Driver
+    link: Link
+    desired: dict[ChannelId, ChannelState] = field(default_factory=dict)
+    confirmed: dict[ChannelId, ChannelState] = field(default_factory=dict)
+    reading: ControllerReading | None = None
+    lock: CommandFirstLock = field(default_factory=CommandFirstLock)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    converge_backoff: Backoff = field(default_factory=Backoff)
+    converge_at: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.info.controller.id
+
+    def pending(self) -> dict[ChannelId, ChannelState]:
+        return {ch: st for ch, st in self.desired.items() if self.confirmed.get(ch) != st}
+
+
+def matches(reading: ChannelReading | None, state: ChannelState, tolerance: float) -> bool:
+    """Does a read-back show the commanded state?"""
+    if reading is None or (reading.on is None and reading.level is None):
+        return False
+    if reading.on is not None and reading.on != state.on:
+        return False
+    return not (state.on and reading.level is not None and abs(reading.level - state.level) > tolerance)
+
+
+def _describe_mismatch(
+    batch: Mapping[ChannelId, ChannelState], reading: ControllerReading, tolerance: float
+) -> str:
+    parts = []
+    for ch, st in batch.items():
+        got = reading.channels.get(ch)
+        if matches(got, st, tolerance):
+            continue
+        if got is None:
+            parts.append(f"{ch}: not in the reading")
+            continue
+        seen = "on" if got.on else "off" if got.on is not None else "?"
+        if got.level is not None:
+            seen += f" {got.level:g}%"
+        faults = f" [{', '.join(sorted(got.faults))}]" if got.faults else ""
+        want = f"on {st.level:g}%" if st.on else "off"
+        parts.append(f"{ch}: want {want}, read {seen}{faults}")
+        if len(parts) == 4:
+            break
+    return "read-back differs: " + "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+class Engine:
+    def __init__(self, inventory: Inventory, settings: EngineSettings | None = None) -> None:
+        self.inventory = inventory
+        self.settings = settings or EngineSettings()
+        self.listeners: list[Listener] = []
+        self.runtimes: dict[str, Runtime] = {}
+        for cid, info in inventory.controllers.items():
+            backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
+            driver = get_plugin(info.controller.protocol).create_driver(info.controller)
+            self.runtimes[cid] = Runtime(
+                info,
+                driver,
+                Link(cid, backoff),
+                converge_backoff=Backoff(self.settings.retry_initial_s, self.settings.retry_max_s),
+            )
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start one supervisor per controller. Connections are made on first use."""
+        self._running = True
+        for cid, rt in self.runtimes.items():
+            self._tasks[cid] = asyncio.create_task(self._supervise(rt), name=f"supervise:{cid}")
+
+    async def stop(self) -> None:
+        self._running = False
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        await asyncio.gather(*(rt.driver.close() for rt in self.runtimes.values()), return_exceptions=True)
+
+    async def connect_all(self, timeout_s: float = 5.0) -> int:
+        """Open every session now (warm start before a show or a benchmark). Returns how many
+        controllers answered; the others are marked offline and retried in the background."""
+        sem = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(rt: Runtime) -> bool:
+            async with sem:
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        await rt.driver.connect()
+                except (DriverError, TimeoutError) as exc:
+                    self._link_failed(rt, str(exc) if isinstance(exc, DriverError) else "connect timed out")
+                    return False
+                self._link_ok(rt)
+                return True
+
+        return sum(await asyncio.gather(*(one(rt) for rt in self.runtimes.values())))
+
+    # -- desired state -----------------------------------------------------------------------
+
+    def set_desired(self, desired: Mapping[ChannelKey, ChannelState]) -> set[ChannelKey]:
+        """Replace the desired state of the given channels; returns those that changed."""
+        changed: set[ChannelKey] = set()
+        for key, state in desired.items():
+            rt = self.runtimes[key[0]]
+            if rt.desired.get(key[1]) != state:
+                rt.desired[key[1]] = state
+                changed.add(key)
+        return changed
+
+    def desired_state(self, key: ChannelKey) -> ChannelState | None:
+        return self.runtimes[key[0]].desired.get(key[1])
+
+    # -- the one switch ----------------------------------------------------------------------
+
+    async def command(self, keys: Iterable[ChannelKey]) -> CommandOutcome:
+        """Send the desired state of these channels now (forced, even where it seems in force),
+        read it back, and report per controller."""
+        started = time.perf_counter()
+        batches: dict[str, dict[ChannelId, ChannelState]] = defaultdict(dict)
+        for cid, ch in keys:
+            state = self.runtimes[cid].desired.get(ch)
+            if state is not None:
+                batches[cid][ch] = state
+        sem = asyncio.Semaphore(self.settings.concurrency)
+        outcomes = await asyncio.gather(
+            *(self._dispatch(self.runtimes[cid], batch, sem) for cid, batch in batches.items())
+        )
+        return CommandOutcome(time.perf_counter() - started, {o.controller_id: o for o in outcomes})
+
+    async def _dispatch(
+        self, rt: Runtime, batch: dict[ChannelId, ChannelState], sem: asyncio.Semaphore
+    ) -> ControllerOutcome:
+        async with sem:
+            known_offline = rt.link.state is LinkState.OFFLINE
+            deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
+            outcome = await self._apply_and_confirm(rt, batch, deadline)
+        if outcome.status is not Status.CONFIRMED:
+            rt.wake.set()  # the supervisor takes it from here, with backoff
+        return outcome
+
+    async def _apply_and_confirm(
+        self, rt: Runtime, batch: Mapping[ChannelId, ChannelState], deadline_s: float
+    ) -> ControllerOutcome:
+        started = time.perf_counter()
+        applied = False
+        operations = 0
+
+        def outcome(status: Status, kind: str | None = None, error: str | None = None) -> ControllerOutcome:
+            return ControllerOutcome(
+                rt.id, status, time.perf_counter() - started, operations, kind, error, len(batch)
+            )
+
+        for ch in batch:
+            rt.confirmed.pop(ch, None)
+        try:
+            async with asyncio.timeout(deadline_s), rt.lock.command():
+                try:
+                    result = await rt.driver.apply(batch)
+                except DriverError as exc:
+                    self._link_failed(rt, str(exc))
+                    return outcome(Status.FAILED, exc.kind, exc.detail)
+                applied = True
+                operations = result.operations
+                self._link_ok(rt)
+                if result.rejected:
+                    refused = "; ".join(f"{ch}: {why}" for ch, why in sorted(result.rejected.items()))
+                    return outcome(Status.FAILED, "rejected", f"device refused {refused}")
+                fade = max((st.fade_s for st in batch.values()), default=0.0)
+                if fade:
+                    await asyncio.sleep(fade)
+                tolerance = rt.driver.level_tolerance
+                reading: ControllerReading | None = None
+                for attempt in range(self.settings.confirm_retries + 1):
+                    if attempt:
+                        await asyncio.sleep(CONFIRM_RETRY_DELAY_S * attempt)
+                    try:
+                        reading = await rt.driver.read(batch.keys())
+                    except DriverError as exc:
+                        self._link_failed(rt, str(exc))
+                        return outcome(Status.UNCONFIRMED, exc.kind, f"read-back failed: {exc.detail}")
+                    self._take_reading(rt, reading, partial=True)
+                    if all(matches(reading.channels.get(ch), st, tolerance) for ch, st in batch.items()):
+                        rt.confirmed.update(batch)
+                        rt.converge_backoff.reset()
+                        return outcome(Status.CONFIRMED)
+                assert reading is not None
+                return outcome(Status.UNCONFIRMED, "mismatch", _describe_mismatch(batch, reading, tolerance))
+        except TimeoutError:
+            if applied:
+                return outcome(Status.UNCONFIRMED, "timeout", f"no read-back within {deadline_s:g} s")
+            self._link_failed(rt, f"no answer within {deadline_s:g} s")
+            return outcome(Status.FAILED, "timeout", f"no answer within {deadline_s:g} s")
+
+    # -- observation -------------------------------------------------------------------------
+
+    def _take_reading(self, rt: Runtime, reading: ControllerReading, *, partial: bool = False) -> None:
+        previous = rt.reading.channels if rt.reading is not None else {}
+        changed = {
+            ch: r
+            for ch, r in reading.channels.items()
+            if (old := previous.get(ch)) is None or old.on != r.on or old.level != r.level
+        }
+        if partial and rt.reading is not None:
+            merged = dict(rt.reading.channels)
+            merged.update(reading.channels)
+            reading = ControllerReading(
+                reading.at,
+                merged,
+                reading.power_w if reading.power_w is not None else rt.reading.power_w,
+                reading.energy_kwh if reading.energy_kwh is not None else rt.reading.energy_kwh,
+                reading.faults,
+                reading.measurements or rt.reading.measurements,
+            )
+        rt.reading = reading
+        if not partial:
+            # A poll that shows a channel away from what we confirmed: converge it again.
+            tolerance = rt.driver.level_tolerance
+            for ch, st in list(rt.confirmed.items()):
+                if not matches(reading.channels.get(ch), st, tolerance):
+                    del rt.confirmed[ch]
+        self._emit(ReadingEvent(rt.id, reading, changed))
+
+    def _link_ok(self, rt: Runtime) -> None:
+        if rt.link.succeeded():
+            self._emit(LinkEvent(rt.id, LinkState.ONLINE, None))
+
+    def _link_failed(self, rt: Runtime, error: str) -> None:
+        if rt.link.failed(error):
+            self._emit(LinkEvent(rt.id, LinkState.OFFLINE, error))
+
+    def _emit(self, event: EngineEvent) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # a faulty listener must never stop the engine
+                log.exception("engine listener failed on %s", type(event).__name__)
+
+    async def poll(self, rt: Runtime) -> bool:
+        """One full poll of a controller, unless a command has it. True if a reading came."""
+        async with rt.lock.poll() as allowed:
+            if not allowed:
+                return False
+            try:
+                async with asyncio.timeout(rt.info.controller.timeout_s * 2):
+                    reading = await rt.driver.read(None)
+            except DriverError as exc:
+                self._link_failed(rt, str(exc))
+                return False
+            except TimeoutError:
+                self._link_failed(rt, "poll timed out")
+                return False
+        self._link_ok(rt)
+        self._take_reading(rt, reading)
+        return True
+
+    async def _supervise(self, rt: Runtime) -> None:
+        poll_s = rt.info.controller.poll_s
+        next_poll = time.monotonic() + random.uniform(0.1, 1.0) * poll_s
+        while self._running:
+            now = time.monotonic()
+            wake_at = next_poll if self.settings.polling else now + 3600.0
+            if rt.pending():
+                wake_at = min(wake_at, max(rt.converge_at, rt.link.retry_at))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, wake_at - now)):
+                    await rt.wake.wait()
+            rt.wake.clear()
+            now = time.monotonic()
+            try:
+                pending = rt.pending()
+                if pending and now >= max(rt.converge_at, rt.link.retry_at):
+                    deadline = self.settings.deadline_s
+                    result = await self._apply_and_confirm(rt, pending, deadline)
+                    if result.status is not Status.CONFIRMED:
+                        rt.converge_at = time.monotonic() + rt.converge_backoff.next_delay()
+                    self._emit(ConvergedEvent(result))
+                elif self.settings.polling and now >= next_poll:
+                    await self.poll(rt)
+                    next_poll = time.monotonic() + poll_s
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one controller's surprise end its supervision
+                log.exception("%s: supervisor error", rt.id)
+                await asyncio.sleep(1.0)
+
+    # -- views -------------------------------------------------------------------------------
+
+    def reading_of(self, controller_id: str) -> ControllerReading | None:
+        return self.runtimes[controller_id].reading
+
+    def unconfirmed(self) -> dict[str, Collection[ChannelId]]:
+        return {cid: list(p) for cid, rt in self.runtimes.items() if (p := rt.pending())}

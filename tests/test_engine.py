@@ -1,0 +1,104 @@
+"""The one switch through the engine against real Modbus simulators on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from drivers.base import ChannelState, Fault
+from lightctl.engine import Engine, EngineSettings, Status
+from lightctl.inventory import Inventory
+from tests.conftest import installation_data, modbus_controller
+
+ON = ChannelState(True, 100.0)
+HALF = ChannelState(True, 50.0)
+
+
+async def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(step)
+    return predicate()
+
+
+async def test_one_switch_over_50_controllers_with_20_percent_offline(make_farm) -> None:  # type: ignore[no-untyped-def]
+    data = installation_data([modbus_controller(f"m{i:02d}", i) for i in range(50)])
+    farm, config = await make_farm(data, processes=2)
+    offline = [f"m{i:02d}" for i in range(0, 50, 5)]  # 10 of 50
+    for cid in offline:
+        await farm.inject(cid, Fault("offline"))
+    inventory = Inventory(config)
+    deadline_s = 2.0
+    engine = Engine(inventory, EngineSettings(deadline_s=deadline_s, retry_initial_s=0.2, retry_max_s=0.5, polling=False))
+    await engine.start()
+    try:
+        engine.set_desired(dict.fromkeys(inventory.all_keys, HALF))
+        outcome = await engine.command(inventory.all_keys)
+        assert outcome.elapsed_s < deadline_s + 0.5
+        online = [o for cid, o in outcome.controllers.items() if cid not in offline]
+        assert len(online) == 40 and all(o.status is Status.CONFIRMED for o in online)
+        assert all(o.elapsed_s < deadline_s for o in online)
+        for cid in offline:
+            failed = outcome.controllers[cid]
+            assert failed.status is Status.FAILED
+            assert failed.error_kind in {"unreachable", "timeout"} and failed.error
+        assert set(engine.unconfirmed()) == set(offline)
+
+        # They come back, and converge by themselves (no new command).
+        for cid in offline:
+            await farm.clear(cid, "offline")
+        assert await wait_until(lambda: not engine.unconfirmed(), timeout=10.0), engine.unconfirmed()
+        for cid in offline:
+            reading = engine.reading_of(cid)
+            assert reading is not None
+            assert all(ch.on and abs((ch.level or 0) - 50.0) <= 0.1 for ch in reading.channels.values())
+    finally:
+        await engine.stop()
+
+
+async def test_command_result_kinds(make_farm) -> None:  # type: ignore[no-untyped-def]
+    data = installation_data([modbus_controller(f"k{i}", i) for i in range(4)])
+    farm, config = await make_farm(data)
+    await farm.inject("k1", Fault("slow", value=3.0))
+    await farm.inject("k2", Fault("error", value=4))
+    await farm.inject("k3", Fault("stuck_contactor", channel="c2"))
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=1.0, polling=False))
+    await engine.start()
+    try:
+        # The simulated cabinets start with every contactor open; k3's c2 is stuck open.
+        engine.set_desired(dict.fromkeys(inventory.all_keys, ON))
+        outcome = await engine.command(inventory.all_keys)
+        assert outcome.controllers["k0"].status is Status.CONFIRMED
+        assert outcome.controllers["k0"].operations >= 1
+        assert outcome.controllers["k1"].status is Status.FAILED
+        assert outcome.controllers["k1"].error_kind == "timeout"
+        assert outcome.controllers["k2"].status is Status.FAILED
+        assert outcome.controllers["k2"].error_kind == "rejected"
+        stuck = outcome.controllers["k3"]
+        assert stuck.status is Status.UNCONFIRMED, stuck
+        assert stuck.error and "c2: want on" in stuck.error
+    finally:
+        await engine.stop()
+
+
+async def test_poll_sees_a_local_change_and_the_engine_converges(make_farm) -> None:  # type: ignore[no-untyped-def]
+    data = installation_data([modbus_controller("p0", 0, poll_s=0.3)])
+    farm, config = await make_farm(data)
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=1.0, retry_initial_s=0.1, retry_max_s=0.2))
+    await engine.start()
+    try:
+        engine.set_desired(dict.fromkeys(inventory.all_keys, ON))
+        outcome = await engine.command(inventory.all_keys)
+        assert outcome.count(Status.CONFIRMED) == 1
+        # A breaker trips on c3: the poll sees it, the channel is no longer confirmed.
+        await farm.inject("p0", Fault("breaker_trip", channel="c3"))
+        assert await wait_until(lambda: "c3" in engine.unconfirmed().get("p0", []), timeout=5.0)
+        # The breaker is reset in the field: the engine re-applies and confirms by itself.
+        await farm.clear("p0", "breaker_trip")
+        assert await wait_until(lambda: not engine.unconfirmed(), timeout=5.0), engine.unconfirmed()
+    finally:
+        await engine.stop()

@@ -1,0 +1,175 @@
+"""The simulated cabinet: physics and injected faults, observed through the real driver."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from test_modbus_driver import ON, Rig, every, make_rig
+
+from drivers.base import OFF, ChannelState, FaultKind
+from drivers.base import Fault as F
+from drivers.modbus import PLUGIN
+from drivers.modbus.device import Cabinet
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    r = await make_rig()
+    yield r
+    await r.driver.close()
+    await r.sim.stop()
+
+
+def rated(rig: Rig, channel: str) -> float:
+    return rig.ctrl.channel(channel).rated_w
+
+
+async def test_power_follows_level(rig: Rig) -> None:
+    for level in (100.0, 50.0, 12.5, 0.0):
+        await rig.driver.apply({"c4": ChannelState(on=True, level=level)})
+        reading = await rig.driver.read()
+        assert reading.channels["c4"].power_w == pytest.approx(rated(rig, "c4") * level / 100, abs=0.2)
+    await rig.driver.apply({"c4": OFF})
+    assert (await rig.driver.read()).channels["c4"].power_w == 0
+
+
+async def test_fade_ramps_the_output_not_the_setpoint(rig: Rig) -> None:
+    await rig.driver.apply({"c1": ChannelState(on=True, level=0.0)})
+    await rig.driver.apply({"c1": ChannelState(on=True, level=100.0, fade_s=0.6)})
+    await asyncio.sleep(0.3)
+    reading = await rig.driver.read(["c1"])
+    assert reading.channels["c1"].level == 100.0  # the setpoint, what confirmation compares
+    output = reading.measurements["output_c1_pct"]
+    assert 25 < output < 80
+    assert reading.channels["c1"].power_w == pytest.approx(rated(rig, "c1") * output / 100, rel=0.02)
+    await asyncio.sleep(0.4)
+    assert (await rig.driver.read(["c1"])).measurements["output_c1_pct"] == 100.0
+
+
+async def test_energy_is_integrated_over_time(rig: Rig) -> None:
+    model = rig.sim.cabinet(rig.ctrl.id).model
+    clock = Clock()
+    model.set_clock(clock)
+    await rig.driver.apply(every(rig, ON))
+    start = (await rig.driver.read()).energy_kwh
+    assert start is not None
+    total_w = sum(ch.rated_w for ch in rig.ctrl.channels)
+    clock.t += 3600
+    after = (await rig.driver.read()).energy_kwh
+    assert after is not None
+    assert after - start == pytest.approx(total_w / 1000, abs=0.02)
+    await rig.driver.apply(every(rig, OFF))
+    clock.t += 3600
+    assert (await rig.driver.read()).energy_kwh == pytest.approx(after, abs=0.01)
+
+
+def test_energy_of_a_fade_is_exact() -> None:
+    clock = Clock()
+    cabinet = Cabinet.build(1, {1: (1000.0, True)}, clock)
+    cabinet.set_coil(1, True)
+    cabinet.set_level(1, 0.0)
+    cabinet.set_fade(1, 100.0)
+    cabinet.set_level(1, 1.0)  # ramps 0 -> 1000 W over 100 s: 50 kJ, then 1000 W
+    clock.t += 200
+    cabinet.advance()
+    assert cabinet.energy_kwh * 3.6e6 == pytest.approx(50_000 + 100_000)
+    assert cabinet.circuit_power(1, clock.t) == 1000.0
+
+
+async def test_voltages_and_currents_are_plausible(rig: Rig) -> None:
+    await rig.driver.apply(every(rig, ON))
+    reading = await rig.driver.read()
+    m = reading.measurements
+    volts = [m[f"voltage_l{p}_v"] for p in (1, 2, 3)]
+    assert all(215 <= v <= 232 for v in volts)
+    phase_w = sum(m[f"voltage_l{p}_v"] * m[f"current_l{p}_a"] * 0.95 for p in (1, 2, 3))
+    assert phase_w == pytest.approx(reading.power_w, rel=0.01)
+
+
+async def test_breaker_trip(rig: Rig) -> None:
+    await rig.driver.apply(every(rig, ON))
+    rig.sim.inject(rig.ctrl.id, F("breaker_trip", channel="c2"))
+    reading = await rig.driver.read()
+    assert reading.channels["c2"].on is False and reading.channels["c2"].power_w == 0
+    assert FaultKind.BREAKER_TRIP in reading.channels["c2"].faults
+    assert FaultKind.BREAKER_TRIP in reading.faults
+    await rig.driver.apply({"c2": ON})  # the command is accepted but cannot close a tripped breaker
+    assert (await rig.driver.read(["c2"])).channels["c2"].on is False
+    rig.sim.clear(rig.ctrl.id, "breaker_trip")
+    reading = await rig.driver.read(["c2"])
+    assert reading.channels["c2"].on is True and not reading.channels["c2"].faults
+    assert reading.channels["c2"].power_w == pytest.approx(rated(rig, "c2"), abs=0.2)
+
+
+async def test_lamp_failure(rig: Rig) -> None:
+    await rig.driver.apply(every(rig, ON))
+    rig.sim.inject(rig.ctrl.id, F("lamp_failure", channel="c3", value=0.4))
+    reading = await rig.driver.read()
+    assert reading.channels["c3"].on is True
+    assert reading.channels["c3"].power_w == pytest.approx(rated(rig, "c3") * 0.6, abs=0.2)
+    rig.sim.clear(rig.ctrl.id, "lamp_failure")
+    assert (await rig.driver.read()).channels["c3"].power_w == pytest.approx(rated(rig, "c3"), abs=0.2)
+
+
+async def test_stuck_contactor(rig: Rig) -> None:
+    await rig.driver.apply(every(rig, ON))
+    rig.sim.inject(rig.ctrl.id, F("stuck_contactor", channel="c5"))
+    await rig.driver.apply(every(rig, OFF))
+    reading = await rig.driver.read()
+    assert reading.channels["c5"].on is True  # feedback no longer follows the coil
+    assert reading.channels["c5"].power_w == pytest.approx(rated(rig, "c5"), abs=0.2)
+    assert reading.channels["c4"].on is False
+    rig.sim.clear(rig.ctrl.id, "stuck_contactor")
+    assert (await rig.driver.read()).channels["c5"].on is False
+
+
+async def test_cabinet_alarms(rig: Rig) -> None:
+    rig.sim.inject(rig.ctrl.id, F("door_open"))
+    rig.sim.inject(rig.ctrl.id, F("phase_loss", value=2))
+    reading = await rig.driver.read()
+    assert {FaultKind.DOOR_OPEN, FaultKind.PHASE_LOSS} <= reading.faults
+    assert reading.measurements["voltage_l2_v"] == 0
+    rig.sim.clear(rig.ctrl.id)
+    rig.sim.inject(rig.ctrl.id, F("supply_voltage", value=270))
+    assert FaultKind.OVER_VOLTAGE in (await rig.driver.read()).faults
+    rig.sim.inject(rig.ctrl.id, F("supply_voltage", value=175))
+    assert FaultKind.UNDER_VOLTAGE in (await rig.driver.read()).faults
+    rig.sim.clear(rig.ctrl.id)
+    assert not (await rig.driver.read()).faults
+
+
+async def test_fault_arguments_are_checked(rig: Rig) -> None:
+    with pytest.raises(ValueError, match="unknown fault 'melted'"):
+        rig.sim.inject(rig.ctrl.id, F("melted"))
+    with pytest.raises(ValueError, match="needs a channel"):
+        rig.sim.inject(rig.ctrl.id, F("breaker_trip"))
+    with pytest.raises(ValueError, match="has no channel 'c99'"):
+        rig.sim.inject(rig.ctrl.id, F("lamp_failure", channel="c99"))
+    with pytest.raises(KeyError, match="no simulated controller"):
+        rig.sim.inject("elsewhere", F("offline"))
+    assert {"offline", "slow", "error", "breaker_trip", "lamp_failure", "stuck_contactor"} <= PLUGIN.create_simulator(
+        [rig.ctrl]
+    ).fault_kinds
+
+
+async def test_request_count_counts_every_request(rig: Rig) -> None:
+    for _ in range(5):
+        await rig.driver.read()
+    assert rig.requests() == 5
+
+
+async def test_offline_drops_open_connections(rig: Rig) -> None:
+    await rig.driver.read()
+    rig.sim.inject(rig.ctrl.id, F("offline"))
+    await asyncio.sleep(0.05)
+    assert not rig.driver.link.connected

@@ -1,0 +1,170 @@
+"""Records: audit rows, migrations, and a daemon killed with SIGKILL in the middle of a command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from drivers.base import Fault
+from lightctl.daemon import Daemon
+from lightctl.store import MIGRATIONS, Store, open_database
+from tests.conftest import free_port, installation_data, modbus_controller, with_endpoints
+
+
+async def test_migrations_and_integrity(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "a.db")
+    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.conn.close()
+    reopened = open_database(tmp_path / "a.db")  # idempotent
+    assert {"commands", "command_results", "state_changes", "readings", "overrides"} <= set(reopened.table_names())
+    reopened.conn.close()
+
+
+async def test_a_failing_write_is_rolled_back_alone(tmp_path: Path) -> None:
+    store = Store(tmp_path / "b.db")
+    store.open()
+    try:
+        store.submit(lambda db: db.conn.execute("INSERT INTO link_events (at, controller_id, state) VALUES ('t','x','online')"))
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.write(lambda db: db.conn.execute("INSERT INTO link_events (at, controller_id, state) VALUES ('t','y',NULL)"))
+        rows = await store.read("SELECT controller_id FROM link_events")
+        assert [r["controller_id"] for r in rows] == ["x"]
+    finally:
+        store.close()
+
+
+async def test_command_audit_has_every_controllers_result(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = installation_data([modbus_controller(f"a{i}", i) for i in range(6)])
+    farm, config = await make_farm(data)
+    await farm.inject("a5", Fault("offline"))
+    daemon = Daemon(config, database=tmp_path / "audit.db")
+    await daemon.start()
+    try:
+        report = await daemon.apply_scene("half", "*", user="张工")
+        rows = await daemon.store.commands(5)
+        command = next(r for r in rows if r["id"] == report.command_id)
+        assert command["user"] == "张工" and command["scene"] == "half" and command["target"] == "*"
+        assert command["status"] == "done" and command["confirmed"] == 5 and command["failed"] == 1
+        results = {r["controller_id"]: r for r in await daemon.store.command_results(report.command_id)}
+        assert set(results) == {f"a{i}" for i in range(6)}
+        assert results["a5"]["status"] == "failed" and results["a5"]["error"]
+        assert all(results[f"a{i}"]["status"] == "confirmed" for i in range(5))
+        # The start-up reconcile was audited too, and the override is a record.
+        assert any(r["source"] == "startup" for r in rows)
+        assert [o["scene"] for o in await daemon.store.active_overrides()] == ["half"]
+    finally:
+        await daemon.stop()
+
+
+def _daemon_process(config_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lightctl", "--config", str(config_path), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=config_path.parent,
+    )
+
+
+async def _wait_for_api(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/api/v1/status") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"daemon API on port {port} did not come up")
+
+
+async def _status(port: int) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/api/v1/status") as response:
+        result: dict[str, Any] = await response.json()
+        return result
+
+
+async def _wait_until_converged(port: int, controllers: int, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await _status(port)
+        if status["controllers_online"] == controllers and status["channels_pending"] == 0:
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"daemon did not converge: {status}")
+        await asyncio.sleep(0.1)
+
+
+async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconciles(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    data = installation_data([modbus_controller(f"s{i}", i, timeout_s=3.0) for i in range(10)], api_port=port, database=str(tmp_path / "kill.db"), deadline_s=5.0)
+    farm, _config = await make_farm(data)
+    config_path = tmp_path / "config.yaml"  # JSON is YAML: the daemon reads it as its config file
+    config_path.write_text(json.dumps(with_endpoints(data, farm.endpoints), ensure_ascii=False), encoding="utf-8")
+
+    daemon = _daemon_process(config_path)
+    try:
+        await _wait_for_api(port)
+        await _wait_until_converged(port, controllers=10)  # the start-up reconcile is done
+        token = (tmp_path / "api-token").read_text().strip()
+        for i in range(5):  # half the cabinets answer slowly: the command is still running when we kill
+            await farm.inject(f"s{i}", Fault("slow", value=2.0))
+        async with aiohttp.ClientSession() as session:
+            request = asyncio.ensure_future(
+                session.post(
+                    f"http://127.0.0.1:{port}/api/v1/scenes/all-on/apply",
+                    json={"target": "*"},
+                    headers={"Authorization": f"Bearer {token}", "X-Operator": "值班员"},
+                )
+            )
+            await asyncio.sleep(0.8)
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(timeout=10)
+            with pytest.raises(aiohttp.ClientError):
+                response = await request
+                await response.read()
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    db = sqlite3.connect(tmp_path / "kill.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    running = db.execute("SELECT user, scene, status FROM commands WHERE scene='all-on'").fetchall()
+    assert running == [("值班员", "all-on", "running")]
+    half_written = db.execute(
+        "SELECT COUNT(*) FROM command_results r JOIN commands c ON c.id = r.command_id WHERE c.status != 'done'"
+    ).fetchone()[0]
+    assert half_written == 0
+    db.close()
+
+    for i in range(5):
+        await farm.clear(f"s{i}", "slow")
+    daemon = _daemon_process(config_path)
+    try:
+        await _wait_for_api(port)
+        status = await _wait_until_converged(port, controllers=10)
+        assert [o["scene"] for o in status["overrides"]] == ["all-on"]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        output = daemon.communicate(timeout=20)[0].decode()
+    assert daemon.returncode == 0, output
+    db = sqlite3.connect(tmp_path / "kill.db")
+    assert db.execute("SELECT status FROM commands WHERE scene='all-on'").fetchone()[0] == "interrupted"
+    startup = db.execute("SELECT id, confirmed, failed FROM commands WHERE source='startup' ORDER BY id DESC").fetchone()
+    assert startup[1] == 10 and startup[2] == 0
+    db.close()
+    assert os.path.exists(tmp_path / "kill.db")
+

@@ -1,0 +1,70 @@
+"""The API's OpenAPI description (kept beside the routes in web/app.py; a test checks they agree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_JSON = {"application/json": {"schema": {"type": "object"}}}
+_OK = {"200": {"description": "OK", "content": _JSON}}
+_CHANGE = {
+    **_OK,
+    "400": {"description": "refused: the message says what is wrong", "content": _JSON},
+    "401": {"description": "API token missing or wrong", "content": _JSON},
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "lightctl", "version": "1", "description": "Two Rivers Four Banks lighting control API"},
+    "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
+    "paths": {
+        "/api/v1/status": {"get": {"summary": "Daemon, controllers and overrides", "responses": _OK}},
+        "/api/v1/controllers/{controller_id}": {
+            "get": {
+                "summary": "One controller: desired, confirmed and reported state per channel",
+                "parameters": [{"name": "controller_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {**_OK, "404": {"description": "unknown controller", "content": _JSON}},
+            }
+        },
+        "/api/v1/scenes": {"get": {"summary": "Scenes", "responses": _OK}},
+        "/api/v1/scenes/{scene_id}/apply": {
+            "post": {
+                "summary": "The one switch: a scene on a selector now, confirmed by read-back",
+                "security": [{"token": []}],
+                "parameters": [{"name": "scene_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "target": {"type": "string", "default": "*"},
+                                    "until": {"type": "string", "description": "HH:MM or ISO 8601"},
+                                },
+                            }
+                        }
+                    }
+                },
+                "responses": _CHANGE,
+            }
+        },
+        "/api/v1/overrides/{override_id}": {
+            "delete": {
+                "summary": "End an override; the schedule takes over again",
+                "security": [{"token": []}],
+                "parameters": [{"name": "override_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "responses": _CHANGE,
+            }
+        },
+        "/api/v1/commands": {"get": {"summary": "Audit of commands, newest first", "responses": _OK}},
+        "/api/v1/commands/{command_id}": {
+            "get": {
+                "summary": "One command with every controller's result",
+                "parameters": [{"name": "command_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "responses": {**_OK, "404": {"description": "no such command", "content": _JSON}},
+            }
+        },
+        "/api/v1/metrics": {"get": {"summary": "Control rate, LED share, lighting-on rate, power, energy", "responses": _OK}},
+        "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": _OK}},
+        "/api/v1/ws": {"get": {"summary": "WebSocket: state, link, command events", "responses": {"101": {"description": "upgrade"}}}},
+    },
+}
