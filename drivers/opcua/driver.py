@@ -32,17 +32,22 @@ from drivers.base import (
     PlannedOperation,
     ProtocolFault,
 )
-from drivers.opcua.errors import status_error, status_name, translate
+from drivers.opcua.errors import cancelled_from_outside, status_error, status_name, translate
 from drivers.opcua.profile import PlcKey, Profile, ZoneKey, load_profile
 from drivers.opcua.security import configure_client_security
 from drivers.opcua.settings import OpcUaSettings
 from lightctl.config import ControllerConfig
 
 log = logging.getLogger(__name__)
+if logging.getLogger("asyncua").level == logging.NOTSET:
+    # asyncua logs every request at INFO: at a few hundred PLCs that is most of the CPU.
+    logging.getLogger("asyncua").setLevel(logging.WARNING)
 
 CONNECT_ROUNDTRIPS = 6
 """Connect = hello, secure channel, session, activation, namespace read, path translation:
 its timeout is this many times the controller's ``timeout_s``."""
+SESSION_TIMEOUT_MS = 600_000
+"""Ten minutes, what most PLCs grant: a session the daemon forgot is gone in that time."""
 VARIANT = {
     "Boolean": ua.VariantType.Boolean, "Byte": ua.VariantType.Byte, "UInt16": ua.VariantType.UInt16,
     "UInt32": ua.VariantType.UInt32, "Int32": ua.VariantType.Int32, "Float": ua.VariantType.Float,
@@ -69,6 +74,17 @@ class Resolved:
     plc: dict[PlcKey, NodeRef] = field(default_factory=dict)
     method: tuple[ua.NodeId, NodeRef] | None = None
     by_node: dict[ua.NodeId, tuple[ChannelId | None, str]] = field(default_factory=dict)
+
+
+@dataclass
+class Compiled:
+    """A batch as the request it becomes (see ``OpcUaDriver.compile``)."""
+
+    writes: list[ua.WriteValue] = field(default_factory=list)
+    owners: list[tuple[ChannelId, NodeRef]] = field(default_factory=list)
+    call: ua.CallMethodRequest | None = None
+    call_ref: NodeRef | None = None
+    scene: int | None = None
 
 
 def bare_value(value: Any, type_name: str) -> ua.DataValue:
@@ -138,6 +154,7 @@ class OpcUaDriver(Driver):
             )
             client.name = client.description = f"lightctl {self.controller_id}"
             client.application_uri = self.settings.application_uri
+            client.session_timeout = SESSION_TIMEOUT_MS
             client.connection_lost_callback = self._connection_lost
             if self.settings.username is not None:
                 client.set_user(self.settings.username)
@@ -153,7 +170,7 @@ class OpcUaDriver(Driver):
             except BaseException as exc:
                 self._client = None
                 await _disconnect(client)
-                if isinstance(exc, asyncio.CancelledError):
+                if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
                     raise
                 raise translate(self.controller_id, exc, doing) from exc
             self._lost = False
@@ -284,33 +301,53 @@ class OpcUaDriver(Driver):
         points = ", ".join(str(self.controller.channel(cid).point) for cid in states)
         return [PlannedOperation("Write", f"{count} nodes in zones {points}", tuple(states))]
 
-    async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
-        if not states:
-            return ApplyResult(operations=0)
-        client, resolved = await self._session()
+    def compile(self, states: Mapping[ChannelId, ChannelState], resolved: Resolved) -> Compiled:
+        """The one request a batch becomes: a Call of RecallScene, or a Write of its nodes."""
         scene = self._scene_for(states)
-        if scene is not None and resolved.method is not None:
-            await self._recall_scene(client, resolved, scene)
-            return ApplyResult(operations=1)
-        writes: list[ua.WriteValue] = []
-        owners: list[tuple[ChannelId, NodeRef]] = []
+        if scene is not None and resolved.method is not None and self.profile.recall_scene is not None:
+            obj, method = resolved.method
+            request = ua.CallMethodRequest(
+                ObjectId=obj, MethodId=method.node,
+                InputArguments=[ua.Variant(scene, VARIANT[self.profile.recall_scene.argument_type])],
+            )
+            return Compiled(call=request, call_ref=method, scene=scene)
+        compiled = Compiled()
         for channel_id, state in states.items():
             nodes = resolved.zones.get(channel_id, {})
             for key, value in self._write_items(channel_id, state):
                 ref = nodes.get(key)
                 if ref is None:
                     continue
-                writes.append(
+                compiled.writes.append(
                     ua.WriteValue(
                         NodeId=ref.node, AttributeId=ua.AttributeIds.Value,
                         Value=bare_value(value, self.profile.zone_variables[key].type),
                     )
                 )
-                owners.append((channel_id, ref))
-        results = await self._call(client, "Write", client.uaclient.write(ua.WriteParameters(NodesToWrite=writes)))
+                compiled.owners.append((channel_id, ref))
+        return compiled
+
+    def read_params(self, channels: Collection[ChannelId] | None, resolved: Resolved) -> ua.ReadParameters:
+        return ua.ReadParameters(
+            NodesToRead=[
+                ua.ReadValueId(NodeId=r.node, AttributeId=ua.AttributeIds.Value)
+                for r in self._poll_refs(channels, resolved)
+            ]
+        )
+
+    async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
+        if not states:
+            return ApplyResult(operations=0)
+        client, resolved = await self._session()
+        compiled = self.compile(states, resolved)
+        if compiled.call is not None:
+            await self._recall_scene(client, compiled)
+            return ApplyResult(operations=1)
+        params = ua.WriteParameters(NodesToWrite=compiled.writes)
+        results = await self._call(client, "Write", client.uaclient.write(params))
         rejected: dict[ChannelId, str] = {}
         first_error: DriverError | None = None
-        for (channel_id, ref), status in zip(owners, results, strict=True):
+        for (channel_id, ref), status in zip(compiled.owners, results, strict=True):
             if not status.is_good() and channel_id not in rejected:
                 rejected[channel_id] = f"{ref.path}: {status.name}"
                 first_error = first_error or status_error(self.controller_id, status.value, f"write {ref.path}")
@@ -319,26 +356,22 @@ class OpcUaDriver(Driver):
             raise first_error
         return ApplyResult(operations=1, rejected=rejected)
 
-    async def _recall_scene(self, client: Client, resolved: Resolved, scene: int) -> None:
-        assert resolved.method is not None and self.profile.recall_scene is not None
-        obj, ref = resolved.method
-        request = ua.CallMethodRequest(
-            ObjectId=obj, MethodId=ref.node,
-            InputArguments=[ua.Variant(scene, VARIANT[self.profile.recall_scene.argument_type])],
-        )
-        (result,) = await self._call(client, "Call", client.uaclient.call([request]))
+    async def _recall_scene(self, client: Client, compiled: Compiled) -> None:
+        assert compiled.call is not None and compiled.call_ref is not None
+        (result,) = await self._call(client, "Call", client.uaclient.call([compiled.call]))
         if not result.StatusCode.is_good():
             self._note_unknown(result.StatusCode.value)
-            raise status_error(self.controller_id, result.StatusCode.value, f"call {ref.path}({scene})")
+            where = f"call {compiled.call_ref.path}({compiled.scene})"
+            raise status_error(self.controller_id, result.StatusCode.value, where)
 
     async def _call(self, client: Client, service: str, request: Any) -> Any:
         try:
             async with asyncio.timeout(self.controller.timeout_s):
                 return await request
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
+            if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
                 raise
-            if isinstance(exc, TimeoutError | ConnectionError | OSError):
+            if isinstance(exc, TimeoutError | ConnectionError | OSError | asyncio.CancelledError):
                 self._lost = True
             raise translate(self.controller_id, exc, f"{service} to {self.settings.url}") from exc
 
@@ -348,9 +381,7 @@ class OpcUaDriver(Driver):
 
     # ------------------------------------------------------------------ observation
 
-    def _poll_refs(self, channels: Collection[ChannelId] | None) -> list[NodeRef]:
-        resolved = self.resolved
-        assert resolved is not None
+    def _poll_refs(self, channels: Collection[ChannelId] | None, resolved: Resolved) -> list[NodeRef]:
         keys = CONFIRM_KEYS if channels is not None else POLL_ZONE_KEYS
         wanted = channels if channels is not None else [ch.id for ch in self.controller.channels]
         refs = [resolved.zones[cid][k] for cid in wanted for k in keys if k in resolved.zones.get(cid, {})]
@@ -359,14 +390,12 @@ class OpcUaDriver(Driver):
         return refs
 
     async def read(self, channels: Collection[ChannelId] | None = None) -> ControllerReading:
-        client, _ = await self._session()
         unknown = [cid for cid in channels or () if cid not in {ch.id for ch in self.controller.channels}]
         if unknown:
             raise KeyError(f"{self.controller_id} has no channel(s) {', '.join(unknown)}")
-        refs = self._poll_refs(channels)
-        params = ua.ReadParameters(
-            NodesToRead=[ua.ReadValueId(NodeId=r.node, AttributeId=ua.AttributeIds.Value) for r in refs]
-        )
+        client, resolved = await self._session()
+        refs = self._poll_refs(channels, resolved)
+        params = self.read_params(channels, resolved)
         values = await self._call(client, "Read", client.uaclient.read(params))
         for ref, dv in zip(refs, values, strict=True):
             if dv.StatusCode is not None and not dv.StatusCode.is_good():
@@ -429,7 +458,7 @@ class OpcUaDriver(Driver):
             try:
                 async with asyncio.timeout(self.controller.timeout_s * 2):
                     sub = await client.create_subscription(self.settings.publishing_interval_ms, _Pushes(self))
-                    nodes = [client.get_node(r.node) for r in self._poll_refs(None)]
+                    nodes = [client.get_node(r.node) for r in self._poll_refs(None, resolved)]
                     handles = await sub.subscribe_data_change(nodes, queuesize=1)
                 bad = [h for h in handles if isinstance(h, ua.StatusCode)]
                 if not bad:
@@ -438,7 +467,9 @@ class OpcUaDriver(Driver):
                 log.warning("%s: %d monitored items refused; polling instead", self.controller_id, len(bad))
                 with contextlib.suppress(Exception):
                     await sub.delete()
-            except (TimeoutError, ua.UaError, ConnectionError, OSError) as exc:
+            except (TimeoutError, ua.UaError, ConnectionError, OSError, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
+                    raise
                 log.warning("%s: no subscription (%s); polling every %.1f s", self.controller_id, exc,
                             self.controller.poll_s)
         self._poller = asyncio.create_task(self._poll_loop(), name=f"opcua-poll-{self.controller_id}")
@@ -481,7 +512,7 @@ async def _disconnect(client: Client, limit_s: float = 1.0) -> None:
         async with asyncio.timeout(limit_s):
             await client.disconnect()
     except BaseException as exc:
-        if isinstance(exc, asyncio.CancelledError):
+        if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
             client.disconnect_socket()
             raise
         with contextlib.suppress(Exception):

@@ -62,11 +62,20 @@ def status_error(controller_id: str, code: int, where: str) -> DriverError:
     return RequestRejected(controller_id, detail)
 
 
+def cancelled_from_outside() -> bool:
+    """True when the current task is being cancelled by someone else, not by a timeout of ours
+    (``asyncio.timeout`` has uncancelled the task by the time its block is left)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def translate(controller_id: str, exc: BaseException, doing: str) -> DriverError:
     """Any exception out of asyncua or the socket, as one of ours. ``doing`` says what we were at."""
     if isinstance(exc, DriverError):
         return exc
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | asyncio.CancelledError):
+        # A CancelledError that reaches here is our own timeout firing while asyncua's wait_for
+        # was completing (wait_for2 raises a CancelledError subclass asyncio.timeout does not convert).
         return ControllerTimeout(controller_id, f"{doing}: no answer in time")
     if isinstance(exc, UaStatusCodeError):
         return status_error(controller_id, exc.code, doing)

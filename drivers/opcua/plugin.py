@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from drivers.base import ConfigProblem, Driver
+from drivers.base import ChannelId, ChannelState, ConfigProblem, Driver
 from drivers.opcua.profile import UnknownProfile, load_profile, profile_names
 from drivers.opcua.settings import OpcUaSettings
 from lightctl.config import ControllerConfig
 
 if TYPE_CHECKING:  # asyncua is imported only when a driver or simulator is made
+    from drivers.opcua.floor import OpcUaFloorClient
     from drivers.opcua.sim import OpcUaSimulator
 
 
@@ -57,6 +58,13 @@ class OpcUaPlugin:
         from drivers.opcua.driver import OpcUaDriver
 
         return OpcUaDriver(controller)
+
+    def create_floor_client(
+        self, controller: ControllerConfig, states: Mapping[ChannelId, ChannelState]
+    ) -> OpcUaFloorClient:
+        from drivers.opcua.floor import OpcUaFloorClient
+
+        return OpcUaFloorClient(controller, states)
 
     def create_simulator(self, controllers: Sequence[ControllerConfig], *, any_port: bool = False) -> OpcUaSimulator:
         from drivers.opcua.sim import OpcUaSimulator

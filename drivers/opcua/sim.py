@@ -28,6 +28,9 @@ from drivers.opcua.sim_server import PlcHooks, PlcServer, standard_space
 from lightctl.config import ChannelConfig, ControllerConfig
 
 log = logging.getLogger(__name__)
+if logging.getLogger("asyncua").level == logging.NOTSET:
+    # asyncua logs every request at INFO: at a few hundred PLCs that is most of the CPU.
+    logging.getLogger("asyncua").setLevel(logging.WARNING)
 
 TICK_S = 0.5
 SUPPLY_V = 231.0
@@ -189,6 +192,9 @@ class BridgePlc:
             await server.register_namespace("urn:vendor:plc:system-diagnostics")
         idx = await server.register_namespace(self.profile.namespace_uri)
         next_id = iter(range(5000 + 7919 * self.generation, 10**9))
+        # Ids asyncua makes itself (the method's argument properties) start past ours, so that it
+        # does not scan the whole address space for the highest id in the namespace.
+        server.iserver.aspace._nodeid_counter[idx] = 900_000_000
 
         def nid() -> ua.NodeId:
             return ua.NodeId(next(next_id), idx)
