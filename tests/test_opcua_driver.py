@@ -10,7 +10,6 @@ from asyncua import Client, ua
 from opcua_helpers import bridge_controller, with_endpoint
 
 from drivers.base import (
-    AccessDenied,
     ChannelState,
     Colour,
     ControllerReading,
@@ -74,7 +73,7 @@ async def test_batch_is_one_write_call_and_read_back_is_one_read(plc, driver) ->
 
 
 async def test_simulator_refuses_writes_with_timestamp_or_status_like_a_plc(plc, driver) -> None:
-    sim, ctrl = plc
+    _, ctrl = plc
     await driver.connect()
     assert driver.resolved is not None
     level = driver.resolved.zones["deck"]["level"].node
@@ -138,37 +137,49 @@ async def test_profile_without_method_writes_levels() -> None:
         await sim.stop()
 
 
+class Pushes:
+    """Readings pushed by a driver, and a way to wait for one that satisfies a condition."""
+
+    def __init__(self) -> None:
+        self.seen: list[ControllerReading] = []
+        self.event = asyncio.Event()
+
+    def __call__(self, reading: ControllerReading) -> None:
+        self.seen.append(reading)
+        self.event.set()
+
+    async def until(self, predicate, timeout: float = 3.0) -> ControllerReading:  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(timeout):
+            while not (self.seen and predicate(self.seen[-1])):
+                self.event.clear()
+                await self.event.wait()
+        return self.seen[-1]
+
+
 async def test_subscription_pushes_data_changes(plc, driver) -> None:
     sim, ctrl = plc
-    seen: list[ControllerReading] = []
-    assert driver.subscribe(seen.append) is True
+    pushes = Pushes()
+    assert driver.subscribe(pushes) is True
     await driver.connect()
     assert driver.pushing == "subscription"
     await driver.apply({"towers": ChannelState(True, 45.0)})
-    async with asyncio.timeout(3):
-        while not any(r.channels["towers"].level == 45.0 and r.channels["towers"].power_w for r in seen):
-            await asyncio.sleep(0.05)
-    last = seen[-1]
+    last = await pushes.until(lambda r: r.channels["towers"].level == 45.0 and r.channels["towers"].power_w)
     assert last.channels["towers"].power_w == pytest.approx(64 * 200 * 0.45)
     sim.inject(ctrl.id, Fault("lamp_failure", channel="towers", value=0.25))
-    async with asyncio.timeout(3):
-        while FaultKind.LAMP_FAILURE not in seen[-1].channels["towers"].faults:
-            await asyncio.sleep(0.05)
-    assert seen[-1].channels["towers"].power_w == pytest.approx(64 * 200 * 0.45 * 0.75)
+    last = await pushes.until(lambda r: FaultKind.LAMP_FAILURE in r.channels["towers"].faults)
+    assert last.channels["towers"].power_w == pytest.approx(64 * 200 * 0.45 * 0.75)
 
 
 async def test_poll_fallback_when_subscriptions_are_off(plc) -> None:
-    sim, ctrl = plc
+    _, ctrl = plc
     d = PLUGIN.create_driver(with_endpoint(ctrl, {"subscribe": False}))
-    seen: list[ControllerReading] = []
-    d.subscribe(seen.append)
+    pushes = Pushes()
+    d.subscribe(pushes)
     try:
         await d.connect()
         assert d.pushing == "poll"
-        async with asyncio.timeout(3):
-            while len(seen) < 2:
-                await asyncio.sleep(0.05)
-        assert seen[-1].energy_kwh is not None
+        await pushes.until(lambda _r: len(pushes.seen) >= 2)
+        assert pushes.seen[-1].energy_kwh is not None
     finally:
         await d.close()
 
@@ -192,7 +203,7 @@ async def test_bad_status_codes_become_typed_errors_naming_the_node(plc, driver)
 
 
 async def test_wrong_type_and_read_only_nodes_are_refused(plc, driver) -> None:
-    sim, ctrl = plc
+    _, ctrl = plc
     await driver.connect()
     assert driver.resolved is not None
     zone = driver.resolved.zones["deck"]
@@ -224,7 +235,7 @@ async def test_offline_and_slow_plc(plc, driver) -> None:
 
 
 async def test_missing_namespace_is_a_clear_error(plc) -> None:
-    sim, ctrl = plc
+    _, ctrl = plc
     wrong = ctrl.model_copy(update={"profile": "bridge-plc-basic"})
     d = PLUGIN.create_driver(wrong)
     with pytest.raises(Exception, match="no namespace urn:lightctl:plc:bridge-lighting-v1"):
@@ -245,3 +256,22 @@ async def test_many_plcs_start_fast_with_shared_namespace_zero() -> None:
         assert ns_a[1] == "urn:lightctl:sim:plc-0" and ns_b[1] == "urn:lightctl:sim:plc-1"
     finally:
         await sim.stop()
+
+
+async def test_floor_client_sends_the_drivers_requests_pre_encoded(plc) -> None:
+    sim, ctrl = plc
+    batch = {ch.id: ChannelState(True, 33.0) for ch in ctrl.channels}
+    floor = PLUGIN.create_floor_client(ctrl, batch)
+    await floor.connect()
+    try:
+        writes, reads = sim.service_count(ctrl.id, "Write"), sim.service_count(ctrl.id, "Read")
+        assert await floor.run() == 2
+        assert sim.service_count(ctrl.id, "Write") == writes + 1
+        assert sim.service_count(ctrl.id, "Read") == reads + 1
+    finally:
+        await floor.close()
+    d = PLUGIN.create_driver(ctrl)
+    try:
+        assert all(r.level == 33.0 and r.on for r in (await d.read(list(batch))).channels.values())
+    finally:
+        await d.close()

@@ -60,7 +60,7 @@ async def test_untrusted_plc_certificate_is_refused_unless_trust_on_first_use(tm
     sim = await _sim(tmp_path, ctrl)
     d = PLUGIN.create_driver(with_endpoint(ctrl, sim.endpoints()[ctrl.id]))
     try:
-        with pytest.raises(AccessDenied, match="server certificate refused: .* not in the trust directory"):
+        with pytest.raises(AccessDenied, match=r"server certificate refused: .* not in the trust directory"):
             await d.connect()
         assert sim.service_count(ctrl.id, "ActivateSession") == 0  # no password was sent
         tofu = PLUGIN.create_driver(with_endpoint(ctrl, {**sim.endpoints()[ctrl.id], "trust_on_first_use": True}))
@@ -79,7 +79,7 @@ async def test_wrong_password_is_a_clear_access_denied(tmp_path: Path) -> None:
     _trust_plc(tmp_path)
     d = PLUGIN.create_driver(with_endpoint(ctrl, {**sim.endpoints()[ctrl.id], "password": "guess"}))
     try:
-        with pytest.raises(AccessDenied, match="BadUserAccessDenied .*password"):
+        with pytest.raises(AccessDenied, match=r"BadUserAccessDenied .*password"):
             await d.connect()
     finally:
         await d.close()

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from asyncua import ua
 from asyncua.common.utils import ServiceError
@@ -115,7 +116,8 @@ class BridgePlc:
 
     @property
     def url(self) -> str:
-        return f"opc.tcp://{self.host}:{self.port}/lightctl/{self.controller.id}"
+        path = urlparse(self.settings.url).path or f"/lightctl/{self.controller.id}"
+        return f"opc.tcp://{self.host}:{self.port}{path}"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -448,7 +450,8 @@ def _variable(
 
 
 class OpcUaSimulator:
-    """SimulatorHost for OPC UA: the PLCs of some controllers, in this process."""
+    """SimulatorHost for OPC UA: the PLCs of some controllers, in this process. With ``any_port``
+    each binds a free port on ``host``; otherwise its configured address."""
 
     fault_kinds = FAULT_KINDS
 
@@ -463,8 +466,10 @@ class OpcUaSimulator:
         self.plcs: dict[str, BridgePlc] = {}
         for ctrl in controllers:
             settings: OpcUaSettings = ctrl.settings
-            port = 0 if any_port else settings.host_port[1]
-            self.plcs[ctrl.id] = BridgePlc(ctrl, host, port, pki_dir)
+            if any_port:
+                self.plcs[ctrl.id] = BridgePlc(ctrl, host, 0, pki_dir)
+            else:  # the configured address, as the demo's config points the daemon there
+                self.plcs[ctrl.id] = BridgePlc(ctrl, *settings.host_port, pki_dir)
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.startup_s: float | None = None

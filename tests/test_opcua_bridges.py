@@ -1,0 +1,70 @@
+"""The bridges of config.yaml, OPC UA PLCs and Modbus approach cabinets, under one switch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from drivers.base import ChannelState
+from lightctl.engine import Engine, EngineSettings, Status
+from lightctl.inventory import Inventory
+
+ROOT = Path(__file__).resolve().parent.parent
+BRIDGES = {"朝天门大桥", "千厮门大桥", "东水门大桥", "嘉陵江大桥", "双碑大桥", "高家花园复线桥"}
+
+
+def bridges_only() -> dict[str, Any]:
+    data: dict[str, Any] = YAML(typ="safe").load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    districts = []
+    for district in data["districts"]:
+        sites = [s for s in district["sites"] if s["name"] in BRIDGES]
+        if sites:
+            districts.append({**district, "sites": sites})
+    data["districts"] = districts
+    data.pop("scenes", None)  # they name kinds and tags that only other sites have
+    return data
+
+
+def test_every_bridge_has_its_plc_with_thousands_of_luminaires() -> None:
+    from lightctl.config import config_from_data
+
+    config = config_from_data(bridges_only(), source="config.yaml")
+    inventory = Inventory(config)
+    seen = set()
+    for site in inventory.sites.values():
+        plcs = [c for c in site.controllers if c.protocol == "opcua"]
+        assert plcs, f"{site.name} has no OPC UA PLC"
+        assert sum(ch.luminaire_count for c in plcs for ch in c.channels) >= 1500, site.name
+        seen.add(site.name)
+    assert seen == BRIDGES
+
+
+async def test_one_switch_over_all_bridges_with_modbus_cabinets(make_farm) -> None:  # type: ignore[no-untyped-def]
+    data = bridges_only()
+    farm, config = await make_farm(data)
+    inventory = Inventory(config)
+    protocols = {c.controller.protocol for c in inventory.controllers.values()}
+    assert protocols == {"opcua", "modbus"}
+    plcs = [cid for cid, c in inventory.controllers.items() if c.controller.protocol == "opcua"]
+    engine = Engine(inventory, EngineSettings(deadline_s=5.0, polling=False))
+    await engine.start()
+    try:
+        assert await engine.connect_all(timeout_s=20.0) == len(inventory.controllers)
+        for state in (ChannelState(True, 100.0), ChannelState(True, 55.0), ChannelState(False, 0.0)):
+            before = await farm.request_counts()
+            engine.set_desired(dict.fromkeys(inventory.all_keys, state))
+            outcome = await engine.command(inventory.all_keys)
+            after = await farm.request_counts()
+            assert all(o.status is Status.CONFIRMED for o in outcome.controllers.values()), [
+                (cid, o.status, o.error) for cid, o in outcome.controllers.items() if o.status is not Status.CONFIRMED
+            ]
+            # each PLC: one Write or one RecallScene call, then one Read
+            assert {cid: after[cid] - before[cid] for cid in plcs} == dict.fromkeys(plcs, 2)
+            for cid in plcs:
+                reading = engine.reading_of(cid)
+                assert reading is not None
+                assert all(ch.on is state.on for ch in reading.channels.values())
+    finally:
+        await engine.stop()
