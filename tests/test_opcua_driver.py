@@ -275,3 +275,32 @@ async def test_floor_client_sends_the_drivers_requests_pre_encoded(plc) -> None:
         assert all(r.level == 33.0 and r.on for r in (await d.read(list(batch))).channels.values())
     finally:
         await d.close()
+
+
+async def test_subscription_is_restored_after_the_plc_restarts(plc, driver) -> None:
+    sim, ctrl = plc
+    pushes = Pushes()
+    driver.subscribe(pushes)
+    await driver.apply({"piers": ChannelState(True, 25.0)})
+    await pushes.until(lambda r: r.channels["piers"].level == 25.0)
+    await sim.restart(ctrl.id)
+    for _ in range(2):  # the first call may be the one that finds the session gone
+        try:
+            await driver.apply({"piers": ChannelState(True, 75.0)})
+            break
+        except (ControllerUnreachable, ControllerTimeout):
+            continue
+    assert driver.sessions == 2 and driver.pushing == "subscription"
+    last = await pushes.until(lambda r: r.channels["piers"].level == 75.0 and r.channels["piers"].power_w)
+    assert last.channels["piers"].power_w == pytest.approx(96 * 150 * 0.75)
+
+
+def test_plugin_validates_points_against_the_profile() -> None:
+    ctrl = bridge_controller(profile="bridge-plc-basic")
+    assert PLUGIN.validate_controller(ctrl) == []
+    rgb = bridge_controller()  # RGB zones on a profile without colour variables
+    problems = PLUGIN.validate_controller(rgb.model_copy(update={"profile": "bridge-plc-basic"}))
+    assert {p.path for p in problems} == {("channels", 0, "luminaires"), ("channels", 1, "luminaires"), ("channels", 2, "luminaires")}
+    unknown = PLUGIN.validate_controller(ctrl.model_copy(update={"profile": "no-such-plc"}))
+    assert unknown[0].path == ("profile",) and "bridge-plc" in unknown[0].message
+    assert PLUGIN.endpoint_key(ctrl) == "127.0.0.1:4840"

@@ -335,6 +335,16 @@ class PlcServer(Server):
             raise
         bserver.set_policies(self._policies)
 
+    async def stop(self) -> None:
+        """Stop like a PLC losing power: sessions end with it. (asyncua keeps a session with
+        subscriptions alive after its connection closes, for the client to take over.)"""
+        await super().stop()
+        sessions = list(self.iserver._external_sessions.values())
+        for session in sessions:
+            await session.close_session(True)
+        watchdogs = [s._timeout_task for s in sessions if s._timeout_task is not None]
+        await asyncio.gather(*watchdogs, return_exceptions=True)
+
     @property
     def port(self) -> int:
         return self.endpoint.port or 0
