@@ -168,8 +168,12 @@ class OpcUaDriver(Driver):
                     self._client = client
                     self.resolved = await self._resolve(client)
             except BaseException as exc:
+                if self._client is client:  # a session exists: close it politely
+                    await _disconnect(client, self.controller.timeout_s)
+                else:  # asyncua has already dropped the socket of a failed connect
+                    with contextlib.suppress(Exception):
+                        client.disconnect_socket()
                 self._client = None
-                await _disconnect(client)
                 if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
                     raise
                 raise translate(self.controller_id, exc, doing) from exc
