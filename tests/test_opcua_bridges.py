@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -66,5 +67,33 @@ async def test_one_switch_over_all_bridges_with_modbus_cabinets(make_farm) -> No
                 reading = engine.reading_of(cid)
                 assert reading is not None
                 assert all(ch.on is state.on for ch in reading.channels.values())
+    finally:
+        await engine.stop()
+
+
+async def test_plc_offline_during_the_switch_converges_when_it_returns(make_farm) -> None:  # type: ignore[no-untyped-def]
+    from drivers.base import Fault
+
+    data = bridges_only()
+    farm, config = await make_farm(data)
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=2.0, retry_initial_s=0.2, retry_max_s=0.5, polling=False))
+    await engine.start()
+    try:
+        await engine.connect_all(timeout_s=20.0)
+        await farm.inject("dsm-plc-01", Fault("offline"))
+        engine.set_desired(dict.fromkeys(inventory.all_keys, ChannelState(True, 80.0)))
+        outcome = await engine.command(inventory.all_keys)
+        failed = outcome.controllers["dsm-plc-01"]
+        assert failed.status is Status.FAILED and failed.error_kind in {"unreachable", "timeout"}
+        assert all(o.status is Status.CONFIRMED for cid, o in outcome.controllers.items() if cid != "dsm-plc-01")
+        await farm.clear("dsm-plc-01", "offline")
+        for _ in range(100):  # the engine converges on its own retry schedule
+            if not engine.unconfirmed():
+                break
+            await asyncio.sleep(0.1)
+        assert not engine.unconfirmed()
+        reading = engine.reading_of("dsm-plc-01")
+        assert reading is not None and all(ch.level == 80.0 for ch in reading.channels.values())
     finally:
         await engine.stop()
