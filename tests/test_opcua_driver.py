@@ -304,3 +304,25 @@ def test_plugin_validates_points_against_the_profile() -> None:
     unknown = PLUGIN.validate_controller(ctrl.model_copy(update={"profile": "no-such-plc"}))
     assert unknown[0].path == ("profile",) and "bridge-plc" in unknown[0].message
     assert PLUGIN.endpoint_key(ctrl) == "127.0.0.1:4840"
+
+
+async def test_power_follows_the_fade_and_energy_integrates_it(plc, driver) -> None:
+    sim, ctrl = plc
+    full = 1200 * 18.0  # deck: 1200 luminaires x 18 W
+    await driver.apply({"deck": ChannelState(True, 100.0, fade_s=1.0)})
+    early = (await driver.read()).channels["deck"].power_w
+    assert early is not None and early < 0.9 * full  # still fading up
+    await asyncio.sleep(1.3)
+    first = await driver.read()
+    assert first.channels["deck"].power_w == pytest.approx(full)
+    await asyncio.sleep(1.0)
+    second = await driver.read()
+    assert first.energy_kwh is not None and second.energy_kwh is not None
+    gained = second.energy_kwh - first.energy_kwh
+    assert gained == pytest.approx(full * (second.at - first.at) / 3.6e6, rel=0.15)
+    sim.inject(ctrl.id, Fault("breaker_trip", channel="deck"))
+    sim.inject(ctrl.id, Fault("door_open"))
+    await sim.settle()
+    tripped = await driver.read()
+    assert tripped.channels["deck"].power_w == 0.0 and FaultKind.BREAKER_TRIP in tripped.channels["deck"].faults
+    assert {FaultKind.BREAKER_TRIP, FaultKind.DOOR_OPEN} <= tripped.faults

@@ -30,10 +30,10 @@ from drivers.base import (
     Driver,
     DriverError,
     PlannedOperation,
-    ProtocolFault,
 )
 from drivers.opcua.errors import cancelled_from_outside, status_error, status_name, translate
-from drivers.opcua.profile import PlcKey, Profile, ZoneKey, load_profile
+from drivers.opcua.nodes import NodeRef, Resolved, resolve
+from drivers.opcua.profile import Profile, ZoneKey, load_profile
 from drivers.opcua.security import configure_client_security
 from drivers.opcua.settings import OpcUaSettings
 from lightctl.config import ControllerConfig
@@ -53,27 +53,8 @@ VARIANT = {
     "UInt32": ua.VariantType.UInt32, "Int32": ua.VariantType.Int32, "Float": ua.VariantType.Float,
     "Double": ua.VariantType.Double,
 }
-OPTIONAL_ZONE_KEYS = frozenset({"fade_s", "#method"})
-"""Paths a PLC may lack without the profile being wrong (older firmware: no fades, no method)."""
 CONFIRM_KEYS: tuple[ZoneKey, ...] = ("on", "level")
 POLL_ZONE_KEYS: tuple[ZoneKey, ...] = ("on", "level", "rgb", "cct", "output", "power_w", "faults")
-
-
-@dataclass(frozen=True, slots=True)
-class NodeRef:
-    node: ua.NodeId
-    path: str
-    """``BridgeLighting/Zones/deck/Level``: how errors name the node."""
-
-
-@dataclass
-class Resolved:
-    """A session's view of the profile: browse paths resolved to this PLC build's node ids."""
-
-    zones: dict[ChannelId, dict[ZoneKey, NodeRef]] = field(default_factory=dict)
-    plc: dict[PlcKey, NodeRef] = field(default_factory=dict)
-    method: tuple[ua.NodeId, NodeRef] | None = None
-    by_node: dict[ua.NodeId, tuple[ChannelId | None, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,7 +147,7 @@ class OpcUaDriver(Driver):
                         await configure_client_security(client, self.settings, self.controller_id)
                     await client.connect()
                     self._client = client
-                    self.resolved = await self._resolve(client)
+                    self.resolved = await resolve(client, self.controller, self.profile)
             except BaseException as exc:
                 if self._client is client:  # a session exists: close it politely
                     await _disconnect(client, self.controller.timeout_s)
@@ -207,61 +188,6 @@ class OpcUaDriver(Driver):
             await self.connect()
         assert self._client is not None and self.resolved is not None
         return self._client, self.resolved
-
-    async def _resolve(self, client: Client) -> Resolved:
-        """Namespace index by URI, then every path in one TranslateBrowsePathsToNodeIds call."""
-        timeout = self.controller.timeout_s
-        async with asyncio.timeout(timeout):
-            namespaces: list[str] = await client.get_namespace_array()
-        if self.profile.namespace_uri not in namespaces:
-            raise ProtocolFault(
-                self.controller_id,
-                f"the PLC has no namespace {self.profile.namespace_uri} (profile {self.profile.name}); "
-                f"it has {', '.join(namespaces[1:]) or 'none'}",
-            )
-        idx = namespaces.index(self.profile.namespace_uri)
-        wanted: list[tuple[ChannelId | None, str, list[str]]] = []  # (channel, key, browse path)
-        for channel in self.controller.channels:
-            for key in self.profile.zone_variables:
-                if key in ("rgb", "cct") and channel.colour != key:
-                    continue
-                wanted.append((channel.id, key, self.profile.zone_path(str(channel.point), key)))
-        for pkey in self.profile.plc_variables:
-            wanted.append((None, pkey, self.profile.plc_path(pkey)))
-        if self.profile.recall_scene is not None:
-            wanted.append((None, "#root", list(self.profile.root)))
-            wanted.append((None, "#method", self.profile.method_path()))
-        paths = [_browse_path(path, idx) for _, _, path in wanted]
-        async with asyncio.timeout(timeout):
-            results = await client.uaclient.translate_browsepaths_to_nodeids(paths)
-        resolved = Resolved()
-        root: ua.NodeId | None = None
-        missing = []
-        for (channel_id, what, path), result in zip(wanted, results, strict=True):
-            text = "/".join(path)
-            if not result.StatusCode.is_good() or not result.Targets:
-                if what not in OPTIONAL_ZONE_KEYS:
-                    missing.append(f"{text} ({result.StatusCode.name})")
-                continue
-            node = result.Targets[0].TargetId
-            node_id = ua.NodeId(node.Identifier, node.NamespaceIndex, node.NodeIdType)
-            ref = NodeRef(node_id, text)
-            if what == "#root":
-                root = node_id
-            elif what == "#method":
-                if root is not None:
-                    resolved.method = (root, ref)
-            elif channel_id is None:
-                resolved.plc[what] = ref  # type: ignore[index]
-            else:
-                resolved.zones.setdefault(channel_id, {})[what] = ref  # type: ignore[index]
-            resolved.by_node[node_id] = (channel_id, what)
-        if missing:
-            raise ProtocolFault(
-                self.controller_id,
-                f"browse paths not found on the PLC (profile {self.profile.name}): {'; '.join(missing)}",
-            )
-        return resolved
 
     # ------------------------------------------------------------------ commands
 
@@ -493,21 +419,6 @@ class OpcUaDriver(Driver):
     def _push(self) -> None:
         if self._on_reading is not None and self.resolved is not None:
             self._on_reading(self._reading())
-
-
-def _browse_path(names: list[str], idx: int) -> ua.BrowsePath:
-    elements = [
-        ua.RelativePathElement(
-            ReferenceTypeId=ua.NodeId(ua.ObjectIds.HierarchicalReferences),
-            IsInverse=False,
-            IncludeSubtypes=True,
-            TargetName=ua.QualifiedName(name, idx),
-        )
-        for name in names
-    ]
-    return ua.BrowsePath(
-        StartingNode=ua.NodeId(ua.ObjectIds.ObjectsFolder), RelativePath=ua.RelativePath(Elements=elements)
-    )
 
 
 async def _disconnect(client: Client, limit_s: float = 1.0) -> None:

@@ -144,9 +144,14 @@ class PlcHooks:
         self.users: dict[str, str] | None = None
         self.refuse_write: Callable[[ua.WriteValue], int | None] = lambda _item: None
         self.after_write: Callable[[list[ua.WriteValue]], Awaitable[None]] = _nothing
+        self.before_read: Callable[[], Awaitable[None]] = _nothing_to_prepare
 
 
 async def _nothing(_items: list[ua.WriteValue]) -> None:
+    return None
+
+
+async def _nothing_to_prepare() -> None:
     return None
 
 
@@ -157,6 +162,7 @@ class _PlcSession(InternalSession):
     async def read(self, params: ua.ReadParameters) -> list[ua.DataValue]:
         if self.hooks.error_status is not None:
             return [ua.DataValue(StatusCode=ua.StatusCode(self.hooks.error_status)) for _ in params.NodesToRead]
+        await self.hooks.before_read()
         values: list[ua.DataValue] = await super().read(params)
         return values
 
