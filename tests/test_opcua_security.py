@@ -111,3 +111,18 @@ def test_secure_settings_need_certificate_key_and_trust_dir() -> None:
     ok = PLUGIN.settings_model.model_validate({"endpoint": "opc.tcp://10.0.0.5:4840/plc"})
     assert ok.url == "opc.tcp://10.0.0.5:4840/plc"
     assert PLUGIN.settings_model.model_validate({"host": "10.0.0.5"}).url == "opc.tcp://10.0.0.5:4840"
+
+
+async def test_secure_plc_refuses_an_unsecured_session(tmp_path: Path) -> None:
+    ctrl = _secure(tmp_path)
+    sim = await _sim(tmp_path, ctrl)
+    plain = {**sim.endpoints()[ctrl.id], "security_policy": "None"}
+    d = PLUGIN.create_driver(with_endpoint(ctrl, plain))
+    try:
+        with pytest.raises(AccessDenied, match="BadSecurityPolicyRejected"):
+            await d.connect()
+        assert sim.service_count(ctrl.id, "CreateSession") == 1  # asked, and refused
+        assert sim.service_count(ctrl.id, "Read") == 0
+    finally:
+        await d.close()
+        await sim.stop()

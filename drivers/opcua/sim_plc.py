@@ -158,6 +158,7 @@ class BridgePlc:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
             server.set_identity_tokens(tokens)
             return
+        self.hooks.secure_only = True
         policy = (
             ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt
             if s.security_mode == "SignAndEncrypt" else ua.SecurityPolicyType.Basic256Sha256_Sign

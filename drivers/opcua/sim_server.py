@@ -27,6 +27,7 @@ from urllib.parse import ParseResult, urlparse
 from asyncua import Server, ua
 from asyncua.common.utils import Buffer
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.crypto.security_policies import SecurityPolicyNone
 from asyncua.server.address_space import AttributeValue, NodeData, ViewService
 from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
 from asyncua.server.internal_server import InternalServer
@@ -40,6 +41,10 @@ DATAVALUE_SOURCE_PICOSECONDS_BIT = 0x10
 FORBIDDEN_WRITE_BITS = DATAVALUE_STATUS_BIT | DATAVALUE_SOURCE_TIMESTAMP_BIT | DATAVALUE_SOURCE_PICOSECONDS_BIT
 
 _WRITE_REQUEST = ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
+_DISCOVERY = frozenset(
+    ua.NodeId(getattr(ua.ObjectIds, f"{name}Request_Encoding_DefaultBinary"))
+    for name in ("GetEndpoints", "FindServers", "FindServersOnNetwork")
+)
 _SERVICE_NAMES = {
     ua.NodeId(getattr(ua.ObjectIds, f"{name}Request_Encoding_DefaultBinary")): name
     for name in (
@@ -142,6 +147,8 @@ class PlcHooks:
         self.error_status: int | None = None
         """When set, every Read value, Write and Call result carries this Bad status."""
         self.users: dict[str, str] | None = None
+        self.secure_only = False
+        """Over an unsecured channel only discovery is answered (a PLC with security on)."""
         self.refuse_write: Callable[[ua.WriteValue], int | None] = lambda _item: None
         self.after_write: Callable[[list[ua.WriteValue]], Awaitable[None]] = _nothing
         self.before_read: Callable[[], Awaitable[None]] = _nothing_to_prepare
@@ -268,6 +275,16 @@ class _PlcProcessor(UaProcessor):
         self.hooks.counts[_SERVICE_NAMES.get(typeid, str(typeid))] += 1
         if self.hooks.delay_s > 0:
             await asyncio.sleep(self.hooks.delay_s)
+        if (
+            self.hooks.secure_only
+            and typeid not in _DISCOVERY
+            and isinstance(self._connection.security_policy, SecurityPolicyNone)
+        ):
+            header = struct_from_binary(ua.RequestHeader, peek.copy())
+            fault = ua.ServiceFault()
+            fault.ResponseHeader.ServiceResult = ua.StatusCode(ua.StatusCodes.BadSecurityPolicyRejected)
+            self.send_response(header.RequestHandle, seqhdr, fault)
+            return True
         if typeid == _WRITE_REQUEST and isinstance(self.session, _PlcSession):
             self.session.write_masks = _write_masks(peek)
         return await super().process_message(seqhdr, body)
