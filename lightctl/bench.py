@@ -195,3 +195,101 @@ def print_summary(r: Mapping[str, Any]) -> None:
         f"  requests per controller: engine {r['requests_per_controller_engine']}, floor {r['requests_per_controller_floor']}\n"
         f"  controllers not confirmed (all rounds): {r['not_confirmed']}"
     )
+
+
+SHOW_CUES = 10
+SHOW_CUE_GAP_S = 0.6
+
+
+def show_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's show: 10 cues alternating levels over every controller."""
+    levels = [20, 80, 40, 100, 10, 60, 90, 30, 70, 50]
+    data["shows"] = [
+        {
+            "id": "bench-show",
+            "target": "*",
+            "duration_s": SHOW_CUES * SHOW_CUE_GAP_S,
+            "cues": [{"at_s": i * SHOW_CUE_GAP_S, "rules": [{"target": "*", "level": levels[i]}]} for i in range(SHOW_CUES)],
+        }
+    ]
+    return data
+
+
+async def run_show_bench(args: argparse.Namespace) -> int:
+    """``lightctl bench show``: per cue, the spread between the first and the last controller to
+    receive it, measured at the simulators on the system-wide monotonic clock."""
+    import tempfile
+    from pathlib import Path
+
+    from lightctl.daemon import Daemon
+
+    raise_open_file_limit()
+    protocols = bench_protocols(args.protocol)
+    count = args.controllers
+    data = show_config(synthetic_config(protocols, count))
+    config = config_from_data(data, source="<bench>")
+    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 999) // 1000))
+    farm = SimulatorFarm(data, [c.id for c in config.controllers()], {c.id: c.protocol for c in config.controllers()},
+                         processes=processes, any_port=True)
+    print(f"starting {count} simulated {'+'.join(protocols)} controllers in {processes} process(es)...", flush=True)
+    config = config.with_controller_settings(await farm.start())
+    spreads: list[float] = []
+    lateness: list[float] = []
+    missing = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        daemon = Daemon(config, database=Path(tmp) / "bench.db")
+        try:
+            await daemon.start()
+            since = time.monotonic()
+            run = await daemon.shows.start("bench-show", user="bench")
+            assert run.task is not None
+            await run.task
+            times = await farm.write_times(since)
+        finally:
+            await daemon.stop()
+            await farm.stop()
+    for cue in range(SHOW_CUES):
+        beat = run.start_monotonic + cue * SHOW_CUE_GAP_S
+        window_end = beat + SHOW_CUE_GAP_S
+        arrivals = []
+        for cid in times:
+            inside = [t for t in times[cid] if beat - 0.005 <= t < window_end]
+            if inside:
+                arrivals.append(min(inside))
+            else:
+                missing += 1
+        if arrivals:
+            spreads.append(max(arrivals) - min(arrivals))
+            lateness.append(max(arrivals) - beat)
+    started: dict[int, list[float]] = {}
+    for record in run.records:
+        if record.sent_offset_ms is not None:
+            started.setdefault(record.cue, []).append(record.sent_offset_ms)
+    dispatch = [max(offsets) for offsets in started.values()]
+    result = {
+        "protocols": protocols,
+        "controllers": count,
+        "cues": SHOW_CUES,
+        "daemon_last_send_started_p99_ms": round(percentile(dispatch, 99), 1) if dispatch else None,
+        "spread_p50_ms": round(percentile(spreads, 50) * 1000, 1),
+        "spread_p99_ms": round(percentile(spreads, 99) * 1000, 1),
+        "spread_max_ms": round(max(spreads) * 1000, 1),
+        "last_arrival_after_beat_p99_ms": round(percentile(lateness, 99) * 1000, 1),
+        "controller_cues_missing": missing,
+        "confirmed": sum(1 for r in run.records if r.status == "confirmed"),
+        "sends": len(run.records),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"show, {count} {'+'.join(protocols)} controllers, {SHOW_CUES} cues {SHOW_CUE_GAP_S:g} s apart "
+            f"(measured at the simulators)\n"
+            f"  spread first-to-last controller per cue: p50 {result['spread_p50_ms']} ms, p99 {result['spread_p99_ms']} ms, "
+            f"max {result['spread_max_ms']} ms\n"
+            f"  last arrival after the beat: p99 {result['last_arrival_after_beat_p99_ms']} ms "
+            f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms)\n"
+            f"  cue sends confirmed by read-back: {result['confirmed']} of {result['sends']}; "
+            f"controller-cues not received: {missing}"
+        )
+    return 0 if missing == 0 else 1

@@ -218,6 +218,12 @@ def cmd_bench_switch(args: argparse.Namespace) -> int:
     return asyncio.run(run_switch_bench(args))
 
 
+def cmd_bench_show(args: argparse.Namespace) -> int:
+    from lightctl.bench import run_show_bench
+
+    return asyncio.run(run_show_bench(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lightctl", description="Two Rivers Four Banks landscape lighting control")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
@@ -297,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_switch)
+    p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
+    p.add_argument("--controllers", type=int, default=200)
+    p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet or mixed")
+    p.add_argument("--processes", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_show)
 
     for module_name in COMMAND_MODULES:
         try:

@@ -155,6 +155,8 @@ async def test_fault_arguments_are_checked(rig: Rig) -> None:
         rig.sim.inject(rig.ctrl.id, F("breaker_trip"))
     with pytest.raises(ValueError, match="has no channel 'c99'"):
         rig.sim.inject(rig.ctrl.id, F("lamp_failure", channel="c99"))
+    with pytest.raises(ValueError, match="exception code 9 is not a Modbus exception"):
+        rig.sim.inject(rig.ctrl.id, F("error", value=9))
     with pytest.raises(KeyError, match="no simulated controller"):
         rig.sim.inject("elsewhere", F("offline"))
     assert {"offline", "slow", "error", "breaker_trip", "lamp_failure", "stuck_contactor"} <= PLUGIN.create_simulator(

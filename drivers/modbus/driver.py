@@ -50,17 +50,16 @@ class ModbusDriver(Driver):
     async def close(self) -> None:
         self.link.close()
 
-    def _split(self, states: Mapping[ChannelId, ChannelState]) -> tuple[dict[ChannelId, ChannelState], dict[str, str]]:
-        known = {ch: st for ch, st in states.items() if ch in self.cmap.circuit_of}
-        unknown = {ch: f"{self.controller_id} has no channel {ch!r}" for ch in states if ch not in known}
-        return known, unknown
+    def _unknown(self, states: Mapping[ChannelId, ChannelState]) -> dict[ChannelId, str]:
+        circuit_of = self.cmap.circuit_of
+        return {ch: f"{self.controller_id} has no channel {ch!r}" for ch in states if ch not in circuit_of}
 
     def requests(self, states: Mapping[ChannelId, ChannelState]) -> list[Request]:
         """The write requests of a batch, in the order they are sent."""
         key = tuple(states.items())
         compiled = self._compiled.get(key)
         if compiled is None:
-            known, _ = self._split(states)
+            known = {ch: st for ch, st in states.items() if ch in self.cmap.circuit_of}
             registers, coils = compile_batch(self.cmap, known)
             compiled = registers + coils
             if len(self._compiled) >= COMPILE_CACHE:
@@ -75,7 +74,7 @@ class ModbusDriver(Driver):
         return [r.planned("holding registers" if r.function_code == 16 else "coils") for r in self.requests(states)]
 
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
-        unknown = {ch: f"{self.controller_id} has no channel {ch!r}" for ch in states if ch not in self.cmap.circuit_of}
+        unknown = self._unknown(states)
         sent = 0
         for request in self.requests(states):
             await self.link.execute(request)

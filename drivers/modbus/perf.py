@@ -29,6 +29,7 @@ from drivers.modbus.sim import ModbusSimulator, raise_file_limit
 from lightctl.config import ControllerConfig
 
 ON = ChannelState(on=True, level=100.0)
+USE_UVLOOP = False
 
 
 def make_controllers(count: int, first: int = 0) -> list[ControllerConfig]:
@@ -40,7 +41,7 @@ def make_controllers(count: int, first: int = 0) -> list[ControllerConfig]:
                 "profile": "cabinet-8ch",
                 "timeout_s": 5.0,
                 "host": "127.0.0.1",
-                "port": 0,
+                "port": 10000 + i,
                 "channels": [
                     {"id": f"c{n}", "point": n, "luminaires": {"count": 20, "kind": "landscape", "led": True, "watts": 36}}
                     for n in range(1, 9)
@@ -71,7 +72,8 @@ def spawn(count: int, processes: int) -> tuple[list[subprocess.Popen[str]], dict
         n = min(share, count - first)
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "drivers.modbus.perf", "--serve", str(n), "--first", str(first)],
+                [sys.executable, "-m", "drivers.modbus.perf", "--serve", str(n), "--first", str(first)]
+                + (["--uvloop"] if USE_UVLOOP else []),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             )
         )
@@ -217,11 +219,19 @@ def main() -> None:
     parser.add_argument("--sim-processes", type=int, default=1)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--uvloop", action="store_true", help="run both sides on uvloop (if installed)")
     args = parser.parse_args()
+    global USE_UVLOOP
+    USE_UVLOOP = args.uvloop
+    run: Callable[[Any], Any] = asyncio.run
+    if args.uvloop:
+        import uvloop  # type: ignore[import-not-found]  # not a dependency: an experiment
+
+        run = uvloop.run
     if args.serve is not None:
-        asyncio.run(serve(args.serve, args.first))
+        run(serve(args.serve, args.first))
     else:
-        asyncio.run(measure(args.controllers, args.rounds, args.sim_processes))
+        run(measure(args.controllers, args.rounds, args.sim_processes))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ PDU classes once, at compile time; the transport only adds the MBAP header.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -133,7 +134,8 @@ def compile_batch(cmap: ChannelMap, states: Mapping[ChannelId, ChannelState]) ->
     """(register writes, coil writes) for a forced batch: every channel given is written.
 
     Levels (and fade times) are written for channels switched on; a channel switched off only
-    has its level written when that fills a gap between others, so it never costs a request.
+    has its registers written when they close a whole gap between others: that saves a request
+    and never adds one.
     Registers go first so that a contactor closes onto the new level, not the old one.
     """
     profile = cmap.profile
@@ -152,8 +154,10 @@ def compile_batch(cmap: ChannelMap, states: Mapping[ChannelId, ChannelState]) ->
             fade = max(0, min(0xFFFF, round(state.fade_s / hr.fade_scale)))
             target[fade_address] = (fade, channel_id)
     if wanted and fillers:
-        low, high = min(wanted), max(wanted)
-        wanted.update({a: v for a, v in fillers.items() if low < a < high})
+        for low, high in itertools.pairwise(sorted(wanted)):
+            gap = range(low + 1, high)
+            if gap and all(a in fillers for a in gap):
+                wanted.update({a: fillers[a] for a in gap})
     register_writes = [
         write_registers(address, values, tuple(chs)) for address, values, chs in _runs(wanted, MAX_WRITE_REGISTERS)
     ]

@@ -16,6 +16,7 @@ import logging
 import resource
 import socket
 import struct
+import time
 from collections.abc import Mapping, Sequence
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,10 @@ class _CabinetServer(ModbusTcpServer):
         return _RequestHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
 
 
+WRITE_FUNCTION_CODES = frozenset({5, 6, 15, 16, 23})
+"""Requests that change the device: their arrival instants are kept for show timing."""
+
+
 class _Endpoint:
     """One listening address: a cabinet controller, or a gateway with several units behind it."""
 
@@ -119,6 +124,8 @@ class _Endpoint:
     def _trace(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if not sending and (cabinet := self.cabinets.get(pdu.dev_id)) is not None:
             cabinet.requests += 1
+            if pdu.function_code in WRITE_FUNCTION_CODES:
+                cabinet.write_times.append(time.monotonic())
         return pdu
 
     def bind(self) -> socket.socket:
@@ -226,7 +233,7 @@ class ModbusSimulator:
         for ctrl in controllers:
             settings = settings_of(ctrl)
             host = _bind_host(settings.host)
-            key = (host, settings.port) if settings.port else (host, -len(groups) - 1)
+            key = (host, settings.port)
             endpoint = groups.get(key)
             if endpoint is None:
                 endpoint = groups[key] = _Endpoint(host, 0 if any_port else settings.port)
@@ -293,7 +300,10 @@ class ModbusSimulator:
         elif kind == "slow":
             cabinet.slow_s = 1.0 if fault.value is None else float(fault.value)
         elif kind == "error":
-            cabinet.error_code = ExcCodes(4 if fault.value is None else int(fault.value))
+            code = 4 if fault.value is None else int(fault.value)
+            if code not in set(ExcCodes):
+                raise ValueError(f"exception code {code} is not a Modbus exception ({sorted(map(int, ExcCodes))})")
+            cabinet.error_code = ExcCodes(code)
         elif kind == "breaker_trip":
             model.trip(self._circuit(cabinet, fault), True)
         elif kind == "lamp_failure":
@@ -340,3 +350,6 @@ class ModbusSimulator:
 
     def request_count(self, controller_id: str) -> int:
         return self.cabinet(controller_id).requests
+
+    def write_times(self, controller_id: str) -> list[float]:
+        return list(self.cabinet(controller_id).write_times)

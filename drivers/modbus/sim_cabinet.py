@@ -6,6 +6,7 @@ source of truth: writes change the model (and may be refused), reads are refresh
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 from pymodbus.constants import ExcCodes
@@ -17,6 +18,9 @@ from drivers.modbus.profile import Profile, Scaled
 
 if TYPE_CHECKING:
     from lightctl.config import ControllerConfig
+
+WRITE_TIMES_KEPT = 10_000
+"""Arrival instants (time.monotonic) of the last writes, for measuring a show's beat."""
 
 
 def _set_bit(registers: list[int], first_register: int, bit_address: int, value: bool) -> None:
@@ -50,6 +54,7 @@ class SimulatedCabinet:
                 if (fade := hr.fade_of(n)) is not None:
                     self._holding[fade] = ("fade", n)
         self.requests = 0
+        self.write_times: deque[float] = deque(maxlen=WRITE_TIMES_KEPT)
         self._big = profile.word_order == "big"
         self._layout()
         self.slow_s = 0.0
@@ -85,6 +90,8 @@ class SimulatedCabinet:
         registers: list[int],
         values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
+        if function_code in (22, 23):
+            return ExcCodes.ILLEGAL_FUNCTION  # mask write, read/write multiple: not in this device
         if function_code in (5, 15) and values is not None:
             return self._write_coils(address, [bool(v) for v in values])
         if function_code in (6, 16) and values is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from functools import cache
+from typing import cast
 
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
@@ -64,8 +65,7 @@ class _Framing(asyncio.Protocol):
         self.fault: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
