@@ -55,9 +55,11 @@ async def test_batch_is_one_write_call_and_read_back_is_one_read(plc, driver) ->
         "cables": ChannelState(True, 35.0),
         "piers": ChannelState(True, 80.0, Colour(cct_k=4000)),
     }
+    arrivals = len(sim.write_times(ctrl.id))
     result = await driver.apply(batch)
     assert result.operations == 1 and not result.rejected
     assert sim.service_count(ctrl.id, "Write") == writes + 1
+    assert len(sim.write_times(ctrl.id)) == arrivals + 1
     reading = await driver.read(list(batch))
     assert sim.service_count(ctrl.id, "Read") == reads + 1
     assert {cid: (r.on, r.level) for cid, r in reading.channels.items()} == {

@@ -94,6 +94,9 @@ class OpcUaSimulator:
     def request_count(self, controller_id: str) -> int:
         return sum(self.plcs[controller_id].hooks.counts.values())
 
+    def write_times(self, controller_id: str) -> list[float]:
+        return list(self.plcs[controller_id].hooks.write_times)
+
     def service_count(self, controller_id: str, service: str) -> int:
         """Requests of one service (``Write``, ``Read``, ``Call``...) since start."""
         return self.plcs[controller_id].hooks.counts[service]

@@ -19,7 +19,8 @@ Two things the stock asyncua ``Server`` does not do:
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 from urllib.parse import ParseResult, urlparse
@@ -41,6 +42,8 @@ DATAVALUE_SOURCE_PICOSECONDS_BIT = 0x10
 FORBIDDEN_WRITE_BITS = DATAVALUE_STATUS_BIT | DATAVALUE_SOURCE_TIMESTAMP_BIT | DATAVALUE_SOURCE_PICOSECONDS_BIT
 
 _WRITE_REQUEST = ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
+_COMMANDS = frozenset({_WRITE_REQUEST, ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)})
+WRITE_TIMES_KEPT = 5000
 _DISCOVERY = frozenset(
     ua.NodeId(getattr(ua.ObjectIds, f"{name}Request_Encoding_DefaultBinary"))
     for name in ("GetEndpoints", "FindServers", "FindServersOnNetwork")
@@ -143,6 +146,8 @@ class PlcHooks:
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.write_times: deque[float] = deque(maxlen=WRITE_TIMES_KEPT)
+        """``time.monotonic()`` at the arrival of each Write or Call (what changes outputs)."""
         self.delay_s = 0.0
         self.error_status: int | None = None
         """When set, every Read value, Write and Call result carries this Bad status."""
@@ -272,6 +277,8 @@ class _PlcProcessor(UaProcessor):
     async def process_message(self, seqhdr: Any, body: Buffer) -> Any:
         peek = body.copy()
         typeid = nodeid_from_binary(peek)
+        if typeid in _COMMANDS:
+            self.hooks.write_times.append(time.monotonic())
         self.hooks.counts[_SERVICE_NAMES.get(typeid, str(typeid))] += 1
         if self.hooks.delay_s > 0:
             await asyncio.sleep(self.hooks.delay_s)
