@@ -328,3 +328,32 @@ async def test_power_follows_the_fade_and_energy_integrates_it(plc, driver) -> N
     tripped = await driver.read()
     assert tripped.channels["deck"].power_w == 0.0 and FaultKind.BREAKER_TRIP in tripped.channels["deck"].faults
     assert {FaultKind.BREAKER_TRIP, FaultKind.DOOR_OPEN} <= tripped.faults
+
+
+def test_write_masks_are_read_from_the_request_bytes() -> None:
+    import datetime as dt
+
+    from asyncua.common.utils import Buffer
+    from asyncua.ua.ua_binary import nodeid_from_binary, struct_to_binary
+
+    from drivers.opcua.sim_server import _write_masks
+
+    values = [
+        bare_value(True, "Boolean"),
+        ua.DataValue(ua.Variant(1.5, ua.VariantType.Float)),  # status Good, as Node.write_value sends
+        ua.DataValue(ua.Variant("zone", ua.VariantType.String), StatusCode=None,
+                     SourceTimestamp=dt.datetime.now(dt.UTC)),
+        ua.DataValue(ua.Variant([1, 2, 3], ua.VariantType.UInt32), StatusCode=None),
+        bare_value(4000, "UInt16"),
+    ]
+    nodes = [ua.NodeId(5003, 2), ua.NodeId("deck.Level", 3), ua.NodeId(70000, 2), ua.NodeId(7, 0), ua.NodeId(9, 1)]
+    request = ua.WriteRequest(
+        Parameters=ua.WriteParameters(
+            NodesToWrite=[
+                ua.WriteValue(NodeId=n, AttributeId=ua.AttributeIds.Value, Value=v) for n, v in zip(nodes, values, strict=True)
+            ]
+        )
+    )
+    body = Buffer(struct_to_binary(request))
+    nodeid_from_binary(body)  # the type id, as the processor has read it
+    assert _write_masks(body) == [0x01, 0x03, 0x05, 0x01, 0x01]

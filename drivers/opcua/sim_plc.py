@@ -42,6 +42,7 @@ VARIANT = {
     "UInt32": ua.VariantType.UInt32, "Int32": ua.VariantType.Int32, "Float": ua.VariantType.Float,
     "Double": ua.VariantType.Double,
 }
+_UNSET = object()
 _WRITABLE = ua.AccessLevel.CurrentRead.mask | ua.AccessLevel.CurrentWrite.mask
 _READONLY = ua.AccessLevel.CurrentRead.mask
 
@@ -61,6 +62,10 @@ class Zone:
     breaker: bool = False
     failed: bool = False
     lamp_failure: float = 0.0
+    rated_w: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.rated_w = self.channel.rated_w
 
     def target(self) -> float:
         return self.level if self.on and not self.breaker and not self.failed else 0.0
@@ -77,7 +82,7 @@ class Zone:
         self.output = self.fade_from + (target - self.fade_from) * progress
 
     def power_w(self) -> float:
-        return self.channel.rated_w * self.output / 100.0 * (1.0 - self.lamp_failure)
+        return self.rated_w * self.output / 100.0 * (1.0 - self.lamp_failure)
 
     def faults(self) -> set[FaultKind]:
         kinds = set()
@@ -240,11 +245,13 @@ class BridgePlc:
     # ------------------------------------------------------------------ values
 
     def _zone_value(self, zone: Zone, key: ZoneKey) -> Any:
-        faults = zone.faults()
-        return {
-            "on": zone.on, "level": zone.level, "fade_s": zone.fade_s, "rgb": zone.rgb, "cct": zone.cct,
-            "output": zone.output, "power_w": zone.power_w(), "faults": self.profile.encode_faults(faults),
-        }[key]
+        if key == "output":
+            return zone.output
+        if key == "power_w":
+            return zone.power_w()
+        if key == "faults":
+            return self.profile.encode_faults(zone.faults())
+        return {"on": zone.on, "level": zone.level, "fade_s": zone.fade_s, "rgb": zone.rgb, "cct": zone.cct}[key]
 
     def _plc_faults(self) -> set[FaultKind]:
         kinds: set[FaultKind] = set()
@@ -255,12 +262,14 @@ class BridgePlc:
         return kinds
 
     def _plc_value(self, key: PlcKey) -> Any:
+        if key == "energy_kwh":
+            return self.energy_kwh
+        if key == "scene":
+            return self.scene
+        if key == "faults":
+            return self.profile.encode_faults(self._plc_faults())
         total = sum(z.power_w() for z in self.zones.values())
-        return {
-            "power_w": total, "energy_kwh": self.energy_kwh, "scene": self.scene,
-            "faults": self.profile.encode_faults(self._plc_faults()),
-            "voltage_v": SUPPLY_V - total / 1000.0 * 0.05,
-        }[key]
+        return total if key == "power_w" else SUPPLY_V - total / 1000.0 * 0.05
 
     def _refuse_write(self, item: ua.WriteValue) -> int | None:
         code: int | None = self._refusal(item)
@@ -337,7 +346,8 @@ class BridgePlc:
             zone.advance(now)
 
     async def refresh(self, *, setpoints: bool = False) -> None:
-        """Write every value that changed into the address space (subscriptions see them)."""
+        """Write every value that changed into the address space (subscriptions see them).
+        Called on each tick, after each accepted write and before each read: keep it cheap."""
         server = self.server
         if server is None:
             return
@@ -345,18 +355,20 @@ class BridgePlc:
         keys: tuple[ZoneKey, ...] = ("output", "power_w", "faults")
         if setpoints:
             keys += ("on", "level")
+        types = self.profile.zone_variables
         for zone in self.zones.values():
             for key in keys:
                 node = zone.nodes.get(key)
                 if node is not None:
-                    await self._set(server, node, self._zone_value(zone, key), self.profile.zone_variables[key].type)
+                    await self._set(server, node, self._zone_value(zone, key), types[key].type)
+        plc_types = self.profile.plc_variables
         for pkey, node in self.plc_nodes.items():
-            await self._set(server, node, self._plc_value(pkey), self.profile.plc_variables[pkey].type)
+            await self._set(server, node, self._plc_value(pkey), plc_types[pkey].type)
 
     async def _set(self, server: PlcServer, node: ua.NodeId, value: Any, type_name: str) -> None:
-        if isinstance(value, float):
+        if type(value) is float:
             value = round(value, 3)
-        if self._written.get(node) == value:
+        if self._written.get(node, _UNSET) == value:
             return
         self._written[node] = value
         await server.write_attribute_value(node, ua.DataValue(ua.Variant(value, VARIANT[type_name])))

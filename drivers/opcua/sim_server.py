@@ -34,7 +34,7 @@ from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
 from asyncua.server.internal_server import InternalServer
 from asyncua.server.internal_session import InternalSession
 from asyncua.server.uaprocessor import UaProcessor
-from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary
+from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary, variant_from_binary
 
 DATAVALUE_STATUS_BIT = 0x02
 DATAVALUE_SOURCE_TIMESTAMP_BIT = 0x04
@@ -298,19 +298,59 @@ class _PlcProcessor(UaProcessor):
 
 
 def _write_masks(body: Buffer) -> list[int]:
-    """The DataValue encoding mask of each WriteValue in a WriteRequest body (after the type id)."""
+    """The DataValue encoding mask of each WriteValue in a WriteRequest body (after the type id).
+    Node ids and scalar values are skipped by their length (asyncua decodes the request anyway)."""
     struct_from_binary(ua.RequestHeader, body)
-    count = int.from_bytes(body.read(4), "little", signed=True)
-    masks = []
+    data = bytes(body)
+    count = int.from_bytes(data[0:4], "little", signed=True)
+    pos, masks = 4, []
     for _ in range(max(count, 0)):
-        nodeid_from_binary(body)
-        body.skip(4)  # AttributeId
-        length = int.from_bytes(body.read(4), "little", signed=True)
-        if length > 0:
-            body.skip(length)  # IndexRange
-        masks.append(body.copy().read(1)[0])
-        struct_from_binary(ua.DataValue, body)
+        pos = _skip_nodeid(data, pos) + 4  # NodeId, AttributeId
+        length = int.from_bytes(data[pos : pos + 4], "little", signed=True)
+        pos += 4 + max(length, 0)  # IndexRange
+        mask = data[pos]
+        masks.append(mask)
+        pos += 1
+        if mask & 0x01:
+            kind = data[pos]
+            size = _SCALAR_SIZES.get(kind)
+            if size is None:  # an array, a string, a structure: let asyncua measure it
+                rest = Buffer(data, pos)
+                variant_from_binary(rest)
+                pos = rest.cur_pos
+            else:
+                pos += 1 + size
+        pos += sum(size for bit, size in _DATAVALUE_FIELDS if mask & bit)
     return masks
+
+
+_SCALAR_SIZES = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 4, 8: 8, 9: 8, 10: 4, 11: 8, 13: 8, 19: 4}
+"""Variant encoding byte (scalar) -> size of its value: Null, Boolean .. Double, DateTime, StatusCode."""
+_DATAVALUE_FIELDS = ((0x02, 4), (0x04, 8), (0x10, 2), (0x08, 8), (0x20, 2))
+
+
+def _skip_nodeid(data: bytes, pos: int) -> int:
+    kind = data[pos]
+    pos += 1
+    base = kind & 0x3F
+    if base == 0:
+        pos += 1
+    elif base == 1:
+        pos += 3
+    elif base == 2:
+        pos += 6
+    elif base == 4:
+        pos += 18
+    else:  # String or ByteString identifier
+        pos += 2
+        length = int.from_bytes(data[pos : pos + 4], "little", signed=True)
+        pos += 4 + max(length, 0)
+    if kind & 0x80:  # namespace URI
+        length = int.from_bytes(data[pos : pos + 4], "little", signed=True)
+        pos += 4 + max(length, 0)
+    if kind & 0x40:  # server index
+        pos += 4
+    return pos
 
 
 class _PlcProtocol(OPCUAProtocol):
