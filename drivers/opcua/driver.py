@@ -54,7 +54,8 @@ VARIANT = {
     "Double": ua.VariantType.Double,
 }
 CONFIRM_KEYS: tuple[ZoneKey, ...] = ("on", "level")
-POLL_ZONE_KEYS: tuple[ZoneKey, ...] = ("on", "level", "rgb", "cct", "output", "power_w", "faults")
+POLL_ZONE_KEYS: tuple[ZoneKey, ...] = ("on", "level", "rgb", "cct", "power_w", "faults")
+"""What a full poll (and the subscription) covers per zone; ``output`` follows from power."""
 
 
 @dataclass

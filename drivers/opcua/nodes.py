@@ -34,7 +34,6 @@ class Resolved:
     zones: dict[ChannelId, dict[ZoneKey, NodeRef]] = field(default_factory=dict)
     plc: dict[PlcKey, NodeRef] = field(default_factory=dict)
     method: tuple[ua.NodeId, NodeRef] | None = None
-    by_node: dict[ua.NodeId, tuple[ChannelId | None, str]] = field(default_factory=dict)
 
 
 async def resolve(client: Client, controller: ControllerConfig, profile: Profile) -> Resolved:
@@ -85,7 +84,6 @@ async def resolve(client: Client, controller: ControllerConfig, profile: Profile
             resolved.plc[what] = ref  # type: ignore[index]
         else:
             resolved.zones.setdefault(channel_id, {})[what] = ref  # type: ignore[index]
-        resolved.by_node[node_id] = (channel_id, what)
     if missing:
         raise ProtocolFault(
             controller.id,

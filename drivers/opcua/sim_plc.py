@@ -21,7 +21,7 @@ from asyncua import ua
 from asyncua.common.utils import ServiceError
 
 from drivers.base import Fault, FaultKind
-from drivers.opcua.profile import PlcKey, Profile, ZoneKey, load_profile
+from drivers.opcua.profile import WRITABLE_ZONE_KEYS, PlcKey, Profile, ZoneKey, load_profile
 from drivers.opcua.security import application_uris, generate_certificate, load_certificate, untrusted_reason
 from drivers.opcua.settings import OpcUaSettings
 from drivers.opcua.sim_server import PlcHooks, PlcServer, standard_space
@@ -224,7 +224,7 @@ class BridgePlc:
                 if key in ("rgb", "cct") and zone.channel.colour == "none":
                     continue
                 node = nid()
-                writable = key in ("on", "level", "fade_s", "rgb", "cct")
+                writable = key in WRITABLE_ZONE_KEYS
                 items.append(_variable(node, zone_node, spec.name, idx, VARIANT[spec.type],
                                        self._zone_value(zone, key), writable))
                 zone.nodes[key] = node
