@@ -161,8 +161,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print(f"show {result['show']} run #{result['run_id']}: {result['status']}, loop {result['loop'] + 1}/{result['loops']}, "
-              f"cue {result['cue'] + 1}/{result['cues']}, {result['controllers']} controllers, {result['confirmed']} of "
-              f"{result['sent']} cue sends confirmed, {result['skipped']} caught up")
+              f"cue {result['cue'] + 1}/{result['cues']}, {result['controllers']} controllers, {result['sent']} cue sends, "
+              f"{result['failed']} failed, {result['skipped']} caught up")
     return EXIT_OK
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -176,18 +176,26 @@ class Daemon:
     def desired_now(self) -> tuple[dict[ChannelKey, Any], dict[ChannelKey, str]]:
         return resolve(self.now(), self.inventory, self.scenes, self.schedule, self.layers())
 
-    async def reconcile(self, reason: str, *, source: str = "schedule", force: bool = False) -> CommandReport | None:
+    async def reconcile(
+        self, reason: str, *, source: str = "schedule", force: bool = False, force_keys: Iterable[ChannelKey] = ()
+    ) -> CommandReport | None:
         """Bring the field to the desired state for now. Only what changed is sent, unless forced
-        (start-up: nothing is known of the field yet)."""
+        (start-up: nothing is known of the field yet), and ``force_keys`` are sent in any case
+        (the channels a show just drove: their end state is confirmed by read-back)."""
         async with self._command_lock:
             desired, _why = self.desired_now()
             changed = self.engine.set_desired(desired)
-            keys = set(desired) if force else changed
+            keys = set(desired) if force else changed | set(force_keys)
             report = None
             if keys:
                 report = await self._run_command(keys, user="lightctl", source=source, action="reconcile", scene=None, target=reason)
         await self._start_scheduled_shows()
         return report
+
+    async def confirm(self, keys: Iterable[ChannelKey], reason: str) -> CommandReport:
+        """Send and read back these channels' desired state (a held show's last cue)."""
+        async with self._command_lock:
+            return await self._run_command(set(keys), user="lightctl", source="show", action="confirm", scene=None, target=reason)
 
     async def _start_scheduled_shows(self) -> None:
         """A show one of whose ``schedule_entries`` is in force starts, once per operating night."""

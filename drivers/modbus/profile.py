@@ -7,7 +7,7 @@ table, and one whose status block does not fit one FC04 read (the read-back is o
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -122,7 +122,8 @@ class Profile(_Frozen):
             )
         return self
 
-    def addresses(self) -> dict[str, list[tuple[str, set[int]]]]:
+    @cached_property
+    def _addresses(self) -> dict[str, list[tuple[str, set[int]]]]:
         """Per table, the addresses each declared field uses (for the overlap check)."""
         n = self.circuits
         di, ir = self.discrete_inputs, self.input_registers
@@ -151,8 +152,16 @@ class Profile(_Frozen):
             inputs.append((name, run(field.address, count * field.registers)))
         return out
 
+    def addresses(self) -> dict[str, list[tuple[str, set[int]]]]:
+        """Per table, the addresses each declared field uses (for the overlap check)."""
+        return self._addresses
+
     def status_block(self) -> tuple[int, int]:
         """(first address, count) of the one FC04 read that covers every input register."""
+        return self._status_block
+
+    @cached_property
+    def _status_block(self) -> tuple[int, int]:
         used = set().union(*(addresses for _, addresses in self.addresses()["input_registers"]))
         start = min(used)
         return start, max(used) + 1 - start
