@@ -56,7 +56,10 @@ async def test_batch_is_one_write_call_and_read_back_is_one_read(plc, driver) ->
         "piers": ChannelState(True, 80.0, Colour(cct_k=4000)),
     }
     arrivals = len(sim.write_times(ctrl.id))
+    assert [op.kind for op in driver.plan(batch)] == ["Write"]  # compiled ahead, nothing sent
+    assert sim.service_count(ctrl.id, "Write") == writes and len(driver._cache) == 1
     result = await driver.apply(batch)
+    assert len(driver._cache) == 1  # apply used the batch compiled by plan
     assert result.operations == 1 and not result.rejected
     assert sim.service_count(ctrl.id, "Write") == writes + 1
     assert len(sim.write_times(ctrl.id)) == arrivals + 1

@@ -46,6 +46,8 @@ if logging.getLogger("asyncua").level == logging.NOTSET:
 CONNECT_ROUNDTRIPS = 6
 """Connect = hello, secure channel, session, activation, namespace read, path translation:
 its timeout is this many times the controller's ``timeout_s``."""
+COMPILED_KEPT = 64
+"""Compiled batches remembered per session (a show's cues, the day's scenes)."""
 SESSION_TIMEOUT_MS = 600_000
 """Ten minutes, what most PLCs grant: a session the daemon forgot is gone in that time."""
 VARIANT = {
@@ -119,6 +121,8 @@ class OpcUaDriver(Driver):
         self._subscription: Any = None
         self._poller: asyncio.Task[None] | None = None
         self._values: dict[ua.NodeId, Any] = {}
+        self._cache: dict[tuple[tuple[ChannelId, ChannelState], ...], Compiled] = {}
+        self._cache_for: Resolved | None = None
         self.sessions = 0
         """Sessions opened so far (a reconnect opens a new one)."""
         self.pushing: str | None = None
@@ -218,8 +222,12 @@ class OpcUaDriver(Driver):
         return [(k, v) for k, v in items if k in self.profile.zone_variables]
 
     def plan(self, states: Mapping[ChannelId, ChannelState]) -> Sequence[PlannedOperation]:
+        """Also compiles the batch ahead when a session is open (shows plan their cues before
+        the beat), so that ``apply`` then only sends."""
         if not states:
             return []
+        if self.resolved is not None:
+            self._compiled(states, self.resolved)
         scene = self._scene_for(states)
         if scene is not None:
             assert self.profile.recall_scene is not None
@@ -231,6 +239,21 @@ class OpcUaDriver(Driver):
         count = sum(len(self._write_items(cid, st)) for cid, st in states.items())
         points = ", ".join(str(self.controller.channel(cid).point) for cid in states)
         return [PlannedOperation("Write", f"{count} nodes in zones {points}", tuple(states))]
+
+    def _compiled(self, states: Mapping[ChannelId, ChannelState], resolved: Resolved) -> Compiled:
+        """``compile``, remembered per session for the batches seen last (node ids change only
+        with a new session, which starts a new cache)."""
+        if self._cache_for is not resolved:
+            self._cache.clear()
+            self._cache_for = resolved
+        key = tuple(states.items())
+        compiled = self._cache.get(key)
+        if compiled is None:
+            compiled = self.compile(states, resolved)
+            if len(self._cache) >= COMPILED_KEPT:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = compiled
+        return compiled
 
     def compile(self, states: Mapping[ChannelId, ChannelState], resolved: Resolved) -> Compiled:
         """The one request a batch becomes: a Call of RecallScene, or a Write of its nodes."""
@@ -270,7 +293,7 @@ class OpcUaDriver(Driver):
         if not states:
             return ApplyResult(operations=0)
         client, resolved = await self._session()
-        compiled = self.compile(states, resolved)
+        compiled = self._compiled(states, resolved)
         if compiled.call is not None:
             await self._recall_scene(client, compiled)
             return ApplyResult(operations=1)
