@@ -32,6 +32,9 @@ from drivers.opcua.settings import OpcUaSettings
 from lightctl.config import ControllerConfig
 
 HEADER = struct.Struct("<3scI")
+SEQUENCE = struct.Struct("<II")
+SEQUENCE_AT = 16
+"""MSG chunk: header (8), secure channel id (4), token id (4), then sequence number and request id."""
 BUFFER = 65535
 _SERVICE_FAULT = ua.FourByteNodeId(ua.ObjectIds.ServiceFault_Encoding_DefaultBinary)
 
@@ -47,12 +50,13 @@ class OpcUaFloorClient:
         self.url = settings.url
         self.host, self.port = settings.host_port
         self.timeout_s = controller.timeout_s
-        self.frames: list[bytes] = []
-        self._close_frame = b""
+        self.frames: list[bytearray] = []
+        self._close_frame = bytearray()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self._channel = SecureConnection(SecurityPolicyNone(), TransportLimits(BUFFER, BUFFER, 0, 0))
         self._request_id = 0
+        self._sent = 0
         self._handle = 0
         self._token = ua.NodeId()
 
@@ -77,8 +81,12 @@ class OpcUaFloorClient:
         else:
             command = ua.WriteRequest(Parameters=ua.WriteParameters(NodesToWrite=compiled.writes))
         confirm = ua.ReadRequest(Parameters=driver.read_params(list(self.states), resolved))
-        self.frames = [self._encode(command), self._encode(confirm)]
-        self._close_frame = self._encode(ua.CloseSessionRequest(DeleteSubscriptions=True))
+        self._sent = self._request_id  # the handshake's; run() numbers the frames after it
+        self.frames = [bytearray(self._encode(command)), bytearray(self._encode(confirm))]
+        self._close_frame = bytearray(self._encode(ua.CloseSessionRequest(DeleteSubscriptions=True)))
+        for frame in (*self.frames, self._close_frame):
+            if frame[3:4] != b"F" or len(frame) != int.from_bytes(frame[4:8], "little"):
+                raise ProtocolFault(self.controller_id, "floor: a request does not fit one chunk")
 
     async def _handshake(self) -> None:
         hello = ua.Hello(EndpointUrl=self.url, ReceiveBufferSize=BUFFER, SendBufferSize=BUFFER)
@@ -145,11 +153,19 @@ class OpcUaFloorClient:
         result: Buffer = body  # starts with the response's type id, as asyncua's structs expect
         return result
 
+    def _number(self, frame: bytearray) -> bytes:
+        """The frame with the channel's next sequence number and request id (a secure channel
+        refuses a repeated sequence number): two integers written in place, nothing encoded."""
+        self._sent += 1
+        SEQUENCE.pack_into(frame, SEQUENCE_AT, self._sent, self._sent)
+        return bytes(frame)
+
     async def run(self) -> int:
+        """Re-runnable: the bench opens the floor's sessions once and runs them every round."""
         try:
             async with asyncio.timeout(self.timeout_s):
                 for frame in self.frames:
-                    await self._exchange(frame)
+                    await self._exchange(self._number(frame))
         except TimeoutError:
             raise ControllerTimeout(self.controller_id, "floor: no reply in time") from None
         except (OSError, asyncio.IncompleteReadError) as exc:
@@ -164,7 +180,7 @@ class OpcUaFloorClient:
             try:
                 async with asyncio.timeout(self.timeout_s):
                     self.writer = writer
-                    await self._exchange(self._close_frame)
+                    await self._exchange(self._number(self._close_frame))
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ProtocolFault):
                 pass
             finally:
