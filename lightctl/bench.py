@@ -117,7 +117,7 @@ async def run_switch_bench(args: argparse.Namespace) -> int:
     count = args.controllers
     data = synthetic_config(protocols, count)
     config = config_from_data(data, source="<bench>")
-    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 999) // 1000))
+    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 499) // 500))
     ids = [c.id for c in config.controllers()]
     farm = SimulatorFarm(data, ids, {c.id: c.protocol for c in config.controllers()}, processes=processes, any_port=True)
     print(f"starting {count} simulated {'+'.join(protocols)} controllers in {processes} process(es)...", flush=True)
@@ -243,7 +243,7 @@ async def run_show_bench(args: argparse.Namespace) -> int:
     count = args.controllers
     data = show_config(synthetic_config(protocols, count))
     config = config_from_data(data, source="<bench>")
-    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 999) // 1000))
+    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 499) // 500))
     farm = SimulatorFarm(data, [c.id for c in config.controllers()], {c.id: c.protocol for c in config.controllers()},
                          processes=processes, any_port=True)
     print(f"starting {count} simulated {'+'.join(protocols)} controllers in {processes} process(es)...", flush=True)

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from lightctl.config import Config
@@ -166,12 +166,13 @@ class Daemon:
     # -- desired state -----------------------------------------------------------------------
 
     def layers(self) -> list[Layer]:
-        """Operator layers above the schedule: overrides, a running show, then curtailments,
-        which sit above everything."""
-        overrides = [o.layer() for o in self.overrides if o.kind == "override"]
+        """Layers above the schedule, lowest first: a running show, operator overrides (an
+        operator who darkened an area for an incident is not overruled by the 20:40 show), then
+        curtailments, which sit above everything."""
         shows = [self.show_layer] if self.show_layer is not None else []
+        overrides = [o.layer() for o in self.overrides if o.kind == "override"]
         curtailments = [o.layer() for o in self.overrides if o.kind == "curtail"]
-        return overrides + shows + curtailments
+        return shows + overrides + curtailments
 
     def desired_now(self) -> tuple[dict[ChannelKey, Any], dict[ChannelKey, str]]:
         return resolve(self.now(), self.inventory, self.scenes, self.schedule, self.layers())
@@ -216,11 +217,26 @@ class Daemon:
 
     # -- the one switch ----------------------------------------------------------------------
 
+    def next_transition(self) -> datetime | None:
+        """When the schedule next changes what is lit, if it has anything to say."""
+        if self.schedule is None:
+            return None
+        return self.schedule.next_change(self.now())
+
     async def apply_scene(
-        self, scene: str, target: str = "*", *, user: str, until: datetime | None = None, kind: str = "override"
+        self,
+        scene: str,
+        target: str = "*",
+        *,
+        user: str,
+        until: datetime | Literal["next"] | None = "next",
+        kind: str = "override",
     ) -> CommandReport:
         """An operator's scene on a selector, now: an override layer, then a forced command to
-        every channel it selects."""
+        every channel it selects. It holds ``until`` a time, by default until the schedule's next
+        transition (so the nightly run takes over again), or with ``until=None`` until cleared."""
+        if until == "next":
+            until = self.next_transition()
         try:
             self.scenes.states(scene)
             selected = self.inventory.select(target)

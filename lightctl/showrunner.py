@@ -6,8 +6,9 @@
   batch in every mailbox at once. A controller still busy with an earlier cue (slow, or offline
   and timing out) takes the newest cue when it is free: it catches up at the next cue and never
   replays old ones (the skipped cue is recorded as ``skipped``).
-* While the show runs, its cues are a layer of the desired state (above overrides, below
-  curtailment, whose caps also apply to every cue). At the end the channels return to the
+* While the show runs, its cues are a layer of the desired state above the schedule and below
+  operator overrides and curtailment: channels an operator holds are left out of every cue, and
+  curtailment caps apply to them. At the end the channels return to the
   schedule, or hold the last cue (``end: hold``) until the show is stopped.
 * Cues are sent without a read-back, so that a slow bus (DALI at 1,200 baud) is free for the next
   cue; background convergence leaves the show's controllers alone while it runs. The final state
@@ -174,18 +175,25 @@ class ShowRunner:
             await self._end(run, "done", None)
 
     def _capped(self, batches: dict[str, dict[ChannelId, ChannelState]]) -> dict[str, dict[ChannelId, ChannelState]]:
-        """Curtailment sits above shows: its caps apply to every cue."""
-        caps = [(self.daemon.inventory.select(o.target), o.cap) for o in self.daemon.overrides if o.cap is not None]
-        if not caps:
+        """Operator overrides and curtailments sit above shows: channels an operator holds are
+        left out of the cue, and curtailment caps apply to every cue."""
+        select = self.daemon.inventory.select
+        held = frozenset().union(*(select(o.target) for o in self.daemon.overrides if o.kind == "override"))
+        caps = [(select(o.target), o.cap) for o in self.daemon.overrides if o.cap is not None]
+        if not held and not caps:
             return batches
         out: dict[str, dict[ChannelId, ChannelState]] = {}
         for cid, batch in batches.items():
-            out[cid] = {}
+            kept = {}
             for ch, state in batch.items():
+                if (cid, ch) in held:
+                    continue
                 for selected, cap in caps:
                     if (cid, ch) in selected and cap is not None:
                         state = capped(state, cap)
-                out[cid][ch] = state
+                kept[ch] = state
+            if kept:
+                out[cid] = kept
         return out
 
     async def _sender(

@@ -104,7 +104,9 @@ async def _worker_main(conn: multiprocessing.connection.Connection, source: Any,
 
 
 def _worker(conn: multiprocessing.connection.Connection, source: Any, ids: list[str], any_port: bool) -> None:
-    asyncio.run(_worker_main(conn, source, ids, any_port))
+    from lightctl.loop import run
+
+    run(_worker_main(conn, source, ids, any_port))
 
 
 class _Worker:
