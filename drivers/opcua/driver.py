@@ -348,6 +348,11 @@ class OpcUaDriver(Driver):
         if unknown:
             raise KeyError(f"{self.controller_id} has no channel(s) {', '.join(unknown)}")
         client, resolved = await self._session()
+        return await self._read_on(client, resolved, channels)
+
+    async def _read_on(
+        self, client: Client, resolved: Resolved, channels: Collection[ChannelId] | None
+    ) -> ControllerReading:
         refs = self._poll_refs(channels, resolved)
         params = self.read_params(channels, resolved)
         values = await self._call(client, "Read", client.uaclient.read(params))
@@ -430,9 +435,13 @@ class OpcUaDriver(Driver):
         self.pushing = "poll"
 
     async def _poll_loop(self) -> None:
-        while not self._lost:
+        """Pushes by polling this session; it ends with the session (it never reconnects: the
+        next call from the core does, and starts a new loop)."""
+        client, resolved = self._client, self.resolved
+        assert client is not None and resolved is not None
+        while not self._lost and self._client is client:
             try:
-                reading = await self.read(None)
+                reading = await self._read_on(client, resolved, None)
             except DriverError as exc:
                 log.info("%s: poll failed (%s); waiting for the next call to reconnect", self.controller_id, exc)
                 return
