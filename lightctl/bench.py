@@ -28,6 +28,7 @@ from drivers.registry import get_plugin, known_protocols
 from lightctl.config import config_from_data
 from lightctl.engine import Engine, EngineSettings, Status
 from lightctl.inventory import Inventory
+from lightctl.loop import settle_heap
 from lightctl.simfarm import SimulatorFarm, raise_open_file_limit
 
 ON = ChannelState(on=True, level=100.0)
@@ -145,6 +146,7 @@ async def run_switch_bench(args: argparse.Namespace) -> int:
             await engine.command(keys)
             floors[warm] = await _floor_clients(inventory, warm)
             await _floor_round(floors[warm], settings.concurrency)
+        settle_heap()
         for round_no in range(args.rounds):
             state = ON if round_no % 2 == 0 else OFF
             engine.set_desired(dict.fromkeys(keys, state))

@@ -29,6 +29,7 @@ from lightctl.engine import (
     Status,
 )
 from lightctl.inventory import ChannelKey, Inventory
+from lightctl.loop import settle_heap
 from lightctl.showrunner import ShowRefused, ShowRunner
 from lightctl.store import ResultRow, Store
 from scenes.model import SceneBook, UnknownScene
@@ -144,6 +145,7 @@ class Daemon:
                 Override(row["id"], row["kind"], row["scene"], row["target"], row["user"], until, row["cap"])
             )
         await self.engine.start()
+        settle_heap()
         self.started_at = self.clock()
         self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
         if reconcile:
@@ -256,8 +258,10 @@ class Daemon:
             self.overrides.append(Override(oid, kind, scene, target, user, until))
             desired, _why = self.desired_now()
             self.engine.set_desired(desired)
+            # What the scene sets on the selector, forced; channels it leaves alone keep their state.
+            reached = self.scenes.compile(scene, selected).keys()
             report = await self._run_command(
-                selected, user=user, source="operator", action=kind, scene=scene, target=target
+                reached, user=user, source="operator", action=kind, scene=scene, target=target
             )
         return report
 
