@@ -237,9 +237,10 @@ class LunatoneEndpoint:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        server = site._server  # asyncio's or uvloop's Server: both have the bound sockets
+        sockets = getattr(server, "sockets", None)
+        assert sockets, "the gateway's WebSocket site is not listening"
+        self.port = sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         await self.drop_sessions()
