@@ -29,9 +29,11 @@ from drivers.bacnet.settings import BACNET_PORT
 
 CLIENT_DEVICE_INSTANCE = 4_194_000
 """The daemon's own device instance (high in the range, away from buildings' numbering)."""
-APDU_TIMEOUT_MS = 1500
-"""One retry inside the stack after this; callers bound the whole call with their timeout_s."""
-APDU_RETRIES = 1
+APDU_TIMEOUT_MS = 10_000
+APDU_RETRIES = 0
+"""No retransmission inside the stack: each call is bounded by its controller's ``timeout_s`` and
+the core retries. A stack retry after a fixed time only doubles the load on a device that is
+slow because it is busy (300 buildings answering one switch at once)."""
 
 CovHandler = Callable[[Any, list[Any]], None]
 """(monitored object identifier, list of PropertyValue) -> None"""

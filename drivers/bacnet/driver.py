@@ -48,8 +48,14 @@ from lightctl.config import ControllerConfig
 
 log = logging.getLogger(__name__)
 
-CONFIRM_PROPS = ("presentValue", "priorityArray")
-POLL_PROPS = ("presentValue", "priorityArray", "reliability")
+def confirm_props(profile: Profile, priority: int) -> tuple[str, ...]:
+    """What a read-back asks of each channel object: the present value and who holds it. With
+    current-command-priority that is one element of the priority array, not all sixteen (whose
+    decoding dominates a read-back's cost)."""
+    if profile.current_command_priority:
+        return ("presentValue", "currentCommandPriority")
+    return ("presentValue", "priorityArray")
+
 RELIABILITY_FAULTS = {
     "lampFailure": FaultKind.LAMP_FAILURE,
     "tripped": FaultKind.BREAKER_TRIP,
@@ -291,7 +297,9 @@ class BacnetDriver(Driver):
         await self.connect()
         full = channels is None
         wanted = list(self.points) if channels is None else [c for c in channels if c in self.points]
-        props = POLL_PROPS if full else CONFIRM_PROPS
+        props = confirm_props(self.profile, self.settings.priority)
+        if full:
+            props = (*props, "reliability")
         reads: list[Read] = []
         for cid in wanted:
             objid = services.object_id(self.points[cid])
@@ -303,6 +311,10 @@ class BacnetDriver(Driver):
         if full and self.profile.energy is not None:
             reads.append((services.object_id(self.profile.energy), "presentValue"))
         values = await self._rpm(reads)
+        held = [cid for cid in wanted if self._held_without_slot(cid, values)]
+        if held:  # someone above us: what do we hold underneath? (one element of the array)
+            slot = f"priorityArray[{self.settings.priority}]"
+            values.update(await self._rpm([(services.object_id(self.points[cid]), slot) for cid in held]))
         readings = {cid: self._channel_reading(cid, values) for cid in wanted}
         power = energy = None
         if full and self.profile.power is not None:
@@ -313,6 +325,12 @@ class BacnetDriver(Driver):
             energy = None if raw is None or services.is_error(raw) else float(raw) * self.profile.energy_scale_kwh
         return ControllerReading(at=time.time(), channels=readings, power_w=power, energy_kwh=energy)
 
+    def _held_without_slot(self, cid: ChannelId, values: Mapping[tuple[str, str], Any]) -> bool:
+        current = values.get((str(self.points[cid]), "currentCommandPriority"))
+        if current is None or services.is_error(current) or current.unsigned is None:
+            return False
+        return int(current.unsigned) < self.settings.priority
+
     def _channel_reading(self, cid: ChannelId, values: Mapping[tuple[str, str], Any]) -> ChannelReading:
         ref = self.points[cid]
         key = str(ref)
@@ -322,11 +340,24 @@ class BacnetDriver(Driver):
             return ChannelReading()
         ours = None
         held_by = None
+        priority = self.settings.priority
+        holder: tuple[int, Any] | None = None
         if array is not None and not services.is_error(array):
-            ours = services.slot_value(array, self.settings.priority)
+            ours = services.slot_value(array, priority)
             holder = services.priority_holder(array)
-            if holder is not None and holder[0] < self.settings.priority:
-                held_by = f"{self.settings.who(holder[0])}: {self._show(ref, holder[1])}"
+        slot = values.get((key, f"priorityArray[{priority}]"))
+        current = values.get((key, "currentCommandPriority"))
+        if slot is not None and not services.is_error(slot):
+            ours = None if slot.null is not None else getattr(slot, slot._choice)
+        if current is not None and not services.is_error(current):
+            if current.unsigned is None:  # nobody commands it: relinquish default
+                holder = None
+            else:
+                holder = (int(current.unsigned), present)
+                if holder[0] == priority:
+                    ours = present
+        if holder is not None and holder[0] < priority:
+            held_by = f"{self.settings.who(holder[0])}: {self._show(ref, holder[1])}"
         value = ours if ours is not None else present
         on, level = self._state_of(ref, value)
         faults: frozenset[FaultKind] = frozenset()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from bacpypes3.apdu import APDU
+from bacpypes3.apdu import APDU, encode_max_apdu_length_accepted
 from bacpypes3.pdu import Address
 
 from drivers.bacnet import services
-from drivers.bacnet.driver import CONFIRM_PROPS
+from drivers.bacnet.driver import confirm_props
 from drivers.bacnet.profile import load_profile
 from drivers.bacnet.settings import BacnetSettings
 from drivers.base import ChannelState, ControllerTimeout
@@ -22,8 +22,14 @@ NPDU_EXPECTING_REPLY = b"\x01\x04"
 
 def frame(apdu: APDU, invoke_id: int) -> bytes:
     """A BACnet/IP Original-Unicast-NPDU carrying ``apdu``."""
-    apdu.apduInvokeID = invoke_id
-    body = NPDU_EXPECTING_REPLY + apdu.encode().pduData
+    request = apdu.encode()
+    request.apduInvokeID = invoke_id
+    request.apduSeg = False
+    request.apduMor = False
+    request.apduSA = False
+    request.apduMaxSegs = 0
+    request.apduMaxResp = encode_max_apdu_length_accepted(1476)
+    body = NPDU_EXPECTING_REPLY + request.encode().pduData
     return bytes(BVLC_UNICAST + (4 + len(body)).to_bytes(2, "big") + body)
 
 
@@ -71,7 +77,8 @@ class BacnetFloorClient:
             if profile.write_property_multiple
             else [services.wp_request(w, address) for w in writes]
         )
-        reads = [(services.object_id(points[cid]), p) for cid in states if cid in points for p in CONFIRM_PROPS]
+        props = confirm_props(profile, settings.priority)
+        reads = [(services.object_id(points[cid]), p) for cid in states if cid in points for p in props]
         chunk = profile.rpm_properties
         read_apdus = [services.rpm_request(reads[i : i + chunk], address) for i in range(0, len(reads), chunk)]
         invoke = iter(range(256))

@@ -64,6 +64,10 @@ class Profile(BaseModel):
     write_property_multiple: bool
     cov: bool
     fade: bool = Field(description="lighting-output accepts lighting-command fade-to")
+    current_command_priority: bool = Field(
+        description="objects have current-command-priority (BACnet rev 17+): a read-back needs one "
+        "element of the priority array instead of all sixteen"
+    )
     max_concurrent: int = Field(ge=1, le=64, description="requests the device serves at once")
     rpm_properties: int = Field(
         default=32, ge=1, le=500, description="properties per ReadPropertyMultiple the driver starts with"

@@ -26,13 +26,16 @@ from bacpypes3.basetypes import (
     WriteAccessSpecification,
 )
 from bacpypes3.constructeddata import Any as AnyValue
-from bacpypes3.constructeddata import Array, SequenceOf
+from bacpypes3.constructeddata import Array, ArrayOf, SequenceOf
 from bacpypes3.pdu import Address
-from bacpypes3.primitivedata import Atomic, Null, ObjectIdentifier, Real, Unsigned
+from bacpypes3.primitivedata import Atomic, CharacterString, Null, ObjectIdentifier, Real, Unsigned
 from bacpypes3.vendor import get_vendor_info
 
 from drivers.bacnet.profile import ObjectRef, Profile
 from drivers.base import ChannelState
+
+ArrayOfObjectIdentifier = ArrayOf(ObjectIdentifier)
+__all__ = ["ArrayOfObjectIdentifier", "CharacterString"]
 
 WRITE_OVERHEAD = 8
 """Octets of a WritePropertyMultiple request besides its write specifications."""
@@ -112,7 +115,14 @@ def wp_request(write: Write, address: Address) -> WritePropertyRequest:
 
 
 Read = tuple[ObjectIdentifier, str]
-"""(object, property name) to read."""
+"""(object, property) to read; ``priorityArray[10]`` reads one element of an array."""
+
+
+def _reference(prop: str) -> PropertyReference:
+    name, _, index = prop.partition("[")
+    if index:
+        return PropertyReference(propertyIdentifier=name, propertyArrayIndex=int(index.rstrip("]")))
+    return PropertyReference(propertyIdentifier=name)
 
 
 def rpm_request(reads: Sequence[Read], address: Address) -> ReadPropertyMultipleRequest:
@@ -122,7 +132,7 @@ def rpm_request(reads: Sequence[Read], address: Address) -> ReadPropertyMultiple
     specs = [
         ReadAccessSpecification(
             objectIdentifier=objid,
-            listOfPropertyReferences=[PropertyReference(propertyIdentifier=p) for p in props],
+            listOfPropertyReferences=[_reference(p) for p in props],
         )
         for objid, props in grouped.items()
     ]
@@ -132,8 +142,8 @@ def rpm_request(reads: Sequence[Read], address: Address) -> ReadPropertyMultiple
 
 
 def decode_rpm(ack: ReadPropertyMultipleACK) -> dict[tuple[str, str], Any]:
-    """Values by (``type,instance``, property name); a property the device refused maps to its
-    ErrorType."""
+    """Values by (``type,instance``, property as requested); a property the device refused maps
+    to its ErrorType."""
     vendor = get_vendor_info(0)
     values: dict[tuple[str, str], Any] = {}
     for result in ack.listOfReadAccessResults:
@@ -143,6 +153,8 @@ def decode_rpm(ack: ReadPropertyMultipleACK) -> dict[tuple[str, str], Any]:
         for element in result.listOfResults:
             prop = element.propertyIdentifier
             name = prop.attr
+            if element.propertyArrayIndex is not None:
+                name = f"{name}[{element.propertyArrayIndex}]"
             read = element.readResult
             if read.propertyAccessError is not None:
                 values[(key_obj, name)] = read.propertyAccessError

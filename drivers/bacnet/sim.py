@@ -29,10 +29,12 @@ FAULT_KINDS = frozenset({"offline", "slow", "error", "lamp_failure", "breaker_tr
 
 
 def _address_pool() -> Iterator[str]:
-    """Loopback addresses for simulators started with ``any_port``: a block per process."""
-    block = 64 + os.getpid() % 128
-    for b, c in itertools.product(range(256), range(2, 255)):
-        yield f"127.{block}.{b}.{c}"
+    """Loopback addresses for simulators started with ``any_port``: a block of 506 per process,
+    keyed by its pid, so that two processes do not probe the same address at the same time."""
+    key = os.getpid() % 16384
+    a, b = 64 + key // 128, (key % 128) * 2
+    for offset, c in itertools.product(range(2), range(2, 255)):
+        yield f"127.{a}.{b + offset}.{c}"
 
 
 _POOL = _address_pool()

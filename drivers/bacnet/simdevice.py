@@ -105,6 +105,29 @@ def _output(ch: _Channel, profile: Profile, now: float) -> float:
     return profile.scene_level(int(ch.obj.presentValue))
 
 
+_FADING = LightingInProgress(LightingInProgress.fadeActive)
+_IDLE = LightingInProgress(LightingInProgress.idle)
+
+
+def _store(obj: Any, attr: str, value: Any) -> None:
+    if obj.__dict__.get(attr) != value:
+        object.__setattr__(obj, attr, value)
+
+
+def _size_bound(ack: ReadPropertyMultipleACK) -> int:
+    """More than the encoded size of a read-property-multiple ack: 16 octets per object and per
+    simple value, 160 per whole priority array."""
+    total = 5
+    for result in ack.listOfReadAccessResults:
+        total += 16
+        for element in result.listOfResults:
+            whole_array = element.propertyIdentifier == PropertyIdentifier.priorityArray and (
+                element.propertyArrayIndex is None
+            )
+            total += 160 if whole_array else 16
+    return total
+
+
 class SimApplication(Application):  # type: ignore[misc]
     """bacpypes3's application with the device model in front of its services."""
 
@@ -128,7 +151,9 @@ class SimApplication(Application):  # type: ignore[misc]
         await super().indication(apdu)
 
     async def response(self, apdu: APDU) -> None:
-        if isinstance(apdu, ReadPropertyMultipleACK):
+        if isinstance(apdu, ReadPropertyMultipleACK) and _size_bound(apdu) > self.building.profile.max_apdu:
+            # A device that cannot segment aborts a reply larger than its APDU (the bound above
+            # is cheap; the exact size costs an extra encoding, so only when it may matter).
             size = len(apdu.encode().pduData)
             if size > self.building.profile.max_apdu - 5:  # 5: a complex ack's header
                 abort = AbortPDU(srv=True, reason="segmentationNotSupported")
@@ -307,7 +332,9 @@ class SimBuilding:
     # ------------------------------------------------------------------ behaviour
 
     def tick(self) -> None:
-        """Advance fades, power and energy to now (called before each request is served)."""
+        """Advance fades, power and energy to now (called before each request is served).
+        Values are stored only when they change, and without bacpypes3's casting and monitor
+        machinery (nobody subscribes to them), which would otherwise dominate a request."""
         now = time.monotonic()
         total_w = 0.0
         for ch in self.channels.values():
@@ -315,20 +342,19 @@ class SimBuilding:
             watts = ch.config.rated_w * level / 100.0 * (1.0 - ch.lamp_failed)
             total_w += watts
             if ch.ref.kind == "lighting-output":
-                ch.obj.trackingValue = level
-                ch.obj.inProgress = (
-                    LightingInProgress.fadeActive if ch.fade.active(now) else LightingInProgress.idle
-                )
-                ch.obj.instantaneousPower = watts / 1000.0
+                _store(ch.obj, "trackingValue", Real(level))
+                _store(ch.obj, "inProgress", _FADING if ch.fade.active(now) else _IDLE)
+                _store(ch.obj, "instantaneousPower", Real(watts / 1000.0))
         self.energy_kwh += total_w / 1000.0 * (now - self._last) / 3600.0
         self._last = now
         if self.power_obj is not None:
-            self.power_obj.presentValue = total_w / self.profile.power_scale_w
+            _store(self.power_obj, "presentValue", Real(total_w / self.profile.power_scale_w))
         if self.energy_obj is not None:
             if isinstance(self.energy_obj, SimAccumulator):
-                self.energy_obj.presentValue = int(self.energy_kwh / self.profile.energy_scale_kwh)
+                _store(self.energy_obj, "presentValue",
+                       Unsigned(int(self.energy_kwh / self.profile.energy_scale_kwh)))
             else:
-                self.energy_obj.presentValue = self.energy_kwh / self.profile.energy_scale_kwh
+                _store(self.energy_obj, "presentValue", Real(self.energy_kwh / self.profile.energy_scale_kwh))
 
     def power_w(self) -> float:
         self.tick()
@@ -407,7 +433,6 @@ class SimBuilding:
         channel.obj.priorityArray[priority - 1] = value
         if channel.ref.kind == "lighting-output":
             channel.fade = _Fade(before, float(channel.obj.presentValue), now, fade_s)
-        self.tick()
 
     # ------------------------------------------------------------------ faults
 

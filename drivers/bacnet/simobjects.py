@@ -8,8 +8,13 @@ simulator's (sim_device.SimBuilding.write), made before anything is stored.
 
 from __future__ import annotations
 
-from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject
-from bacpypes3.local.binary import BinaryOutputObject
+import inspect
+from functools import cache
+from typing import Any
+
+from bacpypes3.local.analog import AnalogInputObject as _AnalogInputObject
+from bacpypes3.local.analog import AnalogOutputObject as _AnalogOutputObject
+from bacpypes3.local.binary import BinaryOutputObject as _BinaryOutputObject
 from bacpypes3.local.cmd import Commandable
 from bacpypes3.local.cov import COVIncrementCriteria, GenericCriteria
 from bacpypes3.local.object import Object as LocalObject
@@ -27,7 +32,42 @@ __all__ = [
 ]
 
 
-class SimLightingOutput(Commandable, LocalObject, _LightingOutputObject):  # type: ignore[misc]
+@cache
+def _plain_elements(cls: type) -> frozenset[str]:
+    """The elements of a local object class that are stored values, not @property."""
+    return frozenset(
+        name for name in getattr(cls, "_elements", {})
+        if not isinstance(inspect.getattr_static(cls, name, None), property)
+    )
+
+
+class _PlainReads:
+    """bacpypes3's local objects look every property up with ``inspect.getattr_static`` (to find
+    async getters) on every read, which dominates a simulated device's reply time. A stored
+    value is read straight from the instance here; everything else takes the library's path."""
+
+    def __getattribute__(self, attr: str) -> Any:
+        if attr[0] != "_" and attr in _plain_elements(type(self)):
+            try:
+                return object.__getattribute__(self, attr)
+            except AttributeError:
+                pass
+        return super().__getattribute__(attr)
+
+
+class AnalogInputObject(_PlainReads, _AnalogInputObject):  # type: ignore[misc]
+    pass
+
+
+class AnalogOutputObject(_PlainReads, _AnalogOutputObject):  # type: ignore[misc]
+    pass
+
+
+class BinaryOutputObject(_PlainReads, _BinaryOutputObject):  # type: ignore[misc]
+    pass
+
+
+class SimLightingOutput(_PlainReads, Commandable, LocalObject, _LightingOutputObject):  # type: ignore[misc]
     """Present-value is the commanded target; tracking-value follows it through fades."""
 
     _cov_criteria = COVIncrementCriteria
@@ -36,13 +76,13 @@ class SimLightingOutput(Commandable, LocalObject, _LightingOutputObject):  # typ
         """The definition has no notification-class property; nothing to link."""
 
 
-class SimMultiStateValue(Commandable, LocalObject, _MultiStateValueObject):  # type: ignore[misc]
+class SimMultiStateValue(_PlainReads, Commandable, LocalObject, _MultiStateValueObject):  # type: ignore[misc]
     _cov_criteria = GenericCriteria
 
     async def _post_init(self) -> None:
         """No intrinsic reporting in the simulator."""
 
 
-class SimAccumulator(LocalObject, _AccumulatorObject):  # type: ignore[misc]
+class SimAccumulator(_PlainReads, LocalObject, _AccumulatorObject):  # type: ignore[misc]
     async def _post_init(self) -> None:
         """No intrinsic reporting in the simulator."""
