@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from bacpypes3.apdu import ErrorRejectAbortNack, IAmRequest, ReadPropertyRequest, WhoIsRequest
 from bacpypes3.pdu import Address
@@ -67,7 +68,7 @@ async def discover(
     return sorted(found.values(), key=lambda d: d.instance)
 
 
-async def _read(client: BacnetClient, device: FoundDevice, prop: str, timeout_s: float) -> object:
+async def _read(client: BacnetClient, device: FoundDevice, prop: str, timeout_s: float) -> Any:
     request = ReadPropertyRequest(
         objectIdentifier=ObjectIdentifier(f"device,{device.instance}"),
         propertyIdentifier=prop,

@@ -33,7 +33,7 @@ __all__ = [
 
 
 @cache
-def _plain_elements(cls: type) -> frozenset[str]:
+def _plain_elements(cls: Any) -> frozenset[str]:
     """The elements of a local object class that are stored values, not @property."""
     return frozenset(
         name for name in getattr(cls, "_elements", {})
