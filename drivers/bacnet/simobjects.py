@@ -47,7 +47,7 @@ class _PlainReads:
     value is read straight from the instance here; everything else takes the library's path."""
 
     def __getattribute__(self, attr: str) -> Any:
-        if attr[0] != "_" and attr in _plain_elements(type(self)):
+        if attr[0] != "_" and attr in _plain_elements(object.__getattribute__(self, "__class__")):
             try:
                 return object.__getattribute__(self, attr)
             except AttributeError:
