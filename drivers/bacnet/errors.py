@@ -7,8 +7,11 @@ from bacpypes3.apdu import AbortPDU, ErrorPDU, ErrorRejectAbortNack, RejectPDU
 
 from drivers.base import AccessDenied, DriverError, ProtocolFault, RequestRejected
 
-DENIED_CODES = frozenset({"writeAccessDenied", "readAccessDenied", "passwordFailure", "accessDenied"})
-OVERSIZE_ABORTS = frozenset({"segmentationNotSupported", "bufferOverflow", "apduTooLong"})
+DENIED_CODES = frozenset({"write-access-denied", "read-access-denied", "password-failure", "access-denied"})
+OVERSIZE_ABORTS = frozenset({"segmentation-not-supported", "buffer-overflow", "apdu-too-long"})
+UNSUPPORTED_CODES = frozenset(
+    {"service-request-denied", "optional-functionality-not-supported", "cov-subscription-failed"}
+)
 
 
 def _name(value: object) -> str:
@@ -17,14 +20,14 @@ def _name(value: object) -> str:
 
 
 def error_code(exc: ErrorRejectAbortNack) -> str:
-    """The camel-case code bacpypes3 uses: ``valueOutOfRange``, ``segmentationNotSupported``."""
+    """The standard's name of the code, hyphenated: ``value-out-of-range``."""
     if isinstance(exc, ErrorPDU):
         code = getattr(exc, "errorCode", None)
         if code is None:  # WritePropertyMultipleError and friends carry an ErrorType
             code = exc.errorType.errorCode
-        return str(code)
+        return _name(code)
     if isinstance(exc, RejectPDU | AbortPDU):
-        return str(exc.apduAbortRejectReason)
+        return _name(exc.apduAbortRejectReason)
     return "unknown"
 
 
@@ -34,9 +37,7 @@ def is_oversize(exc: ErrorRejectAbortNack) -> bool:
 
 def is_unsupported(exc: ErrorRejectAbortNack) -> bool:
     code = error_code(exc)
-    return (isinstance(exc, RejectPDU) and code == "unrecognizedService") or code in (
-        "serviceRequestDenied", "optionalFunctionalityNotSupported", "covSubscriptionFailed",
-    )
+    return (isinstance(exc, RejectPDU) and code == "unrecognized-service") or code in UNSUPPORTED_CODES
 
 
 def translate(controller_id: str, device: str, what: str, exc: ErrorRejectAbortNack) -> DriverError:
@@ -46,12 +47,12 @@ def translate(controller_id: str, device: str, what: str, exc: ErrorRejectAbortN
         klass = getattr(exc, "errorClass", None)
         if klass is None:
             klass = exc.errorType.errorClass
-        detail = f"{device} {what}: refused, {_name(klass)}: {_name(code)}"
+        detail = f"{device} {what}: refused, {_name(klass)}: {code}"
         if code in DENIED_CODES:
             return AccessDenied(controller_id, detail)
         return RequestRejected(controller_id, detail)
     if isinstance(exc, RejectPDU):
-        return RequestRejected(controller_id, f"{device} {what}: rejected, {_name(code)}")
+        return RequestRejected(controller_id, f"{device} {what}: rejected, {code}")
     if isinstance(exc, AbortPDU):
-        return RequestRejected(controller_id, f"{device} {what}: aborted, {_name(code)}")
+        return RequestRejected(controller_id, f"{device} {what}: aborted, {code}")
     return ProtocolFault(controller_id, f"{device} {what}: {exc!r}")

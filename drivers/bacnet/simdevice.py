@@ -140,7 +140,13 @@ class SimApplication(Application):  # type: ignore[misc]
         if isinstance(apdu, ConfirmedRequestPDU | WhoIsRequest):
             building.requests += 1
         if building.slow_s > 0:
-            await asyncio.sleep(building.slow_s)
+            task = asyncio.current_task()
+            assert task is not None
+            building.delayed.add(task)
+            try:
+                await asyncio.sleep(building.slow_s)
+            finally:
+                building.delayed.discard(task)
         building.tick()
         if building.error and isinstance(apdu, ConfirmedRequestPDU):
             await self.response(
@@ -216,6 +222,7 @@ class SimBuilding:
         self.slow_s = 0.0
         self.error = False
         self.app: SimApplication | None = None
+        self.delayed: set[asyncio.Task[Any]] = set()
         self.channels: dict[str, _Channel] = {}
         self.by_object: dict[tuple[str, int], _Channel] = {}
         self.power_obj: Any = None
@@ -253,6 +260,9 @@ class SimBuilding:
             layer.server._transport_tasks = []
 
     async def stop(self) -> None:
+        for task in list(self.delayed):  # requests held back by a 'slow' fault die with the device
+            task.cancel()
+        await asyncio.gather(*self.delayed, return_exceptions=True)
         if self.app is not None:
             self.app.close()
             self.app = None
