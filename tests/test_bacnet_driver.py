@@ -48,7 +48,7 @@ async def test_owner_override_at_priority_8_is_reported_not_a_fault(profile: str
         assert f1.held_by.endswith("30%" if profile == "bms-lighting" else "off")
         assert f1.faults == frozenset()
         # our own command still stands underneath, so it is confirmed, and it wins once the owner lets go
-        assert f1.on is True and f1.level == (80.0 if profile == "bms-lighting" else 100.0)
+        assert f1.on is True and f1.level == (80.0 if profile == "bms-lighting" else None)
         expected_w = 100 * 12 * (0.30 if profile == "bms-lighting" else 0.0)
         assert reading.power_w == pytest.approx(expected_w, abs=1.0)
         device.command("f1", 8, None)

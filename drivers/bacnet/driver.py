@@ -85,6 +85,9 @@ class BacnetDriver(Driver):
         self._connect_lock: asyncio.Lock | None = None
         self._on_reading: Callable[[ControllerReading], None] | None = None
         self._cov: CovSession | None = None
+        self._scene_sent: dict[ChannelId, tuple[int, float]] = {}
+        """Per scene channel, the state we commanded and the level it stood for: a read-back of
+        that state confirms that level (a scene number cannot hold a level of its own)."""
 
     # ------------------------------------------------------------------ session
 
@@ -176,6 +179,8 @@ class BacnetDriver(Driver):
                 unknown[cid] = f"{self.controller_id} has no channel {cid!r}"
                 continue
             writes.append(services.channel_write(cid, ref, state, self.profile, self.settings.priority))
+            if ref.kind == "multi-state-value" and state is not None:
+                self._scene_sent[cid] = (self.profile.scene_state(state.on, state.level), state.level)
         return writes, unknown
 
     def plan(self, states: Mapping[ChannelId, ChannelState]) -> Sequence[PlannedOperation]:
@@ -360,6 +365,9 @@ class BacnetDriver(Driver):
             held_by = f"{self.settings.who(holder[0])}: {self._show(ref, holder[1])}"
         value = ours if ours is not None else present
         on, level = self._state_of(ref, value)
+        sent = self._scene_sent.get(cid)
+        if ref.kind == "multi-state-value" and on and sent is not None and sent[0] == int(value):
+            level = sent[1]
         faults: frozenset[FaultKind] = frozenset()
         reliability = values.get((key, "reliability"))
         if reliability is not None and not services.is_error(reliability):
@@ -370,10 +378,9 @@ class BacnetDriver(Driver):
         power_w = None if power is None or services.is_error(power) else float(power) * 1000.0
         return ChannelReading(on=on, level=level, power_w=power_w, faults=faults, held_by=held_by)
 
-    def _state_of(self, ref: ObjectRef, value: Any) -> tuple[bool, float]:
-        if ref.kind == "binary-output":
-            on = str(value) == "active" or value == 1
-            return on, 100.0 if on else 0.0
+    def _state_of(self, ref: ObjectRef, value: Any) -> tuple[bool, float | None]:
+        if ref.kind == "binary-output":  # a relay: on or off, no level to report
+            return str(value) == "active" or value == 1, None
         if ref.kind == "multi-state-value":
             state = int(value)
             return state > 1, self.profile.scene_level(state)

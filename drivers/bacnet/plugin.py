@@ -44,7 +44,9 @@ class BacnetPlugin:
                 problems.append(ConfigProblem(path, f"profile {profile.name!r} has no scene_steps for a "
                                               "multi-state-value channel"))
             key = str(ref)
-            if key in seen:
+            if ref.kind not in CHANNEL_KINDS:
+                pass
+            elif key in seen:
                 problems.append(ConfigProblem(path, f"{key} is already channel {seen[key]!r}"))
             elif key in fixed:
                 problems.append(ConfigProblem(path, f"{key} is the profile's {fixed[key]} object"))

@@ -139,6 +139,8 @@ class SimApplication(Application):  # type: ignore[misc]
             return
         if isinstance(apdu, ConfirmedRequestPDU | WhoIsRequest):
             building.requests += 1
+            name = type(apdu).__name__
+            building.by_service[name] = building.by_service.get(name, 0) + 1
         if building.slow_s > 0:
             task = asyncio.current_task()
             assert task is not None
@@ -218,6 +220,7 @@ class SimBuilding:
         self.profile = profile
         self.address = address
         self.requests = 0
+        self.by_service: dict[str, int] = {}
         self.offline = False
         self.slow_s = 0.0
         self.error = False
