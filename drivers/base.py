@@ -261,6 +261,12 @@ class SimulatorHost(Protocol):
         check coalescing."""
         ...
 
+    def write_times(self, controller_id: str) -> Sequence[float]:
+        """``time.monotonic()`` at which each request that changes outputs arrived (the last
+        thousands). The monotonic clock is system-wide, so instants from simulators in other
+        processes compare: shows and ``bench show`` measure a cue's spread with it."""
+        ...
+
 
 class DriverPlugin(Protocol):
     """What ``drivers/<protocol>/__init__.py`` exports as ``PLUGIN``; drivers.registry finds it."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from drivers.base import OFF, ChannelState, FloorClient
 from drivers.registry import get_plugin, known_protocols
-from lightctl.config import Config, config_from_data
+from lightctl.config import config_from_data
 from lightctl.engine import Engine, EngineSettings, Status
 from lightctl.inventory import Inventory
 from lightctl.simfarm import SimulatorFarm, raise_open_file_limit
@@ -76,15 +76,27 @@ def percentile(values: Sequence[float], q: float) -> float:
     return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
 
 
-async def _floor_round(
-    config: Config, inventory: Inventory, state: ChannelState, concurrency: int
-) -> tuple[float, int]:
+FLOOR_CONNECT_CONCURRENCY = 200
+"""Floor sessions are opened before timing, a few hundred at a time, as a daemon would at start."""
+
+
+async def _floor_clients(inventory: Inventory, state: ChannelState) -> list[FloorClient]:
     clients: list[FloorClient] = []
     for info in inventory.controllers.values():
         plugin: Any = get_plugin(info.controller.protocol)
         batch = {ch.id: state for ch in info.controller.channels}
         clients.append(plugin.create_floor_client(info.controller, batch))
-    await asyncio.gather(*(c.connect() for c in clients))
+    sem = asyncio.Semaphore(FLOOR_CONNECT_CONCURRENCY)
+
+    async def connect(client: FloorClient) -> None:
+        async with sem:
+            await client.connect()
+
+    await asyncio.gather(*(connect(c) for c in clients))
+    return clients
+
+
+async def _floor_round(clients: Sequence[FloorClient], concurrency: int) -> tuple[float, int]:
     sem = asyncio.Semaphore(concurrency)
 
     async def run(client: FloorClient) -> int:
@@ -93,9 +105,7 @@ async def _floor_round(
 
     started = time.perf_counter()
     sent = await asyncio.gather(*(run(c) for c in clients))
-    elapsed = time.perf_counter() - started
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
-    return elapsed, sum(sent)
+    return time.perf_counter() - started, sum(sent)
 
 
 async def run_switch_bench(args: argparse.Namespace) -> int:
@@ -124,6 +134,7 @@ async def run_switch_bench(args: argparse.Namespace) -> int:
     requests_engine: list[float] = []
     requests_floor: list[float] = []
     not_confirmed = 0
+    floors: dict[ChannelState, list[FloorClient]] = {}
     try:
         await engine.start()
         connected = await engine.connect_all(timeout_s=30.0)
@@ -132,6 +143,8 @@ async def run_switch_bench(args: argparse.Namespace) -> int:
         for warm in (OFF, ON):  # one untimed round each way: sessions warm, pages faulted in
             engine.set_desired(dict.fromkeys(keys, warm))
             await engine.command(keys)
+            floors[warm] = await _floor_clients(inventory, warm)
+            await _floor_round(floors[warm], settings.concurrency)
         for round_no in range(args.rounds):
             state = ON if round_no % 2 == 0 else OFF
             engine.set_desired(dict.fromkeys(keys, state))
@@ -141,10 +154,12 @@ async def run_switch_bench(args: argparse.Namespace) -> int:
             engine_times.append(outcome.elapsed_s)
             requests_engine.append((after - before) / count)
             not_confirmed += len(outcome.controllers) - outcome.count(Status.CONFIRMED)
-            floor_s, floor_sent = await _floor_round(config, inventory, state, settings.concurrency)
+            floor_s, floor_sent = await _floor_round(floors[state], settings.concurrency)
             floor_times.append(floor_s)
             requests_floor.append(floor_sent / count)
     finally:
+        for clients in floors.values():
+            await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         await engine.stop()
         await farm.stop()
     result = summary(protocols, count, processes, startup_s, engine_times, floor_times, requests_engine, requests_floor, not_confirmed)
@@ -195,3 +210,101 @@ def print_summary(r: Mapping[str, Any]) -> None:
         f"  requests per controller: engine {r['requests_per_controller_engine']}, floor {r['requests_per_controller_floor']}\n"
         f"  controllers not confirmed (all rounds): {r['not_confirmed']}"
     )
+
+
+SHOW_CUES = 10
+SHOW_CUE_GAP_S = 0.6
+
+
+def show_config(data: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's show: 10 cues alternating levels over every controller."""
+    levels = [20, 80, 40, 100, 10, 60, 90, 30, 70, 50]
+    data["shows"] = [
+        {
+            "id": "bench-show",
+            "target": "*",
+            "duration_s": SHOW_CUES * SHOW_CUE_GAP_S,
+            "cues": [{"at_s": i * SHOW_CUE_GAP_S, "rules": [{"target": "*", "level": levels[i]}]} for i in range(SHOW_CUES)],
+        }
+    ]
+    return data
+
+
+async def run_show_bench(args: argparse.Namespace) -> int:
+    """``lightctl bench show``: per cue, the spread between the first and the last controller to
+    receive it, measured at the simulators on the system-wide monotonic clock."""
+    import tempfile
+    from pathlib import Path
+
+    from lightctl.daemon import Daemon
+
+    raise_open_file_limit()
+    protocols = bench_protocols(args.protocol)
+    count = args.controllers
+    data = show_config(synthetic_config(protocols, count))
+    config = config_from_data(data, source="<bench>")
+    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 999) // 1000))
+    farm = SimulatorFarm(data, [c.id for c in config.controllers()], {c.id: c.protocol for c in config.controllers()},
+                         processes=processes, any_port=True)
+    print(f"starting {count} simulated {'+'.join(protocols)} controllers in {processes} process(es)...", flush=True)
+    config = config.with_controller_settings(await farm.start())
+    spreads: list[float] = []
+    lateness: list[float] = []
+    missing = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        daemon = Daemon(config, database=Path(tmp) / "bench.db")
+        try:
+            await daemon.start()
+            since = time.monotonic()
+            run = await daemon.shows.start("bench-show", user="bench")
+            assert run.task is not None
+            await run.task
+            times = await farm.write_times(since)
+        finally:
+            await daemon.stop()
+            await farm.stop()
+    for cue in range(SHOW_CUES):
+        beat = run.start_monotonic + cue * SHOW_CUE_GAP_S
+        window_end = beat + SHOW_CUE_GAP_S
+        arrivals = []
+        for cid in times:
+            inside = [t for t in times[cid] if beat - 0.005 <= t < window_end]
+            if inside:
+                arrivals.append(min(inside))
+            else:
+                missing += 1
+        if arrivals:
+            spreads.append(max(arrivals) - min(arrivals))
+            lateness.append(max(arrivals) - beat)
+    started: dict[int, list[float]] = {}
+    for record in run.records:
+        if record.sent_offset_ms is not None:
+            started.setdefault(record.cue, []).append(record.sent_offset_ms)
+    dispatch = [max(offsets) for offsets in started.values()]
+    result = {
+        "protocols": protocols,
+        "controllers": count,
+        "cues": SHOW_CUES,
+        "daemon_last_send_started_p99_ms": round(percentile(dispatch, 99), 1) if dispatch else None,
+        "spread_p50_ms": round(percentile(spreads, 50) * 1000, 1),
+        "spread_p99_ms": round(percentile(spreads, 99) * 1000, 1),
+        "spread_max_ms": round(max(spreads) * 1000, 1),
+        "last_arrival_after_beat_p99_ms": round(percentile(lateness, 99) * 1000, 1),
+        "controller_cues_missing": missing,
+        "confirmed": sum(1 for r in run.records if r.status == "confirmed"),
+        "sends": len(run.records),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"show, {count} {'+'.join(protocols)} controllers, {SHOW_CUES} cues {SHOW_CUE_GAP_S:g} s apart "
+            f"(measured at the simulators)\n"
+            f"  spread first-to-last controller per cue: p50 {result['spread_p50_ms']} ms, p99 {result['spread_p99_ms']} ms, "
+            f"max {result['spread_max_ms']} ms\n"
+            f"  last arrival after the beat: p99 {result['last_arrival_after_beat_p99_ms']} ms "
+            f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms)\n"
+            f"  cue sends confirmed by read-back: {result['confirmed']} of {result['sends']}; "
+            f"controller-cues not received: {missing}"
+        )
+    return 0 if missing == 0 else 1

@@ -14,6 +14,8 @@ from typing import Any
 from lightctl.apiclient import ApiError, call
 from lightctl.cli_plugins import COMMAND_MODULES
 from lightctl.config import Config, ConfigError, load_config
+from lightctl.selectors import SelectorError
+from scenes.model import UnknownScene
 
 DEFAULT_CONFIG = "config.yaml"
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -96,6 +98,104 @@ def cmd_scene_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _scene_book(config: Config) -> Any:
+    from lightctl.inventory import Inventory
+    from scenes.model import SceneBook
+
+    return SceneBook(config.all_scenes(), Inventory(config))
+
+
+def cmd_scene_show(args: argparse.Namespace) -> int:
+    book = _scene_book(load(args))
+    scene = book.get(args.name)
+    states = book.states(scene.id)
+    on = sum(1 for st in states.values() if st.on)
+    if args.json:
+        print(json.dumps({"id": scene.id, "name": scene.name, "base": scene.base,
+                          "rules": [r.model_dump(mode="json") for r in scene.rules], "channels": len(states), "channels_on": on},
+                         ensure_ascii=False))
+        return EXIT_OK
+    print(f"{scene.id}: {scene.name or ''}" + (f" (builds on {scene.base})" if scene.base else ""))
+    for rule in scene.rules:
+        colour = f" colour {rule.colour}" if rule.colour else ""
+        state = f"on {rule.level:g}%" if rule.on else "off"
+        print(f"  {rule.target:40} {state}{colour}" + (f" fade {rule.fade_s:g} s" if rule.fade_s else ""))
+    print(f"reaches {len(states)} channels on {len({k[0] for k in states})} controllers; {on} on")
+    return EXIT_OK
+
+
+def cmd_scene_explain(args: argparse.Namespace) -> int:
+    from scenes.explain import explain
+
+    plan = explain(_scene_book(load(args)), args.name, args.target)
+    if args.json:
+        print(json.dumps(plan, ensure_ascii=False))
+        return EXIT_OK
+    total = 0
+    for entry in plan:
+        print(f"{entry['controller']} ({entry['protocol']}, {entry['channels']} channels)")
+        for op in entry["operations"]:
+            total += 1
+            print(f"  {op['kind']:18} {op['target']:32} {op['detail']}")
+    print(f"{total} operations on {len(plan)} controllers (read-back not shown: one per controller)")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.show_command == "list":
+        result: Any = [{"id": s.id, "name": s.name, "target": s.target, "duration_s": s.duration_s, "loops": s.loops,
+                        "cues": len(s.cues)} for s in config.shows]
+        if not args.json:
+            for show in result:
+                print(f"{show['id']:24} {show['duration_s']:7g} s x{show['loops']}  {show['cues']} cues  {show['target']}  {show['name'] or ''}")
+            return EXIT_OK
+    elif args.show_command == "start":
+        result = asyncio.run(call(config, "POST", f"/api/v1/shows/{args.name}/start", api=args.api))
+    elif args.show_command == "stop":
+        result = asyncio.run(call(config, "POST", "/api/v1/shows/stop", api=args.api))
+    else:
+        result = asyncio.run(call(config, "GET", "/api/v1/shows/status", api=args.api))
+        result = result["run"]
+    if args.json or result is None:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(f"show {result['show']} run #{result['run_id']}: {result['status']}, loop {result['loop'] + 1}/{result['loops']}, "
+              f"cue {result['cue'] + 1}/{result['cues']}, {result['controllers']} controllers, {result['confirmed']} of "
+              f"{result['sent']} cue sends confirmed, {result['skipped']} caught up")
+    return EXIT_OK
+
+
+def cmd_curtail(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.curtail_command == "apply":
+        body: dict[str, Any] = {"target": args.target, "level": 0 if args.off else args.level}
+        if args.until:
+            body["until"] = args.until
+        result = asyncio.run(call(config, "POST", "/api/v1/curtailments", api=args.api, json=body))
+        if not args.json:
+            shed = result["shed"]
+            print(f"curtailment #{result['curtailment_id']} on {args.target}: shed {shed['channels']} channels, "
+                  f"{shed['luminaires']} luminaires, about {shed['kw']:.1f} kW")
+            _print_outcome(result["command"])
+    elif args.curtail_command == "list":
+        result = asyncio.run(call(config, "GET", "/api/v1/curtailments", api=args.api))
+        if not args.json:
+            for row in result:
+                print(f"#{row['id']} {row['target']} at most {row['cap']:g}% by {row['user']} since {row['created_at']}: "
+                      f"{row['luminaires']} luminaires, {row['shed_kw']:.1f} kW shed")
+    else:
+        path = "/api/v1/curtailments" + (f"/{args.id}" if args.id is not None else "")
+        result = asyncio.run(call(config, "DELETE", path, api=args.api))
+        if not args.json:
+            print(f"restored {result['restored']}")
+            if result["command"]:
+                _print_outcome(result["command"])
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     status = asyncio.run(call(load(args), "GET", "/api/v1/status", api=args.api))
     if args.json:
@@ -116,6 +216,12 @@ def cmd_bench_switch(args: argparse.Namespace) -> int:
     from lightctl.bench import run_switch_bench
 
     return asyncio.run(run_switch_bench(args))
+
+
+def cmd_bench_show(args: argparse.Namespace) -> int:
+    from lightctl.bench import run_show_bench
+
+    return asyncio.run(run_show_bench(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +255,41 @@ def build_parser() -> argparse.ArgumentParser:
     p = scene.add_parser("list", help="list scenes")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scene_list)
+    p = scene.add_parser("show", help="a scene's rules and what it reaches")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scene_show)
+    p = scene.add_parser("explain", help="the operations a scene sends, per controller (nothing is sent)")
+    p.add_argument("name")
+    p.add_argument("--target", default="*")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scene_explain)
+
+    show = sub.add_parser("show", help="light shows").add_subparsers(dest="show_command", required=True)
+    for name, text in (("list", "configured shows"), ("start", "start a show"), ("stop", "stop the running show"),
+                       ("status", "the running or last show")):
+        p = show.add_parser(name, help=text)
+        if name == "start":
+            p.add_argument("name")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=cmd_show)
+
+    curtail = sub.add_parser("curtail", help="emergency load shedding").add_subparsers(dest="curtail_command", required=True)
+    p = curtail.add_parser("apply", help="switch off (--off) or dim (--level N) a selector, above everything")
+    p.add_argument("--target", required=True)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--off", action="store_true")
+    group.add_argument("--level", type=float)
+    p.add_argument("--until")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_curtail)
+    p = curtail.add_parser("list", help="curtailments in force and what they shed")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_curtail)
+    p = curtail.add_parser("restore", help="end one curtailment, or all")
+    p.add_argument("id", nargs="?", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_curtail)
 
     p = sub.add_parser("status", help="status of a running daemon")
     p.add_argument("--json", action="store_true")
@@ -162,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_switch)
+    p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
+    p.add_argument("--controllers", type=int, default=200)
+    p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet or mixed")
+    p.add_argument("--processes", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_show)
 
     for module_name in COMMAND_MODULES:
         try:
@@ -185,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except (UnknownScene, SelectorError) as exc:
+        print(f"lightctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ApiError as exc:
         print(f"lightctl: {exc}", file=sys.stderr)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 COMMAND_MODULES: tuple[str, ...] = (
     "schedules.cli",
-    "scenes.cli",
     "drivers.modbus.cli",
     "drivers.opcua.cli",
     "drivers.dali.cli",

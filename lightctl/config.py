@@ -22,6 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
+from drivers.base import Colour
+from scenes.colour import ColourError, parse_colour
+from schedules.model import ScheduleConfig
+
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
@@ -188,18 +192,81 @@ class DaemonSettings(Frozen):
 
 
 class SceneRuleConfig(Frozen):
-    """``target`` is a selector (lightctl.selectors); later rules of a scene win."""
+    """``target`` is a selector (lightctl.selectors); later rules of a scene win. ``colour`` is
+    taken by the channels whose luminaires have colour (scenes.colour)."""
 
     target: str
     on: bool = True
     level: float = Field(default=100.0, ge=0, le=100)
     fade_s: float = Field(default=0.0, ge=0, le=3600)
+    colour: Colour | None = None
+
+    @field_validator("colour", mode="before")
+    @classmethod
+    def _parse_colour(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse_colour(value)
+        except ColourError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class SceneConfig(Frozen):
+    """A scene; with ``base`` it is that scene with these rules laid over it."""
+
     id: Ident
     name: str | None = None
-    rules: list[SceneRuleConfig] = Field(min_length=1)
+    base: str | None = None
+    rules: list[SceneRuleConfig] = []
+
+    @model_validator(mode="after")
+    def _has_rules(self) -> SceneConfig:
+        if not self.rules and self.base is None:
+            raise ValueError("a scene needs rules, or a base scene to build on")
+        return self
+
+
+class CueConfig(Frozen):
+    """One beat of a show: at ``at_s`` into each loop, a scene (or inline rules) on ``target``
+    (default: the show's target), with ``fade_s`` replacing the rules' own fades when given."""
+
+    at_s: float = Field(ge=0)
+    scene: str | None = None
+    rules: list[SceneRuleConfig] = []
+    target: str | None = None
+    fade_s: float | None = Field(default=None, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _scene_or_rules(self) -> CueConfig:
+        if (self.scene is None) == (not self.rules):
+            raise ValueError("a cue needs either a scene or rules, not both")
+        return self
+
+
+class ShowConfig(Frozen):
+    """A light show: cues on a timeline of ``duration_s``, played ``loops`` times; then the
+    channels return to the scheduled scene (``end: schedule``) or keep the last cue (``hold``)."""
+
+    id: Ident
+    name: str | None = None
+    target: str = "*"
+    duration_s: float = Field(gt=0, le=6 * 3600)
+    loops: int = Field(default=1, ge=1, le=1000)
+    end: Literal["schedule", "hold"] = "schedule"
+    schedule_entries: list[str] = Field(
+        default=[], description="started by the schedule: once a night, when one of these entries comes into force"
+    )
+    cues: list[CueConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _timeline(self) -> ShowConfig:
+        offsets = [cue.at_s for cue in self.cues]
+        if offsets != sorted(offsets):
+            raise ValueError("cues must be in time order (at_s ascending)")
+        if offsets[-1] >= self.duration_s:
+            raise ValueError(f"the last cue (at {offsets[-1]:g} s) must come before the end of the show ({self.duration_s:g} s)")
+        return self
 
 
 BUILTIN_SCENES: tuple[SceneConfig, ...] = (
@@ -217,6 +284,8 @@ class Config(Frozen):
     tags: list[Tag] = Field(default=[], description="every tag used anywhere must be declared here")
     districts: list[District] = Field(min_length=1)
     scenes: list[SceneConfig] = []
+    shows: list[ShowConfig] = []
+    schedule: ScheduleConfig = ScheduleConfig()
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:
@@ -354,7 +423,7 @@ def load_config(path: str | Path) -> Config:
 
 def config_from_data(data: Any, *, source: str = "<config>") -> Config:
     """Validate already-parsed data (a ruamel tree keeps line numbers; plain dicts give none)."""
-    from lightctl.config_checks import cross_check, validate_protocol_settings
+    from lightctl.config_checks import cross_check, load_holiday_files, validate_protocol_settings
 
     locate = _Locator(data)
     if not isinstance(data, Mapping):
@@ -365,6 +434,7 @@ def config_from_data(data: Any, *, source: str = "<config>") -> Config:
         raise ConfigError(_pydantic_problems(exc, source, locate)) from None
     problems: list[Problem] = []
     config = validate_protocol_settings(config, source, locate, problems)
+    config = load_holiday_files(config, source, locate, problems)
     problems.extend(cross_check(config, source, locate))
     if problems:
         raise ConfigError(problems)

@@ -19,6 +19,9 @@ from lightctl.config import (
     format_path,
 )
 from lightctl.selectors import SelectorError
+from schedules.checks import check_schedule, load_holiday_files
+
+__all__ = ["cross_check", "load_holiday_files", "validate_protocol_settings"]
 
 
 def validate_protocol_settings(config: Config, file: str, locate: _Locator, problems: list[Problem]) -> Config:
@@ -122,13 +125,59 @@ def cross_check(config: Config, file: str, locate: _Locator) -> list[Problem]:
     for tag, path in tag_uses:
         if tag not in declared_tags:
             problems.append(_problem(file, locate, path, f"unknown tag {tag!r}: declare it under 'tags:'"))
+    problems += _scene_bases(config, file, locate)
+    problems += _duplicates(((s.id, ("shows", i, "id")) for i, s in enumerate(config.shows)), "show id", file, locate)
+    scene_ids = config.all_scenes()
+    entry_ids = {entry.id for entry in config.schedule.entries}
+    for si, show in enumerate(config.shows):
+        for ei, entry in enumerate(show.schedule_entries):
+            if entry not in entry_ids:
+                problems.append(_problem(file, locate, ("shows", si, "schedule_entries", ei), f"unknown schedule entry {entry!r}"))
+        for ci, cue in enumerate(show.cues):
+            if cue.scene is not None and cue.scene not in scene_ids:
+                problems.append(
+                    _problem(file, locate, ("shows", si, "cues", ci, "scene"), f"unknown scene {cue.scene!r} (known: {', '.join(sorted(scene_ids))})")
+                )
     if problems:
         return problems
     inventory = Inventory(config)
+    selectors: list[tuple[str, Path_]] = []
     for si, scene in enumerate(config.scenes):
-        for ri, rule in enumerate(scene.rules):
-            try:
-                inventory.select(rule.target)
-            except SelectorError as exc:
-                problems.append(_problem(file, locate, ("scenes", si, "rules", ri, "target"), str(exc)))
+        selectors += [(rule.target, ("scenes", si, "rules", ri, "target")) for ri, rule in enumerate(scene.rules)]
+    for si, show in enumerate(config.shows):
+        selectors.append((show.target, ("shows", si, "target")))
+        for ci, cue in enumerate(show.cues):
+            if cue.target is not None:
+                selectors.append((cue.target, ("shows", si, "cues", ci, "target")))
+            selectors += [(r.target, ("shows", si, "cues", ci, "rules", ri, "target")) for ri, r in enumerate(cue.rules)]
+    for selector, path in selectors:
+        try:
+            inventory.select(selector)
+        except SelectorError as exc:
+            problems.append(_problem(file, locate, path, str(exc)))
+    problems += check_schedule(config, file, locate, inventory)
+    return problems
+
+
+def _scene_bases(config: Config, file: str, locate: _Locator) -> list[Problem]:
+    """Every base scene exists, and no scene builds on itself through its bases."""
+    scenes = config.all_scenes()
+    index = {scene.id: i for i, scene in enumerate(config.scenes)}
+    problems = []
+    for scene in config.scenes:
+        if scene.base is None:
+            continue
+        path: Path_ = ("scenes", index[scene.id], "base")
+        if scene.base not in scenes:
+            problems.append(_problem(file, locate, path, f"unknown base scene {scene.base!r} (known: {', '.join(sorted(scenes))})"))
+            continue
+        seen = [scene.id]
+        base: str | None = scene.base
+        while base is not None and base in scenes:
+            if base in seen:
+                chain = " -> ".join([*seen, base])
+                problems.append(_problem(file, locate, path, f"scene bases form a cycle: {chain}"))
+                break
+            seen.append(base)
+            base = scenes[base].base
     return problems

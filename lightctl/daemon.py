@@ -29,6 +29,7 @@ from lightctl.engine import (
     Status,
 )
 from lightctl.inventory import ChannelKey, Inventory
+from lightctl.showrunner import ShowRefused, ShowRunner
 from lightctl.store import ResultRow, Store
 from scenes.model import SceneBook, UnknownScene
 
@@ -44,16 +45,36 @@ class CommandRefused(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Override:
+    """An operator's layer: a scene held on a selector, or a curtailment capping its level."""
+
     id: int
     kind: str  # "override" or "curtail"
     scene: str
     target: str
     user: str
     until: datetime | None
+    cap: float | None = None
 
     def layer(self) -> Layer:
         until = f" until {self.until.isoformat(timespec='minutes')}" if self.until else ""
-        return Layer(self.kind, self.scene, self.target, f"#{self.id} by {self.user}{until}")
+        scene = None if self.cap is not None else self.scene
+        return Layer(self.kind, scene, self.target, f"#{self.id} by {self.user}{until}", self.cap)
+
+
+@dataclass(frozen=True, slots=True)
+class CurtailReport:
+    override_id: int
+    shed_channels: int
+    shed_luminaires: int
+    shed_kw: float
+    command: CommandReport
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "curtailment_id": self.override_id,
+            "shed": {"channels": self.shed_channels, "luminaires": self.shed_luminaires, "kw": round(self.shed_kw, 3)},
+            "command": self.command.as_json(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +129,9 @@ class Daemon:
         self._expiry_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.started_at: float | None = None
+        self.show_layer: Layer | None = None
+        self.shows = ShowRunner(self)
+        self._scheduled_shows_started: set[tuple[str, str]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -116,7 +140,9 @@ class Daemon:
         self.engine.listeners.append(self._on_engine_event)
         for row in await self.store.active_overrides():
             until = datetime.fromisoformat(row["until"]) if row["until"] else None
-            self.overrides.append(Override(row["id"], row["kind"], row["scene"], row["target"], row["user"], until))
+            self.overrides.append(
+                Override(row["id"], row["kind"], row["scene"], row["target"], row["user"], until, row["cap"])
+            )
         await self.engine.start()
         self.started_at = self.clock()
         self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
@@ -124,6 +150,7 @@ class Daemon:
             await self.reconcile("startup", source="startup", force=True)
 
     async def stop(self) -> None:
+        await self.shows.close()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
             await asyncio.gather(self._expiry_task, return_exceptions=True)
@@ -139,9 +166,12 @@ class Daemon:
     # -- desired state -----------------------------------------------------------------------
 
     def layers(self) -> list[Layer]:
+        """Operator layers above the schedule: overrides, a running show, then curtailments,
+        which sit above everything."""
         overrides = [o.layer() for o in self.overrides if o.kind == "override"]
+        shows = [self.show_layer] if self.show_layer is not None else []
         curtailments = [o.layer() for o in self.overrides if o.kind == "curtail"]
-        return overrides + curtailments  # curtailment sits above everything
+        return overrides + shows + curtailments
 
     def desired_now(self) -> tuple[dict[ChannelKey, Any], dict[ChannelKey, str]]:
         return resolve(self.now(), self.inventory, self.scenes, self.schedule, self.layers())
@@ -153,9 +183,28 @@ class Daemon:
             desired, _why = self.desired_now()
             changed = self.engine.set_desired(desired)
             keys = set(desired) if force else changed
-            if not keys:
-                return None
-            return await self._run_command(keys, user="lightctl", source=source, action="reconcile", scene=None, target=reason)
+            report = None
+            if keys:
+                report = await self._run_command(keys, user="lightctl", source=source, action="reconcile", scene=None, target=reason)
+        await self._start_scheduled_shows()
+        return report
+
+    async def _start_scheduled_shows(self) -> None:
+        """A show one of whose ``schedule_entries`` is in force starts, once per operating night."""
+        if self.schedule is None:
+            return
+        now = self.now()
+        active = {entry.entry for entry in self.schedule.active(now)}
+        night = (now - timedelta(hours=12)).date()
+        for show in self.config.shows:
+            key = (show.id, night.isoformat())
+            entry = next((e for e in show.schedule_entries if e in active), None)
+            if entry is not None and key not in self._scheduled_shows_started:
+                self._scheduled_shows_started.add(key)
+                try:
+                    await self.shows.start(show.id, user=f"schedule:{entry}")
+                except ShowRefused as exc:
+                    log.warning("scheduled show %s not started: %s", show.id, exc)
 
     # -- the one switch ----------------------------------------------------------------------
 
@@ -187,6 +236,51 @@ class Daemon:
                 selected, user=user, source="operator", action=kind, scene=scene, target=target
             )
         return report
+
+    async def curtail(
+        self, target: str, cap: float, *, user: str, until: datetime | None = None
+    ) -> CurtailReport:
+        """Emergency load shedding: cap the level of every channel on a selector (0 = off),
+        above every other layer, and record what was shed."""
+        if not 0 <= cap < 100:
+            raise CommandRefused(f"a curtailment level must be 0 (off) to 99 percent, got {cap:g}")
+        try:
+            selected = self.inventory.select(target)
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from None
+        async with self._command_lock:
+            before, _ = self.desired_now()
+            probe = Override(0, "curtail", "curtail", target, user, until, cap)
+            after, _ = resolve(self.now(), self.inventory, self.scenes, self.schedule, [*self.layers(), probe.layer()])
+            shed = []
+            for key in selected:
+                was, now = before[key].output, after[key].output
+                if now < was:
+                    channel = self.inventory.channels[key].channel
+                    shed.append((key[0], key[1], channel.luminaire_count, was, now, channel.rated_w * (was - now) / 100))
+            oid = await self.store.add_override(
+                user=user, kind="curtail", scene="curtail", target=target,
+                until=until.isoformat() if until else None, supersedes=(), cap=cap, shed=shed,
+            )
+            self.overrides.append(Override(oid, "curtail", "curtail", target, user, until, cap))
+            self.engine.set_desired(after)
+            report = await self._run_command(
+                selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target
+            )
+        return CurtailReport(oid, len(shed), sum(r[2] for r in shed), sum(r[5] for r in shed) / 1000, report)
+
+    async def restore(self, curtailment_ids: list[int] | None, *, user: str) -> CommandReport | None:
+        """End curtailments (all of them when ``curtailment_ids`` is None): one command."""
+        active = [o.id for o in self.overrides if o.kind == "curtail"]
+        ids = active if curtailment_ids is None else curtailment_ids
+        unknown = sorted(set(ids) - set(active))
+        if unknown:
+            raise CommandRefused(f"no active curtailment {', '.join(f'#{i}' for i in unknown)}")
+        if not ids:
+            raise CommandRefused("no curtailment is active")
+        await self.store.clear_overrides(ids, by=user)
+        self.overrides = [o for o in self.overrides if o.id not in ids]
+        return await self.reconcile(f"curtailment {', '.join(f'#{i}' for i in ids)} restored by {user}", source="operator")
 
     async def clear_override(self, override_id: int, *, user: str) -> CommandReport | None:
         if not any(o.id == override_id for o in self.overrides):
@@ -284,7 +378,7 @@ class Daemon:
             "channels_pending": sum(c["pending"] for c in controllers.values()),
             "overrides": [
                 {"id": o.id, "kind": o.kind, "scene": o.scene, "target": o.target, "user": o.user,
-                 "until": o.until.isoformat() if o.until else None}
+                 "until": o.until.isoformat() if o.until else None, "cap": o.cap}
                 for o in self.overrides
             ],
             "controllers": controllers,

@@ -26,6 +26,8 @@ class ActiveEntry:
     target: str
     priority: int
     reason: str
+    entry: str = ""
+    """The schedule entry's id (a show may be started by an entry coming into force)."""
 
 
 class ScheduleSource(Protocol):
@@ -42,12 +44,18 @@ class ScheduleSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Layer:
-    """One contribution above the schedule: a show cue, an override or a curtailment."""
+    """One contribution above the schedule: a show cue, an override or a curtailment.
+
+    A layer either applies a ``scene`` to its target, or (curtailment) caps the level of the
+    channels it targets at ``cap`` percent, 0 meaning off: what was dark stays dark."""
 
     source: str  # "show", "override", "curtail"
-    scene: str
+    scene: str | None
     target: str
     reason: str
+    cap: float | None = None
+    states: Mapping[ChannelKey, ChannelState] | None = None
+    """Precompiled states (a show's cues so far), used instead of ``scene`` when given."""
 
 
 DesiredState = dict[ChannelKey, ChannelState]
@@ -63,16 +71,37 @@ def resolve(
     """Desired state of every channel at ``instant`` and, per channel, why (for the operator)."""
     state: DesiredState = dict.fromkeys(inventory.all_keys, OFF)
     why: dict[ChannelKey, str] = dict.fromkeys(inventory.all_keys, "default: off")
-    entries: list[tuple[str, str, str]] = []
+    entries: list[Layer] = []
     if schedule is not None:
-        entries += [(e.scene, e.target, f"schedule {e.reason}") for e in schedule.active(instant)]
-    entries += [(layer.scene, layer.target, f"{layer.source} {layer.reason}") for layer in layers]
-    for scene_id, target, reason in entries:
-        applied = scenes.compile(scene_id, inventory.select(target))
+        entries += [Layer("schedule", e.scene, e.target, e.reason) for e in schedule.active(instant)]
+    entries += layers
+    for layer in entries:
+        selected = inventory.select(layer.target)
+        if layer.cap is not None:
+            for key in selected:
+                state[key] = capped(state[key], layer.cap)
+                why[key] = f"{layer.source} {layer.reason} (at most {layer.cap:g}%)"
+            continue
+        if layer.states is not None:
+            state.update(layer.states)
+            for key in layer.states:
+                why[key] = f"{layer.source} {layer.reason}"
+            continue
+        assert layer.scene is not None
+        applied = scenes.compile(layer.scene, selected)
         state.update(applied)
         for key in applied:
-            why[key] = f"{reason} ({scene_id})"
+            why[key] = f"{layer.source} {layer.reason} ({layer.scene})"
     return state, why
+
+
+def capped(state: ChannelState, cap: float) -> ChannelState:
+    """A state with its level capped; a cap of 0 switches the channel off."""
+    if not state.on or state.level <= cap:
+        return state
+    if cap <= 0:
+        return OFF
+    return ChannelState(True, cap, state.colour, state.fade_s)
 
 
 def changed(desired: Mapping[ChannelKey, ChannelState], before: Mapping[ChannelKey, ChannelState]) -> set[ChannelKey]:

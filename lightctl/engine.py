@@ -123,23 +123,33 @@ Listener = Callable[[EngineEvent], None]
 
 
 class CommandFirstLock:
-    """Serialises access to one controller; polls give way to commands."""
+    """Serialises access to one controller; polls give way to commands.
+
+    ``async with lock:`` is a command's way in (written as a plain class: this sits on the one
+    switch's hot path, once per controller); ``lock.try_poll()`` is a poll's, which declines
+    rather than waits when a command holds or waits for the controller."""
+
+    __slots__ = ("_commands_waiting", "_lock")
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._commands_waiting = 0
 
-    @contextlib.asynccontextmanager
-    async def command(self) -> AsyncIterator[None]:
+    async def __aenter__(self) -> None:
         self._commands_waiting += 1
         try:
-            async with self._lock:
-                yield
+            await self._lock.acquire()
         finally:
             self._commands_waiting -= 1
 
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
     @contextlib.asynccontextmanager
-    async def poll(self) -> AsyncIterator[bool]:
+    async def try_poll(self) -> AsyncIterator[bool]:
         """Yields False (and holds nothing) when a command holds or waits for the controller."""
         if self._commands_waiting or self._lock.locked():
             yield False
@@ -238,10 +248,11 @@ class Engine:
         self._tasks.clear()
         await asyncio.gather(*(rt.driver.close() for rt in self.runtimes.values()), return_exceptions=True)
 
-    async def connect_all(self, timeout_s: float = 5.0) -> int:
-        """Open every session now (warm start before a show or a benchmark). Returns how many
+    async def connect_all(self, timeout_s: float = 5.0, controller_ids: Iterable[str] | None = None) -> int:
+        """Open sessions now (warm start before a show or a benchmark). Returns how many
         controllers answered; the others are marked offline and retried in the background."""
         sem = asyncio.Semaphore(self.settings.concurrency)
+        wanted = self.runtimes.values() if controller_ids is None else [self.runtimes[c] for c in controller_ids]
 
         async def one(rt: Runtime) -> bool:
             async with sem:
@@ -254,7 +265,18 @@ class Engine:
                 self._link_ok(rt)
                 return True
 
-        return sum(await asyncio.gather(*(one(rt) for rt in self.runtimes.values())))
+        return sum(await asyncio.gather(*(one(rt) for rt in wanted)))
+
+    async def push(self, controller_id: str, batch: Mapping[ChannelId, ChannelState], deadline_s: float) -> ControllerOutcome:
+        """Send one controller's batch now and read it back (a show's cue). The batch becomes
+        that controller's desired state for its channels."""
+        rt = self.runtimes[controller_id]
+        rt.desired.update(batch)
+        outcome = await self._apply_and_confirm(rt, batch, deadline_s)
+        assert outcome is not None
+        if outcome.status is not Status.CONFIRMED:
+            rt.wake.set()
+        return outcome
 
     # -- desired state -----------------------------------------------------------------------
 
@@ -295,26 +317,35 @@ class Engine:
             known_offline = rt.link.state is LinkState.OFFLINE
             deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
             outcome = await self._apply_and_confirm(rt, batch, deadline)
+        assert outcome is not None  # a command always has a batch
         if outcome.status is not Status.CONFIRMED:
             rt.wake.set()  # the supervisor takes it from here, with backoff
         return outcome
 
     async def _apply_and_confirm(
-        self, rt: Runtime, batch: Mapping[ChannelId, ChannelState], deadline_s: float
-    ) -> ControllerOutcome:
+        self, rt: Runtime, batch: Mapping[ChannelId, ChannelState] | None, deadline_s: float
+    ) -> ControllerOutcome | None:
+        """Apply and read back. With ``batch=None`` (background convergence) the batch is what is
+        still pending once the controller is ours: a command that ran meanwhile is not repeated,
+        and None is returned when nothing is left to do."""
         started = time.perf_counter()
         applied = False
         operations = 0
 
         def outcome(status: Status, kind: str | None = None, error: str | None = None) -> ControllerOutcome:
             return ControllerOutcome(
-                rt.id, status, time.perf_counter() - started, operations, kind, error, len(batch)
+                rt.id, status, time.perf_counter() - started, operations, kind, error, len(batch or ())
             )
 
-        for ch in batch:
-            rt.confirmed.pop(ch, None)
+        if batch is not None:
+            for ch in batch:
+                rt.confirmed.pop(ch, None)
         try:
-            async with asyncio.timeout(deadline_s), rt.lock.command():
+            async with asyncio.timeout(deadline_s), rt.lock:
+                if batch is None:
+                    batch = rt.pending()
+                    if not batch:
+                        return None
                 try:
                     result = await rt.driver.apply(batch)
                 except DriverError as exc:
@@ -361,7 +392,7 @@ class Engine:
             for ch, r in reading.channels.items()
             if (old := previous.get(ch)) is None or old.on != r.on or old.level != r.level
         }
-        if partial and rt.reading is not None:
+        if partial and rt.reading is not None and len(reading.channels) < len(rt.reading.channels):
             merged = dict(rt.reading.channels)
             merged.update(reading.channels)
             reading = ControllerReading(
@@ -398,7 +429,7 @@ class Engine:
 
     async def poll(self, rt: Runtime) -> bool:
         """One full poll of a controller, unless a command has it. True if a reading came."""
-        async with rt.lock.poll() as allowed:
+        async with rt.lock.try_poll() as allowed:
             if not allowed:
                 return False
             try:
@@ -428,13 +459,12 @@ class Engine:
             rt.wake.clear()
             now = time.monotonic()
             try:
-                pending = rt.pending()
-                if pending and now >= max(rt.converge_at, rt.link.retry_at):
-                    deadline = self.settings.deadline_s
-                    result = await self._apply_and_confirm(rt, pending, deadline)
-                    if result.status is not Status.CONFIRMED:
-                        rt.converge_at = time.monotonic() + rt.converge_backoff.next_delay()
-                    self._emit(ConvergedEvent(result))
+                if rt.pending() and now >= max(rt.converge_at, rt.link.retry_at):
+                    result = await self._apply_and_confirm(rt, None, self.settings.deadline_s)
+                    if result is not None:
+                        if result.status is not Status.CONFIRMED:
+                            rt.converge_at = time.monotonic() + rt.converge_backoff.next_delay()
+                        self._emit(ConvergedEvent(result))
                 elif self.settings.polling and now >= next_poll:
                     await self.poll(rt)
                     next_poll = time.monotonic() + poll_s

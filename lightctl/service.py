@@ -20,6 +20,8 @@ from drivers.base import Fault
 from lightctl.config import Config
 from lightctl.daemon import Daemon
 from lightctl.simfarm import SimulatorError, SimulatorFarm, raise_open_file_limit
+from schedules import build as build_schedule
+from schedules.runner import run_until_cancelled
 from web.app import bound_port, load_or_create_token, serve
 
 log = logging.getLogger("lightctl")
@@ -37,21 +39,10 @@ async def wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
-def build_schedule(config: Config, daemon: Daemon) -> Any:
-    """The schedule source, when this build has schedules/ and the config a ``schedule:``."""
-    if getattr(config, "schedule", None) is None:
-        return None
-    try:
-        from schedules import build  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return build(config, daemon.inventory)
-
-
 async def start_daemon(config: Config, *, database: str | None = None, api_port: int | None = None) -> tuple[Daemon, web.AppRunner]:
     raise_open_file_limit()
     daemon = Daemon(config, database=database)
-    daemon.schedule = build_schedule(config, daemon)
+    daemon.schedule = build_schedule(config, daemon.inventory)
     token = load_or_create_token(str(daemon.store.path))
     await daemon.start(reconcile=False)
     try:
@@ -62,6 +53,8 @@ async def start_daemon(config: Config, *, database: str | None = None, api_port:
         raise
     # Operators can read status while the start-up reconcile runs; commands queue behind it.
     await daemon.reconcile("startup", source="startup", force=True)
+    if daemon.schedule is not None:  # "reconcile now" at every schedule transition, clock jump, missed trigger
+        daemon.spawn(run_until_cancelled(daemon.schedule, daemon.reconcile, zone=daemon.tz, wall=daemon.clock), "schedule-runner")
     return daemon, runner
 
 

@@ -90,6 +90,9 @@ async def _worker_main(conn: multiprocessing.connection.Connection, source: Any,
                 conn.send(("ok", None))
             elif verb == "counts":
                 conn.send(("ok", {cid: host.request_count(cid) for cid, host in owner.items()}))
+            elif verb == "write_times":
+                _, since = message
+                conn.send(("ok", {cid: [t for t in host.write_times(cid) if t >= since] for cid, host in owner.items()}))
             elif verb == "kinds":
                 conn.send(("ok", {cid: sorted(host.fault_kinds) for cid, host in owner.items()}))
             else:
@@ -204,6 +207,13 @@ class SimulatorFarm:
         for answer in await asyncio.gather(*(asyncio.to_thread(w.call, "counts") for w in self.workers)):
             counts.update(answer)
         return counts
+
+    async def write_times(self, since: float = 0.0) -> dict[str, list[float]]:
+        """Per controller, the monotonic instants its simulator received writes, from ``since``."""
+        times: dict[str, list[float]] = {}
+        for answer in await asyncio.gather(*(asyncio.to_thread(w.call, "write_times", since) for w in self.workers)):
+            times.update(answer)
+        return times
 
     async def fault_kinds(self) -> dict[str, list[str]]:
         kinds: dict[str, list[str]] = {}

@@ -101,6 +101,40 @@ MIGRATIONS: tuple[str, ...] = (
         cleared_by TEXT
     );
     """,
+    # 2: curtailment (a cap, and what it shed) and light-show runs with every cue's result
+    """
+    ALTER TABLE overrides ADD COLUMN cap REAL;
+    CREATE TABLE curtail_shed (
+        override_id INTEGER NOT NULL REFERENCES overrides(id),
+        controller_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        luminaires INTEGER NOT NULL,
+        level_before REAL NOT NULL,
+        level_after REAL NOT NULL,
+        shed_w REAL NOT NULL,
+        PRIMARY KEY (override_id, controller_id, channel_id)
+    );
+    CREATE TABLE show_runs (
+        id INTEGER PRIMARY KEY,
+        show_id TEXT NOT NULL,
+        user TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        status TEXT NOT NULL,
+        loops_done INTEGER,
+        detail TEXT
+    );
+    CREATE TABLE show_cue_results (
+        run_id INTEGER NOT NULL REFERENCES show_runs(id),
+        loop INTEGER NOT NULL,
+        cue INTEGER NOT NULL,
+        controller_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        sent_offset_ms REAL,
+        error TEXT,
+        PRIMARY KEY (run_id, loop, cue, controller_id)
+    );
+    """,
 )
 
 
@@ -182,6 +216,9 @@ class Store:
         interrupted = self._write_db.execute(
             "UPDATE commands SET status='interrupted', finished_at=? WHERE status='running'", [utc_now()]
         ).rowcount
+        self._write_db.execute(
+            "UPDATE show_runs SET status='interrupted', ended_at=? WHERE status IN ('running', 'holding')", [utc_now()]
+        )
         if interrupted:
             log.warning("%d command(s) were cut short by a previous stop; marked interrupted", interrupted)
         self._thread = threading.Thread(target=self._writer, name="store-writer", daemon=True)
@@ -354,9 +391,21 @@ class Store:
     # -- operator layers ---------------------------------------------------------------------
 
     async def add_override(
-        self, *, user: str, kind: str, scene: str, target: str, until: str | None, supersedes: Iterable[int]
+        self,
+        *,
+        user: str,
+        kind: str,
+        scene: str,
+        target: str,
+        until: str | None,
+        supersedes: Iterable[int],
+        cap: float | None = None,
+        shed: Iterable[tuple[str, str, int, float, float, float]] = (),
     ) -> int:
+        """Record an override or curtailment; a curtailment also records, per channel, what it
+        shed: (controller, channel, luminaires, level before, level after, watts shed)."""
         superseded = list(supersedes)
+        shed_rows = list(shed)
 
         def job(db: sqlite_utils.Database) -> int:
             now = utc_now()
@@ -366,10 +415,14 @@ class Store:
                     [now, f"superseded by {user}", oid],
                 )
             cur = db.conn.execute(
-                "INSERT INTO overrides (created_at, user, kind, scene, target, until) VALUES (?,?,?,?,?,?)",
-                [now, user, kind, scene, target, until],
+                "INSERT INTO overrides (created_at, user, kind, scene, target, until, cap) VALUES (?,?,?,?,?,?,?)",
+                [now, user, kind, scene, target, until, cap],
             )
-            return int(cur.lastrowid or 0)
+            oid = int(cur.lastrowid or 0)
+            db.conn.executemany(
+                "INSERT INTO curtail_shed VALUES (?,?,?,?,?,?,?)", [(oid, *row) for row in shed_rows]
+            )
+            return oid
 
         return int(await self.write(job))
 
@@ -382,6 +435,39 @@ class Store:
                 db.conn.execute(
                     "UPDATE overrides SET cleared_at=?, cleared_by=? WHERE id=? AND cleared_at IS NULL", [now, by, oid]
                 )
+
+        await self.write(job)
+
+    # -- light shows -------------------------------------------------------------------------
+
+    async def show_started(self, show_id: str, user: str) -> int:
+        def job(db: sqlite_utils.Database) -> int:
+            cur = db.conn.execute(
+                "INSERT INTO show_runs (show_id, user, started_at, status) VALUES (?,?,?, 'running')",
+                [show_id, user, utc_now()],
+            )
+            return int(cur.lastrowid or 0)
+
+        return int(await self.write(job))
+
+    async def show_finished(
+        self,
+        run_id: int,
+        status: str,
+        loops_done: int,
+        cues: Iterable[tuple[int, int, str, str, float | None, str | None]],
+        detail: str | None,
+    ) -> None:
+        """The run's outcome with every cue's result per controller, in one transaction. A held
+        show is recorded when its last cue is sent and again when it is released."""
+        rows = [(run_id, *row) for row in cues]
+
+        def job(db: sqlite_utils.Database) -> None:
+            db.conn.executemany("INSERT OR REPLACE INTO show_cue_results VALUES (?,?,?,?,?,?,?)", rows)
+            db.conn.execute(
+                "UPDATE show_runs SET status=?, ended_at=?, loops_done=?, detail=? WHERE id=?",
+                [status, utc_now(), loops_done, detail, run_id],
+            )
 
         await self.write(job)
 

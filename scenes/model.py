@@ -1,4 +1,9 @@
-"""Scenes: ordered ``selector -> state`` rules; later rules win (ARCHITECTURE.md section 5)."""
+"""Scenes: ordered ``selector -> state`` rules; later rules win (ARCHITECTURE.md section 5).
+
+A scene with a ``base`` is the base scene's states with its own rules laid over them, so a festival
+scene is the nightly scene plus overlays. Colour is mapped onto what each channel's luminaires can
+do (scenes.colour); a channel that cannot dim takes full output whenever a rule turns it on.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from drivers.base import ChannelState
 from lightctl.config import SceneConfig
 from lightctl.inventory import ChannelKey, Inventory
+from scenes.colour import for_capability
 
 
 class UnknownScene(KeyError):
@@ -19,7 +25,7 @@ class UnknownScene(KeyError):
 
 
 class SceneBook:
-    """The scenes of an installation, compiled against its inventory."""
+    """The scenes of an installation, compiled against its inventory (cached per scene)."""
 
     def __init__(self, scenes: Mapping[str, SceneConfig], inventory: Inventory) -> None:
         self.scenes = dict(scenes)
@@ -29,20 +35,33 @@ class SceneBook:
     def ids(self) -> list[str]:
         return sorted(self.scenes)
 
-    def states(self, scene_id: str) -> dict[ChannelKey, ChannelState]:
-        """Every channel the scene's rules reach, with its state (later rules win)."""
-        cached = self._cache.get(scene_id)
-        if cached is not None:
-            return cached
+    def get(self, scene_id: str) -> SceneConfig:
         scene = self.scenes.get(scene_id)
         if scene is None:
             raise UnknownScene(scene_id, self.scenes)
-        out: dict[ChannelKey, ChannelState] = {}
+        return scene
+
+    def states(self, scene_id: str) -> dict[ChannelKey, ChannelState]:
+        """Every channel the scene (with its bases) reaches, and its state."""
+        cached = self._cache.get(scene_id)
+        if cached is not None:
+            return cached
+        scene = self.get(scene_id)
+        out = dict(self.states(scene.base)) if scene.base is not None else {}
+        channels = self.inventory.channels
         for rule in scene.rules:
-            state = ChannelState(on=rule.on and rule.level > 0, level=rule.level, fade_s=rule.fade_s)
+            on = rule.on and rule.level > 0
+            by_capability: dict[tuple[bool, str], ChannelState] = {}
             for key in self.inventory.select(rule.target):
-                dimmable = self.inventory.channels[key].channel.dimmable
-                out[key] = state if dimmable or not state.on else ChannelState(True, 100.0, None, rule.fade_s)
+                channel = channels[key].channel
+                variant = (channel.dimmable, channel.colour)
+                state = by_capability.get(variant)
+                if state is None:
+                    level = rule.level if channel.dimmable or not on else 100.0
+                    colour = for_capability(rule.colour, channel.colour) if on else None
+                    state = ChannelState(on, level if on else 0.0, colour, rule.fade_s)
+                    by_capability[variant] = state
+                out[key] = state
         self._cache[scene_id] = out
         return out
 

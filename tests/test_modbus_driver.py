@@ -37,7 +37,7 @@ def controller(
             "profile": profile,
             "timeout_s": timeout_s,
             "host": "127.0.0.1",
-            "port": 0,
+            "port": 1502,
             "unit": 1,
             **settings,
             "channels": [
@@ -154,6 +154,28 @@ async def test_off_channels_fill_gaps_instead_of_splitting(rig: Rig) -> None:
         ("write_registers", "holding registers 0..15"),
         ("write_coils", "coils 0..7"),
     ]
+
+
+async def test_off_channels_that_do_not_close_a_gap_are_not_written(rig: Rig) -> None:
+    plan = rig.driver.plan({"c1": ON, "c3": OFF, "c5": ON})
+    assert [(op.kind, op.target) for op in plan] == [
+        ("write_registers", "holding registers 0..1"),
+        ("write_registers", "holding registers 8..9"),
+        ("write_coils", "coils 0..0"),
+        ("write_coils", "coils 2..2"),
+        ("write_coils", "coils 4..4"),
+    ]
+
+
+def test_runs_split_at_the_protocol_limits() -> None:
+    from drivers.modbus.protocol import MAX_WRITE_COILS, MAX_WRITE_REGISTERS, _runs
+
+    cells = {a: (a % 7, None) for a in range(300)}
+    assert [(first, len(values)) for first, values, _ in _runs(cells, MAX_WRITE_REGISTERS)] == [
+        (0, 123), (123, 123), (246, 54)
+    ]
+    coils = {a: (1, None) for a in range(4000)}
+    assert [len(values) for _, values, _ in _runs(coils, MAX_WRITE_COILS)] == [1968, 1968, 64]
 
 
 async def test_a_batch_is_forced(rig: Rig) -> None:

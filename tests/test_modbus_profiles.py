@@ -109,7 +109,10 @@ def test_dimmable_channel_on_a_relay_circuit() -> None:
 
 def test_settings_model() -> None:
     assert ModbusSettings.model_validate({"host": "10.1.2.3"}) == ModbusSettings(host="10.1.2.3", port=502, unit=1)
-    for bad in ({"host": "h", "unit": 0}, {"host": "h", "unit": 248}, {"host": "h", "slave": 1}, {"port": 502}):
+    bad_settings = (
+        {"host": "h", "unit": 0}, {"host": "h", "unit": 248}, {"host": "h", "port": 0}, {"host": "h", "slave": 1}, {"port": 502}
+    )
+    for bad in bad_settings:
         with pytest.raises(ValidationError):
             ModbusSettings.model_validate(bad)
     ctrl = controller(host="10.0.0.7", port=1502, unit=3)
@@ -135,3 +138,24 @@ async def test_floor_client_sends_what_the_driver_sends() -> None:
     finally:
         await r.driver.close()
         await r.sim.stop()
+
+
+def test_a_refused_profile_is_a_config_problem_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import drivers.modbus.profile as catalogue
+
+    for shipped in PROFILE_DIR.glob("*.yaml"):
+        shutil.copy(shipped, tmp_path)
+    _variant(tmp_path, "cabinet-8ch-bad", id="cabinet-8ch-bad", input_registers__trip_bits=12)
+    monkeypatch.setattr(catalogue, "PROFILE_DIR", tmp_path)
+    catalogue._catalogue.cache_clear()
+    try:
+        problems = PLUGIN.validate_controller(controller().model_copy(update={"profile": "cabinet-8ch-bad"}))
+        assert len(problems) == 1 and problems[0].path == ("profile",)
+        assert problems[0].message.startswith("modbus profile cabinet-8ch-bad.yaml refused")
+        assert "overlapping input_registers: trip_bits and output_level both use address 12" in problems[0].message
+        assert list(PLUGIN.profile_names()) == ["cabinet-12ch-relay", "cabinet-8ch"]
+    finally:
+        monkeypatch.undo()
+        catalogue._catalogue.cache_clear()

@@ -155,6 +155,8 @@ async def test_fault_arguments_are_checked(rig: Rig) -> None:
         rig.sim.inject(rig.ctrl.id, F("breaker_trip"))
     with pytest.raises(ValueError, match="has no channel 'c99'"):
         rig.sim.inject(rig.ctrl.id, F("lamp_failure", channel="c99"))
+    with pytest.raises(ValueError, match="exception code 9 is not a Modbus exception"):
+        rig.sim.inject(rig.ctrl.id, F("error", value=9))
     with pytest.raises(KeyError, match="no simulated controller"):
         rig.sim.inject("elsewhere", F("offline"))
     assert {"offline", "slow", "error", "breaker_trip", "lamp_failure", "stuck_contactor"} <= PLUGIN.create_simulator(
@@ -173,3 +175,66 @@ async def test_offline_drops_open_connections(rig: Rig) -> None:
     rig.sim.inject(rig.ctrl.id, F("offline"))
     await asyncio.sleep(0.05)
     assert not rig.driver.link.connected
+
+
+async def test_units_behind_one_gateway_share_a_port() -> None:
+    from test_modbus_driver import controller
+
+    from drivers.base import ControllerTimeout, RequestRejected
+    from drivers.modbus import ModbusDriver
+    from drivers.modbus.settings import ModbusSettings
+
+    first = controller("gw-1", port=1502, unit=1)
+    second = controller("gw-2", port=1502, unit=2, timeout_s=0.3)
+    sim = PLUGIN.create_simulator([first, second], any_port=True)
+    await sim.start()
+    endpoints = sim.endpoints()
+    assert endpoints["gw-1"] == endpoints["gw-2"]
+    port = endpoints["gw-1"]["port"]
+
+    def driver(ctrl, unit):  # type: ignore[no-untyped-def]
+        return ModbusDriver(ctrl.model_copy(update={"settings": ModbusSettings(host="127.0.0.1", port=port, unit=unit)}))
+
+    one, two, stray = driver(first, 1), driver(second, 2), driver(second, 3)
+    try:
+        await one.apply({"c1": ON})
+        assert (await one.read(["c1"])).channels["c1"].on is True
+        assert (await two.read(["c1"])).channels["c1"].on is False  # a different cabinet
+        with pytest.raises(RequestRejected, match="exception 0x0b"):
+            await stray.read()
+        sim.inject("gw-2", F("offline"))  # one unit dead behind a live gateway: it stays silent
+        with pytest.raises(ControllerTimeout):
+            await two.read()
+        assert (await one.read()).channels["c1"].on is True
+        sim.clear("gw-2", "offline")
+        assert (await two.read()).channels
+        assert sim.request_count("gw-1") == 4 and sim.request_count("gw-2") == 3
+    finally:
+        for d in (one, two, stray):
+            await d.close()
+        await sim.stop()
+
+
+async def test_every_table_reads_from_the_model(rig: Rig) -> None:
+    """An independent client (pymodbus's own) sees coils, discrete inputs and holding registers
+    that follow the model, at the profile's addresses."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    await rig.driver.apply({"c1": ON, "c3": ChannelState(on=True, level=42.5, fade_s=1.5), "c2": OFF})
+    rig.sim.inject(rig.ctrl.id, F("breaker_trip", channel="c1"))
+    rig.sim.inject(rig.ctrl.id, F("door_open"))
+    endpoint = rig.sim.endpoints()[rig.ctrl.id]
+    client = AsyncModbusTcpClient(endpoint["host"], port=endpoint["port"], timeout=1, retries=0, reconnect_delay=0)
+    assert await client.connect()
+    try:
+        coils = await client.read_coils(0, count=8, device_id=1)
+        assert coils.bits[:3] == [True, False, True]  # the coil stays commanded; the breaker is what tripped
+        discrete = await client.read_discrete_inputs(0, count=17, device_id=1)
+        feedback, trips, door = discrete.bits[:8], discrete.bits[8:16], discrete.bits[16]
+        assert feedback[:3] == [False, False, True] and trips[:3] == [True, False, False] and door is True
+        holding = await client.read_holding_registers(0, count=6, device_id=1)
+        assert holding.registers[4:6] == [425, 15]  # circuit 3: level 42.5 %, fade 1.5 s
+        rejected = await client.read_holding_registers(200, count=1, device_id=1)
+        assert rejected.isError() and rejected.exception_code == 2
+    finally:
+        client.close()

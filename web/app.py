@@ -264,6 +264,9 @@ def create_app(daemon: Daemon, token: str) -> web.Application:
     app.router.add_get(f"{api}/metrics", get_metrics)
     app.router.add_get(f"{api}/openapi.json", get_openapi)
     app.router.add_get(f"{api}/ws", websocket)
+    from web.operations import add_routes  # its handlers use this module's keys and helpers
+
+    add_routes(app, api)
     return app
 
 

@@ -12,6 +12,12 @@ _CHANGE = {
     "401": {"description": "API token missing or wrong", "content": _JSON},
 }
 
+
+
+def _path(name: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "lightctl", "version": "1", "description": "Two Rivers Four Banks lighting control API"},
@@ -64,6 +70,36 @@ OPENAPI: dict[str, Any] = {
             }
         },
         "/api/v1/metrics": {"get": {"summary": "Control rate, LED share, lighting-on rate, power, energy", "responses": _OK}},
+        "/api/v1/scenes/{scene_id}": {
+            "get": {"summary": "A scene: rules, base, channels reached", "parameters": [_path("scene_id")], "responses": _OK}
+        },
+        "/api/v1/scenes/{scene_id}/explain": {
+            "get": {
+                "summary": "The operations a scene compiles to, per controller, without sending",
+                "parameters": [_path("scene_id"), {"name": "target", "in": "query", "schema": {"type": "string"}}],
+                "responses": _OK,
+            }
+        },
+        "/api/v1/shows": {"get": {"summary": "Configured light shows", "responses": _OK}},
+        "/api/v1/shows/{show_id}/start": {
+            "post": {"summary": "Start a show", "security": [{"token": []}], "parameters": [_path("show_id")], "responses": _CHANGE}
+        },
+        "/api/v1/shows/stop": {"post": {"summary": "Stop the running show", "security": [{"token": []}], "responses": _CHANGE}},
+        "/api/v1/shows/status": {"get": {"summary": "The running (or last) show and its progress", "responses": _OK}},
+        "/api/v1/curtailments": {
+            "get": {"summary": "Curtailments in force, with what they shed", "responses": _OK},
+            "post": {
+                "summary": "Emergency load shedding on a selector: off (level 0) or dimmed to at most level %",
+                "security": [{"token": []}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["target"], "properties": {
+                    "target": {"type": "string"}, "level": {"type": "number", "default": 0}, "until": {"type": "string"}}}}}},
+                "responses": _CHANGE,
+            },
+            "delete": {"summary": "Restore: end every curtailment", "security": [{"token": []}], "responses": _CHANGE},
+        },
+        "/api/v1/curtailments/{curtailment_id}": {
+            "delete": {"summary": "Restore one curtailment", "security": [{"token": []}], "parameters": [_path("curtailment_id", "integer")], "responses": _CHANGE}
+        },
         "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": _OK}},
         "/api/v1/ws": {"get": {"summary": "WebSocket: state, link, command events", "responses": {"101": {"description": "upgrade"}}}},
     },

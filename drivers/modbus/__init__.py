@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from drivers.base import ChannelId, ChannelState, ConfigProblem, Driver
 from drivers.modbus.driver import ModbusDriver, settings_of
-from drivers.modbus.profile import profiles
+from drivers.modbus.profile import profiles, refused_profiles
 from drivers.modbus.settings import ModbusSettings
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ class ModbusPlugin:
     def validate_controller(self, controller: ControllerConfig) -> list[ConfigProblem]:
         known = profiles()
         profile = known.get(controller.profile)
+        if (refused := refused_profiles().get(controller.profile)) is not None:
+            return [ConfigProblem(("profile",), refused)]
         if profile is None:
             return [
                 ConfigProblem(

@@ -104,8 +104,9 @@ class Cabinet:
         a = self._t
         if now > a:
             joules = 0.0
-            for n, c in enumerate(self.circuits, 1):
-                if c.energised and not self._phase_dead(n):
+            dead = self.phase_lost - 1
+            for i, c in enumerate(self.circuits):
+                if c.contactor and not c.tripped and i % 3 != dead and c.rated_w:
                     joules += c.load_w() * c.level_integral(a, now)
             self.energy_kwh += joules / 3.6e6
             self._t = now
@@ -116,24 +117,37 @@ class Cabinet:
 
     # ------------------------------------------------------------------ commands
 
+    def command(
+        self,
+        coils: Mapping[int, bool] | None = None,
+        fades: Mapping[int, float] | None = None,
+        levels: Mapping[int, float] | None = None,
+    ) -> None:
+        """Apply one request's changes at one instant: fade times first, then levels, then contactors."""
+        now = self.advance()
+        circuits = self.circuits
+        for n, seconds in (fades or {}).items():
+            circuits[n - 1].fade_s = max(0.0, seconds)
+        for n, level in (levels or {}).items():
+            c = circuits[n - 1]
+            if c.dimmable:
+                c.ramp_from = c.level(now)
+                c.setpoint = max(0.0, min(1.0, level))
+                c.ramp_start, c.ramp_s = now, c.fade_s
+        for n, on in (coils or {}).items():
+            c = circuits[n - 1]
+            c.coil = on
+            if not c.stuck:
+                c.contactor = on and not c.tripped
+
     def set_coil(self, circuit: int, on: bool) -> None:
-        self.advance()
-        c = self.circuits[circuit - 1]
-        c.coil = on
-        if not c.stuck:
-            c.contactor = on and not c.tripped
+        self.command(coils={circuit: on})
 
     def set_fade(self, circuit: int, seconds: float) -> None:
-        self.circuits[circuit - 1].fade_s = max(0.0, seconds)
+        self.command(fades={circuit: seconds})
 
     def set_level(self, circuit: int, level: float) -> None:
-        now = self.advance()
-        c = self.circuits[circuit - 1]
-        if not c.dimmable:
-            return
-        c.ramp_from = c.level(now)
-        c.setpoint = max(0.0, min(1.0, level))
-        c.ramp_start, c.ramp_s = now, c.fade_s
+        self.command(levels={circuit: level})
 
     # ------------------------------------------------------------------ faults
 
@@ -174,11 +188,19 @@ class Cabinet:
             return 0.0
         return c.load_w() * c.level(t)
 
-    def phases(self, t: float) -> tuple[list[float], list[float], list[float]]:
+    def powers(self, t: float) -> list[float]:
+        """Active power of every circuit at time t, in circuit order."""
+        dead = self.phase_lost - 1
+        return [
+            c.load_w() * c.level(t) if c.contactor and not c.tripped and i % 3 != dead else 0.0
+            for i, c in enumerate(self.circuits)
+        ]
+
+    def phases(self, t: float, powers: list[float] | None = None) -> tuple[list[float], list[float], list[float]]:
         """(volts, amps, watts) per phase at time t."""
-        watts = [0.0, 0.0, 0.0]
-        for n in range(1, len(self.circuits) + 1):
-            watts[(n - 1) % 3] += self.circuit_power(n, t)
+        if powers is None:
+            powers = self.powers(t)
+        watts = [sum(powers[0::3]), sum(powers[1::3]), sum(powers[2::3])]
         volts, amps = [], []
         for p in range(3):
             if self.phase_lost == p + 1:

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from drivers.base import ApplyResult, ChannelId, ChannelState, ControllerReading, Driver, PlannedOperation
 from drivers.modbus.profile import Profile, profiles
-from drivers.modbus.protocol import ChannelMap, Request, compile_batch, decode_status, status_request
+from drivers.modbus.protocol import ChannelMap, Request, StatusDecoder, compile_batch, status_request
 from drivers.modbus.settings import ModbusSettings
 from drivers.modbus.transport import ModbusTcpLink
 
 if TYPE_CHECKING:
     from lightctl.config import ControllerConfig
+
+COMPILE_CACHE = 16
+"""Compiled batches kept per driver: the same scene is sent again and again (one switch, retries)."""
 
 
 def channel_map(controller: ControllerConfig, profile: Profile | None = None) -> ChannelMap:
@@ -38,6 +41,8 @@ class ModbusDriver(Driver):
         settings = settings_of(controller)
         self.link = ModbusTcpLink(controller.id, settings.host, settings.port, settings.unit, controller.timeout_s)
         self._status = status_request(self.cmap.profile)
+        self._decoder = StatusDecoder(self.cmap)
+        self._compiled: dict[tuple[tuple[ChannelId, ChannelState], ...], list[Request]] = {}
 
     async def connect(self) -> None:
         await self.link.connect()
@@ -45,16 +50,22 @@ class ModbusDriver(Driver):
     async def close(self) -> None:
         self.link.close()
 
-    def _split(self, states: Mapping[ChannelId, ChannelState]) -> tuple[dict[ChannelId, ChannelState], dict[str, str]]:
-        known = {ch: st for ch, st in states.items() if ch in self.cmap.circuit_of}
-        unknown = {ch: f"{self.controller_id} has no channel {ch!r}" for ch in states if ch not in known}
-        return known, unknown
+    def _unknown(self, states: Mapping[ChannelId, ChannelState]) -> dict[ChannelId, str]:
+        circuit_of = self.cmap.circuit_of
+        return {ch: f"{self.controller_id} has no channel {ch!r}" for ch in states if ch not in circuit_of}
 
     def requests(self, states: Mapping[ChannelId, ChannelState]) -> list[Request]:
         """The write requests of a batch, in the order they are sent."""
-        known, _ = self._split(states)
-        registers, coils = compile_batch(self.cmap, known)
-        return registers + coils
+        key = tuple(states.items())
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            known = {ch: st for ch, st in states.items() if ch in self.cmap.circuit_of}
+            registers, coils = compile_batch(self.cmap, known)
+            compiled = registers + coils
+            if len(self._compiled) >= COMPILE_CACHE:
+                self._compiled.clear()
+            self._compiled[key] = compiled
+        return compiled
 
     def status_request(self) -> Request:
         return self._status
@@ -63,7 +74,7 @@ class ModbusDriver(Driver):
         return [r.planned("holding registers" if r.function_code == 16 else "coils") for r in self.requests(states)]
 
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
-        _, unknown = self._split(states)
+        unknown = self._unknown(states)
         sent = 0
         for request in self.requests(states):
             await self.link.execute(request)
@@ -72,6 +83,4 @@ class ModbusDriver(Driver):
 
     async def read(self, channels: Collection[ChannelId] | None = None) -> ControllerReading:
         reply = await self.link.execute(self._status)
-        if channels is not None:
-            channels = [ch for ch in channels if ch in self.cmap.circuit_of]
-        return decode_status(self.cmap, list(reply.registers), channels)
+        return self._decoder.decode(list(reply.registers), channels)

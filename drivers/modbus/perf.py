@@ -23,11 +23,13 @@ from typing import Any
 from drivers.base import OFF, ChannelState
 from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.floor import ModbusFloorClient
+from drivers.modbus.protocol import Request
 from drivers.modbus.settings import ModbusSettings
 from drivers.modbus.sim import ModbusSimulator, raise_file_limit
 from lightctl.config import ControllerConfig
 
 ON = ChannelState(on=True, level=100.0)
+USE_UVLOOP = False
 
 
 def make_controllers(count: int, first: int = 0) -> list[ControllerConfig]:
@@ -39,7 +41,7 @@ def make_controllers(count: int, first: int = 0) -> list[ControllerConfig]:
                 "profile": "cabinet-8ch",
                 "timeout_s": 5.0,
                 "host": "127.0.0.1",
-                "port": 0,
+                "port": 10000 + i,
                 "channels": [
                     {"id": f"c{n}", "point": n, "luminaires": {"count": 20, "kind": "landscape", "led": True, "watts": 36}}
                     for n in range(1, 9)
@@ -57,9 +59,9 @@ async def serve(count: int, first: int) -> None:
     await sim.start()
     elapsed = time.perf_counter() - started
     print(json.dumps({"startup_s": elapsed, "endpoints": sim.endpoints()}), flush=True)
-    cpu = time.process_time()
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    print(json.dumps({"cpu_s": time.process_time() - cpu}), flush=True)
+    loop = asyncio.get_running_loop()
+    while await loop.run_in_executor(None, sys.stdin.readline):
+        print(json.dumps({"cpu_s": time.process_time()}), flush=True)  # asked for: our CPU so far
     await sim.stop()
 
 
@@ -70,7 +72,8 @@ def spawn(count: int, processes: int) -> tuple[list[subprocess.Popen[str]], dict
         n = min(share, count - first)
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "drivers.modbus.perf", "--serve", str(n), "--first", str(first)],
+                [sys.executable, "-m", "drivers.modbus.perf", "--serve", str(n), "--first", str(first)]
+                + (["--uvloop"] if USE_UVLOOP else []),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             )
         )
@@ -82,23 +85,39 @@ def spawn(count: int, processes: int) -> tuple[list[subprocess.Popen[str]], dict
     return procs, endpoints, startups
 
 
-async def timed(rounds: int, one: Callable[[], Awaitable[int]]) -> tuple[list[float], list[float], int]:
-    walls, cpus, requests = [], [], 0
+def sim_cpu(procs: Sequence[subprocess.Popen[str]]) -> float:
+    """CPU seconds used so far by all simulator processes."""
+    total = 0.0
+    for proc in procs:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("cpu\n")
+        proc.stdin.flush()
+        total += json.loads(proc.stdout.readline())["cpu_s"]
+    return total
+
+
+async def timed(
+    rounds: int, one: Callable[[], Awaitable[int]], procs: Sequence[subprocess.Popen[str]]
+) -> tuple[list[float], list[float], float, int]:
+    walls, cpus, requests, server = [], [], 0, 0.0
     for _ in range(rounds):
+        before = sim_cpu(procs)
         cpu, wall = time.process_time(), time.perf_counter()
         requests = await one()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-    return walls, cpus, requests
+        server += sim_cpu(procs) - before
+    return walls, cpus, server / rounds, requests
 
 
-def report(name: str, walls: Sequence[float], cpus: Sequence[float], requests: int) -> None:
+def report(name: str, walls: Sequence[float], cpus: Sequence[float], server: float, requests: int) -> None:
     ordered = sorted(walls)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     cpu = statistics.median(cpus)
+    n = max(1, requests)
     print(
         f"{name:<24} wall p50 {statistics.median(walls):.3f} s  p95 {p95:.3f} s  "
-        f"client CPU {cpu:.3f} s = {cpu / max(1, requests) * 1e6:.0f} µs/request ({requests} requests)"
+        f"CPU/request: client {cpu / n * 1e6:.0f} µs, simulators {server / n * 1e6:.0f} µs  ({requests} requests)"
     )
 
 
@@ -124,7 +143,19 @@ async def measure(count: int, rounds: int, processes: int) -> None:
 
                 return sum(await asyncio.gather(*(one(d, b) for d, b in zip(drivers, batches, strict=True))))
 
-            report(f"driver {scene}", *await timed(rounds, driver_round))
+            report(f"driver {scene}", *await timed(rounds, driver_round, procs))
+
+            plans = [(d, [*d.requests(b), d.status_request()]) for d, b in zip(drivers, batches, strict=True)]
+
+            async def link_round(plans: list[tuple[ModbusDriver, list[Request]]] = plans) -> int:
+                async def one(d: ModbusDriver, requests: list[Request]) -> int:
+                    for r in requests:
+                        await d.link.execute(r)
+                    return len(requests)
+
+                return sum(await asyncio.gather(*(one(d, rs) for d, rs in plans)))
+
+            report(f"link only {scene}", *await timed(rounds, link_round, procs))
 
             floors = [ModbusFloorClient(c, b) for c, b in zip(controllers, batches, strict=True)]
             await asyncio.gather(*(f.connect() for f in floors))
@@ -132,18 +163,15 @@ async def measure(count: int, rounds: int, processes: int) -> None:
             async def floor_round(floors: list[ModbusFloorClient] = floors) -> int:
                 return sum(await asyncio.gather(*(f.run() for f in floors)))
 
-            report(f"floor {scene}", *await timed(rounds, floor_round))
+            report(f"floor {scene}", *await timed(rounds, floor_round, procs))
             await asyncio.gather(*(f.close() for f in floors))
-            await pymodbus_round(controllers, drivers, batches, rounds, scene)
+            await pymodbus_round(controllers, drivers, batches, rounds, scene, procs)
         await asyncio.gather(*(d.close() for d in drivers))
     finally:
-        cpus = []
         for proc in procs:
-            assert proc.stdin is not None and proc.stdout is not None
+            assert proc.stdin is not None
             proc.stdin.close()
-            cpus.append(json.loads(proc.stdout.readline())["cpu_s"])
             proc.wait(timeout=30)
-        print(f"simulator processes CPU over the run: {', '.join(f'{c:.2f} s' for c in cpus)}")
 
 
 async def pymodbus_round(
@@ -152,6 +180,7 @@ async def pymodbus_round(
     batches: list[dict[str, ChannelState]],
     rounds: int,
     scene: str,
+    procs: Sequence[subprocess.Popen[str]],
 ) -> None:
     """The same requests through pymodbus's AsyncModbusTcpClient, to justify the lean link."""
     from pymodbus.client import AsyncModbusTcpClient
@@ -178,7 +207,7 @@ async def pymodbus_round(
     async def round_() -> int:
         return sum(await asyncio.gather(*(one(cl, p) for cl, p in zip(clients, plans, strict=True))))
 
-    report(f"pymodbus client {scene}", *await timed(rounds, round_))
+    report(f"pymodbus client {scene}", *await timed(rounds, round_, procs))
     for client in clients:
         client.close()
 
@@ -190,11 +219,19 @@ def main() -> None:
     parser.add_argument("--sim-processes", type=int, default=1)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--uvloop", action="store_true", help="run both sides on uvloop (if installed)")
     args = parser.parse_args()
+    global USE_UVLOOP
+    USE_UVLOOP = args.uvloop
+    run: Callable[[Any], Any] = asyncio.run
+    if args.uvloop:
+        import uvloop  # type: ignore[import-not-found]  # not a dependency: an experiment
+
+        run = uvloop.run
     if args.serve is not None:
-        asyncio.run(serve(args.serve, args.first))
+        run(serve(args.serve, args.first))
     else:
-        asyncio.run(measure(args.controllers, args.rounds, args.sim_processes))
+        run(measure(args.controllers, args.rounds, args.sim_processes))
 
 
 if __name__ == "__main__":

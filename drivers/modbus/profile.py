@@ -7,13 +7,13 @@ table, and one whose status block does not fit one FC04 read (the read-back is o
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 MAX_READ_REGISTERS = 125
@@ -122,7 +122,8 @@ class Profile(_Frozen):
             )
         return self
 
-    def addresses(self) -> dict[str, list[tuple[str, set[int]]]]:
+    @cached_property
+    def _addresses(self) -> dict[str, list[tuple[str, set[int]]]]:
         """Per table, the addresses each declared field uses (for the overlap check)."""
         n = self.circuits
         di, ir = self.discrete_inputs, self.input_registers
@@ -151,8 +152,16 @@ class Profile(_Frozen):
             inputs.append((name, run(field.address, count * field.registers)))
         return out
 
+    def addresses(self) -> dict[str, list[tuple[str, set[int]]]]:
+        """Per table, the addresses each declared field uses (for the overlap check)."""
+        return self._addresses
+
     def status_block(self) -> tuple[int, int]:
         """(first address, count) of the one FC04 read that covers every input register."""
+        return self._status_block
+
+    @cached_property
+    def _status_block(self) -> tuple[int, int]:
         used = set().union(*(addresses for _, addresses in self.addresses()["input_registers"]))
         start = min(used)
         return start, max(used) + 1 - start
@@ -177,27 +186,37 @@ class ProfileError(ValueError):
 def load_profile(path: Path) -> Profile:
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-        return Profile.model_validate(data)
+        profile = Profile.model_validate(data)
     except ValidationError as exc:
         details = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
         )
         raise ProfileError(f"modbus profile {path.name} refused: {details}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, YAMLError) as exc:
         raise ProfileError(f"modbus profile {path.name} refused: {exc}") from None
-
-
-def _files() -> Iterator[Path]:
-    return iter(sorted(PROFILE_DIR.glob("*.yaml")))
+    if profile.id != path.stem:
+        raise ProfileError(f"modbus profile {path.name} declares id {profile.id!r}; it must be {path.stem!r}")
+    return profile
 
 
 @cache
-def profiles() -> dict[str, Profile]:
-    """Every profile shipped beside the driver, by id (the id must match the file name)."""
+def _catalogue() -> tuple[dict[str, Profile], dict[str, str]]:
     found: dict[str, Profile] = {}
-    for path in _files():
-        profile = load_profile(path)
-        if profile.id != path.stem:
-            raise ProfileError(f"modbus profile {path.name} declares id {profile.id!r}; it must be {path.stem!r}")
-        found[profile.id] = profile
-    return found
+    refused: dict[str, str] = {}
+    for path in sorted(PROFILE_DIR.glob("*.yaml")):
+        try:
+            found[path.stem] = load_profile(path)
+        except ProfileError as exc:
+            refused[path.stem] = str(exc)
+    return found, refused
+
+
+def profiles() -> dict[str, Profile]:
+    """Every valid profile shipped beside the driver, by id (= its file name)."""
+    return _catalogue()[0]
+
+
+def refused_profiles() -> dict[str, str]:
+    """Profiles that failed validation, by file name, with the reason: a controller that names
+    one gets that reason as its config problem instead of a traceback."""
+    return _catalogue()[1]

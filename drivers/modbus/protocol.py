@@ -7,6 +7,7 @@ PDU classes once, at compile time; the transport only adds the MBAP header.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -133,7 +134,8 @@ def compile_batch(cmap: ChannelMap, states: Mapping[ChannelId, ChannelState]) ->
     """(register writes, coil writes) for a forced batch: every channel given is written.
 
     Levels (and fade times) are written for channels switched on; a channel switched off only
-    has its level written when that fills a gap between others, so it never costs a request.
+    has its registers written when they close a whole gap between others: that saves a request
+    and never adds one.
     Registers go first so that a contactor closes onto the new level, not the old one.
     """
     profile = cmap.profile
@@ -152,8 +154,10 @@ def compile_batch(cmap: ChannelMap, states: Mapping[ChannelId, ChannelState]) ->
             fade = max(0, min(0xFFFF, round(state.fade_s / hr.fade_scale)))
             target[fade_address] = (fade, channel_id)
     if wanted and fillers:
-        low, high = min(wanted), max(wanted)
-        wanted.update({a: v for a, v in fillers.items() if low < a < high})
+        for low, high in itertools.pairwise(sorted(wanted)):
+            gap = range(low + 1, high)
+            if gap and all(a in fillers for a in gap):
+                wanted.update({a: fillers[a] for a in gap})
     register_writes = [
         write_registers(address, values, tuple(chs)) for address, values, chs in _runs(wanted, MAX_WRITE_REGISTERS)
     ]
@@ -169,56 +173,99 @@ def status_request(profile: Profile) -> Request:
     return read_input_registers(start, count)
 
 
-def _u(profile: Profile, regs: list[int], start: int, address: int, width: int) -> int:
-    i = address - start
-    return regs[i] if width == 16 else profile.join32(regs[i], regs[i + 1])
+class StatusDecoder:
+    """Decodes a controller's status block; offsets are worked out once, not per reading."""
+
+    def __init__(self, cmap: ChannelMap) -> None:
+        profile = cmap.profile
+        ir = profile.input_registers
+        start, _ = profile.status_block()
+        self.big = profile.word_order == "big"
+        self.feedback, self.trips, self.alarms = ir.feedback_bits - start, ir.trip_bits - start, ir.alarm_bits - start
+        self.level_scale = 100.0 / profile.level_max
+        cp = ir.circuit_power
+        self.channels: list[tuple[ChannelId, int, int | None, tuple[int, int, float]]] = []
+        self.outputs: list[tuple[ChannelId, str, int]] = []
+        for channel_id, circuit in cmap.circuit_of.items():
+            dimmable = channel_id in cmap.dimmable
+            setpoint = ir.setpoint - start + circuit - 1 if dimmable and ir.setpoint is not None else None
+            power = (cp.address - start + (circuit - 1) * cp.registers, cp.width, cp.scale)
+            self.channels.append((channel_id, 1 << (circuit - 1), setpoint, power))
+            if dimmable and ir.output_level is not None:
+                self.outputs.append((channel_id, f"output_{channel_id}_pct", ir.output_level - start + circuit - 1))
+        self.measurements: list[tuple[str, tuple[int, int, float]]] = []
+        for name, unit in (("voltage", "v"), ("current", "a")):
+            field = getattr(ir, name)
+            for phase in range(3):
+                spot = (field.address - start + phase * field.registers, field.width, field.scale)
+                self.measurements.append((f"{name}_l{phase + 1}_{unit}", spot))
+        self.power = (ir.power.address - start, ir.power.width, ir.power.scale)
+        self.energy = (ir.energy.address - start, ir.energy.width, ir.energy.scale)
+        self.alarm_faults = [(1 << bit, ALARM_FAULTS[name]) for name, bit in profile.alarm_bits.items()]
+        self._interned: dict[tuple[int, ...], ChannelReading] = {}
+        """Channel readings are immutable values that repeat (a lit circuit reads the same
+        again and again): reusing them saves most of the decoding time of a read-back."""
+
+    def _value(self, regs: list[int], spot: tuple[int, int, float]) -> float:
+        i, width, scale = spot
+        if width == 16:
+            return regs[i] * scale
+        first, second = regs[i], regs[i + 1]
+        return ((first << 16 | second) if self.big else (second << 16 | first)) * scale
+
+    def decode(self, regs: list[int], channels: Collection[ChannelId] | None = None) -> ControllerReading:
+        """A reading of ``channels`` (all when None) from the registers of the status block."""
+        feedback, trips, alarms = regs[self.feedback], regs[self.trips], regs[self.alarms]
+        wanted = None if channels is None else set(channels)
+        value = self._value
+        readings: dict[ChannelId, ChannelReading] = {}
+        interned = self._interned
+        if len(interned) > INTERNED_READINGS:
+            interned.clear()
+        for channel_id, bit, setpoint, power in self.channels:
+            if wanted is not None and channel_id not in wanted:
+                continue
+            i = power[0]
+            key = (
+                feedback & bit,
+                trips & bit,
+                -1 if setpoint is None else regs[setpoint],
+                regs[i],
+                regs[i + 1] if power[1] == 32 else 0,
+            )
+            reading = interned.get(key)
+            if reading is None:
+                reading = interned[key] = ChannelReading(
+                    on=bool(feedback & bit),
+                    level=None if setpoint is None else regs[setpoint] * self.level_scale,
+                    power_w=value(regs, power),
+                    faults=TRIPPED if trips & bit else NO_FAULTS,
+                )
+            readings[channel_id] = reading
+        measurements = {name: round(value(regs, spot), 6) for name, spot in self.measurements}
+        for channel_id, name, index in self.outputs:
+            if wanted is None or channel_id in wanted:
+                measurements[name] = regs[index] * self.level_scale
+        faults = frozenset(kind for mask, kind in self.alarm_faults if alarms & mask)
+        if trips:
+            faults |= TRIPPED
+        return ControllerReading(
+            at=time.time(),
+            channels=readings,
+            power_w=value(regs, self.power),
+            energy_kwh=value(regs, self.energy),
+            faults=faults,
+            measurements=measurements,
+        )
+
+
+INTERNED_READINGS = 256
+TRIPPED = frozenset({FaultKind.BREAKER_TRIP})
+NO_FAULTS: frozenset[FaultKind] = frozenset()
 
 
 def decode_status(
     cmap: ChannelMap, regs: list[int], channels: Collection[ChannelId] | None = None
 ) -> ControllerReading:
     """Turn the status block into a reading, for ``channels`` (all when None)."""
-    profile = cmap.profile
-    ir = profile.input_registers
-    start, _ = profile.status_block()
-    feedback = regs[ir.feedback_bits - start]
-    trips = regs[ir.trip_bits - start]
-    alarms = regs[ir.alarm_bits - start]
-    level_max = profile.level_max
-    cp = ir.circuit_power
-    readings: dict[ChannelId, ChannelReading] = {}
-    wanted = cmap.circuit_of if channels is None else {c: cmap.circuit_of[c] for c in channels}
-    for channel_id, circuit in wanted.items():
-        bit = 1 << (circuit - 1)
-        level = None
-        if channel_id in cmap.dimmable and ir.setpoint is not None:
-            level = regs[ir.setpoint - start + circuit - 1] * 100.0 / level_max
-        power = _u(profile, regs, start, cp.address + (circuit - 1) * cp.registers, cp.width) * cp.scale
-        readings[channel_id] = ChannelReading(
-            on=bool(feedback & bit),
-            level=level,
-            power_w=power,
-            faults=frozenset({FaultKind.BREAKER_TRIP}) if trips & bit else frozenset(),
-        )
-    measurements: dict[str, float] = {}
-    for name, unit in (("voltage", "v"), ("current", "a")):
-        field = getattr(ir, name)
-        for phase in range(3):
-            raw = _u(profile, regs, start, field.address + phase * field.registers, field.width)
-            measurements[f"{name}_l{phase + 1}_{unit}"] = round(raw * field.scale, 6)
-    if ir.output_level is not None:
-        for channel_id, circuit in wanted.items():
-            if channel_id in cmap.dimmable:
-                raw = regs[ir.output_level - start + circuit - 1]
-                measurements[f"output_{channel_id}_pct"] = raw * 100.0 / level_max
-    faults = frozenset(ALARM_FAULTS[name] for name, bit in profile.alarm_bits.items() if alarms & (1 << bit))
-    if trips:
-        faults |= {FaultKind.BREAKER_TRIP}
-    return ControllerReading(
-        at=time.time(),
-        channels=readings,
-        power_w=_u(profile, regs, start, ir.power.address, ir.power.width) * ir.power.scale,
-        energy_kwh=_u(profile, regs, start, ir.energy.address, ir.energy.width) * ir.energy.scale,
-        faults=faults,
-        measurements=measurements,
-    )
+    return StatusDecoder(cmap).decode(regs, channels)

@@ -9,5 +9,5 @@ class ModbusSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field(min_length=1)
-    port: int = Field(default=502, ge=0, le=65535)
+    port: int = Field(default=502, ge=1, le=65535)
     unit: int = Field(default=1, ge=1, le=247, description="Modbus unit (device) id")

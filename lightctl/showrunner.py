@@ -1,0 +1,217 @@
+"""Running a light show across every protocol in one beat.
+
+* Connections are warmed before the first cue; the start instant is shared by all controllers on
+  the monotonic clock (``start + loop * duration + cue.at_s``).
+* Each controller has a sender task and a one-slot mailbox: at a beat the runner puts the cue's
+  batch in every mailbox at once. A controller still busy with an earlier cue (slow, or offline
+  and timing out) takes the newest cue when it is free: it catches up at the next cue and never
+  replays old ones (the skipped cue is recorded as ``skipped``).
+* While the show runs, its cues are a layer of the desired state (above overrides, below
+  curtailment, whose caps also apply to every cue). At the end the channels return to the
+  schedule, or hold the last cue (``end: hold``) until the show is stopped.
+* Per cue and controller the record keeps the status and how far from the beat the batch was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from drivers.base import ChannelId, ChannelState
+from lightctl.desired import Layer, capped
+from lightctl.store import utc_now
+from scenes.shows import CompiledShow, compile_show
+
+if TYPE_CHECKING:
+    from lightctl.daemon import Daemon
+
+log = logging.getLogger("lightctl.shows")
+
+LEAD_S = 0.5
+"""Time between the warm-up and the first beat: every sender is idle and waiting by then."""
+
+
+class ShowRefused(ValueError):
+    pass
+
+
+@dataclass
+class CueRecord:
+    loop: int
+    cue: int
+    controller_id: str
+    status: str
+    sent_offset_ms: float | None
+    error: str | None = None
+
+
+@dataclass
+class ShowRun:
+    run_id: int
+    show: CompiledShow
+    user: str
+    start_monotonic: float = 0.0
+    started_at: str = ""
+    loop: int = 0
+    cue: int = -1
+    status: str = "starting"
+    records: list[CueRecord] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        done = [r for r in self.records if r.status != "skipped"]
+        return {
+            "run_id": self.run_id,
+            "show": self.show.config.id,
+            "user": self.user,
+            "status": self.status,
+            "started_at": self.started_at,
+            "loop": self.loop,
+            "loops": self.show.config.loops,
+            "cue": self.cue,
+            "cues": len(self.show.cues),
+            "controllers": len(self.show.controllers),
+            "sent": len(done),
+            "confirmed": sum(1 for r in done if r.status == "confirmed"),
+            "skipped": sum(1 for r in self.records if r.status == "skipped"),
+        }
+
+
+class ShowRunner:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.current: ShowRun | None = None
+        self.last: ShowRun | None = None
+
+    def shows(self) -> list[dict[str, Any]]:
+        return [
+            {"id": s.id, "name": s.name, "target": s.target, "duration_s": s.duration_s, "loops": s.loops, "cues": len(s.cues)}
+            for s in self.daemon.config.shows
+        ]
+
+    async def start(self, show_id: str, *, user: str) -> ShowRun:
+        if self.current is not None and self.current.status in ("starting", "running"):
+            raise ShowRefused(f"show {self.current.show.config.id!r} is running (run #{self.current.run_id}): stop it first")
+        config = next((s for s in self.daemon.config.shows if s.id == show_id), None)
+        if config is None:
+            known = ", ".join(s.id for s in self.daemon.config.shows) or "none configured"
+            raise ShowRefused(f"unknown show {show_id!r} (known: {known})")
+        compiled = compile_show(config, self.daemon.scenes)
+        run_id = await self.daemon.store.show_started(show_id, user)
+        run = ShowRun(run_id, compiled, user)
+        self.current = run
+        run.task = asyncio.create_task(self._run(run), name=f"show:{show_id}")
+        return run
+
+    async def stop(self, *, user: str) -> ShowRun:
+        run = self.current
+        if run is None or run.task is None or run.task.done():
+            if run is not None and run.status == "holding":
+                await self._end(run, "stopped", f"hold released by {user}")
+                return run
+            raise ShowRefused("no show is running")
+        run.task.cancel()
+        await asyncio.gather(run.task, return_exceptions=True)
+        await self._end(run, "stopped", f"stopped by {user}")
+        return run
+
+    async def close(self) -> None:
+        run = self.current
+        if run is not None and run.task is not None and not run.task.done():
+            run.task.cancel()
+            await asyncio.gather(run.task, return_exceptions=True)
+            await self._record(run, "interrupted", "the daemon stopped")
+
+    # -- the run -----------------------------------------------------------------------------
+
+    async def _run(self, run: ShowRun) -> None:
+        show, engine = run.show, self.daemon.engine
+        await engine.connect_all(controller_ids=sorted(show.controllers))
+        mailboxes: dict[str, tuple[int, int, dict[ChannelId, ChannelState], float] | None] = dict.fromkeys(show.controllers)
+        wake = {cid: asyncio.Event() for cid in show.controllers}
+        senders = [asyncio.create_task(self._sender(run, cid, mailboxes, wake[cid])) for cid in sorted(show.controllers)]
+        run.start_monotonic = start = time.monotonic() + LEAD_S
+        run.started_at = utc_now()
+        run.status = "running"
+        duration = show.config.duration_s
+        try:
+            for loop in range(show.config.loops):
+                run.loop = loop
+                for cue in show.cues:
+                    beat = start + loop * duration + cue.at_s
+                    await asyncio.sleep(max(0.0, beat - time.monotonic()))
+                    batches = self._capped(cue.batches)
+                    for cid, batch in batches.items():
+                        pending = mailboxes[cid]
+                        if pending is not None:
+                            run.records.append(CueRecord(pending[0], pending[1], cid, "skipped", None, "a later cue came first"))
+                        mailboxes[cid] = (loop, cue.index, batch, beat)
+                        wake[cid].set()
+                    run.cue = cue.index
+                    self.daemon.show_layer = Layer("show", None, show.config.target, f"{show.config.id} cue {cue.index}", states=cue.accumulated)
+                await asyncio.sleep(max(0.0, start + (loop + 1) * duration - time.monotonic()))
+        finally:
+            for task in senders:
+                task.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
+        if show.config.end == "hold":
+            run.status = "holding"
+            await self._record(run, "holding", None)
+        else:
+            await self._end(run, "done", None)
+
+    def _capped(self, batches: dict[str, dict[ChannelId, ChannelState]]) -> dict[str, dict[ChannelId, ChannelState]]:
+        """Curtailment sits above shows: its caps apply to every cue."""
+        caps = [(self.daemon.inventory.select(o.target), o.cap) for o in self.daemon.overrides if o.cap is not None]
+        if not caps:
+            return batches
+        out: dict[str, dict[ChannelId, ChannelState]] = {}
+        for cid, batch in batches.items():
+            out[cid] = {}
+            for ch, state in batch.items():
+                for selected, cap in caps:
+                    if (cid, ch) in selected and cap is not None:
+                        state = capped(state, cap)
+                out[cid][ch] = state
+        return out
+
+    async def _sender(
+        self,
+        run: ShowRun,
+        controller_id: str,
+        mailboxes: dict[str, tuple[int, int, dict[ChannelId, ChannelState], float] | None],
+        wake: asyncio.Event,
+    ) -> None:
+        engine = self.daemon.engine
+        while True:
+            await wake.wait()
+            wake.clear()
+            slot = mailboxes[controller_id]
+            if slot is None:
+                continue
+            mailboxes[controller_id] = None
+            loop, cue, batch, beat = slot
+            sent_offset_ms = (time.monotonic() - beat) * 1000.0
+            deadline = max(0.2, min(self.daemon.engine.settings.deadline_s, run.show.gap_after(cue)))
+            outcome = await engine.push(controller_id, batch, deadline)
+            run.records.append(CueRecord(loop, cue, controller_id, outcome.status.value, sent_offset_ms, outcome.error))
+
+    async def _end(self, run: ShowRun, status: str, detail: str | None) -> None:
+        self.daemon.show_layer = None
+        await self._record(run, status, detail)
+        await self.daemon.reconcile(f"show {run.show.config.id} {status}", source="show")
+
+    async def _record(self, run: ShowRun, status: str, detail: str | None) -> None:
+        run.status = status
+        self.last = run
+        await self.daemon.store.show_finished(
+            run.run_id,
+            status,
+            run.loop + 1 if run.cue >= 0 else 0,
+            [(r.loop, r.cue, r.controller_id, r.status, r.sent_offset_ms, r.error) for r in run.records],
+            detail,
+        )
+        log.info("show %s run #%d %s: %s", run.show.config.id, run.run_id, status, run.as_json())

@@ -1,0 +1,183 @@
+"""Config checks of the ``schedule:`` section (layer 3 of lightctl.config's validation).
+
+* ``load_holiday_files``: reads ``schedule.holiday_files`` (paths relative to the config file) into
+  ``schedule.official_years``, so that building the schedule later does no I/O.
+* ``check_schedule``: scenes exist, selectors resolve, day sets resolve, entry ids are unique, and
+  no two entries of equal priority are in force at once on a shared channel.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+
+from lightctl.config import Config, Path_, Problem, _Locator, _pydantic_problems, format_path
+from lightctl.inventory import ChannelKey, Inventory
+from lightctl.selectors import SelectorError
+from schedules.calendars import OfficialCalendar
+from schedules.daysets import DaySetError, DaySets
+from schedules.engine import Window
+from schedules.model import OfficialYear
+
+_WindowsOf = Callable[[date], tuple[Window, ...]]
+
+
+def _problem(file: str, locate: _Locator, path: Path_, message: str) -> Problem:
+    return Problem(file, locate.line(path), format_path(path), message)
+
+
+def load_holiday_files(config: Config, file: str, locate: _Locator, problems: list[Problem]) -> Config:
+    section = config.schedule
+    if not section.holiday_files:
+        return config
+    base = Path(file).parent if not file.startswith("<") else Path.cwd()
+    years = list(section.official_years)
+    for i, name in enumerate(section.holiday_files):
+        path = base / name
+        where: Path_ = ("schedule", "holiday_files", i)
+        try:
+            data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            problems.append(
+                _problem(
+                    file, locate, where, f"cannot read holiday file {str(path)!r}: {exc.strerror or exc}"
+                )
+            )
+            continue
+        except MarkedYAMLError as exc:
+            line = exc.problem_mark.line + 1 if exc.problem_mark else None
+            problems.append(Problem(str(path), line, "", f"not valid YAML: {exc.problem}"))
+            continue
+        try:
+            years.append(OfficialYear.model_validate(data))
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, str(path), _Locator(data)))
+    seen: dict[int, int] = {}
+    for official in years:
+        if official.year in seen:
+            problems.append(
+                _problem(
+                    file, locate, ("schedule", "holiday_files"), f"the year {official.year} is given twice"
+                )
+            )
+        seen[official.year] = 1
+    schedule = section.model_copy(update={"official_years": years})
+    return config.model_copy(update={"schedule": schedule})
+
+
+def check_schedule(
+    config: Config, file: str, locate: _Locator, inventory: Inventory, today: date | None = None
+) -> list[Problem]:
+    from schedules.builder import build
+
+    section = config.schedule
+    problems: list[Problem] = []
+    scenes = config.all_scenes()
+    seen: dict[str, int] = {}
+    try:
+        named = DaySets(section.day_sets, official=OfficialCalendar(section.official_years, log_missing=False))
+    except DaySetError as exc:
+        problems.append(_problem(file, locate, ("schedule", "day_sets"), str(exc)))
+        return problems
+    for i, entry in enumerate(section.entries):
+        path: Path_ = ("schedule", "entries", i)
+        if entry.id in seen:
+            where = f"{file}:{_line(locate, ('schedule', 'entries', seen[entry.id]))}"
+            problems.append(
+                _problem(file, locate, (*path, "id"), f"duplicate entry id {entry.id!r} (first at {where})")
+            )
+        seen.setdefault(entry.id, i)
+        if entry.scene not in scenes:
+            problems.append(
+                _problem(
+                    file,
+                    locate,
+                    (*path, "scene"),
+                    f"unknown scene {entry.scene!r} (known: {', '.join(sorted(scenes))})",
+                )
+            )
+        try:
+            inventory.select(entry.target)
+        except SelectorError as exc:
+            problems.append(_problem(file, locate, (*path, "target"), str(exc)))
+        try:
+            named.check(entry.days)
+        except DaySetError as exc:
+            problems.append(_problem(file, locate, (*path, "days"), str(exc)))
+    if problems:
+        return problems
+    return _overlaps(config, file, locate, inventory, build(config, inventory, log_missing=False).windows, today or date.today())
+
+
+def _overlaps(
+    config: Config, file: str, locate: _Locator, inventory: Inventory, windows_of: _WindowsOf, today: date
+) -> list[Problem]:
+    entries = config.schedule.entries
+    channels = [inventory.select(entry.target) for entry in entries]
+    by_priority: dict[int, list[int]] = defaultdict(list)
+    for i, entry in enumerate(entries):
+        by_priority[entry.priority].append(i)
+    pairs = {
+        (a, b): shared
+        for group in by_priority.values()
+        for n, a in enumerate(group)
+        for b in group[n + 1 :]
+        if (shared := channels[a] & channels[b])
+    }
+    if not pairs:
+        return []
+    index = {entry.id: i for i, entry in enumerate(entries)}
+    problems: list[Problem] = []
+    reported: set[tuple[int, int]] = set()
+    day = date(today.year, 1, 1)
+    last = date(today.year + config.schedule.check_years, 12, 31)
+    while day <= last and len(reported) < len(pairs):
+        windows = windows_of(day)
+        for n, first in enumerate(windows):
+            for second in windows[n + 1 :]:
+                a, b = sorted((index[first.entry.id], index[second.entry.id]))
+                if (a, b) not in pairs or (a, b) in reported:
+                    continue
+                start, end = max(first.start, second.start), min(first.end, second.end)
+                if start < end:
+                    reported.add((a, b))
+                    problems.append(
+                        _overlap_problem(file, locate, a, b, config, pairs[(a, b)], day, start, end)
+                    )
+        day += timedelta(days=1)
+    return problems
+
+
+def _overlap_problem(
+    file: str,
+    locate: _Locator,
+    a: int,
+    b: int,
+    config: Config,
+    shared: frozenset[ChannelKey],
+    day: date,
+    start: datetime,
+    end: datetime,
+) -> Problem:
+    entries = config.schedule.entries
+    first, second = entries[a], entries[b]
+    example = "/".join(sorted(shared)[0])
+    when = f"{start:%H:%M} to {end:%H:%M}"
+    message = (
+        f"entries {first.id!r} ({file}:{_line(locate, ('schedule', 'entries', a))}, target {first.target!r}) and "
+        f"{second.id!r} ({file}:{_line(locate, ('schedule', 'entries', b))}, target {second.target!r}) both have "
+        f"priority {first.priority} and are in force together on {len(shared)} channel(s) (e.g. {example}), "
+        f"first on the night of {day}, {when}: give one a higher priority, or narrow its days or target"
+    )
+    return _problem(file, locate, ("schedule", "entries", b, "priority"), message)
+
+
+def _line(locate: _Locator, path: Path_) -> str:
+    line = locate.line(path)
+    return str(line) if line else "?"

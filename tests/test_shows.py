@@ -1,0 +1,136 @@
+"""Shows and curtailment end to end, against simulators on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from drivers.base import OFF, ChannelState, Fault
+from lightctl.daemon import Daemon
+from tests.conftest import installation_data, modbus_controller
+
+CUE_GAP_S = 0.8
+
+
+def show_data(count: int, loops: int = 2, end: str = "schedule") -> dict[str, Any]:
+    data = installation_data([modbus_controller(f"s{i}", i, channels=4, timeout_s=0.3) for i in range(count)])
+    data["shows"] = [
+        {
+            "id": "beat",
+            "target": "*",
+            "duration_s": 3 * CUE_GAP_S,
+            "loops": loops,
+            "end": end,
+            "cues": [
+                {"at_s": 0, "rules": [{"target": "*", "level": 20}]},
+                {"at_s": CUE_GAP_S, "rules": [{"target": "*", "level": 60}]},
+                {"at_s": 2 * CUE_GAP_S, "rules": [{"target": "*", "level": 100}, {"target": "site:site-0", "on": False}]},
+            ],
+        }
+    ]
+    return data
+
+
+async def reach(run: Any, position: tuple[int, int], timeout: float = 10.0) -> None:
+    """Wait until the show has played the cue at (loop, cue)."""
+    for _ in range(int(timeout / 0.02)):
+        if (run.loop, run.cue) >= position:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the show did not reach {position}: at {(run.loop, run.cue)}")
+
+
+async def wait_for_show(daemon: Daemon, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while daemon.shows.current is not None and daemon.shows.current.status in ("starting", "running"):
+        assert time.monotonic() < deadline, "the show did not end"
+        await asyncio.sleep(0.05)
+
+
+async def test_show_every_cue_in_one_beat_loops_and_returns_to_schedule(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    farm, config = await make_farm(show_data(6), processes=2)
+    daemon = Daemon(config, database=tmp_path / "show.db")
+    await daemon.start()
+    try:
+        since = time.monotonic()
+        run = await daemon.shows.start("beat", user="导演")
+        await wait_for_show(daemon)
+        assert run.status == "done"
+        sent = {(r.loop, r.cue, r.controller_id): r for r in run.records}
+        assert len(sent) == 2 * 3 * 6 and all(r.status == "confirmed" for r in sent.values()), run.records
+        # Measured at the simulators: every controller received every cue within the beat.
+        times = await farm.write_times(since)
+        for loop in range(2):
+            for cue in range(3):
+                beat = run.start_monotonic + loop * 3 * CUE_GAP_S + cue * CUE_GAP_S
+                arrivals = [min(t for t in times[cid] if t >= beat - 0.001) for cid in times]
+                assert max(arrivals) - beat < 0.25, (loop, cue, [a - beat for a in arrivals])
+                assert max(arrivals) - min(arrivals) < 0.1
+        # Back to the schedule (none here: the default, off), and the run is on record.
+        assert daemon.show_layer is None
+        assert all(state == OFF for state in daemon.desired_now()[0].values())
+        reading = daemon.engine.reading_of("s3")
+        assert reading is not None and not any(ch.on for ch in reading.channels.values())
+        rows = await daemon.store.read("SELECT status, loops_done, user FROM show_runs")
+        assert rows == [{"status": "done", "loops_done": 2, "user": "导演"}]
+        cues = await daemon.store.read("SELECT COUNT(*) AS n FROM show_cue_results WHERE status='confirmed'")
+        assert cues[0]["n"] == 36
+    finally:
+        await daemon.stop()
+
+
+async def test_offline_controller_rejoins_at_the_next_cue_and_stop(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    farm, config = await make_farm(show_data(3, loops=3, end="hold"))
+    daemon = Daemon(config, database=tmp_path / "rejoin.db")
+    await daemon.start()
+    try:
+        run = await daemon.shows.start("beat", user="test")
+        await reach(run, (0, 0))
+        await farm.inject("s1", Fault("offline"))
+        await reach(run, (0, 2))
+        await farm.clear("s1", "offline")
+        await reach(run, (1, 1))
+        await asyncio.sleep(0.3)
+        stopped = await daemon.shows.stop(user="test")
+        assert stopped.status == "stopped"
+        records = {(r.loop, r.cue, r.controller_id): r.status for r in run.records}
+        assert records[(0, 1, "s1")] in ("failed", "unconfirmed", "skipped")
+        assert records[(1, 1, "s1")] == "confirmed"  # caught up at a later cue, old cues not replayed
+        assert all(records[(1, 1, c)] == "confirmed" for c in ("s0", "s2"))
+        assert daemon.show_layer is None
+        await asyncio.sleep(0.1)
+        assert all(state == OFF for state in daemon.desired_now()[0].values())
+    finally:
+        await daemon.stop()
+
+
+async def test_curtailment_sheds_records_and_restores(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = installation_data([modbus_controller(f"c{i}", i, channels=4) for i in range(3)])
+    _farm, config = await make_farm(data)
+    daemon = Daemon(config, database=tmp_path / "curtail.db")
+    await daemon.start()
+    try:
+        await daemon.apply_scene("all-on", "*", user="operator")
+        off = await daemon.curtail("controller:c0", 0, user="调度")
+        dim = await daemon.curtail("controller:c1", 30, user="调度")
+        assert off.shed_channels == 4 and off.command.outcome.count("confirmed") == 1
+        assert dim.shed_luminaires == 10 + 20 + 30 + 40
+        assert abs(dim.shed_kw - (100 * 20 * 0.7) / 1000) < 1e-6
+        state = daemon.desired_now()[0]
+        assert state[("c0", "c1")] == OFF and state[("c1", "c2")] == ChannelState(True, 30.0)
+        assert state[("c2", "c1")] == ChannelState(True, 100.0)
+        # A scene applied now does not lift the curtailment: it sits above everything.
+        await daemon.apply_scene("all-on", "*", user="operator")
+        assert daemon.desired_now()[0][("c0", "c1")] == OFF
+        shed = await daemon.store.read("SELECT controller_id, channel_id, level_before, level_after FROM curtail_shed ORDER BY 1, 2")
+        assert len(shed) == 8 and shed[0] == {"controller_id": "c0", "channel_id": "c1", "level_before": 100.0, "level_after": 0.0}
+        reading = daemon.engine.reading_of("c1")
+        assert reading is not None and all(abs((ch.level or 0) - 30) < 0.2 for ch in reading.channels.values())
+        report = await daemon.restore(None, user="调度")
+        assert report is not None and report.outcome.count("confirmed") == 2
+        assert daemon.desired_now()[0][("c0", "c1")] == ChannelState(True, 100.0)
+        assert not [o for o in daemon.overrides if o.kind == "curtail"]
+    finally:
+        await daemon.stop()
