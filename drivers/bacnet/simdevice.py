@@ -109,6 +109,30 @@ _FADING = LightingInProgress(LightingInProgress.fadeActive)
 _IDLE = LightingInProgress(LightingInProgress.idle)
 
 
+_NULL = PriorityValue(null=())
+
+
+def _relinquished() -> list[PriorityValue]:
+    """An empty priority array. The slots share one NULL value: a command replaces a slot and
+    never changes a value in place, and building 16 NULLs per object dominated start-up."""
+    return [_NULL] * 16
+
+
+_VALUES: dict[tuple[type, Any], PriorityValue] = {}
+
+
+def _priority_value(value: Any) -> PriorityValue:
+    """A priority-array slot for ``value``, shared like the NULLs above (constructing one costs
+    more than the rest of a write)."""
+    key = (type(value), value)
+    slot = _VALUES.get(key)
+    if slot is None:
+        if len(_VALUES) > 10_000:
+            _VALUES.clear()
+        slot = _VALUES[key] = PriorityValue(value)
+    return slot
+
+
 def _store(obj: Any, attr: str, value: Any) -> None:
     if obj.__dict__.get(attr) != value:
         object.__setattr__(obj, attr, value)
@@ -318,7 +342,7 @@ class SimBuilding:
         name = ch.name or ch.id
         if ref.kind == "lighting-output":
             return SimLightingOutput(
-                objectIdentifier=ident, objectName=name, presentValue=0.0, trackingValue=0.0,
+                priorityArray=_relinquished(), objectIdentifier=ident, objectName=name, presentValue=0.0, trackingValue=0.0,
                 relinquishDefault=0.0, inProgress="idle", outOfService=False, blinkWarnEnable=False,
                 egressTime=0, egressActive=False, defaultFadeTime=0, defaultRampRate=100.0,
                 defaultStepIncrement=1.0, lightingCommandDefaultPriority=16, covIncrement=1.0,
@@ -326,18 +350,18 @@ class SimBuilding:
             )
         if ref.kind == "analog-output":
             return AnalogOutputObject(
-                objectIdentifier=ident, objectName=name, presentValue=0.0, relinquishDefault=0.0,
+                priorityArray=_relinquished(), objectIdentifier=ident, objectName=name, presentValue=0.0, relinquishDefault=0.0,
                 units=EngineeringUnits.percent, covIncrement=1.0, minPresValue=0.0, maxPresValue=100.0,
                 reliability="noFaultDetected",
             )
         if ref.kind == "binary-output":
             return BinaryOutputObject(
-                objectIdentifier=ident, objectName=name, presentValue="inactive", relinquishDefault="inactive",
+                priorityArray=_relinquished(), objectIdentifier=ident, objectName=name, presentValue="inactive", relinquishDefault="inactive",
                 polarity="normal", reliability="noFaultDetected",
             )
         states = self.profile.scene_states or ["off", "on"]
         return SimMultiStateValue(
-            objectIdentifier=ident, objectName=name, presentValue=1, relinquishDefault=1,
+            priorityArray=_relinquished(), objectIdentifier=ident, objectName=name, presentValue=1, relinquishDefault=1,
             numberOfStates=len(states), stateText=states,
             outOfService=False, eventState="normal", reliability="noFaultDetected",
         )
@@ -415,7 +439,7 @@ class SimBuilding:
                 raise ExecutionError("property", "valueOutOfRange")
         elif kind == "multi-state-value" and not 1 <= int(decoded) <= int(obj.numberOfStates):
             raise ExecutionError("property", "valueOutOfRange")
-        self._command(channel, priority, PriorityValue(decoded), 0.0)
+        self._command(channel, priority, _priority_value(decoded), 0.0)
 
     def _lighting_command(self, channel: _Channel, command: LightingCommand) -> None:
         if not self.profile.fade:
@@ -438,7 +462,7 @@ class SimBuilding:
         if operation == LightingOperation.rampTo:
             rate = command.rampRate or 100.0
             fade_s = abs(float(target) - channel.fade.level(time.monotonic())) / float(rate)
-        self._command(channel, priority, PriorityValue(Real(float(target))), fade_s)
+        self._command(channel, priority, _priority_value(Real(float(target))), fade_s)
 
     def _command(self, channel: _Channel, priority: int, value: PriorityValue, fade_s: float) -> None:
         now = time.monotonic()

@@ -12,6 +12,7 @@ import inspect
 from functools import cache
 from typing import Any
 
+from bacpypes3.basetypes import OptionalUnsigned
 from bacpypes3.local.analog import AnalogInputObject as _AnalogInputObject
 from bacpypes3.local.analog import AnalogOutputObject as _AnalogOutputObject
 from bacpypes3.local.binary import BinaryOutputObject as _BinaryOutputObject
@@ -55,19 +56,41 @@ class _PlainReads:
         return super().__getattribute__(attr)
 
 
+_PRIORITIES = [OptionalUnsigned(unsigned=p) for p in range(1, 17)]
+_NO_PRIORITY = OptionalUnsigned(null=())
+
+
+class _FastCommandable:
+    """bacpypes3's ``Commandable.recalculating`` with the current-command-priority values made
+    once, not on every command (each costs as much as the rest of the recalculation)."""
+
+    def recalculating(self) -> None:
+        array: Any = self.priorityArray  # type: ignore[attr-defined]
+        for index in range(16):
+            slot = array[index]
+            if slot.null is None:
+                value = getattr(slot, slot._choice)
+                LocalObject.__setattr__(self, "currentCommandPriority", _PRIORITIES[index])
+                break
+        else:
+            value = self.relinquishDefault  # type: ignore[attr-defined]
+            LocalObject.__setattr__(self, "currentCommandPriority", _NO_PRIORITY)
+        LocalObject.__setattr__(self, "presentValue", value)
+
+
 class AnalogInputObject(_PlainReads, _AnalogInputObject):  # type: ignore[misc]
     pass
 
 
-class AnalogOutputObject(_PlainReads, _AnalogOutputObject):  # type: ignore[misc]
+class AnalogOutputObject(_PlainReads, _FastCommandable, _AnalogOutputObject):  # type: ignore[misc]
     pass
 
 
-class BinaryOutputObject(_PlainReads, _BinaryOutputObject):  # type: ignore[misc]
+class BinaryOutputObject(_PlainReads, _FastCommandable, _BinaryOutputObject):  # type: ignore[misc]
     pass
 
 
-class SimLightingOutput(_PlainReads, Commandable, LocalObject, _LightingOutputObject):  # type: ignore[misc]
+class SimLightingOutput(_PlainReads, _FastCommandable, Commandable, LocalObject, _LightingOutputObject):  # type: ignore[misc]
     """Present-value is the commanded target; tracking-value follows it through fades."""
 
     _cov_criteria = COVIncrementCriteria
@@ -76,7 +99,7 @@ class SimLightingOutput(_PlainReads, Commandable, LocalObject, _LightingOutputOb
         """The definition has no notification-class property; nothing to link."""
 
 
-class SimMultiStateValue(_PlainReads, Commandable, LocalObject, _MultiStateValueObject):  # type: ignore[misc]
+class SimMultiStateValue(_PlainReads, _FastCommandable, Commandable, LocalObject, _MultiStateValueObject):  # type: ignore[misc]
     _cov_criteria = GenericCriteria
 
     async def _post_init(self) -> None:
