@@ -8,6 +8,7 @@ it and closed when the last one lets go, so tests leave no socket behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -61,6 +62,29 @@ class _ClientApplication(Application):  # type: ignore[misc]
         await self.response(SimpleAckPDU(context=apdu))
 
 
+RECEIVE_BUFFER = 4 * 1024 * 1024
+"""The one switch brings hundreds of replies to one socket at once; the kernel's default buffer
+(about 200 datagrams) drops the rest while the process is busy decoding."""
+
+
+async def bound(link_layer: Any) -> None:
+    """Wait until bacpypes3 has bound a link layer's sockets, then widen their receive buffers."""
+    server = link_layer.server
+    if server._transport_tasks:
+        await asyncio.gather(*server._transport_tasks)
+        server._transport_tasks = []
+    for transport in (server.local_transport, server.broadcast_transport):
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None:
+            continue
+        force = getattr(socket, "SO_RCVBUFFORCE", None)  # Linux; needs CAP_NET_ADMIN
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force if force is not None else socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            with contextlib.suppress(OSError):  # capped at net.core.rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+
 def _free_udp_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind((host, 0))
@@ -105,10 +129,7 @@ class BacnetClient:
 
     async def ready(self) -> None:
         for layer in self.app.link_layers.values():
-            tasks = layer.server._transport_tasks
-            if tasks:
-                await asyncio.gather(*tasks)
-                layer.server._transport_tasks = []
+            await bound(layer)
 
     def request(self, apdu: APDU) -> asyncio.Future[Any]:
         """Send a request; the future's exception is the ErrorRejectAbortNack the device sent."""

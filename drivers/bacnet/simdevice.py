@@ -45,6 +45,7 @@ from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.primitivedata import Null, ObjectIdentifier, Real, Unsigned
 
+from drivers.bacnet.client import bound
 from drivers.bacnet.profile import ObjectRef, Profile
 from drivers.bacnet.simobjects import (
     AnalogInputObject,
@@ -283,8 +284,7 @@ class SimBuilding:
         app.building = self
         self.app = app
         for layer in app.link_layers.values():
-            await asyncio.gather(*layer.server._transport_tasks)
-            layer.server._transport_tasks = []
+            await bound(layer)
 
     async def stop(self) -> None:
         for task in list(self.delayed):  # requests held back by a 'slow' fault die with the device
