@@ -85,6 +85,8 @@ class BacnetDriver(Driver):
         self._connect_lock: asyncio.Lock | None = None
         self._on_reading: Callable[[ControllerReading], None] | None = None
         self._cov: CovSession | None = None
+        self._sent: dict[ChannelId, Any] = {}
+        """What we last commanded each channel to, as the device stores it (for read-backs)."""
         self._scene_sent: dict[ChannelId, tuple[int, float]] = {}
         """Per scene channel, the state we commanded and the level it stood for: a read-back of
         that state confirms that level (a scene number cannot hold a level of its own)."""
@@ -211,6 +213,16 @@ class BacnetDriver(Driver):
     async def _send(self, states: Mapping[ChannelId, ChannelState | None]) -> ApplyResult:
         await self.connect()
         writes, rejected = self._writes(states)
+        for write in writes:  # unknown until the device has taken it
+            self._sent.pop(write.channel, None)
+        result = await self._send_writes(writes, rejected)
+        for write in writes:
+            stored = services.stored_value(write)
+            if stored is not None and write.channel not in result.rejected:
+                self._sent[write.channel] = stored
+        return result
+
+    async def _send_writes(self, writes: list[Write], rejected: dict[str, str]) -> ApplyResult:
         operations = 0
         if self.use_wpm and writes:
             try:
@@ -315,7 +327,21 @@ class BacnetDriver(Driver):
             reads.append((services.object_id(self.profile.power), "presentValue"))
         if full and self.profile.energy is not None:
             reads.append((services.object_id(self.profile.energy), "presentValue"))
-        values = await self._rpm(reads)
+        if not full:
+            # A read-back of what we just wrote needs only the present values; who holds a
+            # channel (and what we hold under them) is asked only where they differ.
+            quick = [cid for cid in wanted if cid in self._sent]
+            explain = [cid for cid in wanted if cid not in self._sent]
+            values = await self._rpm([(services.object_id(self.points[c]), "presentValue") for c in quick])
+            explain += [cid for cid in quick if not self._as_sent(cid, values)]
+            reads = [(services.object_id(self.points[c]), p) for c in explain for p in props if p != "presentValue"]
+            if reads:
+                values.update(await self._rpm(reads))
+            missing = [cid for cid in explain if (str(self.points[cid]), "presentValue") not in values]
+            if missing:
+                values.update(await self._rpm([(services.object_id(self.points[c]), "presentValue") for c in missing]))
+        else:
+            values = await self._rpm(reads)
         held = [cid for cid in wanted if self._held_without_slot(cid, values)]
         if held:  # someone above us: what do we hold underneath? (one element of the array)
             slot = f"priorityArray[{self.settings.priority}]"
@@ -329,6 +355,15 @@ class BacnetDriver(Driver):
             raw = values.get((str(self.profile.energy), "presentValue"))
             energy = None if raw is None or services.is_error(raw) else float(raw) * self.profile.energy_scale_kwh
         return ControllerReading(at=time.time(), channels=readings, power_w=power, energy_kwh=energy)
+
+    def _as_sent(self, cid: ChannelId, values: Mapping[tuple[str, str], Any]) -> bool:
+        present = values.get((str(self.points[cid]), "presentValue"))
+        sent = self._sent.get(cid)
+        if present is None or sent is None or services.is_error(present):
+            return False
+        if isinstance(sent, float | int) and not isinstance(sent, bool):
+            return abs(float(present) - float(sent)) < 1e-3
+        return str(present) == str(sent)
 
     def _held_without_slot(self, cid: ChannelId, values: Mapping[tuple[str, str], Any]) -> bool:
         current = values.get((str(self.points[cid]), "currentCommandPriority"))

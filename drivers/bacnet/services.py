@@ -85,6 +85,20 @@ def channel_write(channel: str, ref: ObjectRef, state: ChannelState | None, prof
     return Write(channel, ref, "presentValue", Unsigned(profile.scene_state(state.on, state.level)), priority)
 
 
+def stored_value(write: Write) -> float | int | str | None:
+    """What the device's present-value will read once ``write`` is in force (None: relinquished)."""
+    value = write.value
+    if isinstance(value, LightingCommand):
+        return float(value.targetLevel)
+    if isinstance(value, Null):
+        return None
+    if isinstance(value, Real):
+        return float(value)
+    if isinstance(value, Unsigned):
+        return int(value)
+    return str(value)
+
+
 def wpm_batches(writes: Sequence[Write], max_apdu: int) -> list[list[Write]]:
     per_request = max(1, (max_apdu - WRITE_OVERHEAD) // WRITE_SPEC_OCTETS)
     return [list(writes[i : i + per_request]) for i in range(0, len(writes), per_request)]
