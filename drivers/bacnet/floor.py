@@ -10,7 +10,6 @@ from bacpypes3.apdu import APDU, encode_max_apdu_length_accepted
 from bacpypes3.pdu import Address
 
 from drivers.bacnet import services
-from drivers.bacnet.driver import confirm_props
 from drivers.bacnet.profile import load_profile
 from drivers.bacnet.settings import BacnetSettings
 from drivers.base import ChannelState, ControllerTimeout
@@ -77,8 +76,8 @@ class BacnetFloorClient:
             if profile.write_property_multiple
             else [services.wp_request(w, address) for w in writes]
         )
-        props = confirm_props(profile, settings.priority)
-        reads = [(services.object_id(points[cid]), p) for cid in states if cid in points for p in props]
+        # the driver's read-back when the device holds what was written: present values only
+        reads = [(services.object_id(points[cid]), "presentValue") for cid in states if cid in points]
         chunk = profile.rpm_properties
         read_apdus = [services.rpm_request(reads[i : i + chunk], address) for i in range(0, len(reads), chunk)]
         invoke = iter(range(256))
