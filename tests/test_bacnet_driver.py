@@ -189,3 +189,28 @@ async def test_simulator_restart_forgets_and_the_driver_carries_on() -> None:
         await driver.apply({"f1": ON80})
         assert host.devices["tower"].level("f1") == 80.0
         assert (await driver.read(["f1"])).channels["f1"].level == 80.0
+
+
+async def test_floor_client_sends_the_drivers_requests() -> None:
+    from drivers.bacnet.floor import BacnetFloorClient
+    from tests.test_bacnet_support import controller
+
+    async with running(building("tower", channels=8), building("old", profile="bms-legacy")) as (host, _, config):
+        for cid, expected in (("tower", 2), ("old", 4 + 1)):
+            floor = BacnetFloorClient(controller(config, cid), {f"f{i}": ChannelState(on=True, level=60) for i in range(1, 5)})
+            await floor.connect()
+            try:
+                before = host.request_count(cid)
+                assert await floor.run() == expected  # WPM + RPM, or one WP per output + RPM
+                assert host.request_count(cid) - before == expected
+            finally:
+                await floor.close()
+        assert host.devices["tower"].level("f4") == 60.0 and host.devices["old"].level("f4") == 100.0
+
+
+def test_bench_hook_makes_valid_buildings() -> None:
+    from drivers.bacnet.bench import controller_data
+    from tests.conftest import build_config, installation_data
+
+    config = build_config(installation_data([controller_data(i) for i in range(3)]))
+    assert [c.settings.device_instance for c in config.controllers()] == [20_000, 20_001, 20_002]
