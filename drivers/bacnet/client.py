@@ -44,6 +44,14 @@ class _ClientApplication(Application):  # type: ignore[misc]
     iam_listeners: list[Callable[[IAmRequest], None]]
     cov_handlers: dict[tuple[str, int], CovHandler]
 
+    async def confirmation(self, apdu: APDU) -> None:
+        """Drop a reply to a request we already gave up on (its future was cancelled by the
+        caller's timeout): bacpypes3 would try to set its result and log InvalidStateError."""
+        for request, future in self._requests.get(apdu.pduSource, ()):
+            if request.apduInvokeID == apdu.apduInvokeID and future.done():
+                return
+        await super().confirmation(apdu)
+
     async def do_IAmRequest(self, apdu: IAmRequest) -> None:
         for listener in list(self.iam_listeners):
             listener(apdu)
