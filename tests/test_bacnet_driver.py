@@ -214,3 +214,13 @@ def test_bench_hook_makes_valid_buildings() -> None:
 
     config = build_config(installation_data([controller_data(i) for i in range(3)]))
     assert [c.settings.device_instance for c in config.controllers()] == [20_000, 20_001, 20_002]
+
+
+async def test_parallel_writeproperty_stays_within_the_devices_limit() -> None:
+    async with running(building("old", profile="bms-legacy", channels=6)) as (host, drivers, _):
+        driver = drivers["old"]
+        await driver.connect()
+        host.inject("old", Fault("slow", value=0.15))
+        result = await driver.apply({f"f{i}": ChannelState(on=True) for i in range(1, 7)})
+        assert result.operations == 6 and not result.rejected
+        assert host.devices["old"].max_in_progress == driver.max_concurrent == 2

@@ -170,6 +170,7 @@ class SimApplication(Application):  # type: ignore[misc]
             task = asyncio.current_task()
             assert task is not None
             building.delayed.add(task)
+            building.max_in_progress = max(building.max_in_progress, len(building.delayed))
             try:
                 await asyncio.sleep(building.slow_s)
             finally:
@@ -251,6 +252,8 @@ class SimBuilding:
         self.error = False
         self.app: SimApplication | None = None
         self.delayed: set[asyncio.Task[Any]] = set()
+        self.max_in_progress = 0
+        """Most requests held at once by a 'slow' fault: how many a client had in flight."""
         self.channels: dict[str, _Channel] = {}
         self.by_object: dict[tuple[str, int], _Channel] = {}
         self.power_obj: Any = None
