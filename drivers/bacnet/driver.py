@@ -181,8 +181,6 @@ class BacnetDriver(Driver):
                 unknown[cid] = f"{self.controller_id} has no channel {cid!r}"
                 continue
             writes.append(services.channel_write(cid, ref, state, self.profile, self.settings.priority))
-            if ref.kind == "multi-state-value" and state is not None:
-                self._scene_sent[cid] = (self.profile.scene_state(state.on, state.level), state.level)
         return writes, unknown
 
     def plan(self, states: Mapping[ChannelId, ChannelState]) -> Sequence[PlannedOperation]:
@@ -218,8 +216,12 @@ class BacnetDriver(Driver):
         result = await self._send_writes(writes, rejected)
         for write in writes:
             stored = services.stored_value(write)
-            if stored is not None and write.channel not in result.rejected:
-                self._sent[write.channel] = stored
+            if stored is None or write.channel in result.rejected:
+                continue
+            self._sent[write.channel] = stored
+            state = states[write.channel]
+            if write.ref.kind == "multi-state-value" and state is not None:
+                self._scene_sent[write.channel] = (int(stored), state.level)
         return result
 
     async def _send_writes(self, writes: list[Write], rejected: dict[str, str]) -> ApplyResult:
