@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
 
 from bacpypes3.apdu import (
@@ -43,6 +44,7 @@ WRITE_SPEC_OCTETS = 24
 """A generous estimate of one encoded write specification (object, property, value, priority)."""
 
 
+@cache
 def object_id(ref: ObjectRef) -> ObjectIdentifier:
     return ObjectIdentifier(f"{ref.kind},{ref.instance}")
 
@@ -104,13 +106,37 @@ def wpm_batches(writes: Sequence[Write], max_apdu: int) -> list[list[Write]]:
     return [list(writes[i : i + per_request]) for i in range(0, len(writes), per_request)]
 
 
-def wpm_request(writes: Iterable[Write], address: Address) -> WritePropertyMultipleRequest:
-    specs: list[WriteAccessSpecification] = []
-    for write in writes:
-        value = PropertyValue(propertyIdentifier=write.prop, value=AnyValue(write.value))
+_SPEC_CACHE_SIZE = 4096
+"""Request parts are built once and reused (a switch repeats the same few values over and over,
+and building bacpypes3's data classes costs more than encoding them). They are only read."""
+
+
+_write_specs: dict[tuple[ObjectRef, str, tuple[str, str], int | None], WriteAccessSpecification] = {}
+
+
+def _write_spec(write: Write) -> WriteAccessSpecification:
+    key = (write.ref, write.prop, _value_key(write.value), write.priority)
+    spec = _write_specs.get(key)
+    if spec is None:
+        if len(_write_specs) >= _SPEC_CACHE_SIZE:
+            _write_specs.clear()
+        item = PropertyValue(propertyIdentifier=write.prop, value=AnyValue(write.value))
         if write.priority is not None:
-            value.priority = write.priority
-        specs.append(WriteAccessSpecification(objectIdentifier=object_id(write.ref), listOfProperties=[value]))
+            item.priority = write.priority
+        spec = _write_specs[key] = WriteAccessSpecification(
+            objectIdentifier=object_id(write.ref), listOfProperties=[item]
+        )
+    return spec
+
+
+def _value_key(value: Any) -> tuple[str, str]:
+    if isinstance(value, LightingCommand):
+        return ("lighting-command", f"{value.targetLevel}/{value.fadeTime}/{value.priority}")
+    return (type(value).__name__, str(value))
+
+
+def wpm_request(writes: Iterable[Write], address: Address) -> WritePropertyMultipleRequest:
+    specs = [_write_spec(write) for write in writes]
     return WritePropertyMultipleRequest(
         listOfWriteAccessSpecs=SequenceOf(WriteAccessSpecification)(specs), destination=address
     )
@@ -132,6 +158,7 @@ Read = tuple[ObjectIdentifier, str]
 """(object, property) to read; ``priorityArray[10]`` reads one element of an array."""
 
 
+@cache
 def _reference(prop: str) -> PropertyReference:
     name, _, index = prop.partition("[")
     if index:
@@ -143,15 +170,16 @@ def rpm_request(reads: Sequence[Read], address: Address) -> ReadPropertyMultiple
     grouped: dict[ObjectIdentifier, list[str]] = {}
     for objid, prop in reads:
         grouped.setdefault(objid, []).append(prop)
-    specs = [
-        ReadAccessSpecification(
-            objectIdentifier=objid,
-            listOfPropertyReferences=[_reference(p) for p in props],
-        )
-        for objid, props in grouped.items()
-    ]
+    specs = [_read_spec(objid, tuple(props)) for objid, props in grouped.items()]
     return ReadPropertyMultipleRequest(
         listOfReadAccessSpecs=SequenceOf(ReadAccessSpecification)(specs), destination=address
+    )
+
+
+@lru_cache(maxsize=_SPEC_CACHE_SIZE)
+def _read_spec(objid: ObjectIdentifier, props: tuple[str, ...]) -> ReadAccessSpecification:
+    return ReadAccessSpecification(
+        objectIdentifier=objid, listOfPropertyReferences=[_reference(p) for p in props]
     )
 
 
