@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from drivers.bacnet.discover import LOOPBACK_BROADCAST, discover
+from drivers.bacnet.settings import LOOPBACK_BROADCAST
 
 
 def _discover_parsers(subparsers: Any) -> Any:
@@ -48,6 +48,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from drivers.bacnet.discover import discover  # bacpypes3 only when the command runs
+
     low, high = args.range if args.range else (None, None)
     devices = asyncio.run(
         discover(low=low, high=high, broadcast=args.broadcast, local_address=args.local, wait_s=args.wait)

@@ -12,9 +12,7 @@ from bacpypes3.primitivedata import ObjectIdentifier
 
 from drivers.bacnet import services
 from drivers.bacnet.client import BacnetClient, acquire, release
-from drivers.bacnet.settings import BACNET_PORT
-
-LOOPBACK_BROADCAST = f"127.255.255.255:{BACNET_PORT}"
+from drivers.bacnet.settings import LOOPBACK_BROADCAST
 
 
 @dataclass(slots=True)

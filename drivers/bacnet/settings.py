@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 BACNET_PORT = 47808
 """The standard BACnet/IP UDP port (0xBAC0)."""
+LOOPBACK_BROADCAST = f"127.255.255.255:{BACNET_PORT}"
+"""Where a Who-Is reaches every simulated device on this machine."""
 
 
 def split_address(address: str) -> tuple[str, int]:
