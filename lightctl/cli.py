@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import json
 import logging
@@ -14,6 +13,7 @@ from typing import Any
 from lightctl.apiclient import ApiError, call
 from lightctl.cli_plugins import COMMAND_MODULES
 from lightctl.config import Config, ConfigError, load_config
+from lightctl.loop import run as run_loop
 from lightctl.selectors import SelectorError
 from scenes.model import UnknownScene
 
@@ -44,21 +44,21 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from lightctl.service import run_daemon
 
-    asyncio.run(run_daemon(load(args)))
+    run_loop(run_daemon(load(args)))
     return EXIT_OK
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from lightctl.service import run_simulators
 
-    asyncio.run(run_simulators(load(args), Path(args.config), args.processes))
+    run_loop(run_simulators(load(args), Path(args.config), args.processes))
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from lightctl.service import run_demo
 
-    asyncio.run(run_demo(load(args), Path(args.config), args.processes))
+    run_loop(run_demo(load(args), Path(args.config), args.processes))
     return EXIT_OK
 
 
@@ -75,10 +75,8 @@ def _print_outcome(result: dict[str, Any]) -> None:
 
 
 def cmd_scene_apply(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"target": args.target}
-    if args.until:
-        body["until"] = args.until
-    result = asyncio.run(call(load(args), "POST", f"/api/v1/scenes/{args.name}/apply", api=args.api, json=body))
+    body: dict[str, Any] = {"target": args.target, "until": args.until}
+    result = run_loop(call(load(args), "POST", f"/api/v1/scenes/{args.name}/apply", api=args.api, json=body))
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -151,18 +149,18 @@ def cmd_show(args: argparse.Namespace) -> int:
                 print(f"{show['id']:24} {show['duration_s']:7g} s x{show['loops']}  {show['cues']} cues  {show['target']}  {show['name'] or ''}")
             return EXIT_OK
     elif args.show_command == "start":
-        result = asyncio.run(call(config, "POST", f"/api/v1/shows/{args.name}/start", api=args.api))
+        result = run_loop(call(config, "POST", f"/api/v1/shows/{args.name}/start", api=args.api))
     elif args.show_command == "stop":
-        result = asyncio.run(call(config, "POST", "/api/v1/shows/stop", api=args.api))
+        result = run_loop(call(config, "POST", "/api/v1/shows/stop", api=args.api))
     else:
-        result = asyncio.run(call(config, "GET", "/api/v1/shows/status", api=args.api))
+        result = run_loop(call(config, "GET", "/api/v1/shows/status", api=args.api))
         result = result["run"]
     if args.json or result is None:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print(f"show {result['show']} run #{result['run_id']}: {result['status']}, loop {result['loop'] + 1}/{result['loops']}, "
-              f"cue {result['cue'] + 1}/{result['cues']}, {result['controllers']} controllers, {result['confirmed']} of "
-              f"{result['sent']} cue sends confirmed, {result['skipped']} caught up")
+              f"cue {result['cue'] + 1}/{result['cues']}, {result['controllers']} controllers, {result['sent']} cue sends, "
+              f"{result['failed']} failed, {result['skipped']} caught up")
     return EXIT_OK
 
 
@@ -172,21 +170,21 @@ def cmd_curtail(args: argparse.Namespace) -> int:
         body: dict[str, Any] = {"target": args.target, "level": 0 if args.off else args.level}
         if args.until:
             body["until"] = args.until
-        result = asyncio.run(call(config, "POST", "/api/v1/curtailments", api=args.api, json=body))
+        result = run_loop(call(config, "POST", "/api/v1/curtailments", api=args.api, json=body))
         if not args.json:
             shed = result["shed"]
             print(f"curtailment #{result['curtailment_id']} on {args.target}: shed {shed['channels']} channels, "
                   f"{shed['luminaires']} luminaires, about {shed['kw']:.1f} kW")
             _print_outcome(result["command"])
     elif args.curtail_command == "list":
-        result = asyncio.run(call(config, "GET", "/api/v1/curtailments", api=args.api))
+        result = run_loop(call(config, "GET", "/api/v1/curtailments", api=args.api))
         if not args.json:
             for row in result:
                 print(f"#{row['id']} {row['target']} at most {row['cap']:g}% by {row['user']} since {row['created_at']}: "
                       f"{row['luminaires']} luminaires, {row['shed_kw']:.1f} kW shed")
     else:
         path = "/api/v1/curtailments" + (f"/{args.id}" if args.id is not None else "")
-        result = asyncio.run(call(config, "DELETE", path, api=args.api))
+        result = run_loop(call(config, "DELETE", path, api=args.api))
         if not args.json:
             print(f"restored {result['restored']}")
             if result["command"]:
@@ -197,7 +195,7 @@ def cmd_curtail(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status = asyncio.run(call(load(args), "GET", "/api/v1/status", api=args.api))
+    status = run_loop(call(load(args), "GET", "/api/v1/status", api=args.api))
     if args.json:
         print(json.dumps(status, ensure_ascii=False))
         return EXIT_OK
@@ -215,13 +213,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_bench_switch(args: argparse.Namespace) -> int:
     from lightctl.bench import run_switch_bench
 
-    return asyncio.run(run_switch_bench(args))
+    return run_loop(run_switch_bench(args))
 
 
 def cmd_bench_show(args: argparse.Namespace) -> int:
     from lightctl.bench import run_show_bench
 
-    return asyncio.run(run_show_bench(args))
+    return run_loop(run_show_bench(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = scene.add_parser("apply", help="apply a scene now (the one switch)")
     p.add_argument("name")
     p.add_argument("--target", default="*", help="selector (default: *)")
-    p.add_argument("--until", help="hold until HH:MM or an ISO 8601 time")
+    p.add_argument(
+        "--until", default="next",
+        help="hold until: 'next' scheduled transition (default), 'none' (until cleared), HH:MM or ISO 8601",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scene_apply)
     p = scene.add_parser("list", help="list scenes")

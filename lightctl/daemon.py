@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from lightctl.config import Config
@@ -29,6 +29,7 @@ from lightctl.engine import (
     Status,
 )
 from lightctl.inventory import ChannelKey, Inventory
+from lightctl.loop import settle_heap
 from lightctl.showrunner import ShowRefused, ShowRunner
 from lightctl.store import ResultRow, Store
 from scenes.model import SceneBook, UnknownScene
@@ -144,6 +145,7 @@ class Daemon:
                 Override(row["id"], row["kind"], row["scene"], row["target"], row["user"], until, row["cap"])
             )
         await self.engine.start()
+        settle_heap()
         self.started_at = self.clock()
         self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
         if reconcile:
@@ -166,28 +168,37 @@ class Daemon:
     # -- desired state -----------------------------------------------------------------------
 
     def layers(self) -> list[Layer]:
-        """Operator layers above the schedule: overrides, a running show, then curtailments,
-        which sit above everything."""
-        overrides = [o.layer() for o in self.overrides if o.kind == "override"]
+        """Layers above the schedule, lowest first: a running show, operator overrides (an
+        operator who darkened an area for an incident is not overruled by the 20:40 show), then
+        curtailments, which sit above everything."""
         shows = [self.show_layer] if self.show_layer is not None else []
+        overrides = [o.layer() for o in self.overrides if o.kind == "override"]
         curtailments = [o.layer() for o in self.overrides if o.kind == "curtail"]
-        return overrides + shows + curtailments
+        return shows + overrides + curtailments
 
     def desired_now(self) -> tuple[dict[ChannelKey, Any], dict[ChannelKey, str]]:
         return resolve(self.now(), self.inventory, self.scenes, self.schedule, self.layers())
 
-    async def reconcile(self, reason: str, *, source: str = "schedule", force: bool = False) -> CommandReport | None:
+    async def reconcile(
+        self, reason: str, *, source: str = "schedule", force: bool = False, force_keys: Iterable[ChannelKey] = ()
+    ) -> CommandReport | None:
         """Bring the field to the desired state for now. Only what changed is sent, unless forced
-        (start-up: nothing is known of the field yet)."""
+        (start-up: nothing is known of the field yet), and ``force_keys`` are sent in any case
+        (the channels a show just drove: their end state is confirmed by read-back)."""
         async with self._command_lock:
             desired, _why = self.desired_now()
             changed = self.engine.set_desired(desired)
-            keys = set(desired) if force else changed
+            keys = set(desired) if force else changed | set(force_keys)
             report = None
             if keys:
                 report = await self._run_command(keys, user="lightctl", source=source, action="reconcile", scene=None, target=reason)
         await self._start_scheduled_shows()
         return report
+
+    async def confirm(self, keys: Iterable[ChannelKey], reason: str) -> CommandReport:
+        """Send and read back these channels' desired state (a held show's last cue)."""
+        async with self._command_lock:
+            return await self._run_command(set(keys), user="lightctl", source="show", action="confirm", scene=None, target=reason)
 
     async def _start_scheduled_shows(self) -> None:
         """A show one of whose ``schedule_entries`` is in force starts, once per operating night."""
@@ -208,11 +219,26 @@ class Daemon:
 
     # -- the one switch ----------------------------------------------------------------------
 
+    def next_transition(self) -> datetime | None:
+        """When the schedule next changes what is lit, if it has anything to say."""
+        if self.schedule is None:
+            return None
+        return self.schedule.next_change(self.now())
+
     async def apply_scene(
-        self, scene: str, target: str = "*", *, user: str, until: datetime | None = None, kind: str = "override"
+        self,
+        scene: str,
+        target: str = "*",
+        *,
+        user: str,
+        until: datetime | Literal["next"] | None = "next",
+        kind: str = "override",
     ) -> CommandReport:
         """An operator's scene on a selector, now: an override layer, then a forced command to
-        every channel it selects."""
+        every channel it selects. It holds ``until`` a time, by default until the schedule's next
+        transition (so the nightly run takes over again), or with ``until=None`` until cleared."""
+        if until == "next":
+            until = self.next_transition()
         try:
             self.scenes.states(scene)
             selected = self.inventory.select(target)

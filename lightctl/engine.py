@@ -46,6 +46,8 @@ class Status(StrEnum):
     CONFIRMED = "confirmed"
     UNCONFIRMED = "unconfirmed"
     FAILED = "failed"
+    SENT = "sent"
+    """Accepted by the device, not read back (a show's cue: the bus stays free for the next)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,8 @@ class Runtime:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     converge_backoff: Backoff = field(default_factory=Backoff)
     converge_at: float = 0.0
+    held: bool = False
+    """While a show drives this controller, background convergence leaves it alone."""
 
     @property
     def id(self) -> str:
@@ -267,16 +271,41 @@ class Engine:
 
         return sum(await asyncio.gather(*(one(rt) for rt in wanted)))
 
-    async def push(self, controller_id: str, batch: Mapping[ChannelId, ChannelState], deadline_s: float) -> ControllerOutcome:
-        """Send one controller's batch now and read it back (a show's cue). The batch becomes
-        that controller's desired state for its channels."""
+    async def send(self, controller_id: str, batch: Mapping[ChannelId, ChannelState], deadline_s: float) -> ControllerOutcome:
+        """Send one controller's batch now without reading it back (a show's cue). The batch
+        becomes that controller's desired state; it counts as confirmed only after a read-back."""
         rt = self.runtimes[controller_id]
         rt.desired.update(batch)
-        outcome = await self._apply_and_confirm(rt, batch, deadline_s)
-        assert outcome is not None
-        if outcome.status is not Status.CONFIRMED:
-            rt.wake.set()
-        return outcome
+        started = time.perf_counter()
+        for ch in batch:
+            rt.confirmed.pop(ch, None)
+
+        def outcome(status: Status, operations: int = 0, kind: str | None = None, error: str | None = None) -> ControllerOutcome:
+            return ControllerOutcome(rt.id, status, time.perf_counter() - started, operations, kind, error, len(batch))
+
+        try:
+            async with asyncio.timeout(deadline_s), rt.lock:
+                result = await rt.driver.apply(batch)
+        except DriverError as exc:
+            self._link_failed(rt, str(exc))
+            return outcome(Status.FAILED, 0, exc.kind, exc.detail)
+        except TimeoutError:
+            self._link_failed(rt, f"no answer within {deadline_s:g} s")
+            return outcome(Status.FAILED, 0, "timeout", f"no answer within {deadline_s:g} s")
+        self._link_ok(rt)
+        if result.rejected:
+            refused = "; ".join(f"{ch}: {why}" for ch, why in sorted(result.rejected.items()))
+            return outcome(Status.FAILED, result.operations, "rejected", f"device refused {refused}")
+        return outcome(Status.SENT, result.operations)
+
+    def hold(self, controller_ids: Iterable[str], held: bool = True) -> None:
+        """Keep background convergence off these controllers (a show drives them), or release
+        them (``held=False``), waking their supervisors."""
+        for cid in controller_ids:
+            rt = self.runtimes[cid]
+            rt.held = held
+            if not held:
+                rt.wake.set()
 
     # -- desired state -----------------------------------------------------------------------
 
@@ -341,11 +370,15 @@ class Engine:
             for ch in batch:
                 rt.confirmed.pop(ch, None)
         try:
-            async with asyncio.timeout(deadline_s), rt.lock:
+            async with asyncio.timeout(deadline_s) as deadline, rt.lock:
                 if batch is None:
                     batch = rt.pending()
                     if not batch:
                         return None
+                fade = max((st.fade_s for st in batch.values()), default=0.0)
+                if fade:  # the read-back waits for the fade: the deadline runs from its end
+                    when = deadline.when()
+                    deadline.reschedule(None if when is None else when + fade)
                 try:
                     result = await rt.driver.apply(batch)
                 except DriverError as exc:
@@ -357,7 +390,6 @@ class Engine:
                 if result.rejected:
                     refused = "; ".join(f"{ch}: {why}" for ch, why in sorted(result.rejected.items()))
                     return outcome(Status.FAILED, "rejected", f"device refused {refused}")
-                fade = max((st.fade_s for st in batch.values()), default=0.0)
                 if fade:
                     await asyncio.sleep(fade)
                 tolerance = rt.driver.level_tolerance
@@ -379,7 +411,7 @@ class Engine:
                 return outcome(Status.UNCONFIRMED, "mismatch", _describe_mismatch(batch, reading, tolerance))
         except TimeoutError:
             if applied:
-                return outcome(Status.UNCONFIRMED, "timeout", f"no read-back within {deadline_s:g} s")
+                return outcome(Status.UNCONFIRMED, "timeout", f"no read-back within {deadline_s:g} s of the end of the fade")
             self._link_failed(rt, f"no answer within {deadline_s:g} s")
             return outcome(Status.FAILED, "timeout", f"no answer within {deadline_s:g} s")
 
@@ -451,7 +483,7 @@ class Engine:
         while self._running:
             now = time.monotonic()
             wake_at = next_poll if self.settings.polling else now + 3600.0
-            if rt.pending():
+            if rt.pending() and not rt.held:
                 wake_at = min(wake_at, max(rt.converge_at, rt.link.retry_at))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, wake_at - now)):
@@ -459,7 +491,7 @@ class Engine:
             rt.wake.clear()
             now = time.monotonic()
             try:
-                if rt.pending() and now >= max(rt.converge_at, rt.link.retry_at):
+                if rt.pending() and not rt.held and now >= max(rt.converge_at, rt.link.retry_at):
                     result = await self._apply_and_confirm(rt, None, self.settings.deadline_s)
                     if result is not None:
                         if result.status is not Status.CONFIRMED:

@@ -1,15 +1,20 @@
 """Running a light show across every protocol in one beat.
 
-* Connections are warmed before the first cue; the start instant is shared by all controllers on
-  the monotonic clock (``start + loop * duration + cue.at_s``).
+* Connections are warmed, and every cue compiled by its drivers, before the first cue; the start
+  instant is shared by all controllers on the monotonic clock (``start + loop * duration + cue.at_s``).
 * Each controller has a sender task and a one-slot mailbox: at a beat the runner puts the cue's
   batch in every mailbox at once. A controller still busy with an earlier cue (slow, or offline
   and timing out) takes the newest cue when it is free: it catches up at the next cue and never
   replays old ones (the skipped cue is recorded as ``skipped``).
-* While the show runs, its cues are a layer of the desired state (above overrides, below
-  curtailment, whose caps also apply to every cue). At the end the channels return to the
+* While the show runs, its cues are a layer of the desired state above the schedule and below
+  operator overrides and curtailment: channels an operator holds are left out of every cue, and
+  curtailment caps apply to them. At the end the channels return to the
   schedule, or hold the last cue (``end: hold``) until the show is stopped.
-* Per cue and controller the record keeps the status and how far from the beat the batch was sent.
+* Cues are sent without a read-back, so that a slow bus (DALI at 1,200 baud) is free for the next
+  cue; background convergence leaves the show's controllers alone while it runs. The final state
+  is confirmed by read-back once, when the show ends (or holds its last cue).
+* Per cue and controller the record keeps the status (sent, failed, skipped) and how far from the
+  beat the batch was sent.
 """
 
 from __future__ import annotations
@@ -74,8 +79,8 @@ class ShowRun:
             "cue": self.cue,
             "cues": len(self.show.cues),
             "controllers": len(self.show.controllers),
-            "sent": len(done),
-            "confirmed": sum(1 for r in done if r.status == "confirmed"),
+            "sent": sum(1 for r in done if r.status == "sent"),
+            "failed": sum(1 for r in done if r.status == "failed"),
             "skipped": sum(1 for r in self.records if r.status == "skipped"),
         }
 
@@ -129,7 +134,11 @@ class ShowRunner:
 
     async def _run(self, run: ShowRun) -> None:
         show, engine = run.show, self.daemon.engine
+        engine.hold(show.controllers)
         await engine.connect_all(controller_ids=sorted(show.controllers))
+        for cue in show.cues:  # compile ahead: drivers that cache compiled batches only send at the beat
+            for cid, batch in cue.batches.items():
+                engine.runtimes[cid].driver.plan(batch)
         mailboxes: dict[str, tuple[int, int, dict[ChannelId, ChannelState], float] | None] = dict.fromkeys(show.controllers)
         wake = {cid: asyncio.Event() for cid in show.controllers}
         senders = [asyncio.create_task(self._sender(run, cid, mailboxes, wake[cid])) for cid in sorted(show.controllers)]
@@ -159,23 +168,32 @@ class ShowRunner:
             await asyncio.gather(*senders, return_exceptions=True)
         if show.config.end == "hold":
             run.status = "holding"
+            engine.hold(show.controllers, False)
+            await self.daemon.confirm(show.channels, f"show {show.config.id} holds its last cue")
             await self._record(run, "holding", None)
         else:
             await self._end(run, "done", None)
 
     def _capped(self, batches: dict[str, dict[ChannelId, ChannelState]]) -> dict[str, dict[ChannelId, ChannelState]]:
-        """Curtailment sits above shows: its caps apply to every cue."""
-        caps = [(self.daemon.inventory.select(o.target), o.cap) for o in self.daemon.overrides if o.cap is not None]
-        if not caps:
+        """Operator overrides and curtailments sit above shows: channels an operator holds are
+        left out of the cue, and curtailment caps apply to every cue."""
+        select = self.daemon.inventory.select
+        held = frozenset().union(*(select(o.target) for o in self.daemon.overrides if o.kind == "override"))
+        caps = [(select(o.target), o.cap) for o in self.daemon.overrides if o.cap is not None]
+        if not held and not caps:
             return batches
         out: dict[str, dict[ChannelId, ChannelState]] = {}
         for cid, batch in batches.items():
-            out[cid] = {}
+            kept = {}
             for ch, state in batch.items():
+                if (cid, ch) in held:
+                    continue
                 for selected, cap in caps:
                     if (cid, ch) in selected and cap is not None:
                         state = capped(state, cap)
-                out[cid][ch] = state
+                kept[ch] = state
+            if kept:
+                out[cid] = kept
         return out
 
     async def _sender(
@@ -196,13 +214,16 @@ class ShowRunner:
             loop, cue, batch, beat = slot
             sent_offset_ms = (time.monotonic() - beat) * 1000.0
             deadline = max(0.2, min(self.daemon.engine.settings.deadline_s, run.show.gap_after(cue)))
-            outcome = await engine.push(controller_id, batch, deadline)
+            outcome = await engine.send(controller_id, batch, deadline)
             run.records.append(CueRecord(loop, cue, controller_id, outcome.status.value, sent_offset_ms, outcome.error))
 
     async def _end(self, run: ShowRun, status: str, detail: str | None) -> None:
         self.daemon.show_layer = None
-        await self._record(run, status, detail)
-        await self.daemon.reconcile(f"show {run.show.config.id} {status}", source="show")
+        self.daemon.engine.hold(run.show.controllers, False)
+        try:  # the show is over once the field is back where it should be, confirmed by read-back
+            await self.daemon.reconcile(f"show {run.show.config.id} {status}", source="show", force_keys=run.show.channels)
+        finally:
+            await self._record(run, status, detail)
 
     async def _record(self, run: ShowRun, status: str, detail: str | None) -> None:
         run.status = status

@@ -21,6 +21,7 @@ from typing import Any
 
 from drivers.base import Fault, SimulatorHost
 from drivers.registry import get_plugin
+from lightctl.loop import settle_heap
 
 STARTUP_TIMEOUT_S = 300.0
 CALL_TIMEOUT_S = 30.0
@@ -64,6 +65,7 @@ async def _worker_main(conn: multiprocessing.connection.Connection, source: Any,
         endpoints: dict[str, dict[str, Any]] = {}
         for host in hosts.values():
             endpoints.update({cid: dict(ep) for cid, ep in host.endpoints().items()})
+        settle_heap()
         conn.send(("ready", endpoints))
     except Exception as exc:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -104,7 +106,9 @@ async def _worker_main(conn: multiprocessing.connection.Connection, source: Any,
 
 
 def _worker(conn: multiprocessing.connection.Connection, source: Any, ids: list[str], any_port: bool) -> None:
-    asyncio.run(_worker_main(conn, source, ids, any_port))
+    from lightctl.loop import run
+
+    run(_worker_main(conn, source, ids, any_port))
 
 
 class _Worker:

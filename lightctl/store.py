@@ -263,7 +263,8 @@ class Store:
                     db.conn.execute(f"RELEASE job{number}")
                 db.conn.execute("COMMIT")
             for future, result, error in done:
-                if future is None:
+                # The waiter may have given up (its task was cancelled): the write stands anyway.
+                if future is None or not future.set_running_or_notify_cancel():
                     continue
                 if error is not None:
                     future.set_exception(error)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -129,7 +129,7 @@ class EventSpec(Base):
 # --------------------------------------------------------------------------- day sets
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-OFFICIAL_HOLIDAYS = (
+HolidayName = Literal[
     "new_years_day",
     "spring_festival",
     "tomb_sweeping_day",
@@ -138,7 +138,8 @@ OFFICIAL_HOLIDAYS = (
     "national_day",
     "mid_autumn_festival",
     "anti_fascist_70th_day",
-)
+]
+OFFICIAL_HOLIDAYS: tuple[str, ...] = get_args(HolidayName)
 LUNAR_FESTIVALS: dict[str, tuple[int, int]] = {
     "laba": (12, 8),  # 腊八
     "xiaonian": (12, 23),  # 小年 (腊月二十三, the northern date that the DOMAIN notes use)
@@ -307,17 +308,6 @@ def _date_list(values: list[str]) -> list[date]:
         out += [start + timedelta(days=i) for i in range((end - start).days + 1)]
     return out
 
-
-HolidayName = Literal[
-    "new_years_day",
-    "spring_festival",
-    "tomb_sweeping_day",
-    "labour_day",
-    "dragon_boat_festival",
-    "national_day",
-    "mid_autumn_festival",
-    "anti_fascist_70th_day",
-]
 
 
 class OfficialYear(Base):

@@ -102,3 +102,19 @@ async def test_poll_sees_a_local_change_and_the_engine_converges(make_farm) -> N
         assert await wait_until(lambda: not engine.unconfirmed(), timeout=5.0), engine.unconfirmed()
     finally:
         await engine.stop()
+
+
+async def test_a_fade_longer_than_the_deadline_is_still_confirmed(make_farm) -> None:  # type: ignore[no-untyped-def]
+    data = installation_data([modbus_controller("f0", 0, channels=2)])
+    _farm, config = await make_farm(data)
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=0.5, polling=False))
+    await engine.start()
+    try:
+        engine.set_desired(dict.fromkeys(inventory.all_keys, ChannelState(True, 40.0, fade_s=1.0)))
+        outcome = await engine.command(inventory.all_keys)
+        result = outcome.controllers["f0"]
+        assert result.status is Status.CONFIRMED, result
+        assert 1.0 <= result.elapsed_s < 1.5
+    finally:
+        await engine.stop()

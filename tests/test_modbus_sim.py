@@ -238,3 +238,14 @@ async def test_every_table_reads_from_the_model(rig: Rig) -> None:
         assert rejected.isError() and rejected.exception_code == 2
     finally:
         client.close()
+
+
+async def test_write_times_keep_the_arrival_of_writes_only(rig: Rig) -> None:
+    import time
+
+    before = time.monotonic()
+    await rig.driver.apply(every(rig, ON))  # FC16 + FC15
+    await rig.driver.read()  # FC04: not a write
+    after = time.monotonic()
+    times = rig.sim.write_times(rig.ctrl.id)
+    assert len(times) == 2 and before <= times[0] <= times[1] <= after

@@ -175,3 +175,21 @@ async def test_a_fresh_connection_that_drops_is_unreachable(device: Make) -> Non
     with pytest.raises(ControllerUnreachable, match="connection closed by the device"):
         await link.execute(READ)
     assert dev.connections == 1
+
+
+async def test_a_cancelled_request_leaves_a_clean_link(device: Make) -> None:
+    answers = iter([None, registers([1, 2, 3])])
+
+    def reply(tid: int, unit: int, pdu: bytes) -> bytes | None:
+        out = next(answers)
+        return None if out is None else frame(tid, unit, out)
+
+    dev, link = await device(reply, timeout_s=5.0)
+    task = asyncio.create_task(link.execute(READ))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not link.connected
+    assert list((await link.execute(READ)).registers) == [1, 2, 3]
+    assert dev.connections == 2

@@ -59,7 +59,7 @@ async def test_show_every_cue_in_one_beat_loops_and_returns_to_schedule(make_far
         await wait_for_show(daemon)
         assert run.status == "done"
         sent = {(r.loop, r.cue, r.controller_id): r for r in run.records}
-        assert len(sent) == 2 * 3 * 6 and all(r.status == "confirmed" for r in sent.values()), run.records
+        assert len(sent) == 2 * 3 * 6 and all(r.status == "sent" for r in sent.values()), run.records
         # Measured at the simulators: every controller received every cue within the beat.
         times = await farm.write_times(since)
         for loop in range(2):
@@ -75,8 +75,11 @@ async def test_show_every_cue_in_one_beat_loops_and_returns_to_schedule(make_far
         assert reading is not None and not any(ch.on for ch in reading.channels.values())
         rows = await daemon.store.read("SELECT status, loops_done, user FROM show_runs")
         assert rows == [{"status": "done", "loops_done": 2, "user": "导演"}]
-        cues = await daemon.store.read("SELECT COUNT(*) AS n FROM show_cue_results WHERE status='confirmed'")
+        cues = await daemon.store.read("SELECT COUNT(*) AS n FROM show_cue_results WHERE status='sent'")
         assert cues[0]["n"] == 36
+        # The end state was confirmed by read-back, once, for every show channel.
+        end = await daemon.store.read("SELECT confirmed, failed FROM commands WHERE source='show'")
+        assert end == [{"confirmed": 6, "failed": 0}]
     finally:
         await daemon.stop()
 
@@ -97,8 +100,8 @@ async def test_offline_controller_rejoins_at_the_next_cue_and_stop(make_farm, tm
         assert stopped.status == "stopped"
         records = {(r.loop, r.cue, r.controller_id): r.status for r in run.records}
         assert records[(0, 1, "s1")] in ("failed", "unconfirmed", "skipped")
-        assert records[(1, 1, "s1")] == "confirmed"  # caught up at a later cue, old cues not replayed
-        assert all(records[(1, 1, c)] == "confirmed" for c in ("s0", "s2"))
+        assert records[(1, 1, "s1")] == "sent"  # caught up at a later cue, old cues not replayed
+        assert all(records[(1, 1, c)] == "sent" for c in ("s0", "s2"))
         assert daemon.show_layer is None
         await asyncio.sleep(0.1)
         assert all(state == OFF for state in daemon.desired_now()[0].values())

@@ -168,3 +168,20 @@ async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconci
     db.close()
     assert os.path.exists(tmp_path / "kill.db")
 
+
+
+async def test_a_write_whose_waiter_gave_up_still_lands_and_the_writer_lives(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.db")
+    store.open()
+    try:
+        slow = asyncio.ensure_future(
+            store.write(lambda db: db.conn.execute("INSERT INTO link_events (at, controller_id, state) VALUES ('t','a','x')"))
+        )
+        await asyncio.sleep(0)  # queued; now its waiter gives up
+        slow.cancel()
+        await asyncio.gather(slow, return_exceptions=True)
+        await store.write(lambda db: db.conn.execute("INSERT INTO link_events (at, controller_id, state) VALUES ('t','b','x')"))
+        rows = await store.read("SELECT controller_id FROM link_events ORDER BY id")
+        assert [r["controller_id"] for r in rows] == ["a", "b"]
+    finally:
+        store.close()

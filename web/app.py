@@ -15,8 +15,9 @@ import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
@@ -151,13 +152,19 @@ async def apply_scene(request: web.Request) -> web.Response:
     target = data.get("target", "*")
     if not isinstance(target, str):
         raise CommandRefused("'target' must be a selector string")
-    until_raw = data.get("until")
-    if until_raw is not None and not isinstance(until_raw, str):
-        raise CommandRefused("'until' must be 'HH:MM' or an ISO 8601 time")
-    try:
-        until = parse_until(until_raw, daemon.now())
-    except ValueError:
-        raise CommandRefused(f"'until' {until_raw!r} is neither HH:MM nor an ISO 8601 time") from None
+    until_raw = data.get("until", "next")
+    if not isinstance(until_raw, str):
+        raise CommandRefused("'until' must be 'next' (the schedule's next transition, the default), 'none', 'HH:MM' or an ISO 8601 time")
+    until: datetime | Literal["next"] | None
+    if until_raw == "next":
+        until = "next"
+    elif until_raw == "none":
+        until = None
+    else:
+        try:
+            until = parse_until(until_raw, daemon.now())
+        except ValueError:
+            raise CommandRefused(f"'until' {until_raw!r} is not 'next', 'none', HH:MM or an ISO 8601 time") from None
     report = await daemon.apply_scene(request.match_info["scene_id"], target, user=user, until=until)
     return web.json_response(report.as_json())
 

@@ -44,7 +44,7 @@ OPENAPI: dict[str, Any] = {
                                 "type": "object",
                                 "properties": {
                                     "target": {"type": "string", "default": "*"},
-                                    "until": {"type": "string", "description": "HH:MM or ISO 8601"},
+                                    "until": {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"},
                                 },
                             }
                         }

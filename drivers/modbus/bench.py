@@ -1,30 +1,24 @@
-"""Benchmark controllers for ``lightctl bench``: one 8-circuit dimming cabinet per index."""
+"""Benchmark hook: one synthetic 8-circuit dimming cabinet per index (see lightctl.bench)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-BASE_PORT = 15000
+WATTS = (150, 36, 18, 70, 3, 24, 12, 18)
 
 
 def controller_data(index: int) -> dict[str, Any]:
-    """A cabinet-8ch controller; its port is distinct per index (the simulators bind free ports)."""
     return {
-        "id": f"mb-{index:05d}",
+        "id": f"mb{index:05d}",
         "protocol": "modbus",
         "profile": "cabinet-8ch",
         "host": "127.0.0.1",
-        "port": BASE_PORT + index,
+        "port": 1024 + index,  # placeholder; the simulators bind free ports and the config is patched
         "unit": 1,
-        "timeout_s": 2.0,
         "poll_s": 3600,
+        "timeout_s": 5.0,
         "channels": [
-            {
-                "id": f"c{n}",
-                "point": n,
-                "dimmable": True,
-                "luminaires": {"count": 20, "kind": "landscape", "led": True, "watts": 36},
-            }
+            {"id": f"c{n}", "point": n, "luminaires": {"count": 40, "kind": "landscape", "led": True, "watts": WATTS[n - 1]}}
             for n in range(1, 9)
         ],
     }

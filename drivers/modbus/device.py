@@ -190,11 +190,17 @@ class Cabinet:
 
     def powers(self, t: float) -> list[float]:
         """Active power of every circuit at time t, in circuit order."""
+        return self.snapshot(t)[1]
+
+    def snapshot(self, t: float) -> tuple[list[float], list[float]]:
+        """(actual output 0..1, active power in W) of every circuit at time t, in circuit order."""
         dead = self.phase_lost - 1
-        return [
-            c.load_w() * c.level(t) if c.contactor and not c.tripped and i % 3 != dead else 0.0
-            for i, c in enumerate(self.circuits)
-        ]
+        levels, powers = [], []
+        for i, c in enumerate(self.circuits):
+            level = c.level(t)
+            levels.append(level)
+            powers.append(c.load_w() * level if c.contactor and not c.tripped and i % 3 != dead else 0.0)
+        return levels, powers
 
     def phases(self, t: float, powers: list[float] | None = None) -> tuple[list[float], list[float], list[float]]:
         """(volts, amps, watts) per phase at time t."""
@@ -212,6 +218,10 @@ class Cabinet:
             volts.append(v)
             amps.append(watts[p] / (v * POWER_FACTOR) if v > 1 else 0.0)
         return volts, amps, watts
+
+    def alarm_word(self, volts: list[float], bits: Mapping[str, int]) -> int:
+        """The alarms as a bit field, ``bits`` giving each alarm's mask."""
+        return sum(bits[name] for name, on in self.alarms(volts).items() if on and name in bits)
 
     def alarms(self, volts: list[float]) -> dict[str, bool]:
         live = [v for p, v in enumerate(volts) if self.phase_lost != p + 1]

@@ -163,7 +163,7 @@ class SimulatedCabinet:
         put = self._put
         setpoint, output, cp_spots, level_max = self._circuit_spots
         feedback = trips = 0
-        powers = model.powers(now)
+        levels, powers = model.snapshot(now)
         for i, c in enumerate(model.circuits):
             if c.contactor:
                 feedback |= 1 << i
@@ -171,16 +171,15 @@ class SimulatedCabinet:
                 trips |= 1 << i
             if c.dimmable:
                 if setpoint >= 0:
-                    registers[offset + setpoint + i] = round(c.setpoint * level_max)
+                    registers[offset + setpoint + i] = int(c.setpoint * level_max + 0.5)
                 if output >= 0:
-                    registers[offset + output + i] = round(c.level(now) * level_max)
+                    registers[offset + output + i] = int(levels[i] * level_max + 0.5)
             put(registers, offset, cp_spots[i], powers[i])
         volts, amps, watts = model.phases(now, powers)
         fb, tr, al, alarm_bits, volt_spots, amp_spots, power_spot, energy_spot = self._block_spots
         registers[offset + fb] = feedback
         registers[offset + tr] = trips
-        alarms = model.alarms(volts)
-        registers[offset + al] = sum(bit for name, bit in alarm_bits if alarms[name])
+        registers[offset + al] = model.alarm_word(volts, alarm_bits)
         for phase in range(3):
             put(registers, offset, volt_spots[phase], volts[phase])
             put(registers, offset, amp_spots[phase], amps[phase])
@@ -208,7 +207,7 @@ class SimulatedCabinet:
             ir.feedback_bits - start,
             ir.trip_bits - start,
             ir.alarm_bits - start,
-            [(name, 1 << bit) for name, bit in p.alarm_bits.items()],
+            {str(name): 1 << bit for name, bit in p.alarm_bits.items()},
             [spot(ir.voltage, k) for k in range(3)],
             [spot(ir.current, k) for k in range(3)],
             spot(ir.power),

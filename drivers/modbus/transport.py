@@ -180,6 +180,12 @@ class ModbusTcpLink:
             raise ControllerTimeout(
                 self.controller_id, f"no reply to {request.describe()} within {self.timeout_s:g} s"
             ) from None
+        except asyncio.CancelledError:
+            # the caller gave up (its own deadline): the device may still be busy with this
+            # request, and most cabinets do not queue a second one, so start clean next time
+            protocol.waiting.pop(tid, None)
+            self.close()
+            raise
 
     def _decode(self, request: Request, pdu: bytes) -> ModbusPDU:
         """Decode with pymodbus's response class for the function code (its ``DecodePDU`` formats
