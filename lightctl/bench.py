@@ -265,6 +265,8 @@ async def run_show_bench(args: argparse.Namespace) -> int:
         finally:
             await daemon.stop()
             await farm.stop()
+    protocol_of = {c.id: c.protocol for c in config.controllers()}
+    late_by_protocol: dict[str, list[float]] = {}
     for cue in range(SHOW_CUES):
         beat = run.start_monotonic + cue * SHOW_CUE_GAP_S
         window_end = beat + SHOW_CUE_GAP_S
@@ -273,6 +275,7 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             inside = [t for t in times[cid] if beat - 0.005 <= t < window_end]
             if inside:
                 arrivals.append(min(inside))
+                late_by_protocol.setdefault(protocol_of[cid], []).append(min(inside) - beat)
             else:
                 missing += 1
         if arrivals:
@@ -293,6 +296,9 @@ async def run_show_bench(args: argparse.Namespace) -> int:
         "spread_max_ms": round(max(spreads) * 1000, 1),
         "last_arrival_after_beat_p99_ms": round(percentile(lateness, 99) * 1000, 1),
         "controller_cues_missing": missing,
+        "arrival_after_beat_p99_ms_by_protocol": {
+            p: round(percentile(v, 99) * 1000, 1) for p, v in sorted(late_by_protocol.items())
+        },
         "sent": sum(1 for r in run.records if r.status == "sent"),
         "sends": len(run.records),
     }
@@ -306,6 +312,9 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             f"max {result['spread_max_ms']} ms\n"
             f"  last arrival after the beat: p99 {result['last_arrival_after_beat_p99_ms']} ms "
             f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms)\n"
+            f"  arrival after the beat, p99 by protocol: "
+            + ", ".join(f"{p} {v} ms" for p, v in result["arrival_after_beat_p99_ms_by_protocol"].items())
+            + "\n"
             f"  cue sends accepted by the devices: {result['sent']} of {result['sends']}; "
             f"controller-cues not received: {missing}"
         )

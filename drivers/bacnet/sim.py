@@ -133,6 +133,9 @@ class BacnetSimulatorHost:
     def request_count(self, controller_id: str) -> int:
         return self.devices[controller_id].requests
 
+    def write_times(self, controller_id: str) -> list[float]:
+        return list(self.devices[controller_id].write_times)
+
 
 async def _serve(config_path: str, only: set[str] | None) -> None:
     from lightctl.config import load_config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +134,8 @@ class SimBuilding:
         self.address = address
         self.requests = 0
         self.by_service: dict[str, int] = {}
+        self.write_times: deque[float] = deque(maxlen=10_000)
+        """Arrival instants (time.monotonic) of write requests, for measuring a show's beat."""
         self.offline = False
         self.slow_s = 0.0
         self.error = False
