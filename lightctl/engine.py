@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -174,6 +175,8 @@ class Runtime:
     converge_at: float = 0.0
     held: bool = False
     """While a show drives this controller, background convergence leaves it alone."""
+    pushed: bool = False
+    """The driver pushes readings (OPC UA data changes, BACnet COV, or its own poll): no polling here."""
 
     @property
     def id(self) -> str:
@@ -241,6 +244,7 @@ class Engine:
         """Start one supervisor per controller. Connections are made on first use."""
         self._running = True
         for cid, rt in self.runtimes.items():
+            rt.pushed = rt.driver.subscribe(functools.partial(self._on_push, rt))
             self._tasks[cid] = asyncio.create_task(self._supervise(rt), name=f"supervise:{cid}")
 
     async def stop(self) -> None:
@@ -417,7 +421,21 @@ class Engine:
 
     # -- observation -------------------------------------------------------------------------
 
-    def _take_reading(self, rt: Runtime, reading: ControllerReading, *, partial: bool = False) -> None:
+    def _on_push(self, rt: Runtime, reading: ControllerReading) -> None:
+        """A reading the driver pushed: the device is there, and a channel it shows away from
+        what was confirmed is converged again."""
+        self._link_ok(rt)
+        before = len(rt.confirmed)
+        self._take_reading(rt, reading, partial=True, observed=True)
+        if len(rt.confirmed) < before:
+            rt.wake.set()
+
+    def _take_reading(
+        self, rt: Runtime, reading: ControllerReading, *, partial: bool = False, observed: bool = False
+    ) -> None:
+        """Keep a reading. ``partial``: it covers some channels only (a read-back, a push).
+        ``observed`` (polls and pushes, not our own read-backs): channels it shows away from what
+        was confirmed are no longer confirmed, so that they are converged again."""
         previous = rt.reading.channels if rt.reading is not None else {}
         changed = {
             ch: r
@@ -435,12 +453,12 @@ class Engine:
                 reading.faults,
                 reading.measurements or rt.reading.measurements,
             )
+        seen = reading.channels
         rt.reading = reading
-        if not partial:
-            # A poll that shows a channel away from what we confirmed: converge it again.
+        if observed or not partial:
             tolerance = rt.driver.level_tolerance
             for ch, st in list(rt.confirmed.items()):
-                if not matches(reading.channels.get(ch), st, tolerance):
+                if ch in seen and not matches(seen.get(ch), st, tolerance):
                     del rt.confirmed[ch]
         self._emit(ReadingEvent(rt.id, reading, changed))
 
@@ -474,7 +492,7 @@ class Engine:
                 self._link_failed(rt, "poll timed out")
                 return False
         self._link_ok(rt)
-        self._take_reading(rt, reading)
+        self._take_reading(rt, reading, observed=True)
         return True
 
     async def _supervise(self, rt: Runtime) -> None:
@@ -482,7 +500,8 @@ class Engine:
         next_poll = time.monotonic() + random.uniform(0.1, 1.0) * poll_s
         while self._running:
             now = time.monotonic()
-            wake_at = next_poll if self.settings.polling else now + 3600.0
+            polling = self.settings.polling and not rt.pushed
+            wake_at = next_poll if polling else now + 3600.0
             if rt.pending() and not rt.held:
                 wake_at = min(wake_at, max(rt.converge_at, rt.link.retry_at))
             with contextlib.suppress(TimeoutError):
@@ -497,7 +516,7 @@ class Engine:
                         if result.status is not Status.CONFIRMED:
                             rt.converge_at = time.monotonic() + rt.converge_backoff.next_delay()
                         self._emit(ConvergedEvent(result))
-                elif self.settings.polling and now >= next_poll:
+                elif polling and now >= next_poll:
                     await self.poll(rt)
                     next_poll = time.monotonic() + poll_s
             except asyncio.CancelledError:

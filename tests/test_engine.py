@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from drivers.base import ChannelState, Fault
-from lightctl.engine import Engine, EngineSettings, Status
+from lightctl.engine import ConvergedEvent, Engine, EngineSettings, Status
 from lightctl.inventory import Inventory
 from tests.conftest import installation_data, modbus_controller
 
@@ -117,4 +117,34 @@ async def test_a_fade_longer_than_the_deadline_is_still_confirmed(make_farm) -> 
         assert result.status is Status.CONFIRMED, result
         assert 1.0 <= result.elapsed_s < 1.5
     finally:
+        await engine.stop()
+
+
+async def test_pushed_readings_are_watched_without_polling(make_farm) -> None:  # type: ignore[no-untyped-def]
+    """An OPC UA PLC pushes data changes; with polling effectively off (poll_s 3600) the engine
+    still sees a change made at the bridge's own panel (another client), and puts it back."""
+    from drivers.opcua.bench import controller_data
+    from drivers.registry import get_plugin
+
+    data = installation_data([controller_data(0)])
+    _farm, config = await make_farm(data)
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=3.0, retry_initial_s=0.1, retry_max_s=0.3))
+    await engine.start()
+    panel = get_plugin("opcua").create_driver(next(iter(config.controllers())))
+    try:
+        assert engine.runtimes["ua00000"].pushed
+        engine.set_desired(dict.fromkeys(inventory.all_keys, ON))
+        outcome = await engine.command(inventory.all_keys)
+        assert outcome.count(Status.CONFIRMED) == 1
+        converged: list[ConvergedEvent] = []
+        engine.listeners.append(lambda e: converged.append(e) if isinstance(e, ConvergedEvent) else None)
+        await panel.apply({"cables": ChannelState(True, 20.0)})
+        # The push shows the change; the engine re-applies the zone by itself (no poll, no command).
+        assert await wait_until(lambda: any(e.outcome.status is Status.CONFIRMED for e in converged), timeout=8.0)
+        assert converged[0].outcome.channels == 1 and not engine.unconfirmed()
+        reading = await panel.read({"cables"})
+        assert reading.channels["cables"].level == 100.0
+    finally:
+        await panel.close()
         await engine.stop()
