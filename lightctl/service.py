@@ -27,16 +27,22 @@ from web.app import bound_port, load_or_create_token, serve
 log = logging.getLogger("lightctl")
 
 
-async def wait_for_stop_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
+class StopSignal:
+    """SIGINT/SIGTERM caught from the moment it is created: a stop asked for during start-up is
+    honoured as soon as start-up is done (a service manager may stop us at any time)."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+            self.loop.add_signal_handler(sig, self.event.set)
+
+    async def wait(self) -> None:
+        try:
+            await self.event.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.loop.remove_signal_handler(sig)
 
 
 async def start_daemon(config: Config, *, database: str | None = None, api_port: int | None = None) -> tuple[Daemon, web.AppRunner]:
@@ -59,11 +65,12 @@ async def start_daemon(config: Config, *, database: str | None = None, api_port:
 
 
 async def run_daemon(config: Config) -> None:
+    stop = StopSignal()
     daemon, runner = await start_daemon(config)
     url = f"http://{config.daemon.api_host}:{bound_port(runner)}/"
     log.info("lightctl daemon running: %d controllers; API and status page at %s", len(daemon.inventory.controllers), url)
     try:
-        await wait_for_stop_signal()
+        await stop.wait()
     finally:
         log.info("stopping")
         await runner.cleanup()
@@ -116,19 +123,21 @@ async def start_simulators(config: Config, source: str | Mapping[str, Any], proc
 
 
 async def run_simulators(config: Config, config_path: Path, processes: int) -> None:
+    stop = StopSignal()
     farm, runner = await start_simulators(config, str(config_path), processes)
     log.info(
         "%d simulated controllers in %d process(es); fault control at http://%s:%d/sim/",
         len(farm.owner), len(farm.workers), config.daemon.api_host, config.daemon.sim_control_port,
     )
     try:
-        await wait_for_stop_signal()
+        await stop.wait()
     finally:
         await runner.cleanup()
         await farm.stop()
 
 
 async def run_demo(config: Config, config_path: Path, processes: int) -> None:
+    stop = StopSignal()
     farm, sim_runner = await start_simulators(config, str(config_path), processes)
     try:
         daemon, runner = await start_daemon(config)
@@ -142,7 +151,7 @@ async def run_demo(config: Config, config_path: Path, processes: int) -> None:
     print(f"Faults: POST http://{config.daemon.api_host}:{config.daemon.sim_control_port}/sim/<controller>/faults", flush=True)
     print("Try: .venv/bin/lightctl scene apply all-on --json    (Ctrl-C stops everything)", flush=True)
     try:
-        await wait_for_stop_signal()
+        await stop.wait()
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
