@@ -41,6 +41,7 @@ from drivers.bacnet.simobjects import (
     SimLightingOutput,
     SimMultiStateValue,
 )
+from drivers.simphysics import Ramp
 from lightctl.config import ChannelConfig, ControllerConfig
 
 WRITABLE: dict[str, frozenset[str]] = {
@@ -53,27 +54,11 @@ WRITABLE: dict[str, frozenset[str]] = {
 
 
 @dataclass(slots=True)
-class _Fade:
-    start: float = 0.0
-    target: float = 0.0
-    t0: float = 0.0
-    duration: float = 0.0
-
-    def level(self, now: float) -> float:
-        if self.duration <= 0 or now >= self.t0 + self.duration:
-            return self.target
-        return self.start + (self.target - self.start) * (now - self.t0) / self.duration
-
-    def active(self, now: float) -> bool:
-        return self.duration > 0 and now < self.t0 + self.duration
-
-
-@dataclass(slots=True)
 class _Channel:
     config: ChannelConfig
     ref: ObjectRef
     obj: Any
-    fade: _Fade = field(default_factory=_Fade)
+    fade: Ramp = field(default_factory=Ramp)
     lamp_failed: float = 0.0
     tripped: bool = False
 
@@ -343,7 +328,7 @@ class SimBuilding:
         if operation == LightingOperation.stop:
             now = time.monotonic()
             level = channel.fade.level(now)
-            channel.fade = _Fade(level, level, now, 0.0)
+            channel.fade = Ramp(level, level, now, 0.0)
             return
         if operation not in (LightingOperation.fadeTo, LightingOperation.rampTo):
             raise ExecutionError("property", "optionalFunctionalityNotSupported")
@@ -361,7 +346,7 @@ class SimBuilding:
         before = channel.fade.level(now)
         channel.obj.priorityArray[priority - 1] = value
         if channel.ref.kind == "lighting-output":
-            channel.fade = _Fade(before, float(channel.obj.presentValue), now, fade_s)
+            channel.fade = Ramp(before, float(channel.obj.presentValue), now, fade_s)
 
     # ------------------------------------------------------------------ faults
 

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from drivers.simphysics import Ramp
+
 NOMINAL_V = 226.0
 PHASE_OFFSET_V = (0.0, -1.4, 0.9)
 LOAD_DROP_V = 5.0
@@ -30,33 +32,23 @@ class Circuit:
     tripped: bool = False
     stuck: bool = False
     failed: float = 0.0
-    setpoint: float = 0.0
     fade_s: float = 0.0
-    ramp_from: float = 0.0
-    ramp_start: float = 0.0
-    ramp_s: float = 0.0
+    ramp: Ramp = field(default_factory=Ramp)
+    """The dimming output: its target is the setpoint, and it fades there over ``fade_s``."""
+
+    @property
+    def setpoint(self) -> float:
+        return self.ramp.target
 
     def level(self, t: float) -> float:
         """Actual output 0..1 at time t (relay-only circuits are full or nothing)."""
-        if not self.dimmable:
-            return 1.0
-        if self.ramp_s <= 0 or t >= self.ramp_start + self.ramp_s:
-            return self.setpoint
-        k = max(0.0, (t - self.ramp_start) / self.ramp_s)
-        return self.ramp_from + (self.setpoint - self.ramp_from) * k
+        return self.ramp.level(t) if self.dimmable else 1.0
 
     def level_integral(self, a: float, b: float) -> float:
         """Integral of level() over [a, b], in level-seconds."""
-        if b <= a:
-            return 0.0
         if not self.dimmable:
-            return b - a
-        end = self.ramp_start + self.ramp_s
-        if self.ramp_s <= 0 or a >= end:
-            return self.setpoint * (b - a)
-        m = min(b, end)
-        ramp = (self.level(a) + self.level(m)) / 2 * (m - a)
-        return ramp + self.setpoint * max(0.0, b - end)
+            return max(0.0, b - a)
+        return self.ramp.integral(a, b)
 
     @property
     def energised(self) -> bool:
@@ -87,7 +79,7 @@ class Cabinet:
         made = []
         for n in range(1, circuits + 1):
             rated_w, dimmable = loads.get(n, (0.0, False))
-            made.append(Circuit(rated_w=rated_w, dimmable=dimmable, setpoint=1.0))  # power-up default: full
+            made.append(Circuit(rated_w=rated_w, dimmable=dimmable, ramp=Ramp(1.0, 1.0)))  # power-up default: full
         return cls(made, clock)
 
     # ------------------------------------------------------------------ time
@@ -131,9 +123,7 @@ class Cabinet:
         for n, level in (levels or {}).items():
             c = circuits[n - 1]
             if c.dimmable:
-                c.ramp_from = c.level(now)
-                c.setpoint = max(0.0, min(1.0, level))
-                c.ramp_start, c.ramp_s = now, c.fade_s
+                c.ramp.go(max(0.0, min(1.0, level)), now, c.fade_s)
         for n, on in (coils or {}).items():
             c = circuits[n - 1]
             c.coil = on
