@@ -28,11 +28,17 @@ class Ramp:
         """Exact integral of ``level`` over [a, b] (level-seconds): energy over a fade is exact."""
         if b <= a:
             return 0.0
-        end = self.t0 + self.duration
-        if self.duration <= 0 or a >= end:
+        if self.duration <= 0:
             return self.target * (b - a)
+        before = 0.0
+        if a < self.t0:  # before the fade began, the output was where it started from
+            before = self.start * (min(b, self.t0) - a)
+            a = min(b, self.t0)
+        end = self.t0 + self.duration
+        if a >= end:
+            return before + self.target * (b - a)
         m = min(b, end)
-        return (self.level(a) + self.level(m)) / 2 * (m - a) + self.target * max(0.0, b - end)
+        return before + (self.level(a) + self.level(m)) / 2 * (m - a) + self.target * max(0.0, b - end)
 
     def go(self, target: float, now: float, duration: float) -> None:
         """Head for ``target`` from wherever the output is now."""
