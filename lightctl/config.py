@@ -11,7 +11,6 @@ Validation runs in layers and reports every problem at once, each naming file, l
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -450,6 +449,3 @@ def controller_paths(config: Config) -> dict[str, Path_]:
                 paths[ctrl.id] = ("districts", di, "sites", si, "controllers", ci)
     return paths
 
-
-def slug_ok(value: str) -> bool:
-    return re.match(ID_PATTERN, value) is not None

@@ -129,7 +129,6 @@ class Daemon:
         self._last_recorded: dict[str, float] = {}
         self._expiry_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self.started_at: float | None = None
         self.show_layer: Layer | None = None
         self.shows = ShowRunner(self)
         self._scheduled_shows_started: set[tuple[str, str]] = set()
@@ -146,7 +145,6 @@ class Daemon:
             )
         await self.engine.start()
         settle_heap()
-        self.started_at = self.clock()
         self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
         if reconcile:
             await self.reconcile("startup", source="startup", force=True)

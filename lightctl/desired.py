@@ -103,6 +103,3 @@ def capped(state: ChannelState, cap: float) -> ChannelState:
         return OFF
     return ChannelState(True, cap, state.colour, state.fade_s)
 
-
-def changed(desired: Mapping[ChannelKey, ChannelState], before: Mapping[ChannelKey, ChannelState]) -> set[ChannelKey]:
-    return {key for key, value in desired.items() if before.get(key) != value}

@@ -323,9 +323,6 @@ class Engine:
                 changed.add(key)
         return changed
 
-    def desired_state(self, key: ChannelKey) -> ChannelState | None:
-        return self.runtimes[key[0]].desired.get(key[1])
-
     # -- the one switch ----------------------------------------------------------------------
 
     async def command(self, keys: Iterable[ChannelKey]) -> CommandOutcome:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
 
 from lightctl import selectors
 from lightctl.config import ChannelConfig, Config, ControllerConfig, District, LegacyCircuit, Luminaires, Site
@@ -75,7 +74,7 @@ class Inventory:
                         index["protocol"][ctrl.protocol].add(key)
                 for circuit in site.legacy:
                     self.legacy.append(LegacyInfo(circuit, site, district))
-        self._all = frozenset(self.channels)
+        self.all_keys: frozenset[ChannelKey] = frozenset(self.channels)
         self._index = {kind: {v: frozenset(m) for v, m in table.items()} for kind, table in index.items()}
         self._cache: dict[str, frozenset[ChannelKey]] = {}
 
@@ -83,19 +82,9 @@ class Inventory:
         """Channels a selector names; raises selectors.SelectorError for unknown names."""
         found = self._cache.get(selector)
         if found is None:
-            found = selectors.evaluate(selector, self._all, self._index)
+            found = selectors.evaluate(selector, self.all_keys, self._index)
             self._cache[selector] = found
         return found
-
-    def by_controller(self, keys: frozenset[ChannelKey]) -> dict[str, list[str]]:
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for controller_id, channel_id in keys:
-            grouped[controller_id].append(channel_id)
-        return dict(grouped)
-
-    @cached_property
-    def all_keys(self) -> frozenset[ChannelKey]:
-        return self._all
 
     def luminaire_batches(self) -> Iterator[tuple[Luminaires, bool, str, str]]:
         """Every batch of luminaires: (batch, remotely controlled?, site id, district id)."""
