@@ -167,9 +167,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_curtail(args: argparse.Namespace) -> int:
     config = load(args)
     if args.curtail_command == "apply":
-        body: dict[str, Any] = {"target": args.target, "level": 0 if args.off else args.level}
-        if args.until:
-            body["until"] = args.until
+        body: dict[str, Any] = {"target": args.target, "level": 0 if args.off else args.level, "until": args.until}
         result = run_loop(call(config, "POST", "/api/v1/curtailments", api=args.api, json=body))
         if not args.json:
             shed = result["shed"]
@@ -281,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--off", action="store_true")
     group.add_argument("--level", type=float)
-    p.add_argument("--until")
+    p.add_argument("--until", default="none", help="'none' (until restored, the default), 'next' transition, HH:MM or ISO 8601")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_curtail)
     p = curtail.add_parser("list", help="curtailments in force and what they shed")

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -92,6 +92,25 @@ async def body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def requested_until(data: dict[str, Any], daemon: Daemon, *, default: str) -> datetime | None:
+    """A request's ``until``: 'next' (the schedule's next transition), 'none' (until cleared),
+    HH:MM or an ISO 8601 time; anything else is refused, naming the field."""
+    raw = data.get("until", default)
+    if not isinstance(raw, str):
+        raise CommandRefused(f"'until' must be a string: {UNTIL_FORMS}")
+    if raw == "none":
+        return None
+    if raw == "next":
+        return daemon.next_transition()
+    try:
+        return parse_until(raw, daemon.now())
+    except ValueError:
+        raise CommandRefused(f"'until' {raw!r} is not one of {UNTIL_FORMS}") from None
+
+
+UNTIL_FORMS = "'next' (the schedule's next transition), 'none' (until cleared), HH:MM or an ISO 8601 time"
+
+
 # --------------------------------------------------------------------------- handlers
 
 
@@ -152,19 +171,7 @@ async def apply_scene(request: web.Request) -> web.Response:
     target = data.get("target", "*")
     if not isinstance(target, str):
         raise CommandRefused("'target' must be a selector string")
-    until_raw = data.get("until", "next")
-    if not isinstance(until_raw, str):
-        raise CommandRefused("'until' must be 'next' (the schedule's next transition, the default), 'none', 'HH:MM' or an ISO 8601 time")
-    until: datetime | Literal["next"] | None
-    if until_raw == "next":
-        until = "next"
-    elif until_raw == "none":
-        until = None
-    else:
-        try:
-            until = parse_until(until_raw, daemon.now())
-        except ValueError:
-            raise CommandRefused(f"'until' {until_raw!r} is not 'next', 'none', HH:MM or an ISO 8601 time") from None
+    until = requested_until(data, daemon, default="next")
     report = await daemon.apply_scene(request.match_info["scene_id"], target, user=user, until=until)
     return web.json_response(report.as_json())
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lightctl.daemon import CommandRefused, parse_until
+from lightctl.daemon import CommandRefused
 from lightctl.showrunner import ShowRefused
 from scenes.explain import explain
 from scenes.model import UnknownScene
-from web.app import DAEMON, body, error, operator
+from web.app import DAEMON, body, error, operator, requested_until
 
 
 async def get_scene(request: web.Request) -> web.Response:
@@ -81,11 +81,7 @@ async def curtail(request: web.Request) -> web.Response:
         raise CommandRefused("'target' (a selector) is required for a curtailment")
     if not isinstance(level, int | float) or isinstance(level, bool):
         raise CommandRefused("'level' must be a number: 0 for off, or the percentage to dim to")
-    until_raw = data.get("until")
-    try:
-        until = parse_until(until_raw, daemon.now()) if isinstance(until_raw, str) else None
-    except ValueError:
-        raise CommandRefused(f"'until' {until_raw!r} is neither HH:MM nor an ISO 8601 time") from None
+    until = requested_until(data, daemon, default="none")
     report = await daemon.curtail(target, float(level), user=user, until=until)
     return web.json_response(report.as_json())
 
