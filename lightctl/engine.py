@@ -3,9 +3,11 @@
 * ``command()`` is the one switch: every controller concerned gets its batch at once, bounded by a
   semaphore, each with its own deadline; the result per controller is *confirmed* (read back and
   equal), *unconfirmed* (accepted, but the read-back disagrees or did not come) or *failed* (why).
-* A supervisor task per controller polls it on its own interval and, whenever desired and confirmed
-  differ (a failed command, a controller back online, a local change seen by a poll), converges it
-  in the background with capped, jittered backoff. An offline controller never delays the others.
+* A supervisor task per controller polls it on its own interval (or, for a driver that pushes
+  readings, takes its pushes instead) and, whenever desired and confirmed differ (a failed command,
+  a controller back online, a local change seen by a poll or a push), converges it in the background
+  with capped, jittered backoff. An offline controller never delays the others; a controller a
+  show drives (``hold``) is left to the show.
 * Commands and polls are separate paths: a poll is skipped while a command holds or waits for the
   controller; a command waits at most for the one poll already in flight.
 """
@@ -195,6 +197,10 @@ def matches(reading: ChannelReading | None, state: ChannelState, tolerance: floa
     return not (state.on and reading.level is not None and abs(reading.level - state.level) > tolerance)
 
 
+def refusal(rejected: Mapping[ChannelId, str]) -> str:
+    return "device refused " + "; ".join(f"{ch}: {why}" for ch, why in sorted(rejected.items()))
+
+
 def _describe_mismatch(
     batch: Mapping[ChannelId, ChannelState], reading: ControllerReading, tolerance: float
 ) -> str:
@@ -298,8 +304,7 @@ class Engine:
             return outcome(Status.FAILED, 0, "timeout", f"no answer within {deadline_s:g} s")
         self._link_ok(rt)
         if result.rejected:
-            refused = "; ".join(f"{ch}: {why}" for ch, why in sorted(result.rejected.items()))
-            return outcome(Status.FAILED, result.operations, "rejected", f"device refused {refused}")
+            return outcome(Status.FAILED, result.operations, "rejected", refusal(result.rejected))
         return outcome(Status.SENT, result.operations)
 
     def hold(self, controller_ids: Iterable[str], held: bool = True) -> None:
@@ -389,8 +394,7 @@ class Engine:
                 operations = result.operations
                 self._link_ok(rt)
                 if result.rejected:
-                    refused = "; ".join(f"{ch}: {why}" for ch, why in sorted(result.rejected.items()))
-                    return outcome(Status.FAILED, "rejected", f"device refused {refused}")
+                    return outcome(Status.FAILED, "rejected", refusal(result.rejected))
                 if fade:
                     await asyncio.sleep(fade)
                 tolerance = rt.driver.level_tolerance
