@@ -21,11 +21,12 @@ import os
 import statistics
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from drivers.base import OFF, ChannelState, FloorClient
 from drivers.registry import get_plugin, known_protocols
-from lightctl.config import config_from_data
+from lightctl.config import Config, config_from_data
 from lightctl.engine import Engine, EngineSettings, Status
 from lightctl.inventory import Inventory
 from lightctl.loop import settle_heap
@@ -109,23 +110,45 @@ async def _floor_round(clients: Sequence[FloorClient], concurrency: int) -> tupl
     return time.perf_counter() - started, sum(sent)
 
 
-async def run_switch_bench(args: argparse.Namespace) -> int:
+@dataclass
+class BenchSetUp:
+    protocols: list[str]
+    farm: SimulatorFarm
+    config: Config
+    """Patched to reach the running simulators."""
+    processes: int
+    startup_s: float
+
+
+async def start_bench(args: argparse.Namespace, with_show: bool = False) -> BenchSetUp | None:
+    """N synthetic controllers of the chosen protocols, their simulators started in worker
+    processes (two from 500 controllers up), and the config patched to reach them."""
     raise_open_file_limit()
     protocols = bench_protocols(args.protocol)
     if not protocols:
         print("no protocol in this build has a benchmark hook")
-        return 2
+        return None
     count = args.controllers
     data = synthetic_config(protocols, count)
+    if with_show:
+        data = show_config(data)
     config = config_from_data(data, source="<bench>")
     processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 499) // 500))
-    ids = [c.id for c in config.controllers()]
-    farm = SimulatorFarm(data, ids, {c.id: c.protocol for c in config.controllers()}, processes=processes, any_port=True)
+    farm = SimulatorFarm(data, config, processes=processes, any_port=True)
     print(f"starting {count} simulated {'+'.join(protocols)} controllers in {processes} process(es)...", flush=True)
     started = time.perf_counter()
     endpoints = await farm.start()
-    startup_s = time.perf_counter() - started
-    config = config.with_controller_settings(endpoints)
+    return BenchSetUp(protocols, farm, config.with_controller_settings(endpoints), processes, time.perf_counter() - started)
+
+
+async def run_switch_bench(args: argparse.Namespace) -> int:
+    setup = await start_bench(args)
+    if setup is None:
+        return 2
+    protocols, farm, config, processes, startup_s = (
+        setup.protocols, setup.farm, setup.config, setup.processes, setup.startup_s
+    )
+    count = args.controllers
     inventory = Inventory(config)
     settings = EngineSettings(concurrency=config.daemon.concurrency, deadline_s=config.daemon.deadline_s, polling=False)
     engine = Engine(inventory, settings)
@@ -240,16 +263,10 @@ async def run_show_bench(args: argparse.Namespace) -> int:
 
     from lightctl.daemon import Daemon
 
-    raise_open_file_limit()
-    protocols = bench_protocols(args.protocol)
-    count = args.controllers
-    data = show_config(synthetic_config(protocols, count))
-    config = config_from_data(data, source="<bench>")
-    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 499) // 500))
-    farm = SimulatorFarm(data, [c.id for c in config.controllers()], {c.id: c.protocol for c in config.controllers()},
-                         processes=processes, any_port=True)
-    print(f"starting {count} simulated {'+'.join(protocols)} controllers in {processes} process(es)...", flush=True)
-    config = config.with_controller_settings(await farm.start())
+    setup = await start_bench(args, with_show=True)
+    if setup is None:
+        return 2
+    protocols, farm, config, count = setup.protocols, setup.farm, setup.config, args.controllers
     spreads: list[float] = []
     lateness: list[float] = []
     missing = 0

@@ -113,8 +113,7 @@ def simulator_control_app(farm: SimulatorFarm) -> web.Application:
 
 
 async def start_simulators(config: Config, source: str | Mapping[str, Any], processes: int) -> tuple[SimulatorFarm, web.AppRunner]:
-    ids = [c.id for c in config.controllers()]
-    farm = SimulatorFarm(source, ids, {c.id: c.protocol for c in config.controllers()}, processes=processes)
+    farm = SimulatorFarm(source, config, processes=processes)
     await farm.start()
     runner = web.AppRunner(simulator_control_app(farm), access_log=None)
     await runner.setup()

@@ -14,13 +14,14 @@ import multiprocessing.connection
 import resource
 import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from drivers.base import Fault, SimulatorHost
 from drivers.registry import get_plugin
+from lightctl.config import Config
 from lightctl.loop import settle_heap
 
 STARTUP_TIMEOUT_S = 300.0
@@ -129,18 +130,17 @@ class _Worker:
 
 
 class SimulatorFarm:
-    """Simulators for some (default: all) controllers of a config, in ``processes`` workers.
+    """Simulators for every controller of a config, in ``processes`` workers.
 
-    ``source`` is a config file path or already-parsed config data (what ``config_from_data``
-    takes). With ``any_port`` every device binds a free port; ``start()`` returns the settings
+    ``source`` is the config file path or the parsed data ``config`` was validated from (each
+    worker validates it again). With ``any_port`` every device binds a free port; ``start()`` returns the settings
     patches (``Config.with_controller_settings``) that reach them.
     """
 
     def __init__(
         self,
         source: str | Path | Mapping[str, Any],
-        controller_ids: Sequence[str],
-        protocols: Mapping[str, str],
+        config: Config,
         *,
         processes: int = 1,
         any_port: bool = False,
@@ -150,8 +150,8 @@ class SimulatorFarm:
         # Each protocol's controllers are spread evenly over the workers.
         shares: list[list[str]] = [[] for _ in range(max(1, processes))]
         by_protocol: dict[str, list[str]] = defaultdict(list)
-        for cid in controller_ids:
-            by_protocol[protocols[cid]].append(cid)
+        for ctrl in config.controllers():
+            by_protocol[ctrl.protocol].append(ctrl.id)
         slot = 0
         for ids in by_protocol.values():
             for cid in ids:

@@ -78,13 +78,7 @@ async def make_farm() -> AsyncIterator[Callable[..., Any]]:
 
     async def start(data: dict[str, Any], processes: int = 1) -> tuple[SimulatorFarm, Config]:
         config = build_config(data)
-        farm = SimulatorFarm(
-            data,
-            [c.id for c in config.controllers()],
-            {c.id: c.protocol for c in config.controllers()},
-            processes=processes,
-            any_port=True,
-        )
+        farm = SimulatorFarm(data, config, processes=processes, any_port=True)
         farms.append(farm)
         endpoints = await farm.start()
         return farm, config.with_controller_settings(endpoints)
