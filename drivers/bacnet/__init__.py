@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from drivers.bacnet.plugin import PLUGIN
+from drivers.bacnet import lookups
+
+lookups.install()
+
+from drivers.bacnet.plugin import PLUGIN  # noqa: E402
 
 __all__ = ["PLUGIN"]
