@@ -157,6 +157,8 @@ async def run_switch_bench(args: argparse.Namespace) -> int:
     floor_times: list[float] = []
     requests_engine: list[float] = []
     requests_floor: list[float] = []
+    cpu_engine: list[float] = []
+    cpu_simulators: list[float] = []
     not_confirmed = 0
     floors: dict[ChannelState, list[FloorClient]] = {}
     try:
@@ -174,7 +176,11 @@ async def run_switch_bench(args: argparse.Namespace) -> int:
             state = ON if round_no % 2 == 0 else OFF
             engine.set_desired(dict.fromkeys(keys, state))
             before = sum((await farm.request_counts()).values())
+            sim_cpu = await farm.cpu_seconds()
+            cpu = time.process_time()
             outcome = await engine.command(keys)
+            cpu_engine.append(time.process_time() - cpu)
+            cpu_simulators.append(await farm.cpu_seconds() - sim_cpu)
             after = sum((await farm.request_counts()).values())
             engine_times.append(outcome.elapsed_s)
             requests_engine.append((after - before) / count)
@@ -188,6 +194,8 @@ async def run_switch_bench(args: argparse.Namespace) -> int:
         await engine.stop()
         await farm.stop()
     result = summary(protocols, count, processes, startup_s, engine_times, floor_times, requests_engine, requests_floor, not_confirmed)
+    result["cpu_ms_per_controller_engine"] = round(percentile(cpu_engine, 50) * 1000 / count, 3)
+    result["cpu_ms_per_controller_simulators"] = round(percentile(cpu_simulators, 50) * 1000 / count, 3)
     if args.json:
         print(json.dumps(result))
     else:
@@ -233,7 +241,13 @@ def print_summary(r: Mapping[str, Any]) -> None:
         f"  floor  (same requests, pre-encoded):  p50 {r['floor_p50_s']:.3f} s   p95 {r['floor_p95_s']:.3f} s\n"
         f"  ratio engine/floor at p50: {r['ratio_p50']:.2f}\n"
         f"  requests per controller: engine {r['requests_per_controller_engine']}, floor {r['requests_per_controller_floor']}\n"
-        f"  controllers not confirmed (all rounds): {r['not_confirmed']}"
+        + (
+            f"  CPU per controller and switch (p50): engine {r['cpu_ms_per_controller_engine']} ms, "
+            f"simulators {r['cpu_ms_per_controller_simulators']} ms\n"
+            if "cpu_ms_per_controller_engine" in r
+            else ""
+        )
+        + f"  controllers not confirmed (all rounds): {r['not_confirmed']}"
     )
 
 

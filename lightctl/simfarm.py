@@ -13,6 +13,7 @@ import multiprocessing
 import multiprocessing.connection
 import resource
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -96,6 +97,8 @@ async def _worker_main(conn: multiprocessing.connection.Connection, source: Any,
             elif verb == "write_times":
                 _, since = message
                 conn.send(("ok", {cid: [t for t in host.write_times(cid) if t >= since] for cid, host in owner.items()}))
+            elif verb == "cpu":
+                conn.send(("ok", time.process_time()))
             elif verb == "kinds":
                 conn.send(("ok", {cid: sorted(host.fault_kinds) for cid, host in owner.items()}))
             else:
@@ -211,6 +214,11 @@ class SimulatorFarm:
         for answer in await asyncio.gather(*(asyncio.to_thread(w.call, "counts") for w in self.workers)):
             counts.update(answer)
         return counts
+
+    async def cpu_seconds(self) -> float:
+        """CPU time the simulator processes have used so far, together."""
+        answers = await asyncio.gather(*(asyncio.to_thread(w.call, "cpu") for w in self.workers))
+        return float(sum(answers))
 
     async def write_times(self, since: float = 0.0) -> dict[str, list[float]]:
         """Per controller, the monotonic instants its simulator received writes, from ``since``."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from drivers.bacnet import lookups
+from drivers.bacnet import decoding, lookups
 
 lookups.install()
+decoding.install()
 
 from drivers.bacnet.plugin import PLUGIN  # noqa: E402
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from bacpypes3.apdu import APDU, encode_max_apdu_length_accepted
+from bacpypes3.apdu import APDU, APCISequence, encode_max_apdu_length_accepted
 from bacpypes3.pdu import Address
 
 from drivers.bacnet import services
@@ -20,8 +20,8 @@ NPDU_EXPECTING_REPLY = b"\x01\x04"
 
 
 def frame(apdu: APDU, invoke_id: int) -> bytes:
-    """A BACnet/IP Original-Unicast-NPDU carrying ``apdu``."""
-    request = apdu.encode()
+    """A BACnet/IP Original-Unicast-NPDU carrying ``apdu`` (typed, or already encoded)."""
+    request = apdu.encode() if isinstance(apdu, APCISequence) else apdu
     request.apduInvokeID = invoke_id
     request.apduSeg = False
     request.apduMor = False

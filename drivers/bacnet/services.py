@@ -3,12 +3,14 @@ back. Shared by the driver and the benchmark's floor client, so both send the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
 from bacpypes3.apdu import (
+    APCISequence,
+    ConfirmedRequestPDU,
     ReadPropertyMultipleACK,
     ReadPropertyMultipleRequest,
     SubscribeCOVRequest,
@@ -135,11 +137,33 @@ def _value_key(value: Any) -> tuple[str, str]:
     return (type(value).__name__, str(value))
 
 
-def wpm_request(writes: Iterable[Write], address: Address) -> WritePropertyMultipleRequest:
-    specs = [_write_spec(write) for write in writes]
-    return WritePropertyMultipleRequest(
-        listOfWriteAccessSpecs=SequenceOf(WriteAccessSpecification)(specs), destination=address
-    )
+_encoded: dict[tuple[Any, ...], ConfirmedRequestPDU] = {}
+
+
+def _pre_encoded(key: tuple[Any, ...], build: Callable[[], APCISequence], address: Address) -> ConfirmedRequestPDU:
+    """The request as bacpypes3 puts it on the wire (a generic ConfirmedRequestPDU, which its
+    stack sends without encoding again), encoded once per content and copied for each send."""
+    template = _encoded.get(key)
+    if template is None:
+        if len(_encoded) >= _SPEC_CACHE_SIZE:
+            _encoded.clear()
+        template = _encoded[key] = build().encode()
+    request = ConfirmedRequestPDU()
+    request.update(template)
+    request.pduDestination = address
+    request.pduData = bytearray(template.pduData)
+    return request
+
+
+def wpm_request(writes: Sequence[Write], address: Address) -> ConfirmedRequestPDU:
+    """A WritePropertyMultiple of ``writes``, encoded."""
+
+    def build() -> APCISequence:
+        specs = [_write_spec(write) for write in writes]
+        return WritePropertyMultipleRequest(listOfWriteAccessSpecs=SequenceOf(WriteAccessSpecification)(specs))
+
+    key = ("wpm", *((w.ref, w.prop, _value_key(w.value), w.priority) for w in writes))
+    return _pre_encoded(key, build, address)
 
 
 def wp_request(write: Write, address: Address) -> WritePropertyRequest:
@@ -166,14 +190,17 @@ def _reference(prop: str) -> PropertyReference:
     return PropertyReference(propertyIdentifier=name)
 
 
-def rpm_request(reads: Sequence[Read], address: Address) -> ReadPropertyMultipleRequest:
-    grouped: dict[ObjectIdentifier, list[str]] = {}
-    for objid, prop in reads:
-        grouped.setdefault(objid, []).append(prop)
-    specs = [_read_spec(objid, tuple(props)) for objid, props in grouped.items()]
-    return ReadPropertyMultipleRequest(
-        listOfReadAccessSpecs=SequenceOf(ReadAccessSpecification)(specs), destination=address
-    )
+def rpm_request(reads: Sequence[Read], address: Address) -> ConfirmedRequestPDU:
+    """A ReadPropertyMultiple of ``reads``, grouped by object, encoded."""
+
+    def build() -> APCISequence:
+        grouped: dict[ObjectIdentifier, list[str]] = {}
+        for objid, prop in reads:
+            grouped.setdefault(objid, []).append(prop)
+        specs = [_read_spec(objid, tuple(props)) for objid, props in grouped.items()]
+        return ReadPropertyMultipleRequest(listOfReadAccessSpecs=SequenceOf(ReadAccessSpecification)(specs))
+
+    return _pre_encoded(("rpm", *reads), build, address)
 
 
 @lru_cache(maxsize=_SPEC_CACHE_SIZE)
