@@ -289,7 +289,9 @@ class DriverPlugin(Protocol):
     def create_driver(self, controller: ControllerConfig) -> Driver: ...
 
     # Optional: ``create_floor_client(controller, states) -> FloorClient`` (see below), used by
-    # ``lightctl bench`` to time the same requests, pre-encoded, over plain sockets.
+    # ``lightctl bench`` to time the same requests, pre-encoded, over plain sockets; and
+    # ``simulator_weight: float`` (default 1.0), the CPU one simulated controller costs relative
+    # to a Modbus cabinet, by which the benchmark sizes its simulator processes.
 
     def create_simulator(
         self, controllers: Sequence[ControllerConfig], *, any_port: bool = False

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import math
 import os
 import statistics
 import time
@@ -122,7 +123,8 @@ class BenchSetUp:
 
 async def start_bench(args: argparse.Namespace, with_show: bool = False) -> BenchSetUp | None:
     """N synthetic controllers of the chosen protocols, their simulators started in worker
-    processes (two from 500 controllers up), and the config patched to reach them."""
+    processes (one per 500 Modbus-cabinet equivalents, see ``simulator_weight``, at most one per
+    core), and the config patched to reach them."""
     raise_open_file_limit()
     protocols = bench_protocols(args.protocol)
     if not protocols:
@@ -133,7 +135,8 @@ async def start_bench(args: argparse.Namespace, with_show: bool = False) -> Benc
     if with_show:
         data = show_config(data)
     config = config_from_data(data, source="<bench>")
-    processes = args.processes or max(1, min(os.cpu_count() or 2, (count + 499) // 500))
+    weight = sum(getattr(get_plugin(p), "simulator_weight", 1.0) for p in protocols) / len(protocols)
+    processes = args.processes or max(1, min(os.cpu_count() or 2, math.ceil(count * weight / 500)))
     farm = SimulatorFarm(data, config, processes=processes, any_port=True)
     print(f"starting {count} simulated {'+'.join(protocols)} controllers in {processes} process(es)...", flush=True)
     started = time.perf_counter()
