@@ -185,13 +185,13 @@ class BacnetDriver(Driver):
 
     def plan(self, states: Mapping[ChannelId, ChannelState]) -> Sequence[PlannedOperation]:
         writes, _ = self._writes(states)
-        if self.use_wpm:
+        if self.use_wpm:  # encoded here, so a show's cues are on the wire at the beat without encoding
             return [
                 PlannedOperation(
                     "WritePropertyMultiple",
                     ", ".join(w.describe() for w in batch),
                     tuple(w.channel for w in batch),
-                    f"{self.label}",
+                    f"{self.label}, {len(services.wpm_request(batch, self.address).pduData)} octets",
                 )
                 for batch in services.wpm_batches(writes, self.profile.max_apdu)
             ]
