@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from drivers.bacnet import services
@@ -224,3 +226,20 @@ async def test_parallel_writeproperty_stays_within_the_devices_limit() -> None:
         result = await driver.apply({f"f{i}": ChannelState(on=True) for i in range(1, 7)})
         assert result.operations == 6 and not result.rejected
         assert host.devices["old"].max_in_progress == driver.max_concurrent == 2
+
+
+async def test_write_times_are_the_arrivals_of_writes_at_the_device() -> None:
+    async with running(building("tower")) as (host, drivers, _):
+        driver = drivers["tower"]
+        await driver.connect()
+        before = len(host.write_times("tower"))
+        await driver.read(None)  # reads are not writes
+        assert len(host.write_times("tower")) == before
+        sent = time.monotonic()
+        await driver.apply({"f1": ON80})
+        times = host.write_times("tower")
+        assert len(times) == before + 1 and sent <= times[-1] <= time.monotonic()
+        host.inject("tower", Fault("offline"))
+        with pytest.raises(ControllerTimeout):
+            await driver.apply({"f1": ON80})
+        assert len(host.write_times("tower")) == before + 1  # an offline device receives nothing

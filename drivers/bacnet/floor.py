@@ -10,6 +10,7 @@ from bacpypes3.apdu import APDU, APCISequence, encode_max_apdu_length_accepted
 from bacpypes3.pdu import Address
 
 from drivers.bacnet import services
+from drivers.bacnet.frames import reply_invoke_id
 from drivers.bacnet.profile import load_profile
 from drivers.bacnet.settings import BacnetSettings
 from drivers.base import ChannelState, ControllerTimeout
@@ -30,21 +31,6 @@ def frame(apdu: APDU, invoke_id: int) -> bytes:
     request.apduMaxResp = encode_max_apdu_length_accepted(1476)
     body = NPDU_EXPECTING_REPLY + request.encode().pduData
     return bytes(BVLC_UNICAST + (4 + len(body)).to_bytes(2, "big") + body)
-
-
-def reply_invoke_id(data: bytes) -> int | None:
-    """The invoke id of an ack, error, reject or abort in a BACnet/IP frame."""
-    if len(data) < 8 or data[0] != 0x81:
-        return None
-    control = data[5]
-    offset = 6
-    if control & 0x20:  # destination specifier
-        offset += 3 + data[offset + 2] + 1
-    if control & 0x08:  # source specifier
-        offset += 3 + data[offset + 2]
-    if offset + 1 >= len(data) or (data[offset] >> 4) not in (2, 3, 5, 6, 7):
-        return None
-    return data[offset + 1]
 
 
 class _Replies(asyncio.DatagramProtocol):

@@ -6,7 +6,6 @@ cannot segment sends for a reply larger than its APDU."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 from bacpypes3.apdu import (
@@ -56,8 +55,6 @@ class SimApplication(Application):  # type: ignore[misc]
             building.requests += 1
             name = type(apdu).__name__
             building.by_service[name] = building.by_service.get(name, 0) + 1
-            if isinstance(apdu, WritePropertyRequest | WritePropertyMultipleRequest):
-                building.write_times.append(time.monotonic())
         if building.slow_s > 0:
             task = asyncio.current_task()
             assert task is not None

@@ -31,6 +31,7 @@ from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.primitivedata import Null, ObjectIdentifier, Real, Unsigned
 
 from drivers.bacnet.client import bound
+from drivers.bacnet.frames import is_write_request
 from drivers.bacnet.profile import ObjectRef, Profile
 from drivers.bacnet.simapp import SimApplication
 from drivers.bacnet.simobjects import (
@@ -120,7 +121,8 @@ class SimBuilding:
         self.requests = 0
         self.by_service: dict[str, int] = {}
         self.write_times: deque[float] = deque(maxlen=10_000)
-        """Arrival instants (time.monotonic) of write requests, for measuring a show's beat."""
+        """Arrival instants (time.monotonic) of write requests at the device's socket, for
+        measuring a show's beat."""
         self.offline = False
         self.slow_s = 0.0
         self.error = False
@@ -162,6 +164,21 @@ class SimBuilding:
         self.app = app
         for layer in app.link_layers.values():
             await bound(layer)
+            self._time_writes(layer.server.local_protocol)
+
+    def _time_writes(self, protocol: Any) -> None:
+        """Note when each write request arrives at the device's socket, before bacpypes3 queues
+        it behind the other simulated devices of this process (a real device has its own CPU)."""
+        if protocol is None:
+            return
+        received = protocol.datagram_received
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            if not self.offline and is_write_request(data):
+                self.write_times.append(time.monotonic())
+            received(data, addr)
+
+        protocol.datagram_received = datagram_received
 
     async def stop(self) -> None:
         for task in list(self.delayed):  # requests held back by a 'slow' fault die with the device

@@ -1,0 +1,57 @@
+"""Just enough of the BACnet/IP frame layout to find the APDU in a datagram without decoding it:
+for the benchmark's floor client (whose reply is it?) and the simulators (is this a write, and
+when did it arrive?)."""
+
+from __future__ import annotations
+
+BVLC_TYPE = 0x81
+ORIGINAL_UNICAST = 0x0A
+ORIGINAL_BROADCAST = 0x0B
+FORWARDED_NPDU = 0x04
+CONFIRMED_REQUEST = 0
+WRITE_SERVICES = frozenset({15, 16})
+"""WriteProperty and WritePropertyMultiple."""
+
+
+def apdu_offset(data: bytes) -> int | None:
+    """Where the APDU starts in a BACnet/IP frame, or None (not BACnet/IP, or a network-layer
+    message, which carries no APDU)."""
+    if len(data) < 6 or data[0] != BVLC_TYPE:
+        return None
+    function = data[1]
+    if function in (ORIGINAL_UNICAST, ORIGINAL_BROADCAST):
+        offset = 4
+    elif function == FORWARDED_NPDU:
+        offset = 10  # the originating B/IP address (6 octets) comes first
+    else:
+        return None
+    if len(data) < offset + 2:
+        return None
+    control = data[offset + 1]
+    if control & 0x80:  # network layer message
+        return None
+    offset += 2
+    if control & 0x20:  # destination specifier: DNET, DLEN, DADR (hop count after the source)
+        offset += 3 + data[offset + 2]
+    if control & 0x08:  # source specifier: SNET, SLEN, SADR
+        offset += 3 + data[offset + 2]
+    if control & 0x20:
+        offset += 1
+    return offset if offset < len(data) else None
+
+
+def is_write_request(data: bytes) -> bool:
+    """A confirmed WriteProperty or WritePropertyMultiple request."""
+    offset = apdu_offset(data)
+    if offset is None or data[offset] >> 4 != CONFIRMED_REQUEST:
+        return False
+    service = offset + (5 if data[offset] & 0x08 else 3)  # segmented requests carry two more octets
+    return service < len(data) and data[service] in WRITE_SERVICES
+
+
+def reply_invoke_id(data: bytes) -> int | None:
+    """The invoke id of an ack, error, reject or abort."""
+    offset = apdu_offset(data)
+    if offset is None or offset + 1 >= len(data) or (data[offset] >> 4) not in (2, 3, 5, 6, 7):
+        return None
+    return data[offset + 1]
