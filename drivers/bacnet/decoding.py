@@ -27,8 +27,9 @@ MEMOISED = frozenset(
         (ComplexAckPDU.pduType, ConfirmedServiceChoice.readPropertyMultiple),
     }
 )
-MEMO_SIZE = 4096
-"""Distinct PDUs kept (each at most one APDU, 1,476 octets); the memo starts over when full."""
+MEMO_SIZE = 1024
+"""Distinct PDUs kept (each at most one APDU of 1,476 octets, and its decoded form: some kB of
+bacpypes3 objects); the memo starts over when full."""
 
 _memo: dict[tuple[int, int, bytes], APCISequence] = {}
 _decode: Any = None
