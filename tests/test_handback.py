@@ -26,7 +26,7 @@ from lightctl.inventory import Inventory
 from lightctl.service import start_daemon
 from scenes.model import SceneBook
 from schedules import build
-from tests.conftest import build_config, free_port, installation_data, modbus_controller, with_endpoints
+from tests.conftest import ROOT, build_config, free_port, installation_data, modbus_controller, with_endpoints
 from tests.test_bacnet_cov import _subscriptions
 from tests.test_bacnet_support import building, eventually, running
 from tests.test_cli import lightctl
@@ -319,3 +319,21 @@ async def test_the_daemon_refuses_before_sending(tmp_path: Path) -> None:
         assert result.operations == 0 and "no owner" in result.rejected["c1"]
     finally:
         await daemon.stop()
+
+
+def test_the_shipped_config_hands_the_towers_back_outside_the_evening() -> None:
+    config = load_config(ROOT / "config.yaml")
+    inventory = Inventory(config)
+    book, schedule = SceneBook(config.all_scenes(), inventory), build(config, inventory)
+    towers = inventory.select("protocol:bacnet")
+    assert towers == inventory.select("site:jiangbeizui-towers, site:danzishi-towers")
+
+    def desired(when: str) -> dict[tuple[str, str], Any]:
+        return resolve(at(when), inventory, book, schedule, (), config.schedule.default_scene)[0]
+
+    for when in ("2026-03-10 14:00", "2026-03-10 21:30", "2026-03-11 03:00"):  # a working Tuesday
+        state = desired(when)
+        assert all(state[key] is RELEASED for key in towers), when
+        assert not any(state[key] is RELEASED for key in inventory.all_keys - towers), when
+    evening = desired("2026-03-10 20:00")
+    assert all(isinstance(evening[key], ChannelState) and evening[key].on for key in towers - inventory.select("kind:decoration"))
