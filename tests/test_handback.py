@@ -93,6 +93,8 @@ async def test_the_schedule_hands_the_facades_back_by_day_and_takes_them_in_the_
         try:
             command, results = await last_command(daemon)
             assert command["action"] == "reconcile" and results == {"t1": "confirmed", "t2": "confirmed", "m0": "confirmed"}
+            operations = {r["controller_id"]: r["operations"] for r in await daemon.store.command_results(command["id"])}
+            assert operations["t1"] == 1 and operations["t2"] == 2  # four NULLs in one WPM; WriteProperty each
             assert all(t1.priority_slot(ch, 10) is None for ch in ("f1", "f2", "f3", "f4"))
             assert t2.priority_slot("f1", 12) is None and t2.priority_slot("f2", 12) is None
             assert t1.level("f1") == 25.0 and t1.level("f2") == 0.0  # the building's schedule, its default
