@@ -74,8 +74,9 @@ def refusal(what: str, refused: Mapping[str, str], limit: int = 6) -> str:
     """``what`` names the hand-back (a selector, a rule, an entry)."""
     names = [f"{cid} ({protocol})" for cid, protocol in sorted(refused.items())]
     shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    leave_out = ", ".join(f"!protocol:{protocol}" for protocol in sorted(set(refused.values())))
     return (
         f"{what} cannot be handed back: it reaches {len(names)} controller(s) with no owner to hand "
-        f"control back to: {shown}; only BACnet buildings can be (narrow the selector, e.g. with "
-        "', !protocol:modbus', or use 'protocol:bacnet')"
+        f"control back to: {shown}; only BACnet buildings can be (narrow the selector, e.g. add "
+        f"'{leave_out}')"
     )
