@@ -14,6 +14,9 @@ Rules every driver follows (the core relies on them):
   separate ``read()``, so that the core decides when and how often to read.
 * A device that accepts some channels and refuses others raises nothing: the refused channels are
   listed in :attr:`ApplyResult.rejected` with the reason.
+* ``release()`` (optional, :attr:`Driver.releases`) hands channels back to their owner's own
+  control under the same rules as ``apply()``; a read-back then reports
+  :attr:`ChannelReading.released`.
 """
 
 from __future__ import annotations
@@ -88,6 +91,9 @@ class ChannelReading:
     ``level`` is the level the device holds as its setpoint (what confirmation compares with);
     ``held_by`` names another party that holds the output above us (e.g. a BACnet owner's manual
     override at priority 8): that is shown to operators, and it is not a fault.
+    ``released`` says whether the centre's own command is withdrawn (BACnet: our slot of the
+    priority array is NULL), so that the owner's control runs the channel; ``on`` and ``level`` are
+    then what the owner's control does. None where the protocol has no such notion.
     """
 
     on: bool | None = None
@@ -96,6 +102,7 @@ class ChannelReading:
     power_w: float | None = None
     faults: frozenset[FaultKind] = frozenset()
     held_by: str | None = None
+    released: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +217,17 @@ class Driver(abc.ABC):
         With a collection of channels this is a confirmation read-back: it must report at least
         ``on`` and ``level`` of those channels, as cheaply as the protocol allows (one register
         block, one Read service call, a query of the changed gear only)."""
+
+    releases: ClassVar[bool] = False
+    """True where the devices have an owner to hand channels back to (BACnet: the building's BMS)."""
+
+    async def release(self, channels: Collection[ChannelId]) -> ApplyResult:
+        """Hand these channels back to their owner: the centre withdraws its command and the
+        owner's own control takes over (BACnet: NULL at the centre's priority). Returns like
+        ``apply()``, without reading back. A driver whose devices have nobody to hand back to keeps
+        :attr:`releases` False and refuses every channel here rather than pretend."""
+        reason = f"{self.controller.protocol} has no owner to hand channels back to"
+        return ApplyResult(0, dict.fromkeys(channels, reason))
 
     def subscribe(self, on_reading: Callable[[ControllerReading], None]) -> bool:
         """Ask for pushed readings (OPC UA data changes, BACnet COV). Returns False when the

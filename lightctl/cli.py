@@ -64,8 +64,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _print_outcome(result: dict[str, Any]) -> None:
     summary = result["summary"]
+    what = "hand-back" if result["scene"] == "handback" else f"scene {result['scene']}"
     print(
-        f"scene {result['scene']} on {result['target']}: {summary['confirmed']} confirmed, "
+        f"{what} on {result['target']}: {summary['confirmed']} confirmed, "
         f"{summary['unconfirmed']} unconfirmed, {summary['failed']} failed in {result['elapsed_s']:.3f} s "
         f"(command #{result['command_id']})"
     )
@@ -77,6 +78,17 @@ def _print_outcome(result: dict[str, Any]) -> None:
 def cmd_scene_apply(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"target": args.target, "until": args.until}
     result = run_loop(call(load(args), "POST", f"/api/v1/scenes/{args.name}/apply", api=args.api, json=body))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_outcome(result)
+    all_confirmed = result["summary"]["unconfirmed"] == 0 and result["summary"]["failed"] == 0
+    return EXIT_OK if all_confirmed else EXIT_INCOMPLETE
+
+
+def cmd_handback(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"target": args.target, "until": args.until}
+    result = run_loop(call(load(args), "POST", "/api/v1/handback", api=args.api, json=body))
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -106,19 +118,23 @@ def _scene_book(config: Config) -> Any:
 def cmd_scene_show(args: argparse.Namespace) -> int:
     book = _scene_book(load(args))
     scene = book.get(args.name)
-    states = book.states(scene.id)
-    on = sum(1 for st in states.values() if st.on)
+    states = book.desired(scene.id)
+    commanded = book.states(scene.id)
+    on = sum(1 for st in commanded.values() if st.on)
+    handed_back = len(states) - len(commanded)
     if args.json:
         print(json.dumps({"id": scene.id, "name": scene.name, "base": scene.base,
-                          "rules": [r.model_dump(mode="json") for r in scene.rules], "channels": len(states), "channels_on": on},
+                          "rules": [r.model_dump(mode="json") for r in scene.rules], "channels": len(states), "channels_on": on,
+                          "channels_handed_back": handed_back},
                          ensure_ascii=False))
         return EXIT_OK
     print(f"{scene.id}: {scene.name or ''}" + (f" (builds on {scene.base})" if scene.base else ""))
     for rule in scene.rules:
         colour = f" colour {rule.colour}" if rule.colour else ""
-        state = f"on {rule.level:g}%" if rule.on else "off"
+        state = "handed back to the owner" if rule.handback else f"on {rule.level:g}%" if rule.on else "off"
         print(f"  {rule.target:40} {state}{colour}" + (f" fade {rule.fade_s:g} s" if rule.fade_s else ""))
-    print(f"reaches {len(states)} channels on {len({k[0] for k in states})} controllers; {on} on")
+    back = f", {handed_back} handed back" if handed_back else ""
+    print(f"reaches {len(states)} channels on {len({k[0] for k in states})} controllers; {on} on{back}")
     return EXIT_OK
 
 
@@ -198,7 +214,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, ensure_ascii=False))
         return EXIT_OK
     print(f"{status['installation']}  {status['now']}")
-    print(f"controllers online {status['controllers_online']}/{status['controllers_total']}, channels pending {status['channels_pending']}")
+    print(f"controllers online {status['controllers_online']}/{status['controllers_total']}, channels pending {status['channels_pending']}, "
+          f"handed back to their owners {status['channels_handed_back']}")
     for override in status["overrides"]:
         until = f" until {override['until']}" if override["until"] else ""
         print(f"  {override['kind']} #{override['id']}: {override['scene']} on {override['target']} by {override['user']}{until}")
@@ -263,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="*")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scene_explain)
+
+    p = sub.add_parser("handback", help="hand channels back to their owners' control (BACnet buildings)")
+    p.add_argument("target", help="selector, e.g. site:jiangbeizui-towers or protocol:bacnet")
+    p.add_argument(
+        "--until", default="next",
+        help="until: 'next' scheduled transition (default), 'none' (until a scene takes them back), HH:MM or ISO 8601",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_handback)
 
     show = sub.add_parser("show", help="light shows").add_subparsers(dest="show_command", required=True)
     for name, text in (("list", "configured shows"), ("start", "start a show"), ("stop", "stop the running show"),

@@ -192,13 +192,22 @@ class DaemonSettings(Frozen):
 
 class SceneRuleConfig(Frozen):
     """``target`` is a selector (lightctl.selectors); later rules of a scene win. ``colour`` is
-    taken by the channels whose luminaires have colour (scenes.colour)."""
+    taken by the channels whose luminaires have colour (scenes.colour). ``handback: true`` hands
+    the channels back to their owner instead of setting a state (lightctl.handback)."""
 
     target: str
     on: bool = True
     level: float = Field(default=100.0, ge=0, le=100)
     fade_s: float = Field(default=0.0, ge=0, le=3600)
     colour: Colour | None = None
+    handback: bool = Field(default=False, description="the owner's own control runs these channels")
+
+    @model_validator(mode="after")
+    def _handback_has_no_state(self) -> SceneRuleConfig:
+        given = self.model_fields_set & {"on", "level", "fade_s", "colour"}
+        if self.handback and given:
+            raise ValueError(f"a hand-back rule sets no state; remove {', '.join(sorted(given))}")
+        return self
 
     @field_validator("colour", mode="before")
     @classmethod
@@ -271,6 +280,8 @@ class ShowConfig(Frozen):
 BUILTIN_SCENES: tuple[SceneConfig, ...] = (
     SceneConfig(id="all-on", name="全部开灯 all on", rules=[SceneRuleConfig(target="*", on=True, level=100)]),
     SceneConfig(id="all-off", name="全部关灯 all off", rules=[SceneRuleConfig(target="*", on=False, level=0)]),
+    SceneConfig(id="handback", name="交还业主 hand back to the owners' control",
+                rules=[SceneRuleConfig(target="*", handback=True)]),
 )
 
 

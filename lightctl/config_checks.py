@@ -18,6 +18,9 @@ from lightctl.config import (
     controller_paths,
     format_path,
 )
+from lightctl.handback import cannot_release, released_keys
+from lightctl.handback import refusal as handback_refusal
+from lightctl.inventory import Inventory
 from lightctl.selectors import SelectorError
 from schedules.checks import check_schedule, load_holiday_files
 
@@ -72,8 +75,6 @@ def _duplicates(items: Iterable[tuple[str, Path_]], what: str, file: str, locate
 
 
 def cross_check(config: Config, file: str, locate: _Locator) -> list[Problem]:
-    from lightctl.inventory import Inventory
-
     problems: list[Problem] = []
     declared_tags = set(config.tags)
     districts, sites, controllers, legacy, endpoints = [], [], [], [], []
@@ -155,7 +156,35 @@ def cross_check(config: Config, file: str, locate: _Locator) -> list[Problem]:
             inventory.select(selector)
         except SelectorError as exc:
             problems.append(_problem(file, locate, path, str(exc)))
-    problems += check_schedule(config, file, locate, inventory)
+    if problems:
+        return problems
+    problems += _handback_problems(config, file, locate, inventory)
+    if problems:
+        return problems
+    return check_schedule(config, file, locate, inventory)
+
+
+def _handback_problems(config: Config, file: str, locate: _Locator, inventory: Inventory) -> list[Problem]:
+    """A hand-back rule reaches only channels that can be handed back (lightctl.handback), and
+    shows hand nothing back: their cues are sent without a read-back."""
+    from scenes.model import SceneBook
+
+    problems: list[Problem] = []
+    for si, scene in enumerate(config.scenes):
+        for ri, rule in enumerate(scene.rules):
+            refused = cannot_release(inventory, inventory.select(rule.target)) if rule.handback else {}
+            if refused:
+                what = f"the hand-back rule on {rule.target!r} of scene {scene.id!r}"
+                problems.append(_problem(file, locate, ("scenes", si, "rules", ri, "target"), handback_refusal(what, refused)))
+    book = SceneBook(config.all_scenes(), inventory)
+    no_show = "a show's cues cannot hand channels back (they are sent without a read-back); let the schedule do it after the show"
+    for si, show in enumerate(config.shows):
+        for ci, cue in enumerate(show.cues):
+            if cue.scene is not None and released_keys(book.desired(cue.scene)):
+                problems.append(_problem(file, locate, ("shows", si, "cues", ci, "scene"), f"scene {cue.scene!r}: {no_show}"))
+            for ri, rule in enumerate(cue.rules):
+                if rule.handback:
+                    problems.append(_problem(file, locate, ("shows", si, "cues", ci, "rules", ri, "handback"), no_show))
     return problems
 
 

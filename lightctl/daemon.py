@@ -17,7 +17,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from lightctl.config import Config
-from lightctl.desired import Layer, ScheduleSource, resolve
+from lightctl.desired import DesiredState, Layer, ScheduleSource, resolve
 from lightctl.engine import (
     CommandOutcome,
     ConvergedEvent,
@@ -28,6 +28,8 @@ from lightctl.engine import (
     ReadingEvent,
     Status,
 )
+from lightctl.handback import HANDBACK_SCENE, Desired, Released, cannot_release, released_keys
+from lightctl.handback import refusal as handback_refusal
 from lightctl.inventory import ChannelKey, Inventory
 from lightctl.loop import settle_heap
 from lightctl.showrunner import ShowRefused, ShowRunner
@@ -174,8 +176,9 @@ class Daemon:
         curtailments = [o.layer() for o in self.overrides if o.kind == "curtail"]
         return shows + overrides + curtailments
 
-    def desired_now(self) -> tuple[dict[ChannelKey, Any], dict[ChannelKey, str]]:
-        return resolve(self.now(), self.inventory, self.scenes, self.schedule, self.layers())
+    def desired_now(self, extra: Layer | None = None) -> tuple[DesiredState, dict[ChannelKey, str]]:
+        layers = self.layers() if extra is None else [*self.layers(), extra]
+        return resolve(self.now(), self.inventory, self.scenes, self.schedule, layers, self.config.schedule.default_scene)
 
     async def reconcile(
         self, reason: str, *, source: str = "schedule", force: bool = False, force_keys: Iterable[ChannelKey] = ()
@@ -244,6 +247,9 @@ class Daemon:
             raise CommandRefused(str(exc)) from None
         except ValueError as exc:
             raise CommandRefused(str(exc)) from None
+        refused = cannot_release(self.inventory, released_keys(self.scenes.compile(scene, selected)))
+        if refused:
+            raise CommandRefused(handback_refusal(f"scene {scene!r} on {target!r}", refused))
         if until is not None and until <= self.now():
             raise CommandRefused(f"'until' {until.isoformat()} is in the past")
         async with self._command_lock:
@@ -263,6 +269,14 @@ class Daemon:
             )
         return report
 
+    async def handback(
+        self, target: str, *, user: str, until: datetime | Literal["next"] | None = "next"
+    ) -> CommandReport:
+        """Hand the channels of a selector back to their owners now: an override with the
+        built-in ``handback`` scene, confirmed by read-back like any command. Refused, naming
+        them, when the selector reaches controllers with no owner to hand back to."""
+        return await self.apply_scene(HANDBACK_SCENE, target, user=user, until=until)
+
     async def curtail(
         self, target: str, cap: float, *, user: str, until: datetime | None = None
     ) -> CurtailReport:
@@ -277,10 +291,10 @@ class Daemon:
         async with self._command_lock:
             before, _ = self.desired_now()
             probe = Override(0, "curtail", "curtail", target, user, until, cap)
-            after, _ = resolve(self.now(), self.inventory, self.scenes, self.schedule, [*self.layers(), probe.layer()])
+            after, _ = self.desired_now(probe.layer())
             shed = []
             for key in selected:
-                was, now = before[key].output, after[key].output
+                was, now = self._output(key, before[key]), self._output(key, after[key])
                 if now < was:
                     channel = self.inventory.channels[key].channel
                     shed.append((key[0], key[1], channel.luminaire_count, was, now, channel.rated_w * (was - now) / 100))
@@ -294,6 +308,16 @@ class Daemon:
                 selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target
             )
         return CurtailReport(oid, len(shed), sum(r[2] for r in shed), sum(r[5] for r in shed) / 1000, report)
+
+    def _output(self, key: ChannelKey, state: Desired) -> float:
+        """Output in percent: commanded, or for a channel its owner runs, as last read."""
+        if not isinstance(state, Released):
+            return state.output
+        reading = self.engine.reading_of(key[0])
+        got = reading.channels.get(key[1]) if reading is not None else None
+        if got is None or not got.on:
+            return 0.0
+        return got.level if got.level is not None else 100.0
 
     async def restore(self, curtailment_ids: list[int] | None, *, user: str) -> CommandReport | None:
         """End curtailments (all of them when ``curtailment_ids`` is None): one command."""
@@ -392,6 +416,7 @@ class Daemon:
                 "since": rt.link.since,
                 "last_error": rt.link.last_error,
                 "pending": len(rt.pending()),
+                "handed_back": len(rt.handed_back()),
                 "power_w": None if reading is None else reading.power_w,
                 "energy_kwh": None if reading is None else reading.energy_kwh,
                 "faults": [] if reading is None else sorted(reading.faults),
@@ -402,6 +427,7 @@ class Daemon:
             "controllers_total": len(controllers),
             "controllers_online": online,
             "channels_pending": sum(c["pending"] for c in controllers.values()),
+            "channels_handed_back": sum(c["handed_back"] for c in controllers.values()),
             "overrides": [
                 {"id": o.id, "kind": o.kind, "scene": o.scene, "target": o.target, "user": o.user,
                  "until": o.until.isoformat() if o.until else None, "cap": o.cap}

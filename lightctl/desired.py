@@ -1,8 +1,12 @@
 """Desired state: a pure function of time and a few inputs (ARCHITECTURE.md section 3).
 
 Layers, lowest first; a higher layer's rules win on the channels they select:
-  default off  <  scheduled scene entries (schedules/)  <  light show cue  <  operator override
-  <  emergency curtailment.
+  default (off, or the schedule's ``default_scene``)  <  scheduled scene entries (schedules/)
+  <  light show cue  <  operator override  <  emergency curtailment.
+A scene may hand channels back to their owner (lightctl.handback.RELEASED) in any layer; a higher
+layer's scene takes them back. A curtailment to off takes them back too and switches them off; a
+curtailment that only dims leaves them to their owner (their level is not the centre's to know,
+and a cap must never light what the owner keeps dark).
 ``resolve()`` does no I/O, so the daemon, the schedule preview and the tests all call it.
 """
 
@@ -14,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from drivers.base import OFF, ChannelState
+from lightctl.handback import Desired, Released
 from lightctl.inventory import ChannelKey, Inventory
 from scenes.model import SceneBook
 
@@ -58,7 +63,7 @@ class Layer:
     """Precompiled states (a show's cues so far), used instead of ``scene`` when given."""
 
 
-DesiredState = dict[ChannelKey, ChannelState]
+DesiredState = dict[ChannelKey, Desired]
 
 
 def resolve(
@@ -67,11 +72,14 @@ def resolve(
     scenes: SceneBook,
     schedule: ScheduleSource | None,
     layers: Sequence[Layer] = (),
+    default_scene: str | None = None,
 ) -> tuple[DesiredState, dict[ChannelKey, str]]:
     """Desired state of every channel at ``instant`` and, per channel, why (for the operator)."""
     state: DesiredState = dict.fromkeys(inventory.all_keys, OFF)
     why: dict[ChannelKey, str] = dict.fromkeys(inventory.all_keys, "default: off")
     entries: list[Layer] = []
+    if default_scene is not None:
+        entries.append(Layer("default", default_scene, "*", "outside the schedule's entries"))
     if schedule is not None:
         entries += [Layer("schedule", e.scene, e.target, e.reason) for e in schedule.active(instant)]
     entries += layers
@@ -79,7 +87,11 @@ def resolve(
         selected = inventory.select(layer.target)
         if layer.cap is not None:
             for key in selected:
-                state[key] = capped(state[key], layer.cap)
+                current = state[key]
+                if isinstance(current, Released) and layer.cap > 0:
+                    why[key] += f"; {layer.source} {layer.reason} does not dim what its owner runs"
+                    continue
+                state[key] = OFF if isinstance(current, Released) else capped(current, layer.cap)
                 why[key] = f"{layer.source} {layer.reason} (at most {layer.cap:g}%)"
             continue
         if layer.states is not None:

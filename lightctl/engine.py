@@ -8,6 +8,10 @@
   a controller back online, a local change seen by a poll or a push), converges it in the background
   with capped, jittered backoff. An offline controller never delays the others; a controller a
   show drives (``hold``) is left to the show.
+* A channel whose desired state is RELEASED (lightctl.handback) is handed back to its owner
+  through ``Driver.release`` and confirmed by a read-back that shows the centre's command
+  withdrawn; whatever level the owner then runs is not a mismatch, and convergence only ever
+  releases it again (when a reading shows the centre's command back in place).
 * Commands and polls are separate paths: a poll is skipped while a command holds or waits for the
   controller; a command waits at most for the one poll already in flight.
 """
@@ -34,6 +38,7 @@ from drivers.base import (
     DriverError,
 )
 from drivers.registry import get_plugin
+from lightctl.handback import Desired, Released
 from lightctl.inventory import ChannelKey, ControllerInfo, Inventory
 from lightctl.reconnect import Backoff, Link, LinkState
 
@@ -168,8 +173,8 @@ class Runtime:
     info: ControllerInfo
     driver: Driver
     link: Link
-    desired: dict[ChannelId, ChannelState] = field(default_factory=dict)
-    confirmed: dict[ChannelId, ChannelState] = field(default_factory=dict)
+    desired: dict[ChannelId, Desired] = field(default_factory=dict)
+    confirmed: dict[ChannelId, Desired] = field(default_factory=dict)
     reading: ControllerReading | None = None
     lock: CommandFirstLock = field(default_factory=CommandFirstLock)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -184,12 +189,18 @@ class Runtime:
     def id(self) -> str:
         return self.info.controller.id
 
-    def pending(self) -> dict[ChannelId, ChannelState]:
+    def pending(self) -> dict[ChannelId, Desired]:
         return {ch: st for ch, st in self.desired.items() if self.confirmed.get(ch) != st}
 
+    def handed_back(self) -> list[ChannelId]:
+        """Channels handed back to their owner, confirmed by read-back."""
+        return [ch for ch, st in self.confirmed.items() if isinstance(st, Released) and self.desired.get(ch) == st]
 
-def matches(reading: ChannelReading | None, state: ChannelState, tolerance: float) -> bool:
-    """Does a read-back show the commanded state?"""
+
+def matches(reading: ChannelReading | None, state: Desired, tolerance: float) -> bool:
+    """Does a read-back show the commanded state (or, for RELEASED, our command withdrawn)?"""
+    if isinstance(state, Released):
+        return reading is not None and reading.released is True
     if reading is None or (reading.on is None and reading.level is None):
         return False
     if reading.on is not None and reading.on != state.on:
@@ -202,7 +213,7 @@ def refusal(rejected: Mapping[ChannelId, str]) -> str:
 
 
 def _describe_mismatch(
-    batch: Mapping[ChannelId, ChannelState], reading: ControllerReading, tolerance: float
+    batch: Mapping[ChannelId, Desired], reading: ControllerReading, tolerance: float
 ) -> str:
     parts = []
     for ch, st in batch.items():
@@ -211,6 +222,12 @@ def _describe_mismatch(
             continue
         if got is None:
             parts.append(f"{ch}: not in the reading")
+            continue
+        if isinstance(st, Released):
+            parts.append(f"{ch}: handed back, but the reading shows the centre's command still in place"
+                         if got.released is False else f"{ch}: handed back, the reading does not show it")
+            if len(parts) == 4:
+                break
             continue
         seen = "on" if got.on else "off" if got.on is not None else "?"
         if got.level is not None:
@@ -318,7 +335,7 @@ class Engine:
 
     # -- desired state -----------------------------------------------------------------------
 
-    def set_desired(self, desired: Mapping[ChannelKey, ChannelState]) -> set[ChannelKey]:
+    def set_desired(self, desired: Mapping[ChannelKey, Desired]) -> set[ChannelKey]:
         """Replace the desired state of the given channels; returns those that changed."""
         changed: set[ChannelKey] = set()
         for key, state in desired.items():
@@ -334,7 +351,7 @@ class Engine:
         """Send the desired state of these channels now (forced, even where it seems in force),
         read it back, and report per controller."""
         started = time.perf_counter()
-        batches: dict[str, dict[ChannelId, ChannelState]] = defaultdict(dict)
+        batches: dict[str, dict[ChannelId, Desired]] = defaultdict(dict)
         for cid, ch in keys:
             state = self.runtimes[cid].desired.get(ch)
             if state is not None:
@@ -346,7 +363,7 @@ class Engine:
         return CommandOutcome(time.perf_counter() - started, {o.controller_id: o for o in outcomes})
 
     async def _dispatch(
-        self, rt: Runtime, batch: dict[ChannelId, ChannelState], sem: asyncio.Semaphore
+        self, rt: Runtime, batch: dict[ChannelId, Desired], sem: asyncio.Semaphore
     ) -> ControllerOutcome:
         async with sem:
             known_offline = rt.link.state is LinkState.OFFLINE
@@ -358,7 +375,7 @@ class Engine:
         return outcome
 
     async def _apply_and_confirm(
-        self, rt: Runtime, batch: Mapping[ChannelId, ChannelState] | None, deadline_s: float
+        self, rt: Runtime, batch: Mapping[ChannelId, Desired] | None, deadline_s: float
     ) -> ControllerOutcome | None:
         """Apply and read back. With ``batch=None`` (background convergence) the batch is what is
         still pending once the controller is ours: a command that ran meanwhile is not repeated,
@@ -381,20 +398,29 @@ class Engine:
                     batch = rt.pending()
                     if not batch:
                         return None
-                fade = max((st.fade_s for st in batch.values()), default=0.0)
+                states = {ch: st for ch, st in batch.items() if isinstance(st, ChannelState)}
+                released = [ch for ch, st in batch.items() if isinstance(st, Released)]
+                fade = max((st.fade_s for st in states.values()), default=0.0)
                 if fade:  # the read-back waits for the fade: the deadline runs from its end
                     when = deadline.when()
                     deadline.reschedule(None if when is None else when + fade)
+                rejected: dict[ChannelId, str] = {}
                 try:
-                    result = await rt.driver.apply(batch)
+                    if states:
+                        result = await rt.driver.apply(states)
+                        applied = True
+                        operations, rejected = result.operations, dict(result.rejected)
+                    if released:
+                        result = await rt.driver.release(released)
+                        applied = True
+                        operations += result.operations
+                        rejected.update(result.rejected)
                 except DriverError as exc:
                     self._link_failed(rt, str(exc))
                     return outcome(Status.FAILED, exc.kind, exc.detail)
-                applied = True
-                operations = result.operations
                 self._link_ok(rt)
-                if result.rejected:
-                    return outcome(Status.FAILED, "rejected", refusal(result.rejected))
+                if rejected:
+                    return outcome(Status.FAILED, "rejected", refusal(rejected))
                 if fade:
                     await asyncio.sleep(fade)
                 tolerance = rt.driver.level_tolerance

@@ -5,7 +5,8 @@
 * LED share: LED luminaires ÷ all luminaires of that kind;
 * lighting-on rate: luminaires lit ÷ luminaires that should be lit now; a channel's lit share is
   its measured power ÷ the power its lamps should draw at the commanded level (capped at 1), or
-  the contactor state where the device measures no power;
+  the contactor state where the device measures no power; channels handed back to their owners
+  are not the centre's to light, and count in neither;
 * power now, energy counters, and their standard-coal and CO2 equivalents.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
+
+from drivers.base import ChannelState
 
 if TYPE_CHECKING:
     from lightctl.daemon import Daemon
@@ -50,7 +53,7 @@ def lighting_on(daemon: Daemon) -> dict[str, Any]:
     for key, info in daemon.inventory.channels.items():
         rt = daemon.engine.runtimes[key[0]]
         want = rt.desired.get(key[1])
-        if want is None or not want.on:
+        if not isinstance(want, ChannelState) or not want.on:
             continue
         count = info.channel.luminaire_count
         should += count

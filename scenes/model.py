@@ -2,7 +2,8 @@
 
 A scene with a ``base`` is the base scene's states with its own rules laid over them, so a festival
 scene is the nightly scene plus overlays. Colour is mapped onto what each channel's luminaires can
-do (scenes.colour); a channel that cannot dim takes full output whenever a rule turns it on.
+do (scenes.colour); a channel that cannot dim takes full output whenever a rule turns it on. A
+``handback`` rule leaves its channels to their owner (lightctl.handback.RELEASED).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from drivers.base import ChannelState
 from lightctl.config import SceneConfig
+from lightctl.handback import RELEASED, Desired
 from lightctl.inventory import ChannelKey, Inventory
 from scenes.colour import for_capability
 
@@ -30,7 +32,8 @@ class SceneBook:
     def __init__(self, scenes: Mapping[str, SceneConfig], inventory: Inventory) -> None:
         self.scenes = dict(scenes)
         self.inventory = inventory
-        self._cache: dict[str, dict[ChannelKey, ChannelState]] = {}
+        self._cache: dict[str, dict[ChannelKey, Desired]] = {}
+        self._commanded: dict[str, dict[ChannelKey, ChannelState]] = {}
 
     def ids(self) -> list[str]:
         return sorted(self.scenes)
@@ -42,14 +45,27 @@ class SceneBook:
         return scene
 
     def states(self, scene_id: str) -> dict[ChannelKey, ChannelState]:
-        """Every channel the scene (with its bases) reaches, and its state."""
+        """Every channel the scene (with its bases) sets to a state, and that state."""
+        cached = self._commanded.get(scene_id)
+        if cached is None:
+            desired = self.desired(scene_id)
+            cached = {key: state for key, state in desired.items() if isinstance(state, ChannelState)}
+            self._commanded[scene_id] = cached
+        return cached
+
+    def desired(self, scene_id: str) -> dict[ChannelKey, Desired]:
+        """Every channel the scene (with its bases) reaches: its state, or RELEASED where the
+        scene hands it back to its owner."""
         cached = self._cache.get(scene_id)
         if cached is not None:
             return cached
         scene = self.get(scene_id)
-        out = dict(self.states(scene.base)) if scene.base is not None else {}
+        out = dict(self.desired(scene.base)) if scene.base is not None else {}
         channels = self.inventory.channels
         for rule in scene.rules:
+            if rule.handback:
+                out.update(dict.fromkeys(self.inventory.select(rule.target), RELEASED))
+                continue
             on = rule.on and rule.level > 0
             by_capability: dict[tuple[bool, str], ChannelState] = {}
             for key in self.inventory.select(rule.target):
@@ -65,9 +81,9 @@ class SceneBook:
         self._cache[scene_id] = out
         return out
 
-    def compile(self, scene_id: str, within: frozenset[ChannelKey]) -> dict[ChannelKey, ChannelState]:
+    def compile(self, scene_id: str, within: frozenset[ChannelKey]) -> dict[ChannelKey, Desired]:
         """The scene's states restricted to ``within`` (the selector it is applied to)."""
-        states = self.states(scene_id)
+        states = self.desired(scene_id)
         if len(within) > len(states):
             return {key: states[key] for key in states.keys() & within}
         return {key: states[key] for key in within if key in states}

@@ -57,7 +57,10 @@ def compile_show(show: ShowConfig, scenes: SceneBook) -> CompiledShow:
             scene_id = f"{show.id}--cue{index}"
             scenes.scenes.setdefault(scene_id, SceneConfig(id=scene_id, name=f"{show.id} cue {index}", rules=cue.rules))
         within = channels & inventory.select(cue.target) if cue.target is not None else channels
-        states = scenes.compile(scene_id, within)
+        compiled = scenes.compile(scene_id, within)
+        states = {key: state for key, state in compiled.items() if isinstance(state, ChannelState)}
+        if len(states) < len(compiled):  # the config check refuses such a show first
+            raise ValueError(f"show {show.id!r} cue {index}: a show's cues cannot hand channels back")
         if cue.fade_s is not None:
             states = {key: replace(state, fade_s=cue.fade_s) for key, state in states.items()}
         accumulated = {**accumulated, **states}

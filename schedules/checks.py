@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from lightctl.config import Config, Path_, Problem, _Locator, _pydantic_problems, format_path
+from lightctl.handback import cannot_release, refusal, released_keys
 from lightctl.inventory import ChannelKey, Inventory
 from lightctl.selectors import SelectorError
 from schedules.calendars import OfficialCalendar
@@ -110,9 +111,39 @@ def check_schedule(
             named.check(entry.days)
         except DaySetError as exc:
             problems.append(_problem(file, locate, (*path, "days"), str(exc)))
+    if section.default_scene is not None and section.default_scene not in scenes:
+        problems.append(
+            _problem(
+                file, locate, ("schedule", "default_scene"),
+                f"unknown scene {section.default_scene!r} (known: {', '.join(sorted(scenes))})",
+            )
+        )
+    if problems:
+        return problems
+    problems += _handbacks(config, file, locate, inventory)
     if problems:
         return problems
     return _overlaps(config, file, locate, inventory, build(config, inventory, log_missing=False).windows, today or date.today())
+
+
+def _handbacks(config: Config, file: str, locate: _Locator, inventory: Inventory) -> list[Problem]:
+    """What the default scene and each entry hand back can be handed back (lightctl.handback)."""
+    from scenes.model import SceneBook
+
+    book = SceneBook(config.all_scenes(), inventory)
+    section = config.schedule
+    uses: list[tuple[str, str, Path_, str]] = [
+        (entry.scene, entry.target, ("schedule", "entries", i, "target"), f"entry {entry.id!r} ({entry.scene} on {entry.target!r})")
+        for i, entry in enumerate(section.entries)
+    ]
+    if section.default_scene is not None:
+        uses.append((section.default_scene, "*", ("schedule", "default_scene"), f"the default scene {section.default_scene!r}"))
+    problems = []
+    for scene, target, path, what in uses:
+        refused = cannot_release(inventory, released_keys(book.compile(scene, inventory.select(target))))
+        if refused:
+            problems.append(_problem(file, locate, path, refusal(what, refused)))
+    return problems
 
 
 def _overlaps(

@@ -82,5 +82,7 @@ def run_preview(args: argparse.Namespace) -> int:
             f"{len(rows)} transitions from {first} 12:00 for {args.days} operating day(s) "
             f"({config.installation.timezone}); official holiday calendar: {schedule.official.covered_years()}"
         )
+        if config.schedule.default_scene is not None:
+            print(f"outside the entries: scene {config.schedule.default_scene}")
         print(table(rows))
     return 0

@@ -377,6 +377,11 @@ class ScheduleConfig(Base):
     official_years: list[OfficialYear] = []
     day_sets: dict[str, DaySetSpec] = {}
     entries: list[EntryConfig] = []
+    default_scene: str | None = Field(
+        default=None,
+        description="the scene in force wherever no entry is (default: everything off); with hand-back "
+        "rules, e.g. the owners' BMS runs the towers' facades outside the centre's hours",
+    )
     check_years: int = Field(default=2, ge=0, le=20, description="overlap check: this year and N more")
 
     @field_validator("day_sets")

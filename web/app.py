@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from lightctl.daemon import CommandRefused, Daemon, parse_until
+from lightctl.handback import Released
 from lightctl.metrics import installation_metrics
 from web.openapi import OPENAPI
 from web.status_page import render_status_page
@@ -133,11 +134,14 @@ async def get_controller(request: web.Request) -> web.Response:
             "name": ch.name,
             "luminaires": ch.luminaire_count,
             "rated_w": ch.rated_w,
-            "desired": None if want is None else {"on": want.on, "level": want.level},
-            "confirmed": ch.id in rt.confirmed,
+            "desired": None if want is None else {"handed_back": True} if isinstance(want, Released)
+            else {"on": want.on, "level": want.level},
+            "control": "owner" if isinstance(want, Released) else "centre",
+            "confirmed": ch.id in rt.confirmed and rt.confirmed[ch.id] == want,
             "reported": None
             if got is None
-            else {"on": got.on, "level": got.level, "power_w": got.power_w, "faults": sorted(got.faults), "held_by": got.held_by},
+            else {"on": got.on, "level": got.level, "power_w": got.power_w, "faults": sorted(got.faults), "held_by": got.held_by,
+                  "released": got.released},
         }
     return web.json_response(
         {

@@ -86,6 +86,17 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/v1/shows/stop": {"post": {"summary": "Stop the running show", "security": [{"token": []}], "responses": _CHANGE}},
         "/api/v1/shows/status": {"get": {"summary": "The running (or last) show and its progress", "responses": _OK}},
+        "/api/v1/handback": {
+            "post": {
+                "summary": "Hand a selector's channels back to their owners' control (BACnet: the centre's priority "
+                "relinquished), confirmed by read-back; any later scene on them takes them back",
+                "security": [{"token": []}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["target"], "properties": {
+                    "target": {"type": "string"},
+                    "until": {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}}}}}},
+                "responses": _CHANGE,
+            }
+        },
         "/api/v1/curtailments": {
             "get": {"summary": "Curtailments in force, with what they shed", "responses": _OK},
             "post": {

@@ -1,9 +1,10 @@
-"""API routes for scene details and explanations, light shows and emergency curtailment."""
+"""API routes for scene details and explanations, light shows, hand-back and emergency curtailment."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from drivers.base import ChannelState
 from lightctl.daemon import CommandRefused
 from lightctl.showrunner import ShowRefused
 from scenes.explain import explain
@@ -15,10 +16,10 @@ async def get_scene(request: web.Request) -> web.Response:
     scenes = request.app[DAEMON].scenes
     try:
         scene = scenes.get(request.match_info["scene_id"])
-        states = scenes.states(scene.id)
+        states = scenes.desired(scene.id)
     except UnknownScene as exc:
         return error(404, str(exc))
-    on = [s for s in states.values() if s.on]
+    on = [s for s in states.values() if isinstance(s, ChannelState) and s.on]
     return web.json_response(
         {
             "id": scene.id,
@@ -27,6 +28,7 @@ async def get_scene(request: web.Request) -> web.Response:
             "rules": [r.model_dump(mode="json") for r in scene.rules],
             "channels": len(states),
             "channels_on": len(on),
+            "channels_handed_back": sum(1 for s in states.values() if not isinstance(s, ChannelState)),
             "controllers": len({key[0] for key in states}),
         }
     )
@@ -86,6 +88,19 @@ async def curtail(request: web.Request) -> web.Response:
     return web.json_response(report.as_json())
 
 
+async def handback(request: web.Request) -> web.Response:
+    """Hand a selector's channels back to their owners (an override; see lightctl.handback)."""
+    user = operator(request)
+    data = await body(request)
+    daemon = request.app[DAEMON]
+    target = data.get("target")
+    if not isinstance(target, str) or not target:
+        raise CommandRefused("'target' (a selector) is required for a hand-back")
+    until = requested_until(data, daemon, default="next")
+    report = await daemon.handback(target, user=user, until=until)
+    return web.json_response(report.as_json())
+
+
 async def list_curtailments(request: web.Request) -> web.Response:
     store = request.app[DAEMON].store
     rows = await store.read(
@@ -115,6 +130,7 @@ def add_routes(app: web.Application, api: str) -> None:
     app.router.add_post(f"{api}/shows/{{show_id}}/start", start_show)
     app.router.add_post(f"{api}/shows/stop", stop_show)
     app.router.add_get(f"{api}/shows/status", show_status)
+    app.router.add_post(f"{api}/handback", handback)
     app.router.add_post(f"{api}/curtailments", curtail)
     app.router.add_get(f"{api}/curtailments", list_curtailments)
     app.router.add_delete(f"{api}/curtailments", restore)

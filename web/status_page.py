@@ -17,7 +17,7 @@ def render_status_page(status: dict[str, Any], metrics: dict[str, Any]) -> str:
         power = "—" if c["power_w"] is None else f"{c['power_w'] / 1000:.2f}"
         rows.append(
             f"<tr class='{css}'><td>{escape(cid)}</td><td>{escape(c['protocol'])}</td><td>{escape(c['site'])}</td>"
-            f"<td>{escape(c['link'])}</td><td>{c['pending']}</td><td>{power}</td>"
+            f"<td>{escape(c['link'])}</td><td>{c['pending']}</td><td>{c['handed_back'] or ''}</td><td>{power}</td>"
             f"<td>{escape(', '.join(c['faults']))}</td><td>{escape(c['last_error'] or '')}</td></tr>"
         )
     everything = metrics["inventory"].get("all", {})
@@ -35,13 +35,14 @@ tr.bad td {{ color: #b00020; }} tr.ok td:nth-child(4) {{ color: #0a7d32; }}
 <p class="figures">
 <span id="online">controllers online: {status['controllers_online']} / {status['controllers_total']}</span>
 <span>channels not yet confirmed: {status['channels_pending']}</span>
+<span id="owners">handed back to their owners: {status['channels_handed_back']}</span>
 <span>智能控制率 intelligent-control rate: {_pct(everything.get('intelligent_control_rate'))}</span>
 <span>LED share: {_pct(everything.get('led_share'))}</span>
 <span>亮灯率 lighting-on rate: {_pct(on['lighting_on_rate'])}</span>
 <span>power now: {metrics['power_kw']:.1f} kW</span>
 </p>
 <p>{status['now']} · overrides in force: {len(status['overrides'])}</p>
-<table><thead><tr><th>controller</th><th>protocol</th><th>site</th><th>link</th><th>pending</th><th>kW</th>
+<table><thead><tr><th>controller</th><th>protocol</th><th>site</th><th>link</th><th>pending</th><th>owner's</th><th>kW</th>
 <th>faults</th><th>last error</th></tr></thead><tbody>
 {''.join(rows)}
 </tbody></table></body></html>

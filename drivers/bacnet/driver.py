@@ -64,6 +64,7 @@ RELIABILITY_FAULTS = {
 
 class BacnetDriver(Driver):
     level_tolerance = 0.5
+    releases = True
 
     def __init__(self, controller: ControllerConfig) -> None:
         super().__init__(controller)
@@ -207,6 +208,9 @@ class BacnetDriver(Driver):
         """Hand the channels back to the building: NULL at our priority, so the next priority in
         the array (the building's own schedule, or the relinquish default) takes over."""
         return await self._send(dict.fromkeys(channels))
+
+    async def release(self, channels: Collection[ChannelId]) -> ApplyResult:
+        return await self.relinquish(channels)
 
     async def _send(self, states: Mapping[ChannelId, ChannelState | None]) -> ApplyResult:
         await self.connect()
@@ -413,7 +417,27 @@ class BacnetDriver(Driver):
                 faults = frozenset({RELIABILITY_FAULTS.get(name, FaultKind.DEVICE_FAULT)})
         power = values.get((key, "instantaneousPower"))
         power_w = None if power is None or services.is_error(power) else float(power) * 1000.0
-        return ChannelReading(on=on, level=level, power_w=power_w, faults=faults, held_by=held_by)
+        return ChannelReading(on=on, level=level, power_w=power_w, faults=faults, held_by=held_by,
+                              released=self._released(key, values))
+
+    def _released(self, key: str, values: Mapping[tuple[str, str], Any]) -> bool | None:
+        """Is our slot of the priority array NULL? Known from the array, from our slot read on
+        its own, or from current-command-priority (the highest slot in use: one below ours, or
+        none, means ours is empty). None when the reading does not tell."""
+        priority = self.settings.priority
+        slot = values.get((key, f"priorityArray[{priority}]"))
+        if slot is not None and not services.is_error(slot):
+            return slot.null is not None
+        array = values.get((key, "priorityArray"))
+        if array is not None and not services.is_error(array):
+            return services.slot_value(array, priority) is None
+        current = values.get((key, "currentCommandPriority"))
+        if current is not None and not services.is_error(current):
+            if current.unsigned is None or int(current.unsigned) > priority:
+                return True
+            if int(current.unsigned) == priority:
+                return False
+        return None
 
     def _state_of(self, ref: ObjectRef, value: Any) -> tuple[bool, float | None]:
         if ref.kind == "binary-output":  # a relay: on or off, no level to report
