@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from bacpypes3.basetypes import (
@@ -42,6 +43,7 @@ from drivers.bacnet.simobjects import (
     SimLightingOutput,
     SimMultiStateValue,
 )
+from drivers.bacnet.simqueue import ArrivalQueue
 from drivers.simphysics import Ramp
 from lightctl.config import ChannelConfig, ControllerConfig
 
@@ -114,8 +116,11 @@ def _store(obj: Any, attr: str, value: Any) -> None:
 class SimBuilding:
     """The model of one building's controller; ``start()`` binds it to its address."""
 
-    def __init__(self, controller: ControllerConfig, profile: Profile, address: str) -> None:
+    def __init__(self, controller: ControllerConfig, profile: Profile, address: str,
+                 arrivals: ArrivalQueue | None = None) -> None:
         self.controller = controller
+        self.arrivals = arrivals
+        """The process's queue of datagrams (simqueue); None hands each to bacpypes3 at once."""
         self.profile = profile
         self.address = address
         self.requests = 0
@@ -176,9 +181,16 @@ class SimBuilding:
         def datagram_received(data: bytes, addr: Any) -> None:
             if not self.offline and is_write_request(data):
                 self.write_times.append(time.monotonic())
-            received(data, addr)
+            if self.arrivals is None:
+                received(data, addr)
+            else:
+                self.arrivals.put(partial(self._deliver, received, data, addr))
 
         protocol.datagram_received = datagram_received
+
+    def _deliver(self, received: Any, data: bytes, addr: Any) -> None:
+        if self.app is not None:  # a device stopped meanwhile drops what it had queued
+            received(data, addr)
 
     async def stop(self) -> None:
         for task in list(self.delayed):  # requests held back by a 'slow' fault die with the device
