@@ -97,6 +97,28 @@ def cmd_handback(args: argparse.Namespace) -> int:
     return EXIT_OK if all_confirmed else EXIT_INCOMPLETE
 
 
+def cmd_override(args: argparse.Namespace) -> int:
+    """Operators' overrides and hand-backs: list them, or end one (the schedule takes over)."""
+    config = load(args)
+    if args.override_command == "list":
+        status = run_loop(call(config, "GET", "/api/v1/status", api=args.api))
+        overrides = [o for o in status["overrides"] if o["kind"] == "override"]
+        if args.json:
+            print(json.dumps(overrides, ensure_ascii=False))
+        for o in [] if args.json else overrides:
+            until = f" until {o['until']}" if o["until"] else " until cleared"
+            print(f"#{o['id']} {o['scene']} on {o['target']} by {o['user']}{until}")
+        return EXIT_OK
+    result = run_loop(call(config, "DELETE", f"/api/v1/overrides/{args.id}", api=args.api))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(f"override #{result['cleared']} cleared")
+        if result["command"]:
+            _print_outcome(result["command"])
+    return EXIT_OK
+
+
 def cmd_scene_list(args: argparse.Namespace) -> int:
     config = load(args)
     scenes = config.all_scenes()
@@ -289,6 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_handback)
+
+    override = sub.add_parser("override", help="operators' overrides and hand-backs").add_subparsers(
+        dest="override_command", required=True
+    )
+    p = override.add_parser("list", help="overrides in force")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_override)
+    p = override.add_parser("clear", help="end an override now: the schedule takes those channels back")
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_override)
 
     show = sub.add_parser("show", help="light shows").add_subparsers(dest="show_command", required=True)
     for name, text in (("list", "configured shows"), ("start", "start a show"), ("stop", "stop the running show"),

@@ -54,6 +54,17 @@ async def test_scene_apply_json_and_status(make_farm, tmp_path: Path) -> None:  
         code, out, err = await lightctl("--config", str(config_path), "scene", "apply", "all-on", "--target", "site:atlantis")
         assert code == 1 and "unknown site 'atlantis'" in err
 
+        # the operator's override is listed, and clearing it hands the channels back to the schedule
+        override_id = status["overrides"][0]["id"]
+        code, out, _ = await lightctl("--config", str(config_path), "override", "list", "--json")
+        assert code == 0 and [o["id"] for o in json.loads(out)] == [override_id]
+        code, out, _ = await lightctl("--config", str(config_path), "override", "clear", str(override_id))
+        assert code == 0 and f"override #{override_id} cleared" in out
+        code, out, _ = await lightctl("--config", str(config_path), "status", "--json")
+        assert json.loads(out)["overrides"] == []
+        code, out, err = await lightctl("--config", str(config_path), "override", "clear", str(override_id))
+        assert code == 1 and f"no active override #{override_id}" in err and "Traceback" not in err
+
         code, out, err = await lightctl("--config", str(config_path), "--api", f"http://127.0.0.1:{free_port()}", "status")
         assert code == 3 and "cannot reach the daemon" in err
     finally:
