@@ -274,6 +274,7 @@ async def run_show_bench(args: argparse.Namespace) -> int:
         daemon = Daemon(config, database=Path(tmp) / "bench.db")
         try:
             await daemon.start()
+            print("daemon started; the show begins", flush=True)
             since = time.monotonic()
             run = await daemon.shows.start("bench-show", user="bench")
             assert run.task is not None
@@ -284,17 +285,22 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             await farm.stop()
     protocol_of = {c.id: c.protocol for c in config.controllers()}
     late_by_protocol: dict[str, list[float]] = {}
+    last_by_cue: list[dict[str, float]] = []
     for cue in range(SHOW_CUES):
         beat = run.start_monotonic + cue * SHOW_CUE_GAP_S
         window_end = beat + SHOW_CUE_GAP_S
         arrivals = []
+        last: dict[str, float] = {}
         for cid in times:
             inside = [t for t in times[cid] if beat - 0.005 <= t < window_end]
             if inside:
                 arrivals.append(min(inside))
                 late_by_protocol.setdefault(protocol_of[cid], []).append(min(inside) - beat)
+                protocol = protocol_of[cid]
+                last[protocol] = max(last.get(protocol, -1.0), min(inside) - beat)
             else:
                 missing += 1
+        last_by_cue.append(last)
         if arrivals:
             spreads.append(max(arrivals) - min(arrivals))
             lateness.append(max(arrivals) - beat)
@@ -316,6 +322,10 @@ async def run_show_bench(args: argparse.Namespace) -> int:
         "arrival_after_beat_p99_ms_by_protocol": {
             p: round(percentile(v, 99) * 1000, 1) for p, v in sorted(late_by_protocol.items())
         },
+        "spread_ms_by_cue": [round(s * 1000, 1) for s in spreads],
+        "last_arrival_ms_by_cue_and_protocol": [
+            {p: round(v * 1000, 1) for p, v in sorted(last.items())} for last in last_by_cue
+        ],
         "sent": sum(1 for r in run.records if r.status == "sent"),
         "sends": len(run.records),
     }
@@ -327,6 +337,7 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             f"(measured at the simulators)\n"
             f"  spread first-to-last controller per cue: p50 {result['spread_p50_ms']} ms, p99 {result['spread_p99_ms']} ms, "
             f"max {result['spread_max_ms']} ms\n"
+            f"  spread per cue: {', '.join(f'{v:.0f}' for v in result['spread_ms_by_cue'])} ms\n"
             f"  last arrival after the beat: p99 {result['last_arrival_after_beat_p99_ms']} ms "
             f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms)\n"
             f"  arrival after the beat, p99 by protocol: "
