@@ -361,3 +361,40 @@ def test_write_masks_are_read_from_the_request_bytes() -> None:
     body = Buffer(struct_to_binary(request))
     nodeid_from_binary(body)  # the type id, as the processor has read it
     assert _write_masks(body) == [0x01, 0x03, 0x05, 0x01, 0x01]
+
+
+async def test_planned_requests_are_sent_pre_encoded(plc, driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A show plans its cues before the beat: the Write and the RecallScene Call are encoded then,
+    and at the beat only a header goes in front of them. Without asyncua's request bookkeeping
+    the driver sends through asyncua's own encoder."""
+    import drivers.opcua.driver as opcua_driver
+    import drivers.opcua.encoded as encoded
+
+    sim, ctrl = plc
+    await driver.connect()
+    dim = {"deck": ChannelState(True, 25.0), "towers": ChannelState(True, 45.0)}
+    scene = {ch.id: ChannelState(True, 70.0) for ch in ctrl.channels}
+    driver.plan(dim), driver.plan(scene)
+
+    def no_encoding(*args: object) -> None:
+        raise AssertionError("encoded at the beat")
+
+    monkeypatch.setattr(opcua_driver, "encode_write", no_encoding)
+    monkeypatch.setattr(opcua_driver, "encode_call", no_encoding)
+    sent = []
+    real_send = encoded.send_encoded
+
+    async def counting(client, request):  # type: ignore[no-untyped-def]
+        sent.append(request.response.__name__)
+        return await real_send(client, request)
+
+    monkeypatch.setattr(opcua_driver, "send_encoded", counting)
+    assert (await driver.apply(dim)).operations == 1
+    assert {cid: r.level for cid, r in (await driver.read(list(dim))).channels.items()} == {"deck": 25.0, "towers": 45.0}
+    assert (await driver.apply(scene)).operations == 1
+    assert sim.service_count(ctrl.id, "Call") == 1
+    assert (await driver.read()).measurements["scene"] == 2
+    assert sent == ["WriteResponse", "CallResponse"]
+    monkeypatch.setattr(opcua_driver, "can_send_encoded", lambda client: False)
+    assert (await driver.apply(dim)).operations == 1 and len(sent) == 2
+    assert sim.service_count(ctrl.id, "Write") == 2
