@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
@@ -147,7 +148,9 @@ class PlcHooks:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.write_times: deque[float] = deque(maxlen=WRITE_TIMES_KEPT)
-        """``time.monotonic()`` at the arrival of each Write or Call (what changes outputs)."""
+        """``time.monotonic()`` at the arrival of each Write or Call (what changes outputs): when
+        its bytes were read from the PLC's connection, not when this process, which simulates
+        many PLCs, got round to processing it."""
         self.delay_s = 0.0
         self.error_status: int | None = None
         """When set, every Read value, Write and Call result carries this Bad status."""
@@ -273,12 +276,14 @@ class _PlcInternalServer(InternalServer):
 
 class _PlcProcessor(UaProcessor):
     hooks: PlcHooks
+    arrived_at: float | None = None
+    """When the message being processed was read from the connection (set by _PlcProtocol)."""
 
     async def process_message(self, seqhdr: Any, body: Buffer) -> Any:
         peek = body.copy()
         typeid = nodeid_from_binary(peek)
         if typeid in _COMMANDS:
-            self.hooks.write_times.append(time.monotonic())
+            self.hooks.write_times.append(self.arrived_at or time.monotonic())
         self.hooks.counts[_SERVICE_NAMES.get(typeid, str(typeid))] += 1
         if self.hooks.delay_s > 0:
             await asyncio.sleep(self.hooks.delay_s)
@@ -353,18 +358,82 @@ def _skip_nodeid(data: bytes, pos: int) -> int:
     return pos
 
 
+class _Turns:
+    """Many simulated PLCs share one event loop: messages that arrive together would all be
+    processed in one pass of the loop (a few ms each), and the loop would read no socket until the
+    pass ends, so a PLC's arrival would be stamped late by its neighbours' work. Messages are
+    therefore processed one per pass of the loop, in arrival order, and the loop reads its sockets
+    between them. Only the start of processing waits its turn (a message alone goes at once);
+    the rest runs as before."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: deque[asyncio.Future[None]] = deque()
+        self.granted = False
+        """A turn was given in this pass of the loop."""
+
+    async def wait(self) -> None:
+        if not self.granted and not self.waiting:
+            self._grant()
+            return
+        turn: asyncio.Future[None] = self.loop.create_future()
+        self.waiting.append(turn)
+        await turn
+
+    def _grant(self) -> None:
+        self.granted = True
+        self.loop.call_soon(self._pass_over)  # runs in the next pass, after the loop read its sockets
+
+    def _pass_over(self) -> None:
+        self.granted = False
+        while self.waiting:
+            turn = self.waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                self._grant()
+                return
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+
+
+def _turns() -> _Turns:
+    loop = asyncio.get_running_loop()
+    turns = _TURNS.get(loop)
+    if turns is None:
+        turns = _TURNS[loop] = _Turns(loop)
+    return turns
+
+
 class _PlcProtocol(OPCUAProtocol):
+    """asyncua queues each complete message of a connection for a task to process; with many
+    PLCs in one process, a message can wait there behind the others' work. Its arrival instant is
+    taken when its bytes are read, and handed to the processor with the message (see _Turns)."""
+
     hooks: PlcHooks
 
     processor: UaProcessor | None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.arrivals: deque[float] = deque()
         super().connection_made(transport)
         if self.processor is not None:
             processor = _PlcProcessor(self.iserver, transport, self.limits)  # type: ignore[arg-type]
             processor.hooks = self.hooks
             processor.set_policies(self.policies)
             self.processor = processor
+
+    def data_received(self, data: bytes) -> None:
+        now, queued = time.monotonic(), self.messages.qsize()
+        super().data_received(data)
+        self.arrivals.extend([now] * (self.messages.qsize() - queued))
+
+    async def _process_one_msg(self, header: Any, buf: Buffer) -> bool:
+        await _turns().wait()
+        if isinstance(self.processor, _PlcProcessor):
+            self.processor.arrived_at = self.arrivals.popleft() if self.arrivals else None
+        processed: bool = await super()._process_one_msg(header, buf)
+        return processed
 
 
 class _PlcBinaryServer(BinaryServer):
