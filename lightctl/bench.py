@@ -37,9 +37,12 @@ CONTROLLERS_PER_SITE = 50
 
 
 def bench_protocols(choice: str) -> list[str]:
+    """``mixed``: every protocol with a benchmark hook; else one protocol or a comma-separated list."""
     if choice != "mixed":
-        get_plugin(choice)  # raises for an unknown protocol
-        return [choice]
+        chosen = sorted({p.strip() for p in choice.split(",") if p.strip()})
+        for protocol in chosen:
+            get_plugin(protocol)  # raises for an unknown protocol
+        return chosen
     available = []
     for protocol in known_protocols():
         try:
