@@ -131,7 +131,7 @@ class DaliDriver(Driver):
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
         plans, refused = self._compile(states)
         rejected = dict(refused)
-        results = await asyncio.gather(*(self._run_line(n, ops) for n, ops in plans.items()), return_exceptions=True)
+        results = await self._run_lines(plans)
         failures = [(n, r) for n, r in zip(plans, results, strict=True) if isinstance(r, BaseException)]
         sent = sum(r for r in results if isinstance(r, int))
         for _, result in failures:
@@ -143,6 +143,26 @@ class DaliDriver(Driver):
             for channel_id in {ch for op in plans[number] for ch in op.channels}:
                 rejected[channel_id] = f"line {number}: {error.__class__.__name__}: {getattr(error, 'detail', error)}"
         return ApplyResult(sent, rejected)
+
+    async def _run_lines(self, plans: Mapping[int, list[LineOp]]) -> list[int | BaseException]:
+        """Every line at once. The first line is sent by this task itself, so that its first
+        frame leaves in this pass of the event loop (a show's beat); the others in their own
+        tasks, a pass later. Per line: the frames sent, or the error."""
+        if not plans:
+            return []
+        (first, first_ops), *rest = plans.items()
+        others = [asyncio.create_task(self._run_line(n, ops)) for n, ops in rest]
+        try:
+            try:
+                sent: int | BaseException = await self._run_line(first, first_ops)
+            except DriverError as exc:
+                sent = exc
+            return [sent, *await asyncio.gather(*others, return_exceptions=True)]
+        except BaseException:
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+            raise
 
     async def _run_line(self, number: int, ops: list[LineOp]) -> int:
         """Send a line's ops; returns the frames put on the bus (the sweep's are not counted)."""
