@@ -308,15 +308,20 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             spreads.append(max(arrivals) - min(arrivals))
             lateness.append(max(arrivals) - beat)
     started: dict[int, list[float]] = {}
+    started_by_protocol: dict[str, list[float]] = {}
     for record in run.records:
         if record.sent_offset_ms is not None:
             started.setdefault(record.cue, []).append(record.sent_offset_ms)
+            started_by_protocol.setdefault(protocol_of[record.controller_id], []).append(record.sent_offset_ms)
     dispatch = [max(offsets) for offsets in started.values()]
     result = {
         "protocols": protocols,
         "controllers": count,
         "cues": SHOW_CUES,
         "daemon_last_send_started_p99_ms": round(percentile(dispatch, 99), 1) if dispatch else None,
+        "daemon_send_started_p99_ms_by_protocol": {
+            p: round(percentile(v, 99), 1) for p, v in sorted(started_by_protocol.items())
+        },
         "spread_p50_ms": round(percentile(spreads, 50) * 1000, 1),
         "spread_p99_ms": round(percentile(spreads, 99) * 1000, 1),
         "spread_max_ms": round(max(spreads) * 1000, 1),
@@ -345,6 +350,8 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms)\n"
             f"  arrival after the beat, p99 by protocol: "
             + ", ".join(f"{p} {v} ms" for p, v in result["arrival_after_beat_p99_ms_by_protocol"].items())
+            + "\n  send started by the daemon after the beat, p99 by protocol: "
+            + ", ".join(f"{p} {v} ms" for p, v in result["daemon_send_started_p99_ms_by_protocol"].items())
             + "\n"
             f"  cue sends accepted by the devices: {result['sent']} of {result['sends']}; "
             f"controller-cues not received: {missing}"
