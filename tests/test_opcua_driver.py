@@ -405,9 +405,9 @@ async def test_simulated_plcs_in_one_process_take_turns_one_message_per_pass() -
     """Messages that arrive together are processed one per pass of the loop, in arrival order,
     so that the loop reads its sockets (and stamps arrivals) between them; a message alone goes
     at once."""
-    from drivers.opcua.sim_server import _turns
+    from drivers.opcua.sim_load import turns as turns_of_this_loop
 
-    turns = _turns()
+    turns = turns_of_this_loop()
     order: list[tuple[int, int]] = []
     passes = 0
 
@@ -436,3 +436,18 @@ async def test_simulated_plcs_in_one_process_take_turns_one_message_per_pass() -
     finally:
         counter.cancel()
         await asyncio.gather(counter, return_exceptions=True)
+
+
+def test_monitored_values_are_copies_the_address_space_cannot_reach() -> None:
+    from drivers.opcua.sim_load import copy_datavalue
+
+    scalar = ua.DataValue(ua.Variant(42.0, ua.VariantType.Float))
+    kept = copy_datavalue(scalar)
+    assert kept == scalar and kept is not scalar and kept.Value is not scalar.Value
+    scalar.Value.Value = 7.0
+    assert kept.Value is not None and kept.Value.Value == 42.0
+    array = ua.DataValue(ua.Variant([1, 2, 3], ua.VariantType.Int32))
+    kept = copy_datavalue(array)
+    assert array.Value is not None and isinstance(array.Value.Value, list)
+    array.Value.Value.append(4)
+    assert kept.Value is not None and kept.Value.Value == [1, 2, 3]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
@@ -36,6 +35,8 @@ from asyncua.server.internal_server import InternalServer
 from asyncua.server.internal_session import InternalSession
 from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary, variant_from_binary
+
+from drivers.opcua.sim_load import install_cheap_value_copies, turns
 
 DATAVALUE_STATUS_BIT = 0x02
 DATAVALUE_SOURCE_TIMESTAMP_BIT = 0x04
@@ -358,57 +359,10 @@ def _skip_nodeid(data: bytes, pos: int) -> int:
     return pos
 
 
-class _Turns:
-    """Many simulated PLCs share one event loop: messages that arrive together would all be
-    processed in one pass of the loop (a few ms each), and the loop would read no socket until the
-    pass ends, so a PLC's arrival would be stamped late by its neighbours' work. Messages are
-    therefore processed one per pass of the loop, in arrival order, and the loop reads its sockets
-    between them. Only the start of processing waits its turn (a message alone goes at once);
-    the rest runs as before."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.waiting: deque[asyncio.Future[None]] = deque()
-        self.granted = False
-        """A turn was given in this pass of the loop."""
-
-    async def wait(self) -> None:
-        if not self.granted and not self.waiting:
-            self._grant()
-            return
-        turn: asyncio.Future[None] = self.loop.create_future()
-        self.waiting.append(turn)
-        await turn
-
-    def _grant(self) -> None:
-        self.granted = True
-        self.loop.call_soon(self._pass_over)  # runs in the next pass, after the loop read its sockets
-
-    def _pass_over(self) -> None:
-        self.granted = False
-        while self.waiting:
-            turn = self.waiting.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                self._grant()
-                return
-
-
-_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
-
-
-def _turns() -> _Turns:
-    loop = asyncio.get_running_loop()
-    turns = _TURNS.get(loop)
-    if turns is None:
-        turns = _TURNS[loop] = _Turns(loop)
-    return turns
-
-
 class _PlcProtocol(OPCUAProtocol):
     """asyncua queues each complete message of a connection for a task to process; with many
     PLCs in one process, a message can wait there behind the others' work. Its arrival instant is
-    taken when its bytes are read, and handed to the processor with the message (see _Turns)."""
+    taken when its bytes are read, and handed to the processor with the message (see sim_load.Turns)."""
 
     hooks: PlcHooks
 
@@ -429,7 +383,7 @@ class _PlcProtocol(OPCUAProtocol):
         self.arrivals.extend([now] * (self.messages.qsize() - queued))
 
     async def _process_one_msg(self, header: Any, buf: Buffer) -> bool:
-        await _turns().wait()
+        await turns().wait()
         if isinstance(self.processor, _PlcProcessor):
             self.processor.arrived_at = self.arrivals.popleft() if self.arrivals else None
         processed: bool = await super()._process_one_msg(header, buf)
@@ -453,6 +407,7 @@ class PlcServer(Server):
     it binds first and then advertises the port it got."""
 
     def __init__(self, hooks: PlcHooks, template: dict[ua.NodeId, NodeData]) -> None:
+        install_cheap_value_copies()
         super().__init__(iserver=_PlcInternalServer(hooks, template))
         self.endpoint: ParseResult = self.endpoint
         self.bserver: BinaryServer | None = None
