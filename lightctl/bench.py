@@ -38,9 +38,12 @@ CONTROLLERS_PER_SITE = 50
 
 
 def bench_protocols(choice: str) -> list[str]:
+    """``mixed``: every protocol with a benchmark hook; else one protocol or a comma-separated list."""
     if choice != "mixed":
-        get_plugin(choice)  # raises for an unknown protocol
-        return [choice]
+        chosen = sorted({p.strip() for p in choice.split(",") if p.strip()})
+        for protocol in chosen:
+            get_plugin(protocol)  # raises for an unknown protocol
+        return chosen
     available = []
     for protocol in known_protocols():
         try:
@@ -291,6 +294,7 @@ async def run_show_bench(args: argparse.Namespace) -> int:
         daemon = Daemon(config, database=Path(tmp) / "bench.db")
         try:
             await daemon.start()
+            print("daemon started; the show begins", flush=True)
             since = time.monotonic()
             run = await daemon.shows.start("bench-show", user="bench")
             assert run.task is not None
@@ -301,30 +305,40 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             await farm.stop()
     protocol_of = {c.id: c.protocol for c in config.controllers()}
     late_by_protocol: dict[str, list[float]] = {}
+    last_by_cue: list[dict[str, float]] = []
     for cue in range(SHOW_CUES):
         beat = run.start_monotonic + cue * SHOW_CUE_GAP_S
         window_end = beat + SHOW_CUE_GAP_S
         arrivals = []
+        last: dict[str, float] = {}
         for cid in times:
             inside = [t for t in times[cid] if beat - 0.005 <= t < window_end]
             if inside:
                 arrivals.append(min(inside))
                 late_by_protocol.setdefault(protocol_of[cid], []).append(min(inside) - beat)
+                protocol = protocol_of[cid]
+                last[protocol] = max(last.get(protocol, -1.0), min(inside) - beat)
             else:
                 missing += 1
+        last_by_cue.append(last)
         if arrivals:
             spreads.append(max(arrivals) - min(arrivals))
             lateness.append(max(arrivals) - beat)
     started: dict[int, list[float]] = {}
+    started_by_protocol: dict[str, list[float]] = {}
     for record in run.records:
         if record.sent_offset_ms is not None:
             started.setdefault(record.cue, []).append(record.sent_offset_ms)
+            started_by_protocol.setdefault(protocol_of[record.controller_id], []).append(record.sent_offset_ms)
     dispatch = [max(offsets) for offsets in started.values()]
     result = {
         "protocols": protocols,
         "controllers": count,
         "cues": SHOW_CUES,
         "daemon_last_send_started_p99_ms": round(percentile(dispatch, 99), 1) if dispatch else None,
+        "daemon_send_started_p99_ms_by_protocol": {
+            p: round(percentile(v, 99), 1) for p, v in sorted(started_by_protocol.items())
+        },
         "spread_p50_ms": round(percentile(spreads, 50) * 1000, 1),
         "spread_p99_ms": round(percentile(spreads, 99) * 1000, 1),
         "spread_max_ms": round(max(spreads) * 1000, 1),
@@ -333,6 +347,10 @@ async def run_show_bench(args: argparse.Namespace) -> int:
         "arrival_after_beat_p99_ms_by_protocol": {
             p: round(percentile(v, 99) * 1000, 1) for p, v in sorted(late_by_protocol.items())
         },
+        "spread_ms_by_cue": [round(s * 1000, 1) for s in spreads],
+        "last_arrival_ms_by_cue_and_protocol": [
+            {p: round(v * 1000, 1) for p, v in sorted(last.items())} for last in last_by_cue
+        ],
         "sent": sum(1 for r in run.records if r.status == "sent"),
         "sends": len(run.records),
     }
@@ -344,10 +362,13 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             f"(measured at the simulators)\n"
             f"  spread first-to-last controller per cue: p50 {result['spread_p50_ms']} ms, p99 {result['spread_p99_ms']} ms, "
             f"max {result['spread_max_ms']} ms\n"
+            f"  spread per cue: {', '.join(f'{v:.0f}' for v in result['spread_ms_by_cue'])} ms\n"
             f"  last arrival after the beat: p99 {result['last_arrival_after_beat_p99_ms']} ms "
             f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms)\n"
             f"  arrival after the beat, p99 by protocol: "
             + ", ".join(f"{p} {v} ms" for p, v in result["arrival_after_beat_p99_ms_by_protocol"].items())
+            + "\n  send started by the daemon after the beat, p99 by protocol: "
+            + ", ".join(f"{p} {v} ms" for p, v in result["daemon_send_started_p99_ms_by_protocol"].items())
             + "\n"
             f"  cue sends accepted by the devices: {result['sent']} of {result['sends']}; "
             f"controller-cues not received: {missing}"

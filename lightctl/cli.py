@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_switch)
     p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
     p.add_argument("--controllers", type=int, default=200)
-    p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet or mixed")
+    p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet, a comma-separated list of them, or mixed")
     p.add_argument("--processes", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_show)

@@ -15,11 +15,16 @@
   is confirmed by read-back once, when the show ends (or holds its last cue).
 * Per cue and controller the record keeps the status (sent, failed, skipped) and how far from the
   beat the batch was sent.
+* At a beat every sender runs in one pass of the event loop, one after the other, each until its
+  request is on the wire: a controller whose send costs much CPU (encoding) delays every one woken
+  after it. Senders are woken cheapest first, by what each one's send took at the previous beat
+  (see ``send_order``); the order is worked out just before the beat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -37,6 +42,24 @@ log = logging.getLogger("lightctl.shows")
 
 LEAD_S = 0.5
 """Time between the warm-up and the first beat: every sender is idle and waiting by then."""
+PREPARE_S = 0.05
+"""How long before a beat the runner wakes to prepare it (the send order)."""
+MAX_SEND_COST_S = 0.05
+"""A gap longer than this between two senders' starts is not one send's cost (a sender busy with
+an earlier cue starts late, out of the beat's pass); it counts as this much."""
+
+
+def send_order(controllers: list[str], starts: dict[str, float], cost: dict[str, float]) -> list[str]:
+    """The controllers, cheapest send first. ``starts`` holds when each sender began its send at
+    the last beat: senders woken together run back to back in one pass of the event loop, so the
+    time to the next one's start is what this one's send cost before it yielded. ``cost`` keeps
+    the estimate (mean of the last and the previous estimate); unknown controllers keep their
+    place at cost 0."""
+    timeline = sorted(starts.items(), key=lambda item: item[1])
+    for (cid, started), (_, following) in itertools.pairwise(timeline):
+        took = min(following - started, MAX_SEND_COST_S)
+        cost[cid] = took if cid not in cost else (cost[cid] + took) / 2
+    return sorted(controllers, key=lambda cid: cost.get(cid, 0.0))
 
 
 class ShowRefused(ValueError):
@@ -141,7 +164,10 @@ class ShowRunner:
                 engine.runtimes[cid].driver.plan(batch)
         mailboxes: dict[str, tuple[int, int, dict[ChannelId, ChannelState], float] | None] = dict.fromkeys(show.controllers)
         wake = {cid: asyncio.Event() for cid in show.controllers}
-        senders = [asyncio.create_task(self._sender(run, cid, mailboxes, wake[cid])) for cid in sorted(show.controllers)]
+        order = list(dict.fromkeys([*(cid for cue in show.cues for cid in cue.batches), *sorted(show.controllers)]))
+        starts: dict[str, float] = {}
+        cost: dict[str, float] = {}
+        senders = [asyncio.create_task(self._sender(run, cid, mailboxes, wake[cid], starts)) for cid in order]
         run.start_monotonic = start = time.monotonic() + LEAD_S
         run.started_at = utc_now()
         run.status = "running"
@@ -151,13 +177,20 @@ class ShowRunner:
                 run.loop = loop
                 for cue in show.cues:
                     beat = start + loop * duration + cue.at_s
-                    await asyncio.sleep(max(0.0, beat - time.monotonic()))
+                    await asyncio.sleep(max(0.0, beat - PREPARE_S - time.monotonic()))
+                    if starts:
+                        order = send_order(order, starts, cost)
+                        starts.clear()
                     batches = self._capped(cue.batches)
-                    for cid, batch in batches.items():
+                    await asyncio.sleep(max(0.0, beat - time.monotonic()))
+                    for cid in order:
+                        due = batches.get(cid)
+                        if due is None:
+                            continue
                         pending = mailboxes[cid]
                         if pending is not None:
                             run.records.append(CueRecord(pending[0], pending[1], cid, "skipped", None, "a later cue came first"))
-                        mailboxes[cid] = (loop, cue.index, batch, beat)
+                        mailboxes[cid] = (loop, cue.index, due, beat)
                         wake[cid].set()
                     run.cue = cue.index
                     self.daemon.show_layer = Layer("show", None, show.config.target, f"{show.config.id} cue {cue.index}", states=cue.accumulated)
@@ -202,6 +235,7 @@ class ShowRunner:
         controller_id: str,
         mailboxes: dict[str, tuple[int, int, dict[ChannelId, ChannelState], float] | None],
         wake: asyncio.Event,
+        starts: dict[str, float],
     ) -> None:
         engine = self.daemon.engine
         while True:
@@ -212,7 +246,9 @@ class ShowRunner:
                 continue
             mailboxes[controller_id] = None
             loop, cue, batch, beat = slot
-            sent_offset_ms = (time.monotonic() - beat) * 1000.0
+            now = time.monotonic()
+            starts[controller_id] = now
+            sent_offset_ms = (now - beat) * 1000.0
             deadline = max(0.2, min(self.daemon.engine.settings.deadline_s, run.show.gap_after(cue)))
             outcome = await engine.send(controller_id, batch, deadline)
             run.records.append(CueRecord(loop, cue, controller_id, outcome.status.value, sent_offset_ms, outcome.error))

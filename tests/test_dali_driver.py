@@ -291,3 +291,47 @@ async def test_first_command_sets_the_fade_time_once_per_line() -> None:
         assert kinds == [["DTR0", "SetFadeTime", "ArcPower"], ["ArcPower"]]
         result = await driver.apply(mixed)
         assert result.operations == host.request_count(ctrl.id) == 5
+
+
+async def test_planned_batches_are_sent_without_compiling_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A show plans its cues before the first beat: at the beat ``apply`` only sends, for as long
+    as what the driver knows of the gear is what the plan was compiled with."""
+    import drivers.dali.driver as dali_driver
+
+    ctrl = controller(controller_data(lines=2, gear=64, groups=4))
+    compiled: list[int] = []
+    real = dali_driver.compile_line
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        compiled.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dali_driver, "compile_line", counting)
+    async with running(ctrl) as (host, (driver,)):
+        await driver.connect()
+        await driver.apply(_all(ctrl, OFF))  # fade times learned
+        dim, bright = _all(ctrl, ChannelState(True, 20.0)), _all(ctrl, ChannelState(True, 80.0))
+        driver.plan(dim), driver.plan(bright)
+        compiled.clear()
+        sim = host.gateway(ctrl.id)
+        before = sim.frames
+        assert (await driver.apply(dim)).operations == 2  # one broadcast per line
+        assert (await driver.apply(bright)).operations == 2
+        assert compiled == [] and sim.frames - before == 4
+        # a warm start on the live session keeps the knowledge, and with it the compiled cues
+        await driver.connect()
+        assert (await driver.apply(dim)).operations == 2 and compiled == []
+        # a fade time the gear do not hold yet: compiled again, set-up frames included
+        fading = _all(ctrl, ChannelState(True, 20.0, fade_s=2.0))
+        assert (await driver.apply(fading)).operations == 2 * 4
+        assert compiled != []
+        # the gear now hold the new fade time: the old plans are stale and are not reused
+        compiled.clear()
+        assert (await driver.apply(_all(ctrl, ChannelState(True, 80.0, fade_s=2.0)))).operations == 2
+        assert (await driver.apply(bright)).operations == 2 * 4  # back to fade 0: set-up again
+        assert len(compiled) == 2 * 2  # two lines, two batches
+        # a session opened anew forgets the gear (another master may have been at them)
+        await driver.close()
+        await driver.connect()
+        assert (await driver.apply(bright)).operations == 2 * 4
+    await no_leftover_tasks()

@@ -66,8 +66,15 @@ async def bridges() -> AsyncIterator[tuple[dict[str, Any], Config]]:
             await host.stop()
 
 
+COMMAND_SERVICES = ("Write", "Call", "Read")
+"""What a switch sends a PLC (Publish requests are the subscription's own traffic, at its pace)."""
+
+
 def counts(hosts: dict[str, Any]) -> dict[str, int]:
-    return {cid: host.request_count(cid) for cid, host in hosts.items()}
+    return {
+        cid: sum(host.service_count(cid, s) for s in COMMAND_SERVICES) if hasattr(host, "service_count") else host.request_count(cid)
+        for cid, host in hosts.items()
+    }
 
 
 async def test_one_switch_over_all_bridges_with_modbus_cabinets(bridges) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -361,3 +362,92 @@ def test_write_masks_are_read_from_the_request_bytes() -> None:
     body = Buffer(struct_to_binary(request))
     nodeid_from_binary(body)  # the type id, as the processor has read it
     assert _write_masks(body) == [0x01, 0x03, 0x05, 0x01, 0x01]
+
+
+async def test_planned_requests_are_sent_pre_encoded(plc, driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A show plans its cues before the beat: the Write and the RecallScene Call are encoded then,
+    and at the beat only a header goes in front of them. Without asyncua's request bookkeeping
+    the driver sends through asyncua's own encoder."""
+    import drivers.opcua.driver as opcua_driver
+    import drivers.opcua.encoded as encoded
+
+    sim, ctrl = plc
+    await driver.connect()
+    dim = {"deck": ChannelState(True, 25.0), "towers": ChannelState(True, 45.0)}
+    scene = {ch.id: ChannelState(True, 70.0) for ch in ctrl.channels}
+    driver.plan(dim), driver.plan(scene)
+
+    def no_encoding(*args: object) -> None:
+        raise AssertionError("encoded at the beat")
+
+    monkeypatch.setattr(opcua_driver, "encode_write", no_encoding)
+    monkeypatch.setattr(opcua_driver, "encode_call", no_encoding)
+    sent = []
+    real_send = encoded.send_encoded
+
+    async def counting(client, request):  # type: ignore[no-untyped-def]
+        sent.append(request.response.__name__)
+        return await real_send(client, request)
+
+    monkeypatch.setattr(opcua_driver, "send_encoded", counting)
+    assert (await driver.apply(dim)).operations == 1
+    assert {cid: r.level for cid, r in (await driver.read(list(dim))).channels.items()} == {"deck": 25.0, "towers": 45.0}
+    assert (await driver.apply(scene)).operations == 1
+    assert sim.service_count(ctrl.id, "Call") == 1
+    assert (await driver.read()).measurements["scene"] == 2
+    assert sent == ["WriteResponse", "CallResponse"]
+    monkeypatch.setattr(opcua_driver, "can_send_encoded", lambda client: False)
+    assert (await driver.apply(dim)).operations == 1 and len(sent) == 2
+    assert sim.service_count(ctrl.id, "Write") == 2
+
+
+async def test_simulated_plcs_in_one_process_take_turns_one_message_per_pass() -> None:
+    """Messages that arrive together are processed one per pass of the loop, in arrival order,
+    so that the loop reads its sockets (and stamps arrivals) between them; a message alone goes
+    at once."""
+    from drivers.opcua.sim_load import turns as turns_of_this_loop
+
+    turns = turns_of_this_loop()
+    order: list[tuple[int, int]] = []
+    passes = 0
+
+    async def count_passes() -> None:
+        nonlocal passes
+        while True:
+            passes += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count_passes())
+    await asyncio.sleep(0)
+
+    async def message(n: int) -> None:
+        await turns.wait()
+        order.append((n, passes))
+
+    try:
+        await asyncio.gather(*(message(n) for n in range(5)))
+        assert [n for n, _ in order] == [0, 1, 2, 3, 4]
+        seen = [p for _, p in order]
+        assert all(b > a for a, b in itertools.pairwise(seen)), seen  # one per pass
+        await asyncio.sleep(0.01)
+        before = passes
+        await turns.wait()  # alone: no wait
+        assert passes == before
+    finally:
+        counter.cancel()
+        await asyncio.gather(counter, return_exceptions=True)
+
+
+def test_monitored_values_are_copies_the_address_space_cannot_reach() -> None:
+    from drivers.opcua.sim_load import copy_datavalue
+
+    scalar = ua.DataValue(ua.Variant(42.0, ua.VariantType.Float))
+    kept = copy_datavalue(scalar)
+    assert kept == scalar and kept is not scalar and kept.Value is not scalar.Value
+    scalar.Value.Value = 7.0
+    assert kept.Value is not None and kept.Value.Value == 42.0
+    array = ua.DataValue(ua.Variant([1, 2, 3], ua.VariantType.Int32))
+    kept = copy_datavalue(array)
+    assert array.Value is not None and isinstance(array.Value.Value, list)
+    array.Value.Value.append(4)
+    assert kept.Value is not None and kept.Value.Value == [1, 2, 3]

@@ -155,3 +155,20 @@ async def test_curtailment_sheds_records_and_restores(make_farm, tmp_path: Path)
         assert not [o for o in daemon.overrides if o.kind == "curtail"]
     finally:
         await daemon.stop()
+
+
+def test_senders_are_woken_cheapest_first_by_what_their_last_send_took() -> None:
+    from lightctl.showrunner import MAX_SEND_COST_S, send_order
+
+    cost: dict[str, float] = {}
+    order = ["bn1", "mb1", "ua1", "bn2", "mb2"]
+    # one pass of the loop: each sender starts when the one before it yielded
+    starts = {"bn1": 0.0, "mb1": 0.004, "ua1": 0.0042, "bn2": 0.0046, "mb2": 0.0086}
+    order = send_order(order, starts, cost)
+    # the last one's cost is not known yet (nothing ran after it): it keeps its place at cost 0
+    assert order == ["mb2", "mb1", "ua1", "bn1", "bn2"]
+    assert cost["bn1"] == 0.004 and "mb2" not in cost
+    # a sender still busy with the last cue starts late, out of the pass: its gap is capped
+    order = send_order(order, {"mb2": 0.0, "mb1": 0.0001, "ua1": 0.0002, "bn1": 0.0006, "bn2": 0.9}, cost)
+    assert cost["bn1"] == (0.004 + MAX_SEND_COST_S) / 2
+    assert order[:3] == ["mb2", "mb1", "ua1"]

@@ -56,10 +56,30 @@ class LineKnowledge:
     gear_failed: dict[int, bool] = field(default_factory=dict)
     level_cursor: int = 0
     scene_cursor: int = 0
+    version: int = 0
+    """Changes whenever what compilation reads changes (fade, mirek, scenes): a compiled batch is
+    good for as long as the version it was compiled at. Change those fields through the methods
+    below, or call ``changed()``."""
+
+    def changed(self) -> None:
+        self.version += 1
 
     def forget(self) -> None:
-        self.fade.clear()
-        self.mirek.clear()
+        if self.fade or self.mirek:
+            self.fade.clear()
+            self.mirek.clear()
+            self.changed()
+
+    def set_scene_level(self, scene: int, addr: int, arc: int | None) -> None:
+        """What the sweep read of one gear's scene table entry (None: no answer)."""
+        table = self.scenes.setdefault(scene, {})
+        if table.get(addr) == arc and (arc is not None or addr not in table):
+            return
+        if arc is None:
+            table.pop(addr, None)
+        else:
+            table[addr] = arc
+        self.changed()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +225,13 @@ def learn(op: LineOp, know: LineKnowledge) -> None:
     """After an op went out: the gear now hold its fade time and colour temperature."""
     if op.kind.startswith("GoToScene"):
         return
+    fade, mirek = op.target.fade, op.target.mirek
+    if all(know.fade.get(a) == fade for a in op.gear) and (
+        mirek is None or all(know.mirek.get(a) == mirek for a in op.gear)
+    ):
+        return  # nothing new: compiled batches stay good
     for addr in op.gear:
-        know.fade[addr] = op.target.fade
-        if op.target.mirek is not None:
-            know.mirek[addr] = op.target.mirek
+        know.fade[addr] = fade
+        if mirek is not None:
+            know.mirek[addr] = mirek
+    know.changed()

@@ -59,6 +59,9 @@ class DaliserverTransport(FrameTransport):
             await self.close()
             raise
 
+    def is_open(self) -> bool:
+        return all(line.writer is not None and not line.writer.is_closing() for line in self._lines.values())
+
     async def _open(self, number: int) -> _Line:
         line = self._lines[number]
         if line.writer is not None:

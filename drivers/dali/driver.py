@@ -43,6 +43,9 @@ def make_transport(controller: ControllerConfig) -> FrameTransport:
     return LunatoneTransport(controller.id, controller.timeout_s, url, [line.line for line in settings.lines])
 
 
+COMPILED_KEPT = 64
+"""Compiled batches remembered (a show's cues, the day's scenes), each for the knowledge it was
+compiled with."""
 FIRST_SWEEP_WAIT = 1.5
 """How long, in multiples of the controller's timeout, the first full poll waits for the first pass."""
 MIN_SWEEP_PAUSE_S = 0.2
@@ -65,10 +68,13 @@ class DaliDriver(Driver):
         self._sweep_error: DriverError | None = None
         self._swept = asyncio.Event()
         self._pass_started = 0.0
+        self._compiled: dict[tuple[object, ...], tuple[dict[int, list[LineOp]], dict[ChannelId, str]]] = {}
         self._confirmed: dict[ChannelId, tuple[float, ChannelReading]] = {}
         """Read-backs by channel with their time: fresher than a sweep pass that began before them."""
 
     async def connect(self) -> None:
+        if self.transport.is_open():
+            return  # a warm start on a live session: what the driver knows of the gear still holds
         for know in self.knowledge.values():
             know.forget()  # another master may have changed the gear while we were away
         await self.transport.connect()
@@ -86,6 +92,19 @@ class DaliDriver(Driver):
     # ------------------------------------------------------------------ commands
 
     def _compile(self, states: Mapping[ChannelId, ChannelState]) -> tuple[dict[int, list[LineOp]], dict[ChannelId, str]]:
+        """``_compile_now``, remembered per batch and knowledge of the gear: a show's cues are
+        compiled by ``plan`` before the first beat, and at the beat ``apply`` only sends. The
+        result is shared: callers copy before changing it."""
+        key = (tuple(states.items()), *(know.version for know in self.knowledge.values()))
+        found = self._compiled.get(key)
+        if found is None:
+            found = self._compile_now(states)
+            if len(self._compiled) >= COMPILED_KEPT:
+                self._compiled.pop(next(iter(self._compiled)))
+            self._compiled[key] = found
+        return found
+
+    def _compile_now(self, states: Mapping[ChannelId, ChannelState]) -> tuple[dict[int, list[LineOp]], dict[ChannelId, str]]:
         rejected: dict[ChannelId, str] = {}
         by_line: dict[int, dict[ChannelId, ChannelState]] = {}
         for channel_id, state in states.items():
@@ -110,8 +129,9 @@ class DaliDriver(Driver):
         return out
 
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
-        plans, rejected = self._compile(states)
-        results = await asyncio.gather(*(self._run_line(n, ops) for n, ops in plans.items()), return_exceptions=True)
+        plans, refused = self._compile(states)
+        rejected = dict(refused)
+        results = await self._run_lines(plans)
         failures = [(n, r) for n, r in zip(plans, results, strict=True) if isinstance(r, BaseException)]
         sent = sum(r for r in results if isinstance(r, int))
         for _, result in failures:
@@ -123,6 +143,26 @@ class DaliDriver(Driver):
             for channel_id in {ch for op in plans[number] for ch in op.channels}:
                 rejected[channel_id] = f"line {number}: {error.__class__.__name__}: {getattr(error, 'detail', error)}"
         return ApplyResult(sent, rejected)
+
+    async def _run_lines(self, plans: Mapping[int, list[LineOp]]) -> list[int | BaseException]:
+        """Every line at once. The first line is sent by this task itself, so that its first
+        frame leaves in this pass of the event loop (a show's beat); the others in their own
+        tasks, a pass later. Per line: the frames sent, or the error."""
+        if not plans:
+            return []
+        (first, first_ops), *rest = plans.items()
+        others = [asyncio.create_task(self._run_line(n, ops)) for n, ops in rest]
+        try:
+            try:
+                sent: int | BaseException = await self._run_line(first, first_ops)
+            except DriverError as exc:
+                sent = exc
+            return [sent, *await asyncio.gather(*others, return_exceptions=True)]
+        except BaseException:
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+            raise
 
     async def _run_line(self, number: int, ops: list[LineOp]) -> int:
         """Send a line's ops; returns the frames put on the bus (the sweep's are not counted)."""
@@ -341,11 +381,7 @@ class DaliDriver(Driver):
             scene, addr = scenes[know.scene_cursor // len(gear)], gear[know.scene_cursor % len(gear)]
             know.scene_cursor = (know.scene_cursor + 1) % cells
             reply = await self._query(number, frames.query_scene_level(addr, scene))
-            table = know.scenes.setdefault(scene, {})
-            if reply.kind is ReplyKind.VALUE and reply.value is not None:
-                table[addr] = reply.value
-            else:
-                table.pop(addr, None)
+            know.set_scene_level(scene, addr, reply.value if reply.kind is ReplyKind.VALUE else None)
 
     async def _colour(self, number: int, addr: int) -> Colour | None:
         async with self.arbiters[number].query():
@@ -368,6 +404,7 @@ class DaliDriver(Driver):
             tables[scene] = table
         know.scenes = tables
         know.scenes_read_at = time.monotonic()
+        know.changed()
 
     def foreign_frames(self) -> int:
         return sum(self.transport.foreign_frames.values())

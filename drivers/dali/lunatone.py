@@ -86,6 +86,9 @@ class LunatoneTransport(FrameTransport):
         self._locks = {line: asyncio.Lock() for line in self.lines}
         self._connect_lock = asyncio.Lock()
 
+    def is_open(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
     async def connect(self) -> None:
         async with self._connect_lock:
             if self._ws is not None and not self._ws.closed:

@@ -28,6 +28,10 @@ class FrameTransport(abc.ABC):
         """Open the sessions; raises ControllerUnreachable/ControllerTimeout and leaves none open."""
 
     @abc.abstractmethod
+    def is_open(self) -> bool:
+        """Every line's session is open (as far as this side knows)."""
+
+    @abc.abstractmethod
     async def close(self) -> None:
         """Idempotent; never raises."""
 

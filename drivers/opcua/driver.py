@@ -31,6 +31,7 @@ from drivers.base import (
     DriverError,
     PlannedOperation,
 )
+from drivers.opcua.encoded import EncodedRequest, can_send_encoded, encode_call, encode_write, send_encoded
 from drivers.opcua.errors import cancelled_from_outside, status_error, status_name, translate
 from drivers.opcua.nodes import NodeRef, Resolved, resolve
 from drivers.opcua.profile import Profile, ZoneKey, load_profile
@@ -69,6 +70,8 @@ class Compiled:
     call: ua.CallMethodRequest | None = None
     call_ref: NodeRef | None = None
     scene: int | None = None
+    encoded: EncodedRequest | None = None
+    """The Write or Call with its parameters already encoded: at the beat only a header is added."""
 
 
 def bare_value(value: Any, type_name: str) -> ua.DataValue:
@@ -264,7 +267,7 @@ class OpcUaDriver(Driver):
                 ObjectId=obj, MethodId=method.node,
                 InputArguments=[ua.Variant(scene, VARIANT[self.profile.recall_scene.argument_type])],
             )
-            return Compiled(call=request, call_ref=method, scene=scene)
+            return Compiled(call=request, call_ref=method, scene=scene, encoded=encode_call([request]))
         compiled = Compiled()
         for channel_id, state in states.items():
             nodes = resolved.zones.get(channel_id, {})
@@ -279,6 +282,8 @@ class OpcUaDriver(Driver):
                     )
                 )
                 compiled.owners.append((channel_id, ref))
+        if compiled.writes:
+            compiled.encoded = encode_write(compiled.writes)
         return compiled
 
     def read_params(self, channels: Collection[ChannelId] | None, resolved: Resolved) -> ua.ReadParameters:
@@ -297,8 +302,7 @@ class OpcUaDriver(Driver):
         if compiled.call is not None:
             await self._recall_scene(client, compiled)
             return ApplyResult(operations=1)
-        params = ua.WriteParameters(NodesToWrite=compiled.writes)
-        results = await self._call(client, "Write", client.uaclient.write(params))
+        results = await self._call(client, "Write", self._send(client, compiled))
         rejected: dict[ChannelId, str] = {}
         first_error: DriverError | None = None
         for (channel_id, ref), status in zip(compiled.owners, results, strict=True):
@@ -312,11 +316,20 @@ class OpcUaDriver(Driver):
 
     async def _recall_scene(self, client: Client, compiled: Compiled) -> None:
         assert compiled.call is not None and compiled.call_ref is not None
-        (result,) = await self._call(client, "Call", client.uaclient.call([compiled.call]))
+        (result,) = await self._call(client, "Call", self._send(client, compiled))
         if not result.StatusCode.is_good():
             self._note_unknown(result.StatusCode.value)
             where = f"call {compiled.call_ref.path}({compiled.scene})"
             raise status_error(self.controller_id, result.StatusCode.value, where)
+
+    async def _send(self, client: Client, compiled: Compiled) -> Any:
+        """The compiled Write or Call, pre-encoded where asyncua's request bookkeeping is as
+        expected (drivers/opcua/encoded.py), else through asyncua's own encoder."""
+        if compiled.encoded is not None and can_send_encoded(client):
+            return await send_encoded(client, compiled.encoded)
+        if compiled.call is not None:
+            return await client.uaclient.call([compiled.call])
+        return await client.uaclient.write(ua.WriteParameters(NodesToWrite=compiled.writes))
 
     async def _call(self, client: Client, service: str, request: Any) -> Any:
         try:

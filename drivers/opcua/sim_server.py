@@ -36,6 +36,8 @@ from asyncua.server.internal_session import InternalSession
 from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary, variant_from_binary
 
+from drivers.opcua.sim_load import install_cheap_value_copies, turns
+
 DATAVALUE_STATUS_BIT = 0x02
 DATAVALUE_SOURCE_TIMESTAMP_BIT = 0x04
 DATAVALUE_SOURCE_PICOSECONDS_BIT = 0x10
@@ -147,7 +149,9 @@ class PlcHooks:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.write_times: deque[float] = deque(maxlen=WRITE_TIMES_KEPT)
-        """``time.monotonic()`` at the arrival of each Write or Call (what changes outputs)."""
+        """``time.monotonic()`` at the arrival of each Write or Call (what changes outputs): when
+        its bytes were read from the PLC's connection, not when this process, which simulates
+        many PLCs, got round to processing it."""
         self.delay_s = 0.0
         self.error_status: int | None = None
         """When set, every Read value, Write and Call result carries this Bad status."""
@@ -273,12 +277,14 @@ class _PlcInternalServer(InternalServer):
 
 class _PlcProcessor(UaProcessor):
     hooks: PlcHooks
+    arrived_at: float | None = None
+    """When the message being processed was read from the connection (set by _PlcProtocol)."""
 
     async def process_message(self, seqhdr: Any, body: Buffer) -> Any:
         peek = body.copy()
         typeid = nodeid_from_binary(peek)
         if typeid in _COMMANDS:
-            self.hooks.write_times.append(time.monotonic())
+            self.hooks.write_times.append(self.arrived_at or time.monotonic())
         self.hooks.counts[_SERVICE_NAMES.get(typeid, str(typeid))] += 1
         if self.hooks.delay_s > 0:
             await asyncio.sleep(self.hooks.delay_s)
@@ -354,17 +360,34 @@ def _skip_nodeid(data: bytes, pos: int) -> int:
 
 
 class _PlcProtocol(OPCUAProtocol):
+    """asyncua queues each complete message of a connection for a task to process; with many
+    PLCs in one process, a message can wait there behind the others' work. Its arrival instant is
+    taken when its bytes are read, and handed to the processor with the message (see sim_load.Turns)."""
+
     hooks: PlcHooks
 
     processor: UaProcessor | None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.arrivals: deque[float] = deque()
         super().connection_made(transport)
         if self.processor is not None:
             processor = _PlcProcessor(self.iserver, transport, self.limits)  # type: ignore[arg-type]
             processor.hooks = self.hooks
             processor.set_policies(self.policies)
             self.processor = processor
+
+    def data_received(self, data: bytes) -> None:
+        now, queued = time.monotonic(), self.messages.qsize()
+        super().data_received(data)
+        self.arrivals.extend([now] * (self.messages.qsize() - queued))
+
+    async def _process_one_msg(self, header: Any, buf: Buffer) -> bool:
+        await turns().wait()
+        if isinstance(self.processor, _PlcProcessor):
+            self.processor.arrived_at = self.arrivals.popleft() if self.arrivals else None
+        processed: bool = await super()._process_one_msg(header, buf)
+        return processed
 
 
 class _PlcBinaryServer(BinaryServer):
@@ -384,6 +407,7 @@ class PlcServer(Server):
     it binds first and then advertises the port it got."""
 
     def __init__(self, hooks: PlcHooks, template: dict[ua.NodeId, NodeData]) -> None:
+        install_cheap_value_copies()
         super().__init__(iserver=_PlcInternalServer(hooks, template))
         self.endpoint: ParseResult = self.endpoint
         self.bserver: BinaryServer | None = None
