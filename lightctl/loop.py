@@ -9,7 +9,9 @@ otherwise; the tests run on plain asyncio, so both are exercised.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import gc
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -29,7 +31,30 @@ def settle_heap() -> None:
     garbage collector's sight. Those objects live as long as the process, and every full
     collection walked them all: measured on a 1,000-controller one switch, freezing them after
     start-up took the engine from 320-344 to 215-249 ms of CPU per switch."""
-    import gc
-
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def collections_held() -> Iterator[None]:
+    """Keep the garbage collector from starting on its own (a show: a collection at a beat stops
+    the loop for tens of ms while every controller waits for its cue); ``collect_due`` then runs
+    what falls due at a moment the caller chooses. Automatic collection resumes on exit."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def collect_due() -> int:
+    """Run the collection the automatic collector would have run by now (the same thresholds:
+    young generation, and the older ones every so many of those); returns the generation, or -1."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    for generation in (2, 1, 0):
+        if thresholds[generation] and counts[generation] >= thresholds[generation]:
+            gc.collect(generation)
+            return generation
+    return -1

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.base import ChannelId, ChannelState
 from lightctl.desired import Layer, capped
+from lightctl.loop import collect_due, collections_held
 from lightctl.store import utc_now
 from scenes.shows import CompiledShow, compile_show
 
@@ -173,28 +174,30 @@ class ShowRunner:
         run.status = "running"
         duration = show.config.duration_s
         try:
-            for loop in range(show.config.loops):
-                run.loop = loop
-                for cue in show.cues:
-                    beat = start + loop * duration + cue.at_s
-                    await asyncio.sleep(max(0.0, beat - PREPARE_S - time.monotonic()))
-                    if starts:
-                        order = send_order(order, starts, cost)
-                        starts.clear()
-                    batches = self._capped(cue.batches)
-                    await asyncio.sleep(max(0.0, beat - time.monotonic()))
-                    for cid in order:
-                        due = batches.get(cid)
-                        if due is None:
-                            continue
-                        pending = mailboxes[cid]
-                        if pending is not None:
-                            run.records.append(CueRecord(pending[0], pending[1], cid, "skipped", None, "a later cue came first"))
-                        mailboxes[cid] = (loop, cue.index, due, beat)
-                        wake[cid].set()
-                    run.cue = cue.index
-                    self.daemon.show_layer = Layer("show", None, show.config.target, f"{show.config.id} cue {cue.index}", states=cue.accumulated)
-                await asyncio.sleep(max(0.0, start + (loop + 1) * duration - time.monotonic()))
+            with collections_held():
+                for loop in range(show.config.loops):
+                    run.loop = loop
+                    for cue in show.cues:
+                        beat = start + loop * duration + cue.at_s
+                        await asyncio.sleep(max(0.0, beat - PREPARE_S - time.monotonic()))
+                        collect_due()  # garbage collection before the beat, never during it
+                        if starts:
+                            order = send_order(order, starts, cost)
+                            starts.clear()
+                        batches = self._capped(cue.batches)
+                        await asyncio.sleep(max(0.0, beat - time.monotonic()))
+                        for cid in order:
+                            due = batches.get(cid)
+                            if due is None:
+                                continue
+                            pending = mailboxes[cid]
+                            if pending is not None:
+                                run.records.append(CueRecord(pending[0], pending[1], cid, "skipped", None, "a later cue came first"))
+                            mailboxes[cid] = (loop, cue.index, due, beat)
+                            wake[cid].set()
+                        run.cue = cue.index
+                        self.daemon.show_layer = Layer("show", None, show.config.target, f"{show.config.id} cue {cue.index}", states=cue.accumulated)
+                    await asyncio.sleep(max(0.0, start + (loop + 1) * duration - time.monotonic()))
         finally:
             for task in senders:
                 task.cancel()
