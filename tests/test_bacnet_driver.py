@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+from bacpypes3.apdu import ErrorRejectAbortNack
+from bacpypes3.primitivedata import Real
 
 from drivers.bacnet import services
 from drivers.bacnet.profile import ObjectRef
@@ -243,3 +246,26 @@ async def test_write_times_are_the_arrivals_of_writes_at_the_device() -> None:
         with pytest.raises(ControllerTimeout):
             await driver.apply({"f1": ON80})
         assert len(host.write_times("tower")) == before + 1  # an offline device receives nothing
+
+
+async def test_writes_go_straight_to_the_socket_beside_bacpypes3s_own_requests() -> None:
+    async with running(building("tower")) as (host, drivers, _):
+        driver, device = drivers["tower"], host.devices["tower"]
+        await driver.connect()
+        direct = driver.client.direct
+        assert direct is not None and direct.available
+        before = host.request_count("tower")
+        for level in (10.0, 20.0, 30.0, 40.0, 50.0):
+            # a write (direct) and a full read (bacpypes3) in flight together: distinct invoke ids
+            result, reading = await asyncio.gather(
+                driver.apply({"f1": ChannelState(on=True, level=level)}), driver.read(None)
+            )
+            assert result.operations == 1 and not result.rejected and reading.channels
+            assert device.priority_slot("f1", 10) == level
+        assert host.request_count("tower") - before == 10
+        assert not direct.pending and not driver.client.app._requests
+        # a refusal comes back as an error reply: the request is repeated through bacpypes3 for its typed error
+        with pytest.raises(ErrorRejectAbortNack, match="value-out-of-range"):
+            await driver.write(lambda: services.wp_request(
+                Write("f1", ObjectRef(kind="lighting-output", instance=1), "presentValue", Real(150.0), 10), driver.address
+            ), "test write")

@@ -8,8 +8,7 @@ from bacpypes3.primitivedata import Real
 
 import drivers.bacnet  # noqa: F401
 from drivers.bacnet import services
-from drivers.bacnet.floor import frame
-from drivers.bacnet.frames import apdu_offset, is_write_request, reply_invoke_id
+from drivers.bacnet.frames import apdu_offset, frame, is_write_request, reply_invoke_id
 from drivers.bacnet.profile import ObjectRef
 
 ADDRESS = Address("127.0.0.9:47808")

@@ -26,6 +26,7 @@ from bacpypes3.errors import ServicesError
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 
+from drivers.bacnet.direct import DirectWrites
 from drivers.bacnet.settings import BACNET_PORT
 
 CLIENT_DEVICE_INSTANCE = 4_194_000
@@ -133,11 +134,13 @@ class BacnetClient:
         app.cov_handlers = {}
         self.app: _ClientApplication = app
         self.users = 0
+        self.direct: DirectWrites | None = None
         self._next_process_id = 1
 
     async def ready(self) -> None:
         for layer in self.app.link_layers.values():
             await bound(layer)
+        self.direct = DirectWrites(self.app)
 
     def request(self, apdu: APDU) -> asyncio.Future[Any]:
         """Send a request; the future's exception is the ErrorRejectAbortNack the device sent."""

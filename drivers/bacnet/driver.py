@@ -13,10 +13,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from bacpypes3.apdu import (
     APDU,
+    ConfirmedRequestPDU,
     ErrorRejectAbortNack,
     ReadPropertyMultipleACK,
     WritePropertyMultipleError,
@@ -56,6 +58,9 @@ def confirm_props(profile: Profile, priority: int) -> tuple[str, ...]:
         return ("presentValue", "currentCommandPriority")
     return ("presentValue", "priorityArray")
 
+WRITES_CACHE_SIZE = 256
+"""Batches whose writes a driver keeps built (a show's cues, the scenes in use)."""
+
 RELIABILITY_FAULTS = {
     "lampFailure": FaultKind.LAMP_FAILURE,
     "tripped": FaultKind.BREAKER_TRIP,
@@ -88,6 +93,7 @@ class BacnetDriver(Driver):
         self._cov: CovSession | None = None
         self._sent: dict[ChannelId, Any] = {}
         """What we last commanded each channel to, as the device stores it (for read-backs)."""
+        self._built: dict[tuple[tuple[ChannelId, ChannelState | None], ...], tuple[list[Write], dict[str, str]]] = {}
         self._scene_sent: dict[ChannelId, tuple[int, float]] = {}
         """Per scene channel, the state we commanded and the level it stood for: a read-back of
         that state confirms that level (a scene number cannot hold a level of its own)."""
@@ -169,12 +175,42 @@ class BacnetDriver(Driver):
                     self.controller_id, f"{self.label} {what}: no answer within {self.controller.timeout_s:g} s"
                 ) from None
 
+    async def write(self, build: Callable[[], ConfirmedRequestPDU], what: str) -> None:
+        """One write request: straight onto the client's socket where it can go (direct.py),
+        else, and to learn the typed error of anything but a simple ack, through ``call``."""
+        if self._client is None:
+            await self.connect()
+        direct = self.client.direct
+        if direct is not None and direct.available:
+            assert self._sem is not None
+            async with self._sem:
+                try:
+                    async with asyncio.timeout(self.controller.timeout_s):
+                        if await direct.write(build()):
+                            return
+                except TimeoutError:
+                    raise ControllerTimeout(
+                        self.controller_id, f"{self.label} {what}: no answer within {self.controller.timeout_s:g} s"
+                    ) from None
+        await self.call(build(), what)
+
     def _fail(self, what: str, exc: ErrorRejectAbortNack) -> DriverError:
         return translate(self.controller_id, self.label, what, exc)
 
     # ------------------------------------------------------------------ writes
 
     def _writes(self, states: Mapping[ChannelId, ChannelState | None]) -> tuple[list[Write], dict[str, str]]:
+        """The writes for a batch, built once per batch (a show's cues at ``plan()``, a scene's
+        at its first use): building bacpypes3's values costs more than sending them."""
+        key = tuple(states.items())
+        built = self._built.get(key)
+        if built is None:
+            if len(self._built) >= WRITES_CACHE_SIZE:
+                self._built.clear()
+            built = self._built[key] = self._build_writes(states)
+        return list(built[0]), dict(built[1])
+
+    def _build_writes(self, states: Mapping[ChannelId, ChannelState | None]) -> tuple[list[Write], dict[str, str]]:
         writes, unknown = [], {}
         for cid, state in states.items():
             ref = self.points.get(cid)
@@ -249,7 +285,7 @@ class BacnetDriver(Driver):
 
     async def _send_wp(self, write: Write) -> str | None:
         try:
-            await self.call(services.wp_request(write, self.address), write.describe())
+            await self.write(lambda: services.wp_request(write, self.address), write.describe())
         except ErrorRejectAbortNack as exc:
             return str(self._fail(write.describe(), exc))
         return None
@@ -268,7 +304,7 @@ class BacnetDriver(Driver):
                 sent += 1
                 what = f"WritePropertyMultiple of {len(pending)} objects"
                 try:
-                    await self.call(services.wpm_request(pending, self.address), what)
+                    await self.write(partial(services.wpm_request, pending, self.address), what)
                     return
                 except ErrorRejectAbortNack as exc:
                     if is_unsupported(exc) and not isinstance(exc, WritePropertyMultipleError):

@@ -6,31 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from bacpypes3.apdu import APDU, APCISequence, encode_max_apdu_length_accepted
+from bacpypes3.apdu import APDU
 from bacpypes3.pdu import Address
 
 from drivers.bacnet import services
-from drivers.bacnet.frames import reply_invoke_id
+from drivers.bacnet.frames import frame, reply_invoke_id
 from drivers.bacnet.profile import load_profile
 from drivers.bacnet.settings import BacnetSettings
 from drivers.base import ChannelState, ControllerTimeout
 from lightctl.config import ControllerConfig
-
-BVLC_UNICAST = b"\x81\x0a"
-NPDU_EXPECTING_REPLY = b"\x01\x04"
-
-
-def frame(apdu: APDU, invoke_id: int) -> bytes:
-    """A BACnet/IP Original-Unicast-NPDU carrying ``apdu`` (typed, or already encoded)."""
-    request = apdu.encode() if isinstance(apdu, APCISequence) else apdu
-    request.apduInvokeID = invoke_id
-    request.apduSeg = False
-    request.apduMor = False
-    request.apduSA = False
-    request.apduMaxSegs = 0
-    request.apduMaxResp = encode_max_apdu_length_accepted(1476)
-    body = NPDU_EXPECTING_REPLY + request.encode().pduData
-    return bytes(BVLC_UNICAST + (4 + len(body)).to_bytes(2, "big") + body)
 
 
 class _Replies(asyncio.DatagramProtocol):

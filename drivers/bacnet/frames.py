@@ -4,6 +4,8 @@ when did it arrive?)."""
 
 from __future__ import annotations
 
+from bacpypes3.apdu import APDU, APCISequence, encode_max_apdu_length_accepted
+
 BVLC_TYPE = 0x81
 ORIGINAL_UNICAST = 0x0A
 ORIGINAL_BROADCAST = 0x0B
@@ -11,6 +13,9 @@ FORWARDED_NPDU = 0x04
 CONFIRMED_REQUEST = 0
 WRITE_SERVICES = frozenset({15, 16})
 """WriteProperty and WritePropertyMultiple."""
+SIMPLE_ACK = 2
+BVLC_UNICAST = b"\x81\x0a"
+NPDU_EXPECTING_REPLY = b"\x01\x04"
 
 
 def apdu_offset(data: bytes) -> int | None:
@@ -51,7 +56,27 @@ def is_write_request(data: bytes) -> bool:
 
 def reply_invoke_id(data: bytes) -> int | None:
     """The invoke id of an ack, error, reject or abort."""
+    reply = reply_of(data)
+    return None if reply is None else reply[1]
+
+
+def reply_of(data: bytes) -> tuple[int, int] | None:
+    """(APDU type, invoke id) of an ack, error, reject or abort; None for anything else."""
     offset = apdu_offset(data)
     if offset is None or offset + 1 >= len(data) or (data[offset] >> 4) not in (2, 3, 5, 6, 7):
         return None
-    return data[offset + 1]
+    return data[offset] >> 4, data[offset + 1]
+
+
+def frame(apdu: APDU, invoke_id: int) -> bytes:
+    """A BACnet/IP Original-Unicast-NPDU carrying the confirmed request ``apdu`` (typed, or
+    already encoded), unsegmented, to a station on the local network."""
+    request = apdu.encode() if isinstance(apdu, APCISequence) else apdu
+    request.apduInvokeID = invoke_id
+    request.apduSeg = False
+    request.apduMor = False
+    request.apduSA = False
+    request.apduMaxSegs = 0
+    request.apduMaxResp = encode_max_apdu_length_accepted(1476)
+    body = NPDU_EXPECTING_REPLY + request.encode().pduData
+    return bytes(BVLC_UNICAST + (4 + len(body)).to_bytes(2, "big") + body)

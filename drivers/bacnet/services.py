@@ -166,16 +166,20 @@ def wpm_request(writes: Sequence[Write], address: Address) -> ConfirmedRequestPD
     return _pre_encoded(key, build, address)
 
 
-def wp_request(write: Write, address: Address) -> WritePropertyRequest:
-    request = WritePropertyRequest(
-        objectIdentifier=object_id(write.ref),
-        propertyIdentifier=write.prop,
-        propertyValue=AnyValue(write.value),
-        destination=address,
-    )
-    if write.priority is not None:
-        request.priority = write.priority
-    return request
+def wp_request(write: Write, address: Address) -> ConfirmedRequestPDU:
+    """A WriteProperty of one write, encoded."""
+
+    def build() -> APCISequence:
+        request = WritePropertyRequest(
+            objectIdentifier=object_id(write.ref),
+            propertyIdentifier=write.prop,
+            propertyValue=AnyValue(write.value),
+        )
+        if write.priority is not None:
+            request.priority = write.priority
+        return request
+
+    return _pre_encoded(("wp", write.ref, write.prop, _value_key(write.value), write.priority), build, address)
 
 
 Read = tuple[ObjectIdentifier, str]
