@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -58,3 +59,20 @@ def collect_due() -> int:
             gc.collect(generation)
             return generation
     return -1
+
+
+SHOW_SWITCH_INTERVAL_S = 0.0005
+"""How long another thread may hold the interpreter while the loop wants it, during a show."""
+
+
+@contextmanager
+def short_switch_interval(interval_s: float = SHOW_SWITCH_INTERVAL_S) -> Iterator[None]:
+    """Let the event loop's thread have the interpreter back sooner from the daemon's other
+    thread (the store's writer, busy with the readings a show's changes bring). Python's default
+    is 5 ms, and a beat's sends wait that long whenever the writer has it."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(interval_s)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)

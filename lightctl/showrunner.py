@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.base import ChannelId, ChannelState
 from lightctl.desired import Layer, capped
-from lightctl.loop import collect_due, collections_held
+from lightctl.loop import collect_due, collections_held, short_switch_interval
 from lightctl.store import utc_now
 from scenes.shows import CompiledShow, compile_show
 
@@ -174,7 +174,7 @@ class ShowRunner:
         run.status = "running"
         duration = show.config.duration_s
         try:
-            with collections_held():
+            with collections_held(), short_switch_interval():
                 for loop in range(show.config.loops):
                     run.loop = loop
                     for cue in show.cues:
