@@ -75,26 +75,24 @@ def _print_outcome(result: dict[str, Any]) -> None:
             print(f"  {cid}: {outcome['status']}: {outcome.get('error', '')}")
 
 
-def cmd_scene_apply(args: argparse.Namespace) -> int:
+def _command(args: argparse.Namespace, path: str) -> int:
+    """POST a command for ``--target`` ``--until``; exit 0 only if every controller confirmed."""
     body: dict[str, Any] = {"target": args.target, "until": args.until}
-    result = run_loop(call(load(args), "POST", f"/api/v1/scenes/{args.name}/apply", api=args.api, json=body))
+    result = run_loop(call(load(args), "POST", path, api=args.api, json=body))
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
         _print_outcome(result)
     all_confirmed = result["summary"]["unconfirmed"] == 0 and result["summary"]["failed"] == 0
     return EXIT_OK if all_confirmed else EXIT_INCOMPLETE
+
+
+def cmd_scene_apply(args: argparse.Namespace) -> int:
+    return _command(args, f"/api/v1/scenes/{args.name}/apply")
 
 
 def cmd_handback(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"target": args.target, "until": args.until}
-    result = run_loop(call(load(args), "POST", "/api/v1/handback", api=args.api, json=body))
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        _print_outcome(result)
-    all_confirmed = result["summary"]["unconfirmed"] == 0 and result["summary"]["failed"] == 0
-    return EXIT_OK if all_confirmed else EXIT_INCOMPLETE
+    return _command(args, "/api/v1/handback")
 
 
 def cmd_override(args: argparse.Namespace) -> int:
