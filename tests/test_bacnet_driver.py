@@ -33,7 +33,7 @@ async def test_write_at_priority_10_and_relinquish() -> None:
         # the building's own schedule at priority 16 takes over once the centre lets go
         device.command("f1", 16, 25.0)
         assert device.level("f1") == 80.0
-        await driver.relinquish(["f1"])
+        await driver.release(["f1"])
         assert device.priority_slot("f1", 10) is None
         assert device.level("f1") == 25.0
         reading = await driver.read(["f1"])

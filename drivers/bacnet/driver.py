@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -160,20 +161,26 @@ class BacnetDriver(Driver):
 
     # ------------------------------------------------------------------ requests
 
-    async def call(self, apdu: APDU, what: str) -> Any:
-        """One confirmed request within the device's concurrency and the controller's timeout.
-        Errors, rejects and aborts propagate as ErrorRejectAbortNack for the caller to judge."""
+    @asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        """Within the device's concurrency and the controller's timeout."""
         if self._client is None:
             await self.connect()
         assert self._sem is not None
         async with self._sem:
             try:
                 async with asyncio.timeout(self.controller.timeout_s):
-                    return await self.client.request(apdu)
+                    yield
             except TimeoutError:
                 raise ControllerTimeout(
                     self.controller_id, f"{self.label} {what}: no answer within {self.controller.timeout_s:g} s"
                 ) from None
+
+    async def call(self, apdu: APDU, what: str) -> Any:
+        """One confirmed request through bacpypes3. Errors, rejects and aborts propagate as
+        ErrorRejectAbortNack for the caller to judge."""
+        async with self._bounded(what):
+            return await self.client.request(apdu)
 
     async def write(self, build: Callable[[], ConfirmedRequestPDU], what: str) -> None:
         """One write request: straight onto the client's socket where it can go (direct.py),
@@ -182,16 +189,9 @@ class BacnetDriver(Driver):
             await self.connect()
         direct = self.client.direct
         if direct is not None and direct.available:
-            assert self._sem is not None
-            async with self._sem:
-                try:
-                    async with asyncio.timeout(self.controller.timeout_s):
-                        if await direct.write(build()):
-                            return
-                except TimeoutError:
-                    raise ControllerTimeout(
-                        self.controller_id, f"{self.label} {what}: no answer within {self.controller.timeout_s:g} s"
-                    ) from None
+            async with self._bounded(what):
+                if await direct.write(build()):
+                    return
         await self.call(build(), what)
 
     def _fail(self, what: str, exc: ErrorRejectAbortNack) -> DriverError:
@@ -240,13 +240,10 @@ class BacnetDriver(Driver):
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
         return await self._send(dict(states))
 
-    async def relinquish(self, channels: Collection[ChannelId]) -> ApplyResult:
-        """Hand the channels back to the building: NULL at our priority, so the next priority in
-        the array (the building's own schedule, or the relinquish default) takes over."""
-        return await self._send(dict.fromkeys(channels))
-
     async def release(self, channels: Collection[ChannelId]) -> ApplyResult:
-        return await self.relinquish(channels)
+        """Hand the channels back to the building: relinquish (NULL at our priority), so the next
+        priority in the array (the building's own schedule, or the relinquish default) takes over."""
+        return await self._send(dict.fromkeys(channels))
 
     async def _send(self, states: Mapping[ChannelId, ChannelState | None]) -> ApplyResult:
         await self.connect()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from bacpypes3.apdu import (
@@ -108,27 +108,16 @@ def wpm_batches(writes: Sequence[Write], max_apdu: int) -> list[list[Write]]:
     return [list(writes[i : i + per_request]) for i in range(0, len(writes), per_request)]
 
 
-_SPEC_CACHE_SIZE = 4096
-"""Request parts are built once and reused (a switch repeats the same few values over and over,
-and building bacpypes3's data classes costs more than encoding them). They are only read."""
-
-
-_write_specs: dict[tuple[ObjectRef, str, tuple[str, str], int | None], WriteAccessSpecification] = {}
+ENCODED_CACHE_SIZE = 4096
+"""Requests kept encoded (a switch repeats the same few over and over, and building bacpypes3's
+data classes costs more than sending the bytes)."""
 
 
 def _write_spec(write: Write) -> WriteAccessSpecification:
-    key = (write.ref, write.prop, _value_key(write.value), write.priority)
-    spec = _write_specs.get(key)
-    if spec is None:
-        if len(_write_specs) >= _SPEC_CACHE_SIZE:
-            _write_specs.clear()
-        item = PropertyValue(propertyIdentifier=write.prop, value=AnyValue(write.value))
-        if write.priority is not None:
-            item.priority = write.priority
-        spec = _write_specs[key] = WriteAccessSpecification(
-            objectIdentifier=object_id(write.ref), listOfProperties=[item]
-        )
-    return spec
+    item = PropertyValue(propertyIdentifier=write.prop, value=AnyValue(write.value))
+    if write.priority is not None:
+        item.priority = write.priority
+    return WriteAccessSpecification(objectIdentifier=object_id(write.ref), listOfProperties=[item])
 
 
 def _value_key(value: Any) -> tuple[str, str]:
@@ -145,7 +134,7 @@ def _pre_encoded(key: tuple[Any, ...], build: Callable[[], APCISequence], addres
     stack sends without encoding again), encoded once per content and copied for each send."""
     template = _encoded.get(key)
     if template is None:
-        if len(_encoded) >= _SPEC_CACHE_SIZE:
+        if len(_encoded) >= ENCODED_CACHE_SIZE:
             _encoded.clear()
         template = _encoded[key] = build().encode()
     request = ConfirmedRequestPDU()
@@ -207,7 +196,6 @@ def rpm_request(reads: Sequence[Read], address: Address) -> ConfirmedRequestPDU:
     return _pre_encoded(("rpm", *reads), build, address)
 
 
-@lru_cache(maxsize=_SPEC_CACHE_SIZE)
 def _read_spec(objid: ObjectIdentifier, props: tuple[str, ...]) -> ReadAccessSpecification:
     return ReadAccessSpecification(
         objectIdentifier=objid, listOfPropertyReferences=[_reference(p) for p in props]
