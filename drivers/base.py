@@ -14,6 +14,9 @@ Rules every driver follows (the core relies on them):
   separate ``read()``, so that the core decides when and how often to read.
 * A device that accepts some channels and refuses others raises nothing: the refused channels are
   listed in :attr:`ApplyResult.rejected` with the reason.
+* ``prepare()`` (optional) splits ``apply()`` for a show's beat: everything before the first write
+  is done shortly before the beat, and :meth:`PreparedSend.fire` then puts the batch on the wire
+  synchronously, so that many controllers' sends leave in one tight pass of the event loop.
 * ``release()`` (optional, :attr:`Driver.releases`) hands channels back to their owner's own
   control under the same rules as ``apply()``; a read-back then reports
   :attr:`ChannelReading.released`.
@@ -22,6 +25,7 @@ Rules every driver follows (the core relies on them):
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -138,6 +142,20 @@ class ApplyResult:
     """Channels the device refused, with its reason."""
 
 
+class PreparedSend(Protocol):
+    """A batch made ready to send by :meth:`Driver.prepare`."""
+
+    def fire(self) -> asyncio.Future[ApplyResult] | None:
+        """Put the batch's first request(s) on the wire now, before returning, and return a
+        future that completes the batch as ``apply()`` would (its result, or its errors). The
+        future is already running: whatever the driver holds for the batch (a connection's turn,
+        a bus line) is released when it is done, whether or not anyone awaits it, and cancelling
+        it abandons the batch as a timeout does. Returns None, having sent nothing, when what was
+        prepared no longer holds (the session was lost, the connection or line is busy); the
+        caller then sends with ``apply()``."""
+        ...
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -210,6 +228,13 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult: ...
+
+    def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
+        """Do, ahead of a show's beat, all of ``apply(states)``'s work that comes before its first
+        write (compile, encode, find the session), so that at the beat ``fire()`` costs little
+        more than a socket write. None where the driver has no such split or no warm session:
+        the caller then awaits ``apply()`` at the beat."""
+        return None
 
     @abc.abstractmethod
     async def read(self, channels: Collection[ChannelId] | None = None) -> ControllerReading:

@@ -331,11 +331,13 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             started.setdefault(record.cue, []).append(record.sent_offset_ms)
             started_by_protocol.setdefault(protocol_of[record.controller_id], []).append(record.sent_offset_ms)
     dispatch = [max(offsets) for offsets in started.values()]
+    passes = [max(offsets) - min(offsets) for offsets in started.values()]
     result = {
         "protocols": protocols,
         "controllers": count,
         "cues": SHOW_CUES,
         "daemon_last_send_started_p99_ms": round(percentile(dispatch, 99), 1) if dispatch else None,
+        "daemon_pass_p99_ms": round(percentile(passes, 99), 1) if passes else None,
         "daemon_send_started_p99_ms_by_protocol": {
             p: round(percentile(v, 99), 1) for p, v in sorted(started_by_protocol.items())
         },
@@ -364,7 +366,8 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             f"max {result['spread_max_ms']} ms\n"
             f"  spread per cue: {', '.join(f'{v:.0f}' for v in result['spread_ms_by_cue'])} ms\n"
             f"  last arrival after the beat: p99 {result['last_arrival_after_beat_p99_ms']} ms "
-            f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms)\n"
+            f"(the daemon had started every send by p99 {result['daemon_last_send_started_p99_ms']} ms, "
+            f"its pass from first to last send p99 {result['daemon_pass_p99_ms']} ms)\n"
             f"  arrival after the beat, p99 by protocol: "
             + ", ".join(f"{p} {v} ms" for p, v in result["arrival_after_beat_p99_ms_by_protocol"].items())
             + "\n  send started by the daemon after the beat, p99 by protocol: "

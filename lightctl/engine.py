@@ -25,18 +25,22 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from drivers.base import (
+    ApplyResult,
     ChannelId,
     ChannelReading,
     ChannelState,
     ControllerReading,
     Driver,
     DriverError,
+    PreparedSend,
 )
+from drivers.locks import try_acquire
 from drivers.registry import get_plugin
 from lightctl.handback import Desired, Released
 from lightctl.inventory import ChannelKey, ControllerInfo, Inventory
@@ -153,6 +157,13 @@ class CommandFirstLock:
             self._commands_waiting -= 1
 
     async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def try_acquire(self) -> bool:
+        """A command's way in without waiting (a show's beat): False when anyone holds or waits."""
+        return try_acquire(self._lock)
+
+    def release(self) -> None:
         self._lock.release()
 
     def locked(self) -> bool:
@@ -302,17 +313,52 @@ class Engine:
         """Send one controller's batch now without reading it back (a show's cue). The batch
         becomes that controller's desired state; it counts as confirmed only after a read-back."""
         rt = self.runtimes[controller_id]
+        self._sending(rt, batch)
+        return await self._sent(rt, self._locked_apply(rt, batch), len(batch), deadline_s)
+
+    def fire(
+        self, controller_id: str, batch: Mapping[ChannelId, ChannelState], prepared: PreparedSend, deadline_s: float
+    ) -> Coroutine[Any, Any, ControllerOutcome] | None:
+        """``send`` with the batch's first request on the wire before this returns, from what
+        ``Driver.prepare`` made ready: a show's beat fires every controller in one tight pass.
+        None, having sent nothing, when the controller is busy or the prepared send no longer
+        holds; the caller then uses ``send``."""
+        rt = self.runtimes[controller_id]
+        if not rt.lock.try_acquire():
+            return None
+        try:
+            future = prepared.fire()
+        except BaseException:
+            rt.lock.release()
+            raise
+        if future is None:
+            rt.lock.release()
+            return None
+        future.add_done_callback(lambda _: rt.lock.release())
+        self._sending(rt, batch)
+        return self._sent(rt, future, len(batch), deadline_s)
+
+    @staticmethod
+    def _sending(rt: Runtime, batch: Mapping[ChannelId, ChannelState]) -> None:
         rt.desired.update(batch)
-        started = time.perf_counter()
         for ch in batch:
             rt.confirmed.pop(ch, None)
 
+    @staticmethod
+    async def _locked_apply(rt: Runtime, batch: Mapping[ChannelId, ChannelState]) -> ApplyResult:
+        async with rt.lock:
+            return await rt.driver.apply(batch)
+
+    async def _sent(self, rt: Runtime, sending: Awaitable[ApplyResult], channels: int, deadline_s: float) -> ControllerOutcome:
+        """The outcome of a send without read-back, waited for until the deadline."""
+        started = time.perf_counter()
+
         def outcome(status: Status, operations: int = 0, kind: str | None = None, error: str | None = None) -> ControllerOutcome:
-            return ControllerOutcome(rt.id, status, time.perf_counter() - started, operations, kind, error, len(batch))
+            return ControllerOutcome(rt.id, status, time.perf_counter() - started, operations, kind, error, channels)
 
         try:
-            async with asyncio.timeout(deadline_s), rt.lock:
-                result = await rt.driver.apply(batch)
+            async with asyncio.timeout(deadline_s):
+                result = await sending
         except DriverError as exc:
             self._link_failed(rt, str(exc))
             return outcome(Status.FAILED, 0, exc.kind, exc.detail)

@@ -27,11 +27,14 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from drivers.base import ChannelId, ChannelState
 from lightctl.desired import Layer, capped
+from lightctl.engine import ControllerOutcome
 from lightctl.loop import collect_due, collections_held, short_switch_interval
 from lightctl.store import utc_now
 from scenes.shows import CompiledShow, compile_show
@@ -61,6 +64,26 @@ def send_order(controllers: list[str], starts: dict[str, float], cost: dict[str,
         took = min(following - started, MAX_SEND_COST_S)
         cost[cid] = took if cid not in cost else (cost[cid] + took) / 2
     return sorted(controllers, key=lambda cid: cost.get(cid, 0.0))
+
+
+@dataclass(slots=True)
+class Slot:
+    """A cue for one controller: fired at the beat (``fired`` is its outcome to come, and
+    ``sent_at`` when it was fired) or waiting for the controller's sender to send it."""
+
+    loop: int
+    cue: int
+    batch: dict[ChannelId, ChannelState]
+    beat: float
+    deadline_s: float
+    fired: Coroutine[Any, Any, ControllerOutcome] | None = None
+    sent_at: float | None = None
+
+    def close(self) -> None:
+        """Drop the slot untaken (the show ended): a fired send goes on to its end on its own,
+        only its outcome is not waited for."""
+        if self.fired is not None:
+            self.fired.close()
 
 
 class ShowRefused(ValueError):
@@ -163,12 +186,12 @@ class ShowRunner:
         for cue in show.cues:  # compile ahead: drivers that cache compiled batches only send at the beat
             for cid, batch in cue.batches.items():
                 engine.runtimes[cid].driver.plan(batch)
-        mailboxes: dict[str, tuple[int, int, dict[ChannelId, ChannelState], float] | None] = dict.fromkeys(show.controllers)
+        mailboxes: dict[str, deque[Slot]] = {cid: deque() for cid in show.controllers}
         wake = {cid: asyncio.Event() for cid in show.controllers}
         order = list(dict.fromkeys([*(cid for cue in show.cues for cid in cue.batches), *sorted(show.controllers)]))
         starts: dict[str, float] = {}
         cost: dict[str, float] = {}
-        senders = [asyncio.create_task(self._sender(run, cid, mailboxes, wake[cid], starts)) for cid in order]
+        senders = [asyncio.create_task(self._sender(run, cid, mailboxes[cid], wake[cid], starts)) for cid in order]
         run.start_monotonic = start = time.monotonic() + LEAD_S
         run.started_at = utc_now()
         run.status = "running"
@@ -185,15 +208,23 @@ class ShowRunner:
                             order = send_order(order, starts, cost)
                             starts.clear()
                         batches = self._capped(cue.batches)
+                        prepared = {cid: engine.runtimes[cid].driver.prepare(batch) for cid, batch in batches.items()}
+                        deadline = max(0.2, min(engine.settings.deadline_s, show.gap_after(cue.index)))
                         await asyncio.sleep(max(0.0, beat - time.monotonic()))
                         for cid in order:
                             due = batches.get(cid)
                             if due is None:
                                 continue
-                            pending = mailboxes[cid]
-                            if pending is not None:
-                                run.records.append(CueRecord(pending[0], pending[1], cid, "skipped", None, "a later cue came first"))
-                            mailboxes[cid] = (loop, cue.index, due, beat)
+                            mailbox = mailboxes[cid]
+                            if mailbox and mailbox[-1].fired is None:  # never sent: the newest cue replaces it
+                                old = mailbox.pop()
+                                run.records.append(CueRecord(old.loop, old.cue, cid, "skipped", None, "a later cue came first"))
+                            slot = Slot(loop, cue.index, due, beat, deadline)
+                            ready = prepared[cid]
+                            slot.fired = None if ready is None else engine.fire(cid, due, ready, deadline)
+                            if slot.fired is not None:
+                                slot.sent_at = starts[cid] = time.monotonic()
+                            mailbox.append(slot)
                             wake[cid].set()
                         run.cue = cue.index
                         self.daemon.show_layer = Layer("show", None, show.config.target, f"{show.config.id} cue {cue.index}", states=cue.accumulated)
@@ -202,6 +233,9 @@ class ShowRunner:
             for task in senders:
                 task.cancel()
             await asyncio.gather(*senders, return_exceptions=True)
+            for mailbox in mailboxes.values():
+                for slot in mailbox:
+                    slot.close()
         if show.config.end == "hold":
             run.status = "holding"
             engine.hold(show.controllers, False)
@@ -236,25 +270,27 @@ class ShowRunner:
         self,
         run: ShowRun,
         controller_id: str,
-        mailboxes: dict[str, tuple[int, int, dict[ChannelId, ChannelState], float] | None],
+        mailbox: deque[Slot],
         wake: asyncio.Event,
         starts: dict[str, float],
     ) -> None:
+        """Sees a controller's cues through: a fired send's outcome is awaited, and a cue that
+        could not be fired at the beat (the controller was busy, or its driver has no prepared
+        send) is sent from here, when the controller is free."""
         engine = self.daemon.engine
         while True:
             await wake.wait()
             wake.clear()
-            slot = mailboxes[controller_id]
-            if slot is None:
-                continue
-            mailboxes[controller_id] = None
-            loop, cue, batch, beat = slot
-            now = time.monotonic()
-            starts[controller_id] = now
-            sent_offset_ms = (now - beat) * 1000.0
-            deadline = max(0.2, min(self.daemon.engine.settings.deadline_s, run.show.gap_after(cue)))
-            outcome = await engine.send(controller_id, batch, deadline)
-            run.records.append(CueRecord(loop, cue, controller_id, outcome.status.value, sent_offset_ms, outcome.error))
+            while mailbox:
+                slot = mailbox.popleft()
+                if slot.fired is not None:
+                    outcome = await slot.fired
+                else:
+                    slot.sent_at = starts[controller_id] = time.monotonic()
+                    outcome = await engine.send(controller_id, slot.batch, slot.deadline_s)
+                assert slot.sent_at is not None
+                sent_offset_ms = (slot.sent_at - slot.beat) * 1000.0
+                run.records.append(CueRecord(slot.loop, slot.cue, controller_id, outcome.status.value, sent_offset_ms, outcome.error))
 
     async def _end(self, run: ShowRun, status: str, detail: str | None) -> None:
         self.daemon.show_layer = None

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from drivers.base import ApplyResult, ChannelId, ChannelState, ControllerReading, Driver, PlannedOperation
+from drivers.base import (
+    ApplyResult,
+    ChannelId,
+    ChannelState,
+    ControllerReading,
+    Driver,
+    PlannedOperation,
+    PreparedSend,
+)
 from drivers.modbus.profile import Profile, profiles
 from drivers.modbus.protocol import ChannelMap, Request, StatusDecoder, compile_batch, status_request
 from drivers.modbus.settings import ModbusSettings
-from drivers.modbus.transport import ModbusTcpLink
+from drivers.modbus.transport import ModbusTcpLink, Sending
 
 if TYPE_CHECKING:
     from lightctl.config import ControllerConfig
@@ -81,6 +90,33 @@ class ModbusDriver(Driver):
             sent += 1
         return ApplyResult(operations=sent, rejected=unknown)
 
+    def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
+        requests = self.requests(states)
+        return _Prepared(self.link, requests, self._unknown(states)) if requests else None
+
     async def read(self, channels: Collection[ChannelId] | None = None) -> ControllerReading:
         reply = await self.link.execute(self._status)
         return self._decoder.decode(list(reply.registers), channels)
+
+
+class _Prepared:
+    """A batch's requests, compiled: the first goes on the wire at ``fire``, the rest in turn
+    while the link's turn is held."""
+
+    def __init__(self, link: ModbusTcpLink, requests: list[Request], unknown: dict[ChannelId, str]) -> None:
+        self.link, self.requests, self.unknown = link, requests, unknown
+
+    def fire(self) -> asyncio.Future[ApplyResult] | None:
+        sending = self.link.begin(self.requests[0])
+        if sending is None:
+            return None
+        task = asyncio.ensure_future(self._complete(sending))
+        task.add_done_callback(self.link.end_turn)
+        return task
+
+    async def _complete(self, sending: Sending) -> ApplyResult:
+        first, *rest = self.requests
+        await self.link.complete(first, sending)
+        for request in rest:
+            await self.link.execute_held(request)
+        return ApplyResult(operations=len(self.requests), rejected=self.unknown)

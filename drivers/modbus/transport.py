@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from dataclasses import dataclass
 from functools import cache
 from typing import cast
 
@@ -28,6 +29,7 @@ from pymodbus.pdu.bit_message import WriteMultipleCoilsResponse
 from pymodbus.pdu.register_message import ReadInputRegistersResponse, WriteMultipleRegistersResponse
 
 from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected
+from drivers.locks import try_acquire
 from drivers.modbus.protocol import FC_READ_INPUT_REGISTERS, FC_WRITE_COILS, FC_WRITE_REGISTERS, Request
 
 MBAP = struct.Struct(">HHHB")
@@ -48,6 +50,14 @@ REPLIES: dict[int, type[ModbusPDU]] = {
     FC_WRITE_COILS: WriteMultipleCoilsResponse,
     FC_WRITE_REGISTERS: WriteMultipleRegistersResponse,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """A request on the wire: its transaction id and the future of its reply (unit, PDU)."""
+
+    tid: int
+    reply: asyncio.Future[tuple[int, bytes]]
 
 
 @cache
@@ -149,33 +159,62 @@ class ModbusTcpLink:
         async with self._lock:
             reused = self.connected
             await self.connect()
+            return await self.complete(request, self._send(request), reused=reused)
+
+    def begin(self, request: Request) -> Sending | None:
+        """The first half of ``execute`` without waiting: on a connected, idle link, take the
+        link's turn and put the request on the wire now. The caller finishes with ``complete``,
+        may send more with ``execute_held``, and must ``end_turn`` when done. None, with nothing
+        sent or held, when the link is not connected or busy."""
+        if not self.connected or not try_acquire(self._lock):
+            return None
+        return self._send(request)
+
+    def end_turn(self, *_: object) -> None:
+        self._lock.release()
+
+    async def execute_held(self, request: Request) -> ModbusPDU:
+        """``execute`` for a caller that holds the link's turn (after ``begin``)."""
+        reused = self.connected
+        await self.connect()
+        return await self.complete(request, self._send(request), reused=reused)
+
+    async def complete(self, request: Request, sending: Sending, *, reused: bool = True) -> ModbusPDU:
+        """Wait for the reply to a request that is on the wire, and check it."""
+        try:
+            unit, pdu = await self._reply(request, sending)
+        except ConnectionError as exc:
+            self.close()
+            if not reused:
+                raise ControllerUnreachable(self.controller_id, f"{request.describe()}: {exc}") from None
+            await self.connect()
             try:
-                unit, pdu = await self._exchange(request)
-            except ConnectionError as exc:
+                unit, pdu = await self._reply(request, self._send(request))
+            except ConnectionError as again:
                 self.close()
-                if not reused:
-                    raise ControllerUnreachable(self.controller_id, f"{request.describe()}: {exc}") from None
-                await self.connect()
-                try:
-                    unit, pdu = await self._exchange(request)
-                except ConnectionError as again:
-                    self.close()
-                    raise ControllerUnreachable(self.controller_id, f"{request.describe()}: {again}") from None
+                raise ControllerUnreachable(self.controller_id, f"{request.describe()}: {again}") from None
         return self._check(request, unit, pdu)
 
-    async def _exchange(self, request: Request) -> tuple[int, bytes]:
+    def _send(self, request: Request) -> Sending:
+        """Frame and write the request; the future fails with ConnectionError if the link is down."""
+        future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         protocol = self._protocol
         if protocol is None or protocol.transport is None:
-            raise ConnectionError("connection closed by the device")
+            future.set_exception(ConnectionError("connection closed by the device"))
+            return Sending(0, future)
         self._tid = tid = (self._tid % 0xFFFF) + 1
-        future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         protocol.waiting[tid] = future
         protocol.transport.write(MBAP.pack(tid, 0, len(request.pdu) + 1, self.unit) + request.pdu)
+        return Sending(tid, future)
+
+    async def _reply(self, request: Request, sending: Sending) -> tuple[int, bytes]:
+        protocol = self._protocol
         try:
             async with asyncio.timeout(self.timeout_s):
-                return await future
+                return await sending.reply
         except TimeoutError:
-            protocol.waiting.pop(tid, None)
+            if protocol is not None:
+                protocol.waiting.pop(sending.tid, None)
             self.close()
             raise ControllerTimeout(
                 self.controller_id, f"no reply to {request.describe()} within {self.timeout_s:g} s"
@@ -183,7 +222,8 @@ class ModbusTcpLink:
         except asyncio.CancelledError:
             # the caller gave up (its own deadline): the device may still be busy with this
             # request, and most cabinets do not queue a second one, so start clean next time
-            protocol.waiting.pop(tid, None)
+            if protocol is not None:
+                protocol.waiting.pop(sending.tid, None)
             self.close()
             raise
 
