@@ -2,10 +2,10 @@
 
 * Connections are warmed, and every cue compiled by its drivers, before the first cue; the start
   instant is shared by all controllers on the monotonic clock (``start + loop * duration + cue.at_s``).
-* Each controller has a sender task and a one-slot mailbox: at a beat the runner puts the cue's
-  batch in every mailbox at once. A controller still busy with an earlier cue (slow, or offline
-  and timing out) takes the newest cue when it is free: it catches up at the next cue and never
-  replays old ones (the skipped cue is recorded as ``skipped``).
+* Each controller has a sender task and a mailbox of its cues: fired ones, whose outcome the
+  sender records, and at most one not yet sent. A controller still busy with an earlier cue (slow,
+  or offline and timing out) takes the newest cue when it is free: it catches up at the next cue
+  and never replays old ones (a cue replaced before it was sent is recorded as ``skipped``).
 * While the show runs, its cues are a layer of the desired state above the schedule and below
   operator overrides and curtailment: channels an operator holds are left out of every cue, and
   curtailment caps apply to them. At the end the channels return to the
@@ -15,9 +15,13 @@
   is confirmed by read-back once, when the show ends (or holds its last cue).
 * Per cue and controller the record keeps the status (sent, failed, skipped) and how far from the
   beat the batch was sent.
-* At a beat every sender runs in one pass of the event loop, one after the other, each until its
-  request is on the wire: a controller whose send costs much CPU (encoding) delays every one woken
-  after it. Senders are woken cheapest first, by what each one's send took at the previous beat
+* About 50 ms before a beat each controller's driver prepares its cue (``Driver.prepare``: the
+  compiling, encoding and session lookup), and at the beat the runner fires every prepared cue in
+  one tight synchronous pass (``Engine.fire``): each is little more than a socket write, so the
+  last controller's request leaves a few milliseconds after the first's. A cue that cannot be
+  fired (the controller is still busy, or its driver has no prepared send) goes to the
+  controller's sender task, which sends it with ``Engine.send`` as soon as it can.
+* Controllers are fired cheapest first, by what each one's send took at the previous beat
   (see ``send_order``); the order is worked out just before the beat.
 """
 

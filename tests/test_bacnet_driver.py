@@ -269,3 +269,64 @@ async def test_writes_go_straight_to_the_socket_beside_bacpypes3s_own_requests()
             await driver.write(lambda: services.wp_request(
                 Write("f1", ObjectRef(kind="lighting-output", instance=1), "presentValue", Real(150.0), 10), driver.address
             ), "test write")
+
+
+async def test_a_prepared_cue_is_on_the_socket_when_fire_returns() -> None:
+    async with running(building("tower", channels=8)) as (host, drivers, _):
+        driver, device = drivers["tower"], host.devices["tower"]
+        states = {f"f{i}": ChannelState(on=True, level=5.0 * i) for i in range(1, 9)}
+        assert driver.prepare(states) is None  # no session yet: the cue goes through apply()
+        await driver.connect()
+        direct = driver.client.direct
+        assert direct is not None
+        prepared = driver.prepare(states)
+        assert prepared is not None
+        before = host.request_count("tower")
+        sending = prepared.fire()
+        assert sending is not None
+        assert len(direct.pending) == 1  # the WPM left before fire returned; its ack is awaited
+        result = await sending
+        assert result.operations == 1 and not result.rejected
+        assert host.request_count("tower") - before == 1
+        assert [device.level(f"f{i}") for i in range(1, 9)] == [5.0 * i for i in range(1, 9)]
+        reading = await driver.read(list(states))
+        assert all(reading.channels[ch].level == st.level for ch, st in states.items())
+
+
+async def test_a_fired_cue_that_the_device_partly_refuses_is_reported_as_apply_reports_it() -> None:
+    scene = {"id": "scene", "point": "multi-state-value:1",
+             "luminaires": {"count": 1, "kind": "decoration", "led": True, "watts": 10}}
+    tower = building("tower", channels=2)
+    tower["channels"].append(scene)
+    async with running(tower) as (host, drivers, _):
+        driver, device = drivers["tower"], host.devices["tower"]
+        await driver.connect()
+        device.channels["scene"].obj.numberOfStates = 3
+        prepared = driver.prepare({"f1": ON80, "scene": ChannelState(on=True, level=100), "f2": ON80})
+        assert prepared is not None
+        sending = prepared.fire()
+        assert sending is not None
+        result = await sending
+        assert set(result.rejected) == {"scene"} and "value-out-of-range" in result.rejected["scene"]
+        assert device.level("f1") == 80.0 and device.level("f2") == 80.0
+
+
+async def test_fire_declines_while_the_devices_concurrency_is_in_use() -> None:
+    async with running(building("tower")) as (host, drivers, _):
+        driver = drivers["tower"]
+        await driver.connect()
+        prepared = driver.prepare({"f1": ON80})
+        assert prepared is not None
+        assert driver._sem is not None
+        for _ in range(driver.max_concurrent):  # requests in flight to the building fill its limit
+            await driver._sem.acquire()
+        before = host.request_count("tower")
+        assert prepared.fire() is None
+        await asyncio.sleep(0.05)
+        assert host.request_count("tower") == before
+        for _ in range(driver.max_concurrent):
+            driver._sem.release()
+        sending = prepared.fire()
+        assert sending is not None
+        assert not (await sending).rejected
+        assert driver._sem._value == driver.max_concurrent  # every place handed back

@@ -148,3 +148,38 @@ async def test_pushed_readings_are_watched_without_polling(make_farm) -> None:  
     finally:
         await panel.close()
         await engine.stop()
+
+
+async def test_fire_sends_a_prepared_cue_and_declines_while_the_controller_is_busy(make_farm) -> None:  # type: ignore[no-untyped-def]
+    data = installation_data([modbus_controller(f"f{i}", i) for i in range(2)])
+    farm, config = await make_farm(data)
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=2.0, polling=False))
+    await engine.start()
+    try:
+        await engine.connect_all()
+        keys = inventory.select("controller:f0")
+        batch = {ch: HALF for _, ch in keys}
+        prepared = engine.runtimes["f0"].driver.prepare(batch)
+        assert prepared is not None
+
+        # a command holds f0 (a slow cabinet): the cue is not fired, nothing is sent
+        await farm.inject("f0", Fault("slow", value=0.3))
+        engine.set_desired(dict.fromkeys(keys, ON))
+        command = asyncio.create_task(engine.command(keys))
+        await asyncio.sleep(0.05)
+        assert engine.fire("f0", batch, prepared, 1.0) is None
+        await command
+        await farm.clear("f0", "slow")
+
+        fired = engine.fire("f0", batch, prepared, 1.0)
+        assert fired is not None
+        assert engine.runtimes["f0"].lock.locked()  # held until the device has the batch
+        outcome = await fired
+        assert outcome.status is Status.SENT and outcome.operations >= 1
+        assert not engine.runtimes["f0"].lock.locked()
+        assert all(engine.runtimes["f0"].desired[ch] == HALF for ch in batch)
+        confirm = await engine.command(keys)
+        assert confirm.controllers["f0"].status is Status.CONFIRMED
+    finally:
+        await engine.stop()

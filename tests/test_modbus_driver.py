@@ -282,3 +282,57 @@ async def test_whole_new_simulator_on_the_same_port() -> None:
     finally:
         await r.driver.close()
         await again.stop()
+
+
+async def test_a_prepared_batch_is_on_the_wire_when_fire_returns(rig: Rig) -> None:
+    await rig.driver.connect()
+    states = {**every(rig, ChannelState(on=True, level=40.0)), "nope": ON}
+    prepared = rig.driver.prepare(states)
+    assert prepared is not None
+    before = rig.requests()
+    sending = prepared.fire()
+    assert sending is not None
+    assert rig.driver.link.in_flight == 1  # written before fire returned, its reply awaited
+    result = await sending
+    assert result == await rig.driver.apply(states)  # the same as apply: operations, refusals
+    assert result.operations == 2 and set(result.rejected) == {"nope"}
+    assert rig.requests() - before == 4
+    reading = await rig.driver.read(every(rig, ON))
+    assert all(r.on and r.level == pytest.approx(40.0, abs=0.05) for r in reading.channels.values())
+
+
+async def test_fire_declines_and_sends_nothing_when_the_link_is_busy_or_down(rig: Rig) -> None:
+    states = every(rig, ON)
+    prepared = rig.driver.prepare(states)
+    assert prepared is not None
+    assert prepared.fire() is None  # never connected
+    await rig.driver.connect()
+    rig.sim.inject(rig.ctrl.id, Fault("slow", value=0.2))
+    reading = asyncio.create_task(rig.driver.read())
+    await asyncio.sleep(0.05)
+    before = rig.requests()
+    assert prepared.fire() is None  # the poll holds the link
+    await reading
+    assert rig.requests() == before
+    rig.sim.clear(rig.ctrl.id, "slow")
+    sending = prepared.fire()
+    assert sending is not None
+    await sending
+
+
+async def test_a_fired_batch_cancelled_at_once_frees_the_link(rig: Rig) -> None:
+    await rig.driver.connect()
+    prepared = rig.driver.prepare(every(rig, ON))
+    assert prepared is not None
+    sending = prepared.fire()
+    assert sending is not None
+    sending.cancel()  # before its task ever ran
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    again = rig.driver.prepare(every(rig, OFF))
+    assert again is not None
+    sending = again.fire()  # the link's turn was handed back
+    assert sending is not None
+    await sending
+    reading = await rig.driver.read(every(rig, OFF))
+    assert all(r.on is False for r in reading.channels.values())

@@ -59,6 +59,13 @@ class DirectWrites:
     async def write(self, request: ConfirmedRequestPDU) -> bool:
         """Send an encoded write request; True on a simple ack, False on any other reply.
         Cancel (a timeout) to give up on it."""
+        reply = self.start(request)
+        return reply is not None and await reply == SIMPLE_ACK
+
+    def start(self, request: ConfirmedRequestPDU) -> asyncio.Future[int] | None:
+        """Put an encoded write request on the wire now; the future gives the reply's PDU type
+        (``SIMPLE_ACK`` or another). None, with nothing sent, when 256 requests to the device
+        are in flight (bacpypes3 then queues it)."""
         assert self.transport is not None
         app = self.app
         destination = request.pduDestination
@@ -70,7 +77,7 @@ class DirectWrites:
                 break
             invoke = (invoke + 1) % 256
         else:
-            return False  # 256 requests in flight to one device: let bacpypes3 queue this one
+            return None
         app.next_invoke_id = (invoke + 1) % 256
         request.apduInvokeID = invoke
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -80,7 +87,7 @@ class DirectWrites:
         self.pending[key] = future
         future.add_done_callback(partial(self._forget, key))
         self.transport.sendto(frame(request, invoke), (host, port))
-        return await future == SIMPLE_ACK
+        return future
 
     def _forget(self, key: tuple[str, int, int], future: asyncio.Future[int]) -> None:
         if self.pending.get(key) is future:

@@ -32,6 +32,7 @@ from drivers.bacnet import services
 from drivers.bacnet.client import BacnetClient, acquire, release
 from drivers.bacnet.cov import CovSession
 from drivers.bacnet.errors import is_oversize, is_unsupported, translate
+from drivers.bacnet.frames import SIMPLE_ACK
 from drivers.bacnet.profile import ObjectRef, Profile, load_profile
 from drivers.bacnet.services import Read, Write
 from drivers.bacnet.settings import BacnetSettings
@@ -46,7 +47,9 @@ from drivers.base import (
     DriverError,
     FaultKind,
     PlannedOperation,
+    PreparedSend,
 )
+from drivers.locks import try_acquire
 from lightctl.config import ControllerConfig
 
 log = logging.getLogger(__name__)
@@ -167,14 +170,18 @@ class BacnetDriver(Driver):
         if self._client is None:
             await self.connect()
         assert self._sem is not None
-        async with self._sem:
-            try:
-                async with asyncio.timeout(self.controller.timeout_s):
-                    yield
-            except TimeoutError:
-                raise ControllerTimeout(
-                    self.controller_id, f"{self.label} {what}: no answer within {self.controller.timeout_s:g} s"
-                ) from None
+        async with self._sem, self._timeout(what):
+            yield
+
+    @asynccontextmanager
+    async def _timeout(self, what: str) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.controller.timeout_s):
+                yield
+        except TimeoutError:
+            raise ControllerTimeout(
+                self.controller_id, f"{self.label} {what}: no answer within {self.controller.timeout_s:g} s"
+            ) from None
 
     async def call(self, apdu: APDU, what: str) -> Any:
         """One confirmed request through bacpypes3. Errors, rejects and aborts propagate as
@@ -182,16 +189,25 @@ class BacnetDriver(Driver):
         async with self._bounded(what):
             return await self.client.request(apdu)
 
-    async def write(self, build: Callable[[], ConfirmedRequestPDU], what: str) -> None:
+    async def write(
+        self, build: Callable[[], ConfirmedRequestPDU], what: str, started: asyncio.Future[int] | None = None
+    ) -> None:
         """One write request: straight onto the client's socket where it can go (direct.py),
-        else, and to learn the typed error of anything but a simple ack, through ``call``."""
-        if self._client is None:
-            await self.connect()
-        direct = self.client.direct
-        if direct is not None and direct.available:
-            async with self._bounded(what):
-                if await direct.write(build()):
+        else, and to learn the typed error of anything but a simple ack, through ``call``.
+        ``started`` is the reply to come of this request, already put on the wire by ``fire``
+        (holding its place in the device's concurrency until the reply)."""
+        if started is not None:
+            async with self._timeout(what):
+                if await started == SIMPLE_ACK:
                     return
+        else:
+            if self._client is None:
+                await self.connect()
+            direct = self.client.direct
+            if direct is not None and direct.available:
+                async with self._bounded(what):
+                    if await direct.write(build()):
+                        return
         await self.call(build(), what)
 
     def _fail(self, what: str, exc: ErrorRejectAbortNack) -> DriverError:
@@ -245,12 +261,33 @@ class BacnetDriver(Driver):
         priority in the array (the building's own schedule, or the relinquish default) takes over."""
         return await self._send(dict.fromkeys(channels))
 
-    async def _send(self, states: Mapping[ChannelId, ChannelState | None]) -> ApplyResult:
-        await self.connect()
+    def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
+        """A batch's WritePropertyMultiple requests, encoded and ready to go straight onto the
+        client's socket (a warm session only, and one that writes with WPM)."""
+        client = self._client
+        if client is None or client.direct is None or not self.use_wpm:
+            return None
         writes, rejected = self._writes(states)
+        if not writes:
+            return None
+        requests = [services.wpm_request(batch, self.address) for batch in services.wpm_batches(writes, self.profile.max_apdu)]
+        return _Prepared(self, dict(states), writes, rejected, requests)
+
+    async def _send(
+        self,
+        states: Mapping[ChannelId, ChannelState | None],
+        prepared: tuple[list[Write], dict[str, str], list[asyncio.Future[int] | None]] | None = None,
+    ) -> ApplyResult:
+        """Send a batch, or (``prepared``) finish one whose WPM requests ``fire`` put on the wire."""
+        if prepared is None:
+            await self.connect()
+            writes, rejected = self._writes(states)
+            started = None
+        else:
+            writes, rejected, started = prepared
         for write in writes:  # unknown until the device has taken it
             self._sent.pop(write.channel, None)
-        result = await self._send_writes(writes, rejected)
+        result = await self._send_writes(writes, rejected, started)
         for write in writes:
             stored = services.stored_value(write)
             if stored is None or write.channel in result.rejected:
@@ -261,11 +298,13 @@ class BacnetDriver(Driver):
                 self._scene_sent[write.channel] = (int(stored), state.level)
         return result
 
-    async def _send_writes(self, writes: list[Write], rejected: dict[str, str]) -> ApplyResult:
+    async def _send_writes(
+        self, writes: list[Write], rejected: dict[str, str], started: list[asyncio.Future[int] | None] | None = None
+    ) -> ApplyResult:
         operations = 0
-        if self.use_wpm and writes:
+        if (self.use_wpm or started is not None) and writes:
             try:
-                sent, refused = await self._send_wpm(writes)
+                sent, refused = await self._send_wpm(writes, started)
                 return ApplyResult(operations + sent, {**rejected, **refused})
             except _WpmUnsupported as unsupported:
                 operations += 1
@@ -287,21 +326,24 @@ class BacnetDriver(Driver):
             return str(self._fail(write.describe(), exc))
         return None
 
-    async def _send_wpm(self, writes: list[Write]) -> tuple[int, dict[str, str]]:
-        """Send the writes in WritePropertyMultiple requests. A device stops a WPM at the first
+    async def _send_wpm(
+        self, writes: list[Write], started: list[asyncio.Future[int] | None] | None = None
+    ) -> tuple[int, dict[str, str]]:
+        """Send the writes in WritePropertyMultiple requests (``started``: one per request, the
+        replies to come of requests already on the wire). A device stops a WPM at the first
         write it refuses (the ones before it stand): that channel is rejected, the rest resent."""
         sent = 0
         rejected: dict[str, str] = {}
         batches = services.wpm_batches(writes, self.profile.max_apdu)
 
-        async def run(batch: list[Write]) -> None:
+        async def run(batch: list[Write], first: asyncio.Future[int] | None) -> None:
             nonlocal sent
             pending = batch
             while pending:
                 sent += 1
                 what = f"WritePropertyMultiple of {len(pending)} objects"
                 try:
-                    await self.write(partial(services.wpm_request, pending, self.address), what)
+                    await self.write(partial(services.wpm_request, pending, self.address), what, first)
                     return
                 except ErrorRejectAbortNack as exc:
                     if is_unsupported(exc) and not isinstance(exc, WritePropertyMultipleError):
@@ -316,9 +358,10 @@ class BacnetDriver(Driver):
                     if index is None:
                         raise self._fail(what, exc) from None
                     rejected[pending[index].channel] = str(self._fail(pending[index].describe(), exc))
-                    pending = pending[index + 1 :]
+                    pending, first = pending[index + 1 :], None
 
-        await asyncio.gather(*(run(batch) for batch in batches))
+        firsts: list[asyncio.Future[int] | None] = started or [None] * len(batches)
+        await asyncio.gather(*(run(batch, first) for batch, first in zip(batches, firsts, strict=True)))
         return sent, rejected
 
     # ------------------------------------------------------------------ reads
@@ -493,3 +536,42 @@ class BacnetDriver(Driver):
 
 class _WpmUnsupported(Exception):
     pass
+
+
+class _Prepared:
+    """A batch's WPM requests, encoded: ``fire`` puts them on the client's socket, each within
+    the device's concurrency, and the rest of the batch (a refused write, WPM unsupported) is
+    the driver's ordinary path."""
+
+    def __init__(
+        self,
+        driver: BacnetDriver,
+        states: dict[ChannelId, ChannelState],
+        writes: list[Write],
+        rejected: dict[str, str],
+        requests: list[ConfirmedRequestPDU],
+    ) -> None:
+        self.driver, self.states, self.writes, self.rejected, self.requests = driver, states, writes, rejected, requests
+
+    def fire(self) -> asyncio.Future[ApplyResult] | None:
+        driver = self.driver
+        client, sem = driver._client, driver._sem
+        direct = client.direct if client is not None else None
+        if direct is None or not direct.available or sem is None:
+            return None
+        taken = 0
+        while taken < len(self.requests) and try_acquire(sem):
+            taken += 1
+        if taken < len(self.requests):  # the device's concurrency is in use: wait for it in apply()
+            for _ in range(taken):
+                sem.release()
+            return None
+        started: list[asyncio.Future[int] | None] = []
+        for request in self.requests:
+            reply = direct.start(request)
+            if reply is None:  # 256 requests in flight to the device: this one goes the ordinary way
+                sem.release()
+            else:
+                reply.add_done_callback(lambda _: sem.release())
+            started.append(reply)
+        return asyncio.ensure_future(driver._send(self.states, (self.writes, self.rejected, started)))

@@ -127,6 +127,11 @@ class ModbusTcpLink:
     def connected(self) -> bool:
         return self._protocol is not None and self._protocol.transport is not None
 
+    @property
+    def in_flight(self) -> int:
+        """Requests on the wire waiting for their replies."""
+        return len(self._protocol.waiting) if self._protocol is not None else 0
+
     async def connect(self) -> None:
         if self.connected:
             return
