@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -399,43 +398,6 @@ async def test_planned_requests_are_sent_pre_encoded(plc, driver, monkeypatch: p
     monkeypatch.setattr(opcua_driver, "can_send_encoded", lambda client: False)
     assert (await driver.apply(dim)).operations == 1 and len(sent) == 2
     assert sim.service_count(ctrl.id, "Write") == 2
-
-
-async def test_simulated_plcs_in_one_process_take_turns_one_message_per_pass() -> None:
-    """Messages that arrive together are processed one per pass of the loop, in arrival order,
-    so that the loop reads its sockets (and stamps arrivals) between them; a message alone goes
-    at once."""
-    from drivers.opcua.sim_load import turns as turns_of_this_loop
-
-    turns = turns_of_this_loop()
-    order: list[tuple[int, int]] = []
-    passes = 0
-
-    async def count_passes() -> None:
-        nonlocal passes
-        while True:
-            passes += 1
-            await asyncio.sleep(0)
-
-    counter = asyncio.create_task(count_passes())
-    await asyncio.sleep(0)
-
-    async def message(n: int) -> None:
-        await turns.wait()
-        order.append((n, passes))
-
-    try:
-        await asyncio.gather(*(message(n) for n in range(5)))
-        assert [n for n, _ in order] == [0, 1, 2, 3, 4]
-        seen = [p for _, p in order]
-        assert all(b > a for a, b in itertools.pairwise(seen)), seen  # one per pass
-        await asyncio.sleep(0.01)
-        before = passes
-        await turns.wait()  # alone: no wait
-        assert passes == before
-    finally:
-        counter.cancel()
-        await asyncio.gather(counter, return_exceptions=True)
 
 
 def test_monitored_values_are_copies_the_address_space_cannot_reach() -> None:

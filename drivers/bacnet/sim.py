@@ -22,7 +22,6 @@ from typing import Any
 from drivers.bacnet.profile import load_profile
 from drivers.bacnet.settings import BACNET_PORT, BacnetSettings
 from drivers.bacnet.simdevice import SimBuilding
-from drivers.bacnet.simqueue import ArrivalQueue
 from drivers.base import Fault
 from lightctl.config import ControllerConfig
 
@@ -68,7 +67,6 @@ class BacnetSimulatorHost:
         self.devices: dict[str, SimBuilding] = {}
         self._addresses: dict[str, str] = {}
         self._faults: dict[str, dict[str, Fault]] = {}
-        self.arrivals = ArrivalQueue()
 
     def _address_of(self, ctrl: ControllerConfig) -> str:
         if ctrl.id not in self._addresses:
@@ -79,7 +77,7 @@ class BacnetSimulatorHost:
         return self._addresses[ctrl.id]
 
     def _make(self, ctrl: ControllerConfig) -> SimBuilding:
-        return SimBuilding(ctrl, load_profile(ctrl.profile), self._address_of(ctrl), self.arrivals)
+        return SimBuilding(ctrl, load_profile(ctrl.profile), self._address_of(ctrl))
 
     async def start(self) -> None:
         for ctrl in self.controllers.values():
@@ -90,7 +88,6 @@ class BacnetSimulatorHost:
         for device in self.devices.values():
             await device.stop()
         self.devices.clear()
-        await self.arrivals.close()
 
     async def restart(self, controller_id: str) -> None:
         """Power-cycle one device: it comes back on the same address with its state forgotten."""

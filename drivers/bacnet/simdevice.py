@@ -43,8 +43,8 @@ from drivers.bacnet.simobjects import (
     SimLightingOutput,
     SimMultiStateValue,
 )
-from drivers.bacnet.simqueue import ArrivalQueue
 from drivers.simphysics import Ramp
+from drivers.simturns import turns
 from lightctl.config import ChannelConfig, ControllerConfig
 
 WRITABLE: dict[str, frozenset[str]] = {
@@ -116,11 +116,8 @@ def _store(obj: Any, attr: str, value: Any) -> None:
 class SimBuilding:
     """The model of one building's controller; ``start()`` binds it to its address."""
 
-    def __init__(self, controller: ControllerConfig, profile: Profile, address: str,
-                 arrivals: ArrivalQueue | None = None) -> None:
+    def __init__(self, controller: ControllerConfig, profile: Profile, address: str) -> None:
         self.controller = controller
-        self.arrivals = arrivals
-        """The process's queue of datagrams (simqueue); None hands each to bacpypes3 at once."""
         self.profile = profile
         self.address = address
         self.requests = 0
@@ -172,8 +169,8 @@ class SimBuilding:
             self._time_writes(layer.server.local_protocol)
 
     def _time_writes(self, protocol: Any) -> None:
-        """Note when each write request arrives at the device's socket, before bacpypes3 queues
-        it behind the other simulated devices of this process (a real device has its own CPU)."""
+        """Note when each write request arrives at the device's socket, and hand it to bacpypes3
+        in its turn among the simulated devices of this process (drivers/simturns.py)."""
         if protocol is None:
             return
         received = protocol.datagram_received
@@ -181,10 +178,7 @@ class SimBuilding:
         def datagram_received(data: bytes, addr: Any) -> None:
             if not self.offline and is_write_request(data):
                 self.write_times.append(time.monotonic())
-            if self.arrivals is None:
-                received(data, addr)
-            else:
-                self.arrivals.put(partial(self._deliver, received, data, addr))
+            turns().call(partial(self._deliver, received, data, addr))
 
         protocol.datagram_received = datagram_received
 

@@ -36,6 +36,7 @@ from drivers.modbus.device import NOMINAL_V
 from drivers.modbus.driver import settings_of
 from drivers.modbus.profile import profiles
 from drivers.modbus.sim_cabinet import SimulatedCabinet
+from drivers.simturns import turns
 
 if TYPE_CHECKING:
     from lightctl.config import ControllerConfig
@@ -92,12 +93,45 @@ def _decoder() -> DecodePDU:
     return decoder
 
 
+class _WriteArrivals:
+    """Finds where each request begins in one connection's byte stream (MBAP's length field says
+    where the next one starts) and notes the arrival of the writes on their cabinets."""
+
+    __slots__ = ("head", "skip")
+
+    def __init__(self) -> None:
+        self.head = b""
+        """The start of a header that the last chunk cut short."""
+        self.skip = 0
+        """Bytes of a request begun in an earlier chunk."""
+
+    def feed(self, data: bytes, cabinets: Mapping[int, SimulatedCabinet], now: float) -> None:
+        view = self.head + data if self.head else data
+        at = self.skip
+        while len(view) - at >= 8:
+            length = int.from_bytes(view[at + 4 : at + 6], "big")
+            cabinet = cabinets.get(view[at + 6])
+            if cabinet is not None and view[at + 7] in WRITE_FUNCTION_CODES:
+                cabinet.write_times.append(now)
+            at += 6 + max(length, 2)
+        self.skip, self.head = (at - len(view), b"") if at >= len(view) else (0, view[at:])
+
+
 class _RequestHandler(ServerRequestHandler):
     """pymodbus's handler, but each request runs as a plain task of the loop it already is on:
     its ``run_coroutine_threadsafe`` wakes the selector through the self-pipe on every request,
-    about a third of the simulator's system calls under load."""
+    about a third of the simulator's system calls under load. Bytes are taken in their turn among
+    the process's simulated devices (drivers/simturns.py), a write's arrival noted as they are read."""
 
     server: _CabinetServer
+
+    def __init__(self, owner: _CabinetServer, *traces: Any) -> None:
+        super().__init__(owner, *traces)  # type: ignore[no-untyped-call]
+        self.arrivals = _WriteArrivals()
+
+    def data_received(self, data: bytes) -> None:
+        self.arrivals.feed(data, self.server.endpoint.cabinets, time.monotonic())
+        turns().call(partial(ServerRequestHandler.data_received, self, data))
 
     def handle_later(self) -> None:
         task = self.loop.create_task(self.handle_request())  # type: ignore[no-untyped-call]
@@ -108,6 +142,7 @@ class _RequestHandler(ServerRequestHandler):
 
 class _CabinetServer(ModbusTcpServer):
     request_tasks: set[asyncio.Task[Any]]
+    endpoint: _Endpoint
 
     def callback_new_connection(self) -> _RequestHandler:
         return _RequestHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
@@ -162,8 +197,6 @@ class _Endpoint:
     def _trace(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
         if not sending and (cabinet := self.cabinets.get(pdu.dev_id)) is not None:
             cabinet.requests += 1
-            if pdu.function_code in WRITE_FUNCTION_CODES:
-                cabinet.write_times.append(time.monotonic())
         return pdu
 
     def bind(self) -> socket.socket:
@@ -204,6 +237,7 @@ class _Endpoint:
         server = _CabinetServer(devices, address=(self.host, self.port), trace_pdu=self._trace)
         server.decoder = _decoder()
         server.request_tasks = self.pending
+        server.endpoint = self
         server.ignore_missing_devices = True  # silence for an offline unit behind a live gateway
         server.context = _KnownUnits(server.context, self)  # type: ignore[assignment]
         loop = asyncio.get_running_loop()

@@ -36,7 +36,8 @@ from asyncua.server.internal_session import InternalSession
 from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary, variant_from_binary
 
-from drivers.opcua.sim_load import install_cheap_value_copies, turns
+from drivers.opcua.sim_load import install_cheap_value_copies
+from drivers.simturns import turns
 
 DATAVALUE_STATUS_BIT = 0x02
 DATAVALUE_SOURCE_TIMESTAMP_BIT = 0x04
@@ -362,7 +363,7 @@ def _skip_nodeid(data: bytes, pos: int) -> int:
 class _PlcProtocol(OPCUAProtocol):
     """asyncua queues each complete message of a connection for a task to process; with many
     PLCs in one process, a message can wait there behind the others' work. Its arrival instant is
-    taken when its bytes are read, and handed to the processor with the message (see sim_load.Turns)."""
+    taken when its bytes are read, and handed to the processor with the message (see drivers/simturns.py)."""
 
     hooks: PlcHooks
 
