@@ -336,3 +336,15 @@ async def test_a_fired_batch_cancelled_at_once_frees_the_link(rig: Rig) -> None:
     await sending
     reading = await rig.driver.read(every(rig, OFF))
     assert all(r.on is False for r in reading.channels.values())
+
+
+async def test_the_simulator_notes_the_arrival_of_writes_not_reads(rig: Rig) -> None:
+    await rig.driver.connect()
+    before = len(rig.sim.write_times(rig.ctrl.id))
+    await rig.driver.read()
+    assert len(rig.sim.write_times(rig.ctrl.id)) == before
+    sent = time.monotonic()
+    result = await rig.driver.apply(every(rig, ON))
+    times = rig.sim.write_times(rig.ctrl.id)
+    assert len(times) == before + result.operations == before + 2
+    assert all(sent <= t <= time.monotonic() for t in times[before:])
