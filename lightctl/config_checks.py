@@ -18,7 +18,7 @@ from lightctl.config import (
     controller_paths,
     format_path,
 )
-from lightctl.handback import cannot_release, released_keys
+from lightctl.handback import HANDBACK_SCENE, cannot_release, released_keys
 from lightctl.handback import refusal as handback_refusal
 from lightctl.inventory import Inventory
 from lightctl.selectors import SelectorError
@@ -123,6 +123,10 @@ def cross_check(config: Config, file: str, locate: _Locator) -> list[Problem]:
     problems += _duplicates(
         ((s.id, ("scenes", i, "id")) for i, s in enumerate(config.scenes)), "scene id", file, locate
     )
+    for i, scene in enumerate(config.scenes):
+        if scene.id == HANDBACK_SCENE:  # `lightctl handback` and the API rely on what it does
+            message = f"scene id {HANDBACK_SCENE!r} is the built-in hand-back scene; give this scene another id"
+            problems.append(_problem(file, locate, ("scenes", i, "id"), message))
     for tag, path in tag_uses:
         if tag not in declared_tags:
             problems.append(_problem(file, locate, path, f"unknown tag {tag!r}: declare it under 'tags:'"))

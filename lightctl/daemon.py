@@ -377,7 +377,10 @@ class Daemon:
                     {
                         "type": "state",
                         "controller": event.controller_id,
-                        "channels": {ch: {"on": r.on, "level": r.level} for ch, r in event.changed.items()},
+                        "channels": {
+                            ch: {"on": r.on, "level": r.level, "released": r.released, "held_by": r.held_by}
+                            for ch, r in event.changed.items()
+                        },
                     }
                 )
             last = self._last_recorded.get(event.controller_id, 0.0)

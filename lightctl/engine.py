@@ -513,7 +513,8 @@ class Engine:
         changed = {
             ch: r
             for ch, r in reading.channels.items()
-            if (old := previous.get(ch)) is None or old.on != r.on or old.level != r.level
+            if (old := previous.get(ch)) is None
+            or (old.on, old.level, old.released, old.held_by) != (r.on, r.level, r.released, r.held_by)
         }
         if partial and rt.reading is not None and len(reading.channels) < len(rt.reading.channels):
             merged = dict(rt.reading.channels)

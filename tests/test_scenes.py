@@ -83,6 +83,8 @@ def test_scene_errors_name_file_line() -> None:
         ([{"id": "a", "rules": [{"target": "*", "colour": "mauve"}]}], "scenes[0].rules[0].colour: Value error, unknown colour 'mauve'"),
         ([{"id": "a"}], "a scene needs rules, or a base scene"),
         ([{"id": "a", "rules": [{"target": "tag:nope"}]}], "scenes[0].rules[0].target: unknown tag 'nope'"),
+        ([{"id": "handback", "rules": [{"target": "*", "level": 10}]}],
+         "scenes[0].id: scene id 'handback' is the built-in hand-back scene; give this scene another id"),
     ]
     for scenes, message in cases:
         with pytest.raises(ConfigError) as info:
