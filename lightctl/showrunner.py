@@ -53,16 +53,15 @@ LEAD_S = 0.5
 PREPARE_S = 0.05
 """How long before a beat the runner wakes to prepare it (the send order)."""
 MAX_SEND_COST_S = 0.05
-"""A gap longer than this between two senders' starts is not one send's cost (a sender busy with
-an earlier cue starts late, out of the beat's pass); it counts as this much."""
+"""A gap longer than this between two fires is not one fire's cost (the process was descheduled);
+it counts as this much."""
 
 
 def send_order(controllers: list[str], starts: dict[str, float], cost: dict[str, float]) -> list[str]:
-    """The controllers, cheapest send first. ``starts`` holds when each sender began its send at
-    the last beat: senders woken together run back to back in one pass of the event loop, so the
-    time to the next one's start is what this one's send cost before it yielded. ``cost`` keeps
-    the estimate (mean of the last and the previous estimate); unknown controllers keep their
-    place at cost 0."""
+    """The controllers, cheapest send first. ``starts`` holds when each controller's cue was fired
+    at the last beat: the fires run back to back in one pass, so the time to the next one's start
+    is what this one's cost. ``cost`` keeps the estimate (mean of the last and the previous
+    estimate); unknown controllers keep their place at cost 0."""
     timeline = sorted(starts.items(), key=lambda item: item[1])
     for (cid, started), (_, following) in itertools.pairwise(timeline):
         took = min(following - started, MAX_SEND_COST_S)
@@ -195,7 +194,7 @@ class ShowRunner:
         order = list(dict.fromkeys([*(cid for cue in show.cues for cid in cue.batches), *sorted(show.controllers)]))
         starts: dict[str, float] = {}
         cost: dict[str, float] = {}
-        senders = [asyncio.create_task(self._sender(run, cid, mailboxes[cid], wake[cid], starts)) for cid in order]
+        senders = [asyncio.create_task(self._sender(run, cid, mailboxes[cid], wake[cid])) for cid in order]
         run.start_monotonic = start = time.monotonic() + LEAD_S
         run.started_at = utc_now()
         run.status = "running"
@@ -225,9 +224,11 @@ class ShowRunner:
                                 run.records.append(CueRecord(old.loop, old.cue, cid, "skipped", None, "a later cue came first"))
                             slot = Slot(loop, cue.index, due, beat, deadline)
                             ready = prepared[cid]
-                            slot.fired = None if ready is None else engine.fire(cid, due, ready, deadline)
-                            if slot.fired is not None:
-                                slot.sent_at = starts[cid] = time.monotonic()
+                            if ready is not None:
+                                firing = time.monotonic()
+                                slot.fired = engine.fire(cid, due, ready, deadline)
+                                if slot.fired is not None:
+                                    starts[cid], slot.sent_at = firing, time.monotonic()
                             mailbox.append(slot)
                             wake[cid].set()
                         run.cue = cue.index
@@ -276,7 +277,6 @@ class ShowRunner:
         controller_id: str,
         mailbox: deque[Slot],
         wake: asyncio.Event,
-        starts: dict[str, float],
     ) -> None:
         """Sees a controller's cues through: a fired send's outcome is awaited, and a cue that
         could not be fired at the beat (the controller was busy, or its driver has no prepared
@@ -290,7 +290,7 @@ class ShowRunner:
                 if slot.fired is not None:
                     outcome = await slot.fired
                 else:
-                    slot.sent_at = starts[controller_id] = time.monotonic()
+                    slot.sent_at = time.monotonic()
                     outcome = await engine.send(controller_id, slot.batch, slot.deadline_s)
                 assert slot.sent_at is not None
                 sent_offset_ms = (slot.sent_at - slot.beat) * 1000.0
