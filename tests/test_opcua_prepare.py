@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from opcua_helpers import bridge_controller, with_endpoint
 
 from drivers.base import ApplyResult, ChannelState, Colour, ControllerTimeout, Fault, RequestRejected
 from drivers.opcua import PLUGIN
-from drivers.opcua.driver import OpcUaDriver
+from drivers.opcua.driver import OpcUaDriver, _Prepared
 from drivers.opcua.sim import OpcUaSimulator
 from lightctl.config import ControllerConfig
+from lightctl.daemon import Daemon
+from tests.conftest import installation_data
 
 BATCH = {
     "deck": ChannelState(True, 55.0, Colour(rgb=(255, 40, 0))),
@@ -202,3 +206,53 @@ async def test_cancelling_a_fired_send_abandons_it_and_the_session_goes_on(plc, 
     assert (await driver.read(["deck"])).channels["deck"].level == 15.0
     assert driver.sessions == 1
     assert sim.service_count(ctrl.id, "Write") == 2  # the abandoned Write was on the wire already
+
+
+def plc_data(cid: str, index: int) -> dict[str, Any]:
+    zones = {"deck": "rgb", "cables": "rgb", "piers": "cct", "towers": None}
+    return {
+        "id": cid, "protocol": "opcua", "profile": "bridge-plc", "host": "127.0.0.1", "port": 24840 + index,  # the farm gives free ports
+        "timeout_s": 0.5, "poll_s": 1.0,
+        "channels": [
+            {"id": z, "point": z, "luminaires": {"count": 100, "kind": "landscape", "led": True, "watts": 18,
+                                                 **({"colour": c} if c else {})}}
+            for z, c in zones.items()
+        ],
+    }
+
+
+async def test_a_shows_cues_are_fired_at_the_beat(make_farm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The daemon's show runner prepares every PLC's cue before the beat and fires them in one pass."""
+    data = installation_data([plc_data(f"plc-{i}", i) for i in range(3)])
+    data["shows"] = [
+        {"id": "beat", "target": "*", "duration_s": 1.8,
+         "cues": [{"at_s": 0.6 * i, "rules": [{"target": "*", "level": level}]} for i, level in enumerate((20, 80, 40))]}
+    ]
+    farm, config = await make_farm(data)
+    fired: list[str] = []
+    real_fire = _Prepared.fire
+
+    def counting(prepared: _Prepared) -> asyncio.Future[ApplyResult] | None:
+        future = real_fire(prepared)
+        if future is not None:
+            fired.append(prepared.driver.controller_id)
+        return future
+
+    monkeypatch.setattr(_Prepared, "fire", counting)
+    daemon = Daemon(config, database=tmp_path / "show.db")
+    await daemon.start()
+    try:
+        since = time.monotonic()
+        run = await daemon.shows.start("beat", user="test")
+        assert run.task is not None
+        await run.task
+        assert run.status == "done"
+        assert [r.status for r in run.records] == ["sent"] * 9, run.records
+        # every cue of every PLC went out from the beat's pass, none through apply() afterwards
+        assert sorted(fired) == sorted(c.id for c in config.controllers() for _ in range(3))
+        times = await farm.write_times(since)
+        for cue in range(3):
+            beat = run.start_monotonic + 0.6 * cue
+            assert all(any(beat - 0.005 <= t < beat + 0.6 for t in times[cid]) for cid in times), cue
+    finally:
+        await daemon.stop()
