@@ -523,13 +523,13 @@ class _Prepared:
         assert encoded is not None
         if driver._client is not client or driver._lost or not is_ready(client, protocol):
             return None
-        sent = None if self.framed is None else send_framed(protocol, self.framed)
-        if sent is None:
-            try:
+        try:
+            sent = None if self.framed is None else send_framed(protocol, self.framed)
+            if sent is None:
                 sent = send_now(protocol, encoded)
-            except Exception:  # nothing was sent: apply() sends again and reports the error
-                return None
-            driver.late_frames += 1
+                driver.late_frames += 1
+        except Exception:  # nothing went on the wire: apply() sends again and reports what fails
+            return None
         return asyncio.ensure_future(
             driver._complete(client, self.compiled, self.channels, lambda: response(protocol, encoded, sent))
         )
