@@ -96,7 +96,7 @@ def is_ready(client: Client, protocol: Any) -> bool:
     return hook is None or hook == client._wait_until_ready
 
 
-def _body(protocol: Any, request: EncodedRequest, header: ua.RequestHeader) -> bytes:
+def _body(request: EncodedRequest, header: ua.RequestHeader) -> bytes:
     return b"".join((request.type_id, struct_to_binary(header), request.parameters))
 
 
@@ -114,7 +114,7 @@ def frame(protocol: Any, request: EncodedRequest) -> Framed | None:
     before = connection._sequence_number
     try:
         message = connection.message_to_binary(
-            _body(protocol, request, header), message_type=ua.MessageType.SecureMessage, request_id=request_id
+            _body(request, header), message_type=ua.MessageType.SecureMessage, request_id=request_id
         )
         after = connection._sequence_number
     finally:
@@ -148,7 +148,7 @@ def send_now(protocol: Any, request: EncodedRequest) -> asyncio.Future[Buffer]:
     protocol._setup_request_header(header, protocol.timeout)
     request_id = protocol._request_id + 1
     try:
-        body = _body(protocol, request, header)
+        body = _body(request, header)
         protocol.revolve_security_token()
         message = protocol._connection.message_to_binary(body, message_type=ua.MessageType.SecureMessage, request_id=request_id)
     except Exception:
