@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from opcua_helpers import bridge_controller, with_endpoint
 
-from drivers.base import AccessDenied, ChannelState
+from drivers.base import AccessDenied, ApplyResult, ChannelState
 from drivers.opcua import PLUGIN
+from drivers.opcua.driver import OpcUaDriver
 from drivers.opcua.security import generate_certificate
 from drivers.opcua.settings import CLIENT_APPLICATION_URI
 from drivers.opcua.sim import OpcUaSimulator
@@ -50,6 +51,40 @@ async def test_secure_session_with_trusted_certificates_and_password(tmp_path: P
         await d.apply({"deck": ChannelState(True, 40.0)})
         assert (await d.read(["deck"])).channels["deck"].level == 40.0
         assert sim.service_count(ctrl.id, "Write") == 1
+    finally:
+        await d.close()
+        await sim.stop()
+
+
+async def test_prepared_sends_fire_signed_and_encrypted_also_across_a_token_renewal(tmp_path: Path) -> None:
+    ctrl = _secure(tmp_path)
+    sim = await _sim(tmp_path, ctrl)
+    _trust_plc(tmp_path)
+    d = PLUGIN.create_driver(with_endpoint(ctrl, sim.endpoints()[ctrl.id]))
+    assert isinstance(d, OpcUaDriver)
+    try:
+        await d.connect()
+
+        async def fire(level: float) -> ApplyResult:
+            prepared = d.prepare({"deck": ChannelState(True, level)})
+            assert prepared is not None
+            future = prepared.fire()
+            assert future is not None
+            return await future
+
+        assert await fire(30.0) == ApplyResult(operations=1)
+        assert d.late_frames == 0  # signed and encrypted in prepare, sent as it was
+        assert (await d.read(["deck"])).channels["deck"].level == 30.0
+        # asyncua renews the channel's token (at 75 % of its lifetime): the new token is taken
+        # into use by the next request, so that request is built at the beat with the new keys
+        assert d._client is not None
+        await d._client.open_secure_channel(renew=True)
+        assert await fire(45.0) == ApplyResult(operations=1)
+        assert d.late_frames == 1
+        assert (await d.read(["deck"])).channels["deck"].level == 45.0
+        assert await fire(50.0) == ApplyResult(operations=1)
+        assert d.late_frames == 1 and d.sessions == 1
+        assert sim.service_count(ctrl.id, "Write") == 3
     finally:
         await d.close()
         await sim.stop()

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +30,22 @@ from drivers.base import (
     Driver,
     DriverError,
     PlannedOperation,
+    PreparedSend,
 )
-from drivers.opcua.encoded import EncodedRequest, can_send_encoded, encode_call, encode_write, send_encoded
+from drivers.opcua.encoded import (
+    EncodedRequest,
+    Framed,
+    can_send_encoded,
+    encode_call,
+    encode_write,
+    frame,
+    is_ready,
+    ready_protocol,
+    response,
+    send_encoded,
+    send_framed,
+    send_now,
+)
 from drivers.opcua.errors import cancelled_from_outside, status_error, status_name, translate
 from drivers.opcua.nodes import NodeRef, Resolved, resolve
 from drivers.opcua.profile import Profile, ZoneKey, load_profile
@@ -128,6 +142,9 @@ class OpcUaDriver(Driver):
         self._cache_for: Resolved | None = None
         self.sessions = 0
         """Sessions opened so far (a reconnect opens a new one)."""
+        self.late_frames = 0
+        """Prepared sends whose message had to be built again at ``fire`` (the channel had sent
+        a request since ``prepare``, or a security token was being renewed)."""
         self.pushing: str | None = None
         """``subscription`` or ``poll`` once pushes run."""
 
@@ -299,10 +316,41 @@ class OpcUaDriver(Driver):
             return ApplyResult(operations=0)
         client, resolved = await self._session()
         compiled = self._compiled(states, resolved)
+        return await self._complete(client, compiled, len(states), lambda: self._send(client, compiled))
+
+    def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
+        """The batch compiled on the open session, and its message built as the channel's next
+        one (see drivers/opcua/encoded.py). None without a connected session (nothing is awaited
+        here: ``apply`` connects) or where requests cannot be sent pre-encoded."""
+        client, resolved = self._client, self.resolved
+        if not states or client is None or self._lost or resolved is None:
+            return None
+        protocol = ready_protocol(client)
+        if protocol is None:
+            return None
+        try:  # what fails here fails again in apply(), which raises it where the caller awaits errors
+            compiled = self._compiled(states, resolved)
+            if compiled.encoded is None:
+                return None
+            framed = frame(protocol, compiled.encoded)
+        except Exception:
+            return None
+        return _Prepared(self, client, protocol, compiled, len(states), framed)
+
+    async def _complete(
+        self, client: Client, compiled: Compiled, channels: int, sending: Callable[[], Awaitable[Any]]
+    ) -> ApplyResult:
+        """The second half of ``apply``: await the Write's or Call's response that ``sending``
+        gives (within ``timeout_s``) and check it."""
         if compiled.call is not None:
-            await self._recall_scene(client, compiled)
+            assert compiled.call_ref is not None
+            (result,) = await self._call(client, "Call", sending())
+            if not result.StatusCode.is_good():
+                self._note_unknown(result.StatusCode.value)
+                where = f"call {compiled.call_ref.path}({compiled.scene})"
+                raise status_error(self.controller_id, result.StatusCode.value, where)
             return ApplyResult(operations=1)
-        results = await self._call(client, "Write", self._send(client, compiled))
+        results = await self._call(client, "Write", sending())
         rejected: dict[ChannelId, str] = {}
         first_error: DriverError | None = None
         for (channel_id, ref), status in zip(compiled.owners, results, strict=True):
@@ -310,17 +358,9 @@ class OpcUaDriver(Driver):
                 rejected[channel_id] = f"{ref.path}: {status.name}"
                 first_error = first_error or status_error(self.controller_id, status.value, f"write {ref.path}")
                 self._note_unknown(status.value)
-        if first_error is not None and len(rejected) == len(states):
+        if first_error is not None and len(rejected) == channels:
             raise first_error
         return ApplyResult(operations=1, rejected=rejected)
-
-    async def _recall_scene(self, client: Client, compiled: Compiled) -> None:
-        assert compiled.call is not None and compiled.call_ref is not None
-        (result,) = await self._call(client, "Call", self._send(client, compiled))
-        if not result.StatusCode.is_good():
-            self._note_unknown(result.StatusCode.value)
-            where = f"call {compiled.call_ref.path}({compiled.scene})"
-            raise status_error(self.controller_id, result.StatusCode.value, where)
 
     async def _send(self, client: Client, compiled: Compiled) -> Any:
         """The compiled Write or Call, pre-encoded where asyncua's request bookkeeping is as
@@ -465,6 +505,34 @@ class OpcUaDriver(Driver):
     def _push(self) -> None:
         if self._on_reading is not None and self.resolved is not None:
             self._on_reading(self._reading())
+
+
+class _Prepared:
+    """A batch compiled on a session, with its message built as that channel's next one
+    (``framed``; None while a renewed security token was pending). ``fire`` sends that message if
+    the channel has sent nothing since, else builds it then; either way one socket write."""
+
+    def __init__(
+        self, driver: OpcUaDriver, client: Client, protocol: Any, compiled: Compiled, channels: int, framed: Framed | None
+    ) -> None:
+        self.driver, self.client, self.protocol = driver, client, protocol
+        self.compiled, self.channels, self.framed = compiled, channels, framed
+
+    def fire(self) -> asyncio.Future[ApplyResult] | None:
+        driver, client, protocol, encoded = self.driver, self.client, self.protocol, self.compiled.encoded
+        assert encoded is not None
+        if driver._client is not client or driver._lost or not is_ready(client, protocol):
+            return None
+        try:
+            sent = None if self.framed is None else send_framed(protocol, self.framed)
+            if sent is None:
+                sent = send_now(protocol, encoded)
+                driver.late_frames += 1
+        except Exception:  # nothing went on the wire: apply() sends again and reports what fails
+            return None
+        return asyncio.ensure_future(
+            driver._complete(client, self.compiled, self.channels, lambda: response(protocol, encoded, sent))
+        )
 
 
 async def _disconnect(client: Client, limit_s: float = 1.0) -> None:

@@ -1,22 +1,29 @@
 """Measure the OPC UA simulator's start-up and the driver's session set-up:
-``python -m drivers.opcua.perf --plcs 200``.
+``python -m drivers.opcua.perf --plcs 200``; and what a show's beat costs per PLC:
+``python -m drivers.opcua.perf --fires 300``.
 
 Prints, in this one process: what a stock asyncua ``Server.init()`` costs (the standard address
 space built per server), what the shared namespace 0 costs once, what each simulated PLC then
-costs, and how long N drivers take to connect and resolve their profile concurrently.
+costs, and how long N drivers take to connect and resolve their profile concurrently. With
+``--fires``: the CPU time of ``PreparedSend.fire()`` against a simulated PLC, and of building the
+message, which ``prepare()`` does ahead and a fire does only when asyncua sent a request in between.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import statistics
 import time
 from typing import Any
 
 from asyncua import Server
 
+from drivers.base import ChannelState
 from drivers.opcua.driver import OpcUaDriver
+from drivers.opcua.encoded import frame, ready_protocol
 from drivers.opcua.sim import OpcUaSimulator
 from drivers.opcua.sim_server import standard_space
 from lightctl.config import ControllerConfig
@@ -64,12 +71,61 @@ async def measure(plcs: int, stock: int) -> dict[str, Any]:
     return result
 
 
+async def measure_fires(count: int) -> dict[str, Any]:
+    """``fire()`` of a batch of every zone at a level, one after the other on one PLC."""
+    (controller,) = make_controllers(1)
+    sim = OpcUaSimulator([controller], any_port=True)
+    await sim.start()
+    driver = OpcUaDriver(
+        controller.model_copy(update={"settings": controller.settings.model_copy(update=dict(sim.endpoints()[controller.id]))})
+    )
+    fires: list[float] = []
+    builds: list[float] = []
+    try:
+        await driver.connect()
+        client, resolved = driver._client, driver.resolved
+        assert client is not None and resolved is not None
+        protocol = ready_protocol(client)
+        # every zone but one: a Write (all zones at one level may be a stored scene's Call)
+        batches = [{ch.id: ChannelState(True, float(level)) for ch in controller.channels[1:]} for level in range(10, 90, 10)]
+        gc.disable()
+        for i in range(count):
+            batch = batches[i % len(batches)]
+            prepared = driver.prepare(batch)
+            assert prepared is not None
+            started = time.perf_counter()
+            future = prepared.fire()
+            fires.append(time.perf_counter() - started)
+            assert future is not None
+            await future
+            encoded = driver._compiled(batch, resolved).encoded
+            assert encoded is not None
+            started = time.perf_counter()
+            frame(protocol, encoded)
+            builds.append(time.perf_counter() - started)
+    finally:
+        gc.enable()
+        await driver.close()
+        await sim.stop()
+    return {
+        "fires": count,
+        "fire_median_us": round(statistics.median(fires) * 1e6, 1),
+        "fire_p90_us": round(statistics.quantiles(fires, n=10)[-1] * 1e6, 1),
+        "built_at_fire_too": driver.late_frames,
+        "message_build_median_us": round(statistics.median(builds) * 1e6, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--plcs", type=int, default=200)
     parser.add_argument("--stock", type=int, default=2, help="stock asyncua servers to time, for comparison")
+    parser.add_argument("--fires", type=int, default=0, help="time this many prepared fires instead")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.plcs, args.stock))))
+    if args.fires:
+        print(json.dumps(asyncio.run(measure_fires(args.fires))))
+    else:
+        print(json.dumps(asyncio.run(measure(args.plcs, args.stock))))
 
 
 if __name__ == "__main__":
