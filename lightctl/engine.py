@@ -334,9 +334,18 @@ class Engine:
         if future is None:
             rt.lock.release()
             return None
-        future.add_done_callback(lambda _: rt.lock.release())
+        future.add_done_callback(functools.partial(self._fired, rt))
         self._sending(rt, batch)
         return self._sent(rt, future, len(batch), deadline_s)
+
+    @staticmethod
+    def _fired(rt: Runtime, future: asyncio.Future[ApplyResult]) -> None:
+        """A fired send is done: the controller is free again. Its error is taken here too, so
+        that one nobody waits for any more (the show ended) is not reported as never retrieved;
+        the outcome itself is the awaiting caller's (``_sent``)."""
+        rt.lock.release()
+        if not future.cancelled():
+            future.exception()
 
     @staticmethod
     def _sending(rt: Runtime, batch: Mapping[ChannelId, ChannelState]) -> None:
