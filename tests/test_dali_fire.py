@@ -13,7 +13,7 @@ from drivers.dali.frames import query_level
 from drivers.dali.levels import LEVEL_TOLERANCE, percent_to_arc
 from drivers.dali.sim import FRAME_S
 from drivers.dali.transport import HeldLineTransport
-from tests.test_dali_common import controller, controller_data, no_leftover_tasks, running
+from tests.test_dali_common import GATEWAYS, controller, controller_data, no_leftover_tasks, running
 
 HALF = ChannelState(True, 50.0)
 DIM = ChannelState(True, 20.0, fade_s=0.7)
@@ -41,10 +41,11 @@ def assert_lines_free(driver: DaliDriver) -> None:
             transport.end_turn(number)
 
 
-def _daliserver(cid: str, *, lines: int = 2, timeout_s: float = 1.0) -> dict:  # type: ignore[type-arg]
-    return controller_data(cid, "daliserver", lines=lines, gear=64, groups=4, timeout_s=timeout_s)
+def _gateway(cid: str, gateway: str, *, lines: int = 2, timeout_s: float = 1.0) -> dict:  # type: ignore[type-arg]
+    return controller_data(cid, gateway, lines=lines, gear=64, groups=4, timeout_s=timeout_s)
 
 
+@pytest.mark.parametrize("gateway", GATEWAYS)
 @pytest.mark.parametrize(
     "batch_of",
     [
@@ -52,11 +53,11 @@ def _daliserver(cid: str, *, lines: int = 2, timeout_s: float = 1.0) -> dict:  #
         pytest.param(lambda d: {"l1g1": DIM, "l1g2": HALF, "l2g3": OFF}, id="groups"),
     ],
 )
-async def test_fire_sends_what_apply_sends(batch_of) -> None:  # type: ignore[no-untyped-def]
+async def test_fire_sends_what_apply_sends(batch_of, gateway: str) -> None:  # type: ignore[no-untyped-def]
     """Two identical gateways, one fired, one applied: the same frames, in the same order, the
-    same result, the gear at the same levels; the first frame of each line left before fire
-    returned and both lines' were on the bus before the first reply came back."""
-    fired_ctrl, applied_ctrl = controller(_daliserver("fired")), controller(_daliserver("applied"))
+    same result, the gear at the same levels; both lines' first frames were on the bus before
+    the first of them was over."""
+    fired_ctrl, applied_ctrl = controller(_gateway("fired", gateway)), controller(_gateway("applied", gateway))
     async with running(fired_ctrl, applied_ctrl, timing=True) as (host, (fired, applied)):
         for driver in (fired, applied):
             await driver.connect()
@@ -69,7 +70,8 @@ async def test_fire_sends_what_apply_sends(batch_of) -> None:  # type: ignore[no
         before = _frames_sent(fired)
         future = prepared.fire()
         assert future is not None
-        assert _frames_sent(fired) - before == 2  # one per line, written before fire returned
+        if gateway == "daliserver":  # counted as written (the WebSocket's when the gateway says sent)
+            assert _frames_sent(fired) - before == 2
         await asyncio.sleep(FRAME_S / 3)  # the gateway has them; neither line's reply is back yet
         assert sim.frames_per_line() == {1: 1, 2: 1}
         result = await future
@@ -95,34 +97,34 @@ async def test_fire_sends_what_apply_sends(batch_of) -> None:  # type: ignore[no
     await no_leftover_tasks()
 
 
-async def test_fire_sends_nothing_when_a_line_is_busy() -> None:
-    ctrl = controller(_daliserver("gw"))
+@pytest.mark.parametrize("gateway", GATEWAYS)
+async def test_fire_sends_nothing_when_a_line_is_busy(gateway: str) -> None:
+    ctrl = controller(_gateway("gw", gateway))
     async with running(ctrl, timing=True) as (host, (driver,)):
         await driver.apply(_all(driver, OFF))
         batch = _all(driver, HALF)
         sim = host.gateway("gw")
 
         # a sweep query is on the wire on every line
+        at_sim = sim.frames
         sweep = asyncio.create_task(driver.sweep_once(gear_by_gear=False))
         await asyncio.sleep(0.01)
         prepared = driver.prepare(batch)
         assert prepared is not None
-        before, at_sim = _frames_sent(driver), sim.frames
         assert prepared.fire() is None
-        assert _frames_sent(driver) == before
         await sweep
-        assert sim.frames - at_sim == _frames_sent(driver) - before  # the sweep's queries only
+        assert sim.frames - at_sim == 2 * 4 * 3  # the sweep's queries only: 3 per channel
         assert {g.target for line in sim.lines.values() for g in line.gear.values()} == {0}
         assert_lines_free(driver)
 
         # a command holds line 2 only: line 1, taken first, is given back untouched
         command = asyncio.create_task(driver.transact(2, query_level(0)))
         await asyncio.sleep(0.01)
-        before = _frames_sent(driver)
+        at_sim = sim.frames
         assert prepared.fire() is None
-        assert _frames_sent(driver) == before
         assert driver.arbiters[1].idle and not driver.arbiters[2].idle
         await command
+        assert sim.frames - at_sim == 0  # the command's query was on the wire already
         assert_lines_free(driver)
 
         # free again: the same prepared send fires
@@ -133,8 +135,9 @@ async def test_fire_sends_nothing_when_a_line_is_busy() -> None:
     await no_leftover_tasks()
 
 
-async def test_stale_preparations_are_not_fired() -> None:
-    ctrl = controller(_daliserver("gw"))
+@pytest.mark.parametrize("gateway", GATEWAYS)
+async def test_stale_preparations_are_not_fired(gateway: str) -> None:
+    ctrl = controller(_gateway("gw", gateway))
     async with running(ctrl) as (host, (driver,)):
         assert driver.prepare(_all(driver, HALF)) is None  # no session yet: apply connects
         await driver.apply(_all(driver, OFF))
@@ -144,8 +147,8 @@ async def test_stale_preparations_are_not_fired() -> None:
         assert prepared.fire() is None
         prepared = driver.prepare(_all(driver, HALF))
         assert prepared is not None
-        await host._daliserver["gw"][0].stop()  # line 1's gateway goes away: its session ends
-        await asyncio.sleep(0.05)
+        host.inject("gw", Fault("offline"))  # the gateway ends the session
+        await asyncio.sleep(0.1)
         before = _frames_sent(driver)
         assert prepared.fire() is None and _frames_sent(driver) == before
         assert driver.prepare(_all(driver, HALF)) is None
@@ -154,17 +157,10 @@ async def test_stale_preparations_are_not_fired() -> None:
     await no_leftover_tasks()
 
 
-async def test_websocket_gateway_is_not_prepared() -> None:
-    ctrl = controller(controller_data("ws", "lunatone-ws", lines=1, gear=8, groups=2))
-    async with running(ctrl) as (_host, (driver,)):
-        await driver.connect()
-        assert driver.prepare(_all(driver, HALF)) is None
-    await no_leftover_tasks()
-
-
-@pytest.mark.parametrize("failure", ["gateway_stopped", "slow"])
-async def test_lines_are_given_back_when_the_fired_send_fails(failure: str) -> None:
-    ctrl = controller(_daliserver("gw", lines=1, timeout_s=0.3))
+@pytest.mark.parametrize("gateway", GATEWAYS)
+@pytest.mark.parametrize("failure", ["offline", "slow"])
+async def test_lines_are_given_back_when_the_fired_send_fails(failure: str, gateway: str) -> None:
+    ctrl = controller(_gateway("gw", gateway, lines=1, timeout_s=0.3))
     async with running(ctrl) as (host, (driver,)):
         await driver.apply(_all(driver, OFF))
         prepared = driver.prepare(_all(driver, DIM))
@@ -173,8 +169,8 @@ async def test_lines_are_given_back_when_the_fired_send_fails(failure: str) -> N
             host.inject("gw", Fault("slow", value=0.6))
         future = prepared.fire()
         assert future is not None
-        if failure == "gateway_stopped":
-            await host._daliserver["gw"][0].stop()
+        if failure == "offline":
+            host.inject("gw", Fault("offline"))
         with pytest.raises(ControllerTimeout if failure == "slow" else ControllerUnreachable) as info:
             await future
         assert info.value.controller_id == "gw" and "line 1" in info.value.detail
@@ -184,16 +180,20 @@ async def test_lines_are_given_back_when_the_fired_send_fails(failure: str) -> N
     await no_leftover_tasks()
 
 
+@pytest.mark.parametrize("gateway", GATEWAYS)
 @pytest.mark.parametrize("after_s", [0.0, 0.04])
-async def test_lines_are_given_back_when_the_fired_send_is_cancelled(after_s: float) -> None:
-    """Cancelled before its task first ran, or between two frames: the turns are given back, the
-    session with a reply still due is dropped, and the next command is not thrown off by that
-    reply."""
-    ctrl = controller(_daliserver("gw"))
+async def test_lines_are_given_back_when_the_fired_send_is_cancelled(after_s: float, gateway: str) -> None:
+    """Cancelled before its task first ran (so what reached the gateway was written by fire
+    itself), or between two frames: the turns are given back, the session with a reply still due
+    is dropped, and the next command is not thrown off by that reply."""
+    ctrl = controller(_gateway("gw", gateway))
     async with running(ctrl, timing=True) as (host, (driver,)):
         await driver.apply(_all(driver, OFF))
         prepared = driver.prepare(_all(driver, DIM))
         assert prepared is not None
+        sim = host.gateway("gw")
+        for line in sim.lines.values():
+            line.frames = 0
         future = prepared.fire()
         assert future is not None
         if after_s:
@@ -203,11 +203,14 @@ async def test_lines_are_given_back_when_the_fired_send_is_cancelled(after_s: fl
             await future
         assert_lines_free(driver)
         assert not driver.transport.is_open()
+        if not after_s:
+            await asyncio.sleep(FRAME_S)
+            assert sim.frames_per_line() == {1: 1, 2: 1}
         result = await driver.apply(_all(driver, HALF))  # reconnects; sets the fade time again
         assert result.operations == 2 * 4 and result.rejected == {}
         reading = await driver.read(["l1g0", "l2g3"])
         assert all(abs((r.level or 0) - 50.0) <= LEVEL_TOLERANCE for r in reading.channels.values())
-        assert {g.target for line in host.gateway("gw").lines.values() for g in line.gear.values()} == {
+        assert {g.target for line in sim.lines.values() for g in line.gear.values()} == {
             percent_to_arc(50.0)
         }
     await no_leftover_tasks()

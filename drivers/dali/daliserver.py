@@ -46,7 +46,7 @@ class _Line:
         self.writer: asyncio.StreamWriter | None = None
 
 
-class DaliserverTransport(HeldLineTransport):
+class DaliserverTransport(HeldLineTransport[bytes]):
     def __init__(self, controller_id: str, timeout_s: float, host: str, ports: dict[int, int]) -> None:
         super().__init__(controller_id, timeout_s)
         self.host = host

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from drivers.base import (
     ApplyResult,
@@ -136,9 +137,8 @@ class DaliDriver(Driver):
         return self._result(plans, refused, await self._run_lines(plans, self._run_line))
 
     def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
-        """Compiled, and each line's first frame encoded, for ``fire`` to write. None over the
-        WebSocket gateway (aiohttp sends only by awaiting), without a session, or with nothing to
-        send: the caller then awaits ``apply``."""
+        """Compiled, and each line's first frame encoded, for ``fire`` to write. None without a
+        session or with nothing to send: the caller then awaits ``apply``."""
         transport = self.transport
         if not isinstance(transport, HeldLineTransport) or not transport.is_open():
             return None
@@ -450,8 +450,8 @@ class _Prepared:
     the task it returns sends the rest of each line as ``apply`` does."""
 
     def __init__(
-        self, driver: DaliDriver, transport: HeldLineTransport, versions: tuple[int, ...],
-        plans: dict[int, list[LineOp]], refused: dict[ChannelId, str], firsts: dict[int, bytes],
+        self, driver: DaliDriver, transport: HeldLineTransport[Any], versions: tuple[int, ...],
+        plans: dict[int, list[LineOp]], refused: dict[ChannelId, str], firsts: dict[int, Any],
     ) -> None:
         self.driver, self.transport, self.versions = driver, transport, versions
         self.plans, self.refused, self.firsts = plans, refused, firsts
@@ -497,7 +497,7 @@ class _Fired:
 
     async def _line(self, number: int, ops: list[LineOp]) -> int:
         transport = self.prepared.transport
-        first: bytes | None = self.prepared.firsts[number]
+        first: object = self.prepared.firsts[number]
 
         async def send(line: int, transaction: Transaction) -> Reply:
             nonlocal first

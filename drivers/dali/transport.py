@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
+from typing import Generic, TypeVar
 
 from drivers.dali.frames import Reply, Transaction
 
@@ -43,7 +44,10 @@ class FrameTransport(abc.ABC):
         return f"line {line}" + (f" {transaction}" if transaction is not None else "")
 
 
-class HeldLineTransport(FrameTransport):
+RequestT = TypeVar("RequestT")
+
+
+class HeldLineTransport(FrameTransport, Generic[RequestT]):
     """A transport that can put a line's first frame on the wire without awaiting (a show's beat).
 
     ``encode`` is done ahead of time; at the beat ``try_hold`` takes the line's turn without
@@ -53,7 +57,7 @@ class HeldLineTransport(FrameTransport):
     reply is never taken for the next transaction's."""
 
     @abc.abstractmethod
-    def encode(self, line: int, transaction: Transaction) -> bytes:
+    def encode(self, line: int, transaction: Transaction) -> RequestT:
         """The transaction's frame as ``write`` sends it; RequestRejected if it cannot go."""
 
     @abc.abstractmethod
@@ -62,11 +66,12 @@ class HeldLineTransport(FrameTransport):
         False, holding nothing, if not."""
 
     @abc.abstractmethod
-    def write(self, line: int, request: bytes) -> None:
-        """Put an encoded frame on a held line now (the first copy of a send-twice command)."""
+    def write(self, line: int, request: RequestT) -> None:
+        """Put an encoded frame on a held line now. It does not raise: a write that fails leaves
+        its error for ``complete`` to raise."""
 
     @abc.abstractmethod
-    async def complete(self, line: int, transaction: Transaction, request: bytes) -> Reply:
+    async def complete(self, line: int, transaction: Transaction, request: RequestT) -> Reply:
         """Finish the transaction whose first frame ``write`` sent: as ``send`` from there."""
 
     @abc.abstractmethod
@@ -75,7 +80,7 @@ class HeldLineTransport(FrameTransport):
 
     @abc.abstractmethod
     def abandon(self, line: int) -> None:
-        """Drop the line's session now (an unanswered frame): the next send reconnects."""
+        """Drop the line's session now (a frame is unanswered): the next send reconnects."""
 
     @abc.abstractmethod
     def end_turn(self, line: int) -> None:
