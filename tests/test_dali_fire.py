@@ -4,6 +4,7 @@ on the wire before it returns, the task it returns finishes the batch as ``apply
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -214,3 +215,63 @@ async def test_lines_are_given_back_when_the_fired_send_is_cancelled(after_s: fl
             percent_to_arc(50.0)
         }
     await no_leftover_tasks()
+
+
+async def test_a_show_fires_dali_gateways_at_its_beats(make_farm, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Through the daemon: every cue of a show is fired at its beat on both kinds of gateway
+    (none falls back to apply), every cue reaches the gear, and the last is held and confirmed."""
+    from lightctl.daemon import Daemon
+    from tests.conftest import installation_data
+    from tests.test_dali_engine import _dali
+    from tests.test_shows import wait_for_show
+
+    fired: list[str] = []
+    real_prepare = DaliDriver.prepare
+
+    class Counted:
+        def __init__(self, driver: DaliDriver, prepared) -> None:  # type: ignore[no-untyped-def]
+            self.driver, self.prepared = driver, prepared
+
+        def fire(self):  # type: ignore[no-untyped-def]
+            future = self.prepared.fire()
+            if future is not None:
+                fired.append(self.driver.controller_id)
+            return future
+
+    def prepare(self: DaliDriver, states):  # type: ignore[no-untyped-def]
+        prepared = real_prepare(self, states)
+        return None if prepared is None else Counted(self, prepared)
+
+    monkeypatch.setattr(DaliDriver, "prepare", prepare)
+    gap = 0.5
+    data = installation_data([_dali("dws", "lunatone-ws", 2, 40001), _dali("dsrv", "daliserver", 2, 41000)])
+    levels = [20, 60, 100]
+    data["shows"] = [
+        {
+            "id": "beat", "target": "*", "duration_s": len(levels) * gap, "loops": 1, "end": "hold",
+            "cues": [{"at_s": i * gap, "rules": [{"target": "*", "level": level}]} for i, level in enumerate(levels)],
+        }
+    ]
+    farm, config = await make_farm(data)
+    daemon = Daemon(config, database=tmp_path / "show.db")
+    await daemon.start()
+    try:
+        await daemon.engine.connect_all()
+        since = time.monotonic()
+        run = await daemon.shows.start("beat", user="test")
+        await wait_for_show(daemon)
+        assert run.status == "holding"
+        assert sorted((r.cue, r.controller_id, r.status) for r in run.records) == [
+            (cue, cid, "sent") for cue in range(len(levels)) for cid in ("dsrv", "dws")
+        ]
+        assert sorted(fired) == ["dsrv"] * len(levels) + ["dws"] * len(levels)
+        times = await farm.write_times(since)
+        for cue in range(len(levels)):
+            beat = run.start_monotonic + cue * gap
+            for cid in ("dsrv", "dws"):  # one broadcast per line, inside its beat
+                assert len([t for t in times[cid] if beat - 0.005 <= t < beat + gap]) == 2, (cue, cid)
+        for cid in ("dsrv", "dws"):  # the gear answer with the last cue's level
+            reading = await daemon.engine.runtimes[cid].driver.read([f"l{n}g{g}" for n in (1, 2) for g in range(4)])
+            assert all(abs((r.level or 0) - levels[-1]) <= LEVEL_TOLERANCE for r in reading.channels.values()), reading
+    finally:
+        await daemon.stop()
