@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from drivers.locks import try_acquire
+
 
 class LineArbiter:
     def __init__(self) -> None:
@@ -21,15 +23,44 @@ class LineArbiter:
 
     @asynccontextmanager
     async def command(self) -> AsyncIterator[None]:
+        self._command_coming()
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._command_gone()
+            raise
+        try:
+            yield
+        finally:
+            self.end_command()
+
+    def try_command(self) -> bool:
+        """``command()``'s turn taken now, for a show's beat: True if the line was free and nobody
+        waited for it; the caller then holds the turn and must ``end_command()``. False, holding
+        and changing nothing, if not."""
+        if not try_acquire(self._lock):
+            return False
+        self._command_coming()
+        return True
+
+    def end_command(self) -> None:
+        """Give back a command turn (``try_command``'s, or ``command()``'s on leaving)."""
+        self._lock.release()
+        self._command_gone()
+
+    @property
+    def idle(self) -> bool:
+        """Nobody holds the line or waits for a command turn on it."""
+        return not self._lock.locked() and self._commands_waiting == 0
+
+    def _command_coming(self) -> None:
         self._commands_waiting += 1
         self._no_commands.clear()
-        try:
-            async with self._lock:
-                yield
-        finally:
-            self._commands_waiting -= 1
-            if self._commands_waiting == 0:
-                self._no_commands.set()
+
+    def _command_gone(self) -> None:
+        self._commands_waiting -= 1
+        if self._commands_waiting == 0:
+            self._no_commands.set()
 
     @asynccontextmanager
     async def query(self) -> AsyncIterator[None]:

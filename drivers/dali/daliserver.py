@@ -15,7 +15,8 @@ import struct
 
 from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected
 from drivers.dali.frames import FRAMING_ERROR, NO_REPLY, Reply, ReplyKind, Transaction
-from drivers.dali.transport import FrameTransport
+from drivers.dali.transport import HeldLineTransport
+from drivers.locks import try_acquire
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class _Line:
         self.writer: asyncio.StreamWriter | None = None
 
 
-class DaliserverTransport(FrameTransport):
+class DaliserverTransport(HeldLineTransport[bytes]):
     def __init__(self, controller_id: str, timeout_s: float, host: str, ports: dict[int, int]) -> None:
         super().__init__(controller_id, timeout_s)
         self.host = host
@@ -60,12 +61,13 @@ class DaliserverTransport(FrameTransport):
             raise
 
     def is_open(self) -> bool:
-        return all(line.writer is not None and not line.writer.is_closing() for line in self._lines.values())
+        return all(_live(line) for line in self._lines.values())
 
     async def _open(self, number: int) -> _Line:
         line = self._lines[number]
-        if line.writer is not None:
+        if _live(line):
             return line
+        await self._drop(line)  # the gateway ended it (EOF): start anew
         try:
             async with asyncio.timeout(self.timeout_s):
                 line.reader, line.writer = await asyncio.open_connection(self.host, line.port)
@@ -82,43 +84,80 @@ class DaliserverTransport(FrameTransport):
             await self._drop(line)
 
     async def _drop(self, line: _Line) -> None:
-        writer, line.reader, line.writer = line.writer, None, None
+        writer = _forget(line)
         if writer is not None:
-            writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 0.5)
 
-    async def send(self, line: int, transaction: Transaction) -> Reply:
+    def abandon(self, line: int) -> None:
+        _forget(self._lines[line])
+
+    def encode(self, line: int, transaction: Transaction) -> bytes:
         if line not in self._lines:
             raise RequestRejected(self.controller_id, f"no line {line} on this gateway")
         try:
-            request = encode_request(transaction)
+            return encode_request(transaction)
         except ValueError as exc:
             raise RequestRejected(self.controller_id, f"{self.where(line, transaction)}: {exc}") from None
+
+    async def send(self, line: int, transaction: Transaction) -> Reply:
+        request = self.encode(line, transaction)
+        async with self._lines[line].lock:
+            return await self._send_held(line, transaction, request)
+
+    async def send_held(self, line: int, transaction: Transaction) -> Reply:
+        return await self._send_held(line, transaction, self.encode(line, transaction))
+
+    async def _send_held(self, line: int, transaction: Transaction, request: bytes) -> Reply:
+        await self._open(line)
+        return await self._transact(line, transaction, request, written=False)
+
+    def try_hold(self, line: int) -> bool:
         state = self._lines[line]
-        async with state.lock:
-            await self._open(line)
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    reply = await self._exchange(line, state, request)
-                    if transaction.send_twice:
-                        reply = await self._exchange(line, state, request)
-            except TimeoutError:
-                await self._drop(state)
-                raise ControllerTimeout(self.controller_id, f"{self.where(line, transaction)}: no reply") from None
-            except (OSError, asyncio.IncompleteReadError) as exc:
-                await self._drop(state)
-                raise ControllerUnreachable(self.controller_id, f"{self.where(line, transaction)}: session lost ({exc})") from None
-            except ProtocolFault:
-                await self._drop(state)
-                raise
+        return _live(state) and try_acquire(state.lock)
+
+    def write(self, line: int, request: bytes) -> None:
+        state = self._lines[line]
+        assert state.writer is not None
+        state.writer.write(request)
+        self.frames_sent[line] += 1
+
+    def end_turn(self, line: int) -> None:
+        self._lines[line].lock.release()
+
+    async def complete(self, line: int, transaction: Transaction, request: bytes) -> Reply:
+        return await self._transact(line, transaction, request, written=True)
+
+    async def _transact(self, number: int, transaction: Transaction, request: bytes, *, written: bool) -> Reply:
+        """One transaction on an open session whose turn the caller holds; ``written``: its first
+        frame is already on the wire. Any failure, or the caller giving up, ends the session."""
+        line = self._lines[number]
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                if not written:
+                    self.write(number, request)
+                reply = await self._reply(number, line)
+                if transaction.send_twice:
+                    self.write(number, request)
+                    reply = await self._reply(number, line)
+        except TimeoutError:
+            await self._drop(line)
+            raise ControllerTimeout(self.controller_id, f"{self.where(number, transaction)}: no reply") from None
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            await self._drop(line)
+            raise ControllerUnreachable(self.controller_id, f"{self.where(number, transaction)}: session lost ({exc})") from None
+        except ProtocolFault:
+            await self._drop(line)
+            raise
+        except asyncio.CancelledError:
+            _forget(line)  # its reply would be taken for the next transaction's
+            raise
         return reply if transaction.expects_reply else NO_REPLY
 
-    async def _exchange(self, number: int, line: _Line, request: bytes) -> Reply:
+    async def _reply(self, number: int, line: _Line) -> Reply:
+        """The gateway's reply to the frame just written, past other masters' frames."""
         assert line.reader is not None and line.writer is not None
-        line.writer.write(request)
         await line.writer.drain()
-        self.frames_sent[number] += 1
         for _ in range(MAX_FOREIGN_PER_REPLY):
             version, status, value, _pad = struct.unpack("BBBB", await line.reader.readexactly(4))
             if version != VERSION:
@@ -135,3 +174,20 @@ class DaliserverTransport(FrameTransport):
                 return FRAMING_ERROR
             raise ProtocolFault(self.controller_id, f"line {number}: unknown reply status {status}")
         raise ProtocolFault(self.controller_id, f"line {number}: flooded by frames from other masters")
+
+
+def _live(line: _Line) -> bool:
+    """The session is open as far as this side can tell without awaiting."""
+    reader, writer = line.reader, line.writer
+    return (
+        reader is not None and writer is not None and not writer.is_closing()
+        and not reader.at_eof() and reader.exception() is None
+    )
+
+
+def _forget(line: _Line) -> asyncio.StreamWriter | None:
+    """End the line's session now; returns its writer, closing, for whoever wants to wait for it."""
+    writer, line.reader, line.writer = line.writer, None, None
+    if writer is not None:
+        writer.close()
+    return writer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 
 from drivers.base import (
     ApplyResult,
@@ -19,6 +19,7 @@ from drivers.base import (
     DriverError,
     FaultKind,
     PlannedOperation,
+    PreparedSend,
 )
 from drivers.dali import frames
 from drivers.dali.arbiter import LineArbiter
@@ -28,7 +29,8 @@ from drivers.dali.frames import Reply, ReplyKind, Transaction
 from drivers.dali.levels import LEVEL_TOLERANCE, MASK, arc_to_percent, mirek_to_kelvin
 from drivers.dali.lunatone import LunatoneTransport
 from drivers.dali.model import LineTopology, line_port, load_profiles, settings_of, topology
-from drivers.dali.transport import FrameTransport
+from drivers.dali.prepared import PreparedLines
+from drivers.dali.transport import FrameTransport, HeldLineTransport
 from lightctl.config import ControllerConfig
 
 
@@ -42,6 +44,8 @@ def make_transport(controller: ControllerConfig) -> FrameTransport:
     url = f"ws://{settings.host}:{port}{settings.path}"
     return LunatoneTransport(controller.id, controller.timeout_s, url, [line.line for line in settings.lines])
 
+
+Send = Callable[[int, Transaction], Awaitable[Reply]]
 
 COMPILED_KEPT = 64
 """Compiled batches remembered (a show's cues, the day's scenes), each for the knowledge it was
@@ -130,8 +134,32 @@ class DaliDriver(Driver):
 
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
         plans, refused = self._compile(states)
+        return self._result(plans, refused, await self._run_lines(plans, self._run_line))
+
+    def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
+        """Compiled, and each line's first frame encoded, for ``fire`` to write. None without a
+        session or with nothing to send: the caller then awaits ``apply``."""
+        transport = self.transport
+        if not isinstance(transport, HeldLineTransport) or not transport.is_open():
+            return None
+        versions = self._versions()
+        plans, refused = self._compile(states)
+        if not plans:
+            return None
+        try:
+            firsts = {n: transport.encode(n, ops[0].transactions[0]) for n, ops in plans.items()}
+        except DriverError:
+            return None  # apply raises it
+        return PreparedLines(self, transport, versions, plans, refused, firsts)
+
+    def _versions(self) -> tuple[int, ...]:
+        return tuple(know.version for know in self.knowledge.values())
+
+    def _result(
+        self, plans: Mapping[int, list[LineOp]], refused: Mapping[ChannelId, str], results: list[int | BaseException]
+    ) -> ApplyResult:
+        """The batch's result from its lines': all failed raises, some failed rejects their channels."""
         rejected = dict(refused)
-        results = await self._run_lines(plans)
         failures = [(n, r) for n, r in zip(plans, results, strict=True) if isinstance(r, BaseException)]
         sent = sum(r for r in results if isinstance(r, int))
         for _, result in failures:
@@ -144,17 +172,19 @@ class DaliDriver(Driver):
                 rejected[channel_id] = f"line {number}: {error.__class__.__name__}: {getattr(error, 'detail', error)}"
         return ApplyResult(sent, rejected)
 
-    async def _run_lines(self, plans: Mapping[int, list[LineOp]]) -> list[int | BaseException]:
-        """Every line at once. The first line is sent by this task itself, so that its first
-        frame leaves in this pass of the event loop (a show's beat); the others in their own
+    async def _run_lines(
+        self, plans: Mapping[int, list[LineOp]], run: Callable[[int, list[LineOp]], Awaitable[int]]
+    ) -> list[int | BaseException]:
+        """Every line at once with ``run``. The first line is sent by this task itself, so that its
+        first frame leaves in this pass of the event loop (a show's beat); the others in their own
         tasks, a pass later. Per line: the frames sent, or the error."""
         if not plans:
             return []
         (first, first_ops), *rest = plans.items()
-        others = [asyncio.create_task(self._run_line(n, ops)) for n, ops in rest]
+        others = [asyncio.ensure_future(run(n, ops)) for n, ops in rest]
         try:
             try:
-                sent: int | BaseException = await self._run_line(first, first_ops)
+                sent: int | BaseException = await run(first, first_ops)
             except DriverError as exc:
                 sent = exc
             return [sent, *await asyncio.gather(*others, return_exceptions=True)]
@@ -165,19 +195,23 @@ class DaliDriver(Driver):
             raise
 
     async def _run_line(self, number: int, ops: list[LineOp]) -> int:
-        """Send a line's ops; returns the frames put on the bus (the sweep's are not counted)."""
+        async with self.arbiters[number].command():
+            return await self._send_ops(number, ops, self.transport.send)
+
+    async def _send_ops(self, number: int, ops: list[LineOp], send: Send) -> int:
+        """Send a line's ops with its command turn held; returns the frames put on the bus (the
+        sweep's are not counted). What the gear hold is learned per op, and forgotten on failure."""
         know = self.knowledge[number]
         sent = 0
-        async with self.arbiters[number].command():
-            try:
-                for op in ops:
-                    for transaction in op.transactions:
-                        await self.transport.send(number, transaction)
-                        sent += 2 if transaction.send_twice else 1
-                    learn(op, know)
-            except BaseException:
-                know.forget()
-                raise
+        try:
+            for op in ops:
+                for transaction in op.transactions:
+                    await send(number, transaction)
+                    sent += 2 if transaction.send_twice else 1
+                learn(op, know)
+        except BaseException:
+            know.forget()
+            raise
         return sent
 
     async def transact(self, line: int, transaction: Transaction) -> Reply:
@@ -408,3 +442,4 @@ class DaliDriver(Driver):
 
     def foreign_frames(self) -> int:
         return sum(self.transport.foreign_frames.values())
+

@@ -26,7 +26,8 @@ import aiohttp
 
 from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected
 from drivers.dali.frames import FRAMING_ERROR, NO_REPLY, Reply, ReplyKind, Transaction
-from drivers.dali.transport import FrameTransport
+from drivers.dali.transport import HeldLineTransport
+from drivers.locks import try_acquire
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class _Closed:
     """Put into every line's queue when the socket ends."""
 
 
-class LunatoneTransport(FrameTransport):
+class LunatoneTransport(HeldLineTransport[str]):
     def __init__(self, controller_id: str, timeout_s: float, url: str, lines: list[int]) -> None:
         super().__init__(controller_id, timeout_s)
         self.url = url
@@ -85,13 +86,17 @@ class LunatoneTransport(FrameTransport):
         self._events: dict[int, asyncio.Queue[dict[str, Any] | _Closed]] = {}
         self._locks = {line: asyncio.Lock() for line in self.lines}
         self._connect_lock = asyncio.Lock()
+        self._unsent: dict[int, str] = {}
+        """Lines whose ``write`` failed, with why: ``complete`` raises it."""
+        self._closing: set[asyncio.Task[None]] = set()
+        """Sessions abandoned without awaiting, being closed."""
 
     def is_open(self) -> bool:
-        return self._ws is not None and not self._ws.closed
+        return self._ws is not None and not self._ws.closed and self._reader is not None and not self._reader.done()
 
     async def connect(self) -> None:
         async with self._connect_lock:
-            if self._ws is not None and not self._ws.closed:
+            if self.is_open():
                 return
             await self._close()
             session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
@@ -144,51 +149,110 @@ class LunatoneTransport(FrameTransport):
     async def close(self) -> None:
         async with self._connect_lock:
             await self._close()
+        while self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _close(self) -> None:
-        ws, session, reader = self._ws, self._session, self._reader
-        self._ws, self._session, self._reader = None, None, None
-        with contextlib.suppress(Exception):
-            if ws is not None:
-                await asyncio.wait_for(ws.close(), 1.0)
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
-        if session is not None:
-            with contextlib.suppress(Exception):
-                await session.close()
+        await _close_session(*self._detach())
 
-    async def send(self, line: int, transaction: Transaction) -> Reply:
+    def _detach(self) -> tuple[aiohttp.ClientWebSocketResponse | None, aiohttp.ClientSession | None, asyncio.Task[None] | None]:
+        parts = self._ws, self._session, self._reader
+        self._ws, self._session, self._reader = None, None, None
+        return parts
+
+    def abandon(self, line: int) -> None:
+        """The whole WebSocket goes (its events carry no request id), closed in the background."""
+        ws, session, reader = self._detach()
+        if ws is None and session is None and reader is None:
+            return
+        task = asyncio.ensure_future(_close_session(ws, session, reader))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def encode(self, line: int, transaction: Transaction) -> str:
         if line not in self._locks:
             raise RequestRejected(self.controller_id, f"no line {line} configured on this gateway")
+        return encode_request(line, transaction)
+
+    def try_hold(self, line: int) -> bool:
+        ws = self._ws
+        # compressed frames may wait for a lock before they are written: write() needs them not
+        return self.is_open() and ws is not None and ws.compress == 0 and try_acquire(self._locks[line])
+
+    def write(self, line: int, request: str) -> None:
+        """aiohttp sends only by awaiting: its send coroutine is stepped once here, which writes an
+        uncompressed frame to the socket before it first awaits anything. What may be left is the
+        wait for a full socket buffer to drain, which is dropped: the gateway's events pace the line."""
+        ws = self._ws
+        assert ws is not None
+        self._flush(line)
+        sending = ws.send_str(request)
+        try:
+            sending.send(None)
+        except StopIteration:
+            return
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            self._unsent[line] = str(exc) or exc.__class__.__name__
+            return
+        sending.close()
+
+    def end_turn(self, line: int) -> None:
+        self._locks[line].release()
+
+    def _flush(self, line: int) -> None:
+        """Leftovers of a transaction that timed out."""
+        queue = self._events[line]
+        while not queue.empty():
+            queue.get_nowait()
+
+    async def send(self, line: int, transaction: Transaction) -> Reply:
+        request = self.encode(line, transaction)
         async with self._locks[line]:
-            if self._ws is None or self._ws.closed:
-                await self.connect()
-            ws, queue = self._ws, self._events[line]
-            assert ws is not None
-            while not queue.empty():  # leftovers of a transaction that timed out
-                queue.get_nowait()
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    await ws.send_str(encode_request(line, transaction))
-                    for _ in range(2 if transaction.send_twice else 1):
-                        event = await self._next(line, queue, "daliFrame", transaction)
-                        result = int(event["data"].get("result", -1))
-                        if result != RESULT_SENT:
-                            self._refused(line, transaction, result)
-                        self.frames_sent[line] += 1
-                    if not transaction.expects_reply:
-                        return NO_REPLY
-                    answer = (await self._next(line, queue, "daliAnswer", transaction))["data"]
-            except TimeoutError:
-                # events carry no request id: a late answer would be taken for the next one's, so
-                # the session is dropped and the next send starts in step on a new one
-                await self.close()
-                raise ControllerTimeout(self.controller_id, f"{self.where(line, transaction)}: no answer event") from None
-            except (aiohttp.ClientError, ConnectionError) as exc:
-                await self.close()
-                raise ControllerUnreachable(self.controller_id, f"{self.where(line, transaction)}: {exc}") from None
+            return await self._send_held(line, transaction, request)
+
+    async def send_held(self, line: int, transaction: Transaction) -> Reply:
+        return await self._send_held(line, transaction, self.encode(line, transaction))
+
+    async def _send_held(self, line: int, transaction: Transaction, request: str) -> Reply:
+        if not self.is_open():
+            await self.connect()
+        return await self._transact(line, transaction, request, written=False)
+
+    async def complete(self, line: int, transaction: Transaction, request: str) -> Reply:
+        return await self._transact(line, transaction, request, written=True)
+
+    async def _transact(self, line: int, transaction: Transaction, request: str, *, written: bool) -> Reply:
+        """One transaction on an open session whose line turn the caller holds; ``written``: its
+        request is already on the wire. Any failure, or the caller giving up, ends the session."""
+        ws, queue = self._ws, self._events[line]
+        assert ws is not None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                if not written:
+                    self._flush(line)
+                    await ws.send_str(request)
+                elif (unsent := self._unsent.pop(line, None)) is not None:
+                    raise ConnectionError(unsent)
+                for _ in range(2 if transaction.send_twice else 1):
+                    event = await self._next(line, queue, "daliFrame", transaction)
+                    result = int(event["data"].get("result", -1))
+                    if result != RESULT_SENT:
+                        self._refused(line, transaction, result)
+                    self.frames_sent[line] += 1
+                if not transaction.expects_reply:
+                    return NO_REPLY
+                answer = (await self._next(line, queue, "daliAnswer", transaction))["data"]
+        except TimeoutError:
+            # events carry no request id: a late answer would be taken for the next one's, so
+            # the session is dropped and the next send starts in step on a new one
+            await self.close()
+            raise ControllerTimeout(self.controller_id, f"{self.where(line, transaction)}: no answer event") from None
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            await self.close()
+            raise ControllerUnreachable(self.controller_id, f"{self.where(line, transaction)}: {exc}") from None
+        except asyncio.CancelledError:
+            self.abandon(line)
+            raise
         kind = int(answer.get("result", -1))
         if kind == ANSWER_NONE:
             return NO_REPLY
@@ -214,6 +278,21 @@ class LunatoneTransport(FrameTransport):
         if result in (61, 62, 63):
             raise ProtocolFault(self.controller_id, f"{self.where(line, transaction)}: {reason}")
         raise RequestRejected(self.controller_id, f"{self.where(line, transaction)}: gateway refused: {reason}")
+
+
+async def _close_session(
+    ws: aiohttp.ClientWebSocketResponse | None, session: aiohttp.ClientSession | None, reader: asyncio.Task[None] | None
+) -> None:
+    with contextlib.suppress(Exception):
+        if ws is not None:
+            await asyncio.wait_for(ws.close(), 1.0)
+    if reader is not None:
+        reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader
+    if session is not None:
+        with contextlib.suppress(Exception):
+            await session.close()
 
 
 def _json(message: aiohttp.WSMessage) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
+from typing import Generic, TypeVar
 
 from drivers.dali.frames import Reply, Transaction
 
@@ -41,3 +42,46 @@ class FrameTransport(abc.ABC):
 
     def where(self, line: int, transaction: Transaction | None = None) -> str:
         return f"line {line}" + (f" {transaction}" if transaction is not None else "")
+
+
+RequestT = TypeVar("RequestT")
+
+
+class HeldLineTransport(FrameTransport, Generic[RequestT]):
+    """A transport that can put a line's first frame on the wire without awaiting (a show's beat).
+
+    ``encode`` is done ahead of time; at the beat ``try_hold`` takes the line's turn without
+    waiting and ``write`` puts the encoded frame on it. The holder then finishes that transaction
+    with ``complete``, sends more with ``send_held``, and gives the line back with ``end_turn``;
+    a holder that gives up with a frame still unanswered calls ``abandon`` first, so that a late
+    reply is never taken for the next transaction's."""
+
+    @abc.abstractmethod
+    def encode(self, line: int, transaction: Transaction) -> RequestT:
+        """The transaction's frame as ``write`` sends it; RequestRejected if it cannot go."""
+
+    @abc.abstractmethod
+    def try_hold(self, line: int) -> bool:
+        """Take the line's turn now if its session is open and nobody holds or awaits the line;
+        False, holding nothing, if not."""
+
+    @abc.abstractmethod
+    def write(self, line: int, request: RequestT) -> None:
+        """Put an encoded frame on a held line now. It does not raise: a write that fails leaves
+        its error for ``complete`` to raise."""
+
+    @abc.abstractmethod
+    async def complete(self, line: int, transaction: Transaction, request: RequestT) -> Reply:
+        """Finish the transaction whose first frame ``write`` sent: as ``send`` from there."""
+
+    @abc.abstractmethod
+    async def send_held(self, line: int, transaction: Transaction) -> Reply:
+        """``send`` for the holder of the line's turn."""
+
+    @abc.abstractmethod
+    def abandon(self, line: int) -> None:
+        """Drop the line's session now (a frame is unanswered): the next send reconnects."""
+
+    @abc.abstractmethod
+    def end_turn(self, line: int) -> None:
+        """Give the line's turn back."""
