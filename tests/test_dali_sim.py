@@ -169,3 +169,15 @@ async def test_write_times_keep_the_instants_outputs_changed() -> None:
         await driver.read(["l1g0", "l2g1"])  # queries are not writes
         times = host.write_times(ctrl.id)
         assert len(times) == 2 and all(started <= t <= time.monotonic() for t in times)
+
+
+async def test_a_frame_goes_on_the_bus_when_it_arrived_or_when_the_line_is_free() -> None:
+    ctrl = controller(controller_data(lines=2, gear=4, groups=2))
+    gw = SimGateway(ctrl, timing=True)
+    dapc = frames.arc_power(GearBroadcast(), 254).frame
+    arrived = time.monotonic() - 0.005  # read by the gateway 5 ms ago; the simulator was busy since
+    await gw.transact(1, dapc, arrived)
+    assert gw.lines[1].write_times[-1] == arrived  # the line was idle: on the bus at once
+    ended = time.monotonic()
+    await gw.transact(1, dapc, arrived)  # arrived while the line still carried the first frame
+    assert arrived + FRAME_S <= gw.lines[1].write_times[-1] <= ended

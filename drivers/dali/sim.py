@@ -30,6 +30,7 @@ from drivers.dali.daliserver import STATUS_ANSWER, STATUS_FOREIGN, STATUS_FRAMIN
 from drivers.dali.frames import Reply, ReplyKind
 from drivers.dali.model import line_port, load_profiles, parse_addresses, settings_of, topology
 from drivers.dali.sim_gear import DEVICE_TYPE_COLOUR, DEVICE_TYPE_LED, Gear, SimLine
+from drivers.simturns import turns
 from lightctl.config import ControllerConfig
 
 FRAME_S = 0.031
@@ -53,6 +54,8 @@ class SimGateway:
         self.topology = topology(controller)
         self.lines: dict[int, SimLine] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._free_at: dict[int, float] = {}
+        """When each line's last transaction ended (time.monotonic)."""
         self.faults: dict[str, Fault] = {}
         self._foreign: dict[int, int] = {}
         watts = _watts_per_gear(controller)
@@ -74,13 +77,17 @@ class SimGateway:
     def frames_per_line(self) -> dict[int, int]:
         return {n: line.frames for n, line in self.lines.items()}
 
-    async def transact(self, line: int, frame: ForwardFrame) -> tuple[Reply, int]:
-        """Put ``frame`` on the line; returns the reply and the foreign frames seen before it."""
+    async def transact(self, line: int, frame: ForwardFrame, arrived: float | None = None) -> tuple[Reply, int]:
+        """Put ``frame`` on the line; returns the reply and the foreign frames seen before it.
+        ``arrived``: when the gateway read the request (time.monotonic); the frame goes on the bus
+        then, or when the line's previous transaction ends, whichever is later. The simulator's
+        own queueing of work (drivers/simturns.py) is not a delay a real gateway would add."""
         sim = self.lines[line]
         async with self._locks[line]:
+            now = time.monotonic() if arrived is None else max(arrived, self._free_at.get(line, 0.0))
             foreign = self._foreign.pop(line, 0)
             before = sim.frames
-            reply = sim.execute(frame)
+            reply = sim.execute(frame, now)
             assert sim.frames == before + 1
             slow = self.faults.get("slow")
             delay = (slow.value or 0.0) if slow else 0.0
@@ -88,6 +95,7 @@ class SimGateway:
                 delay += self._duration(frame, reply) + foreign * FRAME_24_S
             if delay > 0:
                 await asyncio.sleep(delay)
+            self._free_at[line] = time.monotonic()
         return reply, foreign
 
     @staticmethod
@@ -199,9 +207,11 @@ class DaliserverEndpoint:
         try:
             while "offline" not in self.gateway.faults:
                 request = await reader.readexactly(4)
+                arrived = time.monotonic()
                 if request[0] != 2 or request[1] != 0 or "error" in self.gateway.faults:
                     break
-                reply, foreign = await self.gateway.transact(self.line, ForwardFrame(16, request[2:4]))
+                await turns().wait()
+                reply, foreign = await self.gateway.transact(self.line, ForwardFrame(16, request[2:4]), arrived)
                 out = bytes((2, STATUS_FOREIGN, FOREIGN_FRAME, 0)) * foreign
                 if reply.kind is ReplyKind.VALUE:
                     out += bytes((2, STATUS_ANSWER, reply.value or 0, 0))
@@ -276,6 +286,7 @@ class LunatoneEndpoint:
                 }
             )
             async for message in ws:
+                arrived = time.monotonic()
                 if message.type != WSMsgType.TEXT or "offline" in self.gateway.faults:
                     break
                 try:
@@ -283,14 +294,15 @@ class LunatoneEndpoint:
                 except ValueError:
                     continue
                 if event.get("type") == "daliFrame":
-                    task = asyncio.create_task(self._frame(ws, event.get("data") or {}))
+                    task = asyncio.create_task(self._frame(ws, event.get("data") or {}, arrived))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
             self._sockets.discard(ws)
         return ws
 
-    async def _frame(self, ws: web.WebSocketResponse, data: Mapping[str, Any]) -> None:
+    async def _frame(self, ws: web.WebSocketResponse, data: Mapping[str, Any], arrived: float) -> None:
+        await turns().wait()
         wire_line = int(data.get("line", -1))
         line = wire_line + 1
         mode = data.get("mode") or {}
@@ -308,7 +320,7 @@ class LunatoneEndpoint:
             return
         reply = Reply(ReplyKind.NONE)
         for _ in range(2 if mode.get("sendTwice") else 1):
-            reply, foreign = await self.gateway.transact(line, frame)
+            reply, foreign = await self.gateway.transact(line, frame, arrived)
             for _ in range(foreign):
                 await _send(ws, {"type": "daliMonitor", "data": {"line": wire_line, "bits": 24,
                                                                  "data": [0xFE, 0xFE, FOREIGN_FRAME], "framingError": False}})
