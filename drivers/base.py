@@ -254,6 +254,13 @@ class Driver(abc.ABC):
         reason = f"{self.controller.protocol} has no owner to hand channels back to"
         return ApplyResult(0, dict.fromkeys(channels, reason))
 
+    async def pause_pushes(self, paused: bool) -> None:
+        """Stop, or resume, the readings the device pushes by itself (OPC UA data changes) while a
+        show drives the controller: a burst of them to decode holds the event loop when a beat is
+        due, and the show's end confirms by read-back anyway. Never raises (a failure is logged,
+        and the pushes simply go on). The default has nothing to pause."""
+        return None
+
     def subscribe(self, on_reading: Callable[[ControllerReading], None]) -> bool:
         """Ask for pushed readings (OPC UA data changes, BACnet COV). Returns False when the
         driver only polls; the core then polls on ``poll_s``. Pushes start after ``connect``."""

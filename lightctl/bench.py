@@ -350,6 +350,8 @@ async def run_show_bench(args: argparse.Namespace) -> int:
             p: round(percentile(v, 99) * 1000, 1) for p, v in sorted(late_by_protocol.items())
         },
         "spread_ms_by_cue": [round(s * 1000, 1) for s in spreads],
+        "daemon_first_send_ms_by_cue": [round(min(started[c]), 1) for c in sorted(started)],
+        "daemon_pass_ms_by_cue": [round(max(started[c]) - min(started[c]), 1) for c in sorted(started)],
         "last_arrival_ms_by_cue_and_protocol": [
             {p: round(v * 1000, 1) for p, v in sorted(last.items())} for last in last_by_cue
         ],

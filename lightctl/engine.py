@@ -379,6 +379,10 @@ class Engine:
             return outcome(Status.FAILED, result.operations, "rejected", refusal(result.rejected))
         return outcome(Status.SENT, result.operations)
 
+    async def pause_pushes(self, controller_ids: Iterable[str], paused: bool) -> None:
+        """Pause (or resume) the controllers' own pushed readings while a show drives them."""
+        await asyncio.gather(*(self.runtimes[cid].driver.pause_pushes(paused) for cid in controller_ids))
+
     def hold(self, controller_ids: Iterable[str], held: bool = True) -> None:
         """Keep background convergence off these controllers (a show drives them), or release
         them (``held=False``), waking their supervisors."""

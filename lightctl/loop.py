@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -76,3 +77,19 @@ def short_switch_interval(interval_s: float = SHOW_SWITCH_INTERVAL_S) -> Iterato
         yield
     finally:
         sys.setswitchinterval(previous)
+
+
+async def sleep_until(deadline: float, spin_s: float) -> float:
+    """Sleep until ``deadline`` (time.monotonic), and return how late it was reached.
+
+    The loop's timers wake a sleeper only when the callbacks before it are done: whatever runs
+    when the deadline falls due (replies being decoded, pushed readings) makes it late. So the
+    sleep ends ``spin_s`` early and the rest is waited without yielding, during which nothing
+    else runs: a show's beat, when every controller is waiting for its cue, is on time unless
+    the loop was busy for longer than ``spin_s`` right before it."""
+    ahead = deadline - spin_s - time.monotonic()
+    if ahead > 0:
+        await asyncio.sleep(ahead)
+    while (now := time.monotonic()) < deadline:
+        pass
+    return now - deadline

@@ -11,8 +11,10 @@
   curtailment caps apply to them. At the end the channels return to the
   schedule, or hold the last cue (``end: hold``) until the show is stopped.
 * Cues are sent without a read-back, so that a slow bus (DALI at 1,200 baud) is free for the next
-  cue; background convergence leaves the show's controllers alone while it runs. The final state
-  is confirmed by read-back once, when the show ends (or holds its last cue).
+  cue; background convergence leaves the show's controllers alone while it runs, and their pushed
+  readings (OPC UA data changes) are paused: a burst of them to decode would hold the loop when a
+  beat is due. The final state is confirmed by read-back once, when the show ends (or holds its
+  last cue), and the pushes resume then.
 * Per cue and controller the record keeps the status (sent, failed, skipped) and how far from the
   beat the batch was sent.
 * About 50 ms before a beat each controller's driver prepares its cue (``Driver.prepare``: the
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from drivers.base import ChannelId, ChannelState
 from lightctl.desired import Layer, capped
 from lightctl.engine import ControllerOutcome
-from lightctl.loop import collect_due, collections_held, short_switch_interval
+from lightctl.loop import collect_due, collections_held, short_switch_interval, sleep_until
 from lightctl.store import utc_now
 from scenes.shows import CompiledShow, compile_show
 
@@ -51,7 +53,10 @@ log = logging.getLogger("lightctl.shows")
 LEAD_S = 0.5
 """Time between the warm-up and the first beat: every sender is idle and waiting by then."""
 PREPARE_S = 0.05
-"""How long before a beat the runner wakes to prepare it (the send order)."""
+"""How long before a beat the runner wakes to prepare it (the send order, each driver's send)."""
+SPIN_S = 0.005
+"""The last moments before a beat are waited without yielding, so that no callback that falls
+due then makes the beat late (see lightctl.loop.sleep_until)."""
 MAX_SEND_COST_S = 0.05
 """A gap longer than this between two fires is not one fire's cost (the process was descheduled);
 it counts as this much."""
@@ -186,6 +191,7 @@ class ShowRunner:
         show, engine = run.show, self.daemon.engine
         engine.hold(show.controllers)
         await engine.connect_all(controller_ids=sorted(show.controllers))
+        await engine.pause_pushes(show.controllers, True)
         for cue in show.cues:  # compile ahead: drivers that cache compiled batches only send at the beat
             for cid, batch in cue.batches.items():
                 engine.runtimes[cid].driver.plan(batch)
@@ -213,7 +219,7 @@ class ShowRunner:
                         batches = self._capped(cue.batches)
                         prepared = {cid: engine.runtimes[cid].driver.prepare(batch) for cid, batch in batches.items()}
                         deadline = max(0.2, min(engine.settings.deadline_s, show.gap_after(cue.index)))
-                        await asyncio.sleep(max(0.0, beat - time.monotonic()))
+                        await sleep_until(beat, SPIN_S)
                         for cid in order:
                             due = batches.get(cid)
                             if due is None:
@@ -244,6 +250,7 @@ class ShowRunner:
         if show.config.end == "hold":
             run.status = "holding"
             engine.hold(show.controllers, False)
+            await engine.pause_pushes(show.controllers, False)
             await self.daemon.confirm(show.channels, f"show {show.config.id} holds its last cue")
             await self._record(run, "holding", None)
         else:
@@ -299,6 +306,7 @@ class ShowRunner:
     async def _end(self, run: ShowRun, status: str, detail: str | None) -> None:
         self.daemon.show_layer = None
         self.daemon.engine.hold(run.show.controllers, False)
+        await self.daemon.engine.pause_pushes(run.show.controllers, False)
         try:  # the show is over once the field is back where it should be, confirmed by read-back
             await self.daemon.reconcile(f"show {run.show.config.id} {status}", source="show", force_keys=run.show.channels)
         finally:

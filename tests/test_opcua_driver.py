@@ -175,6 +175,23 @@ async def test_subscription_pushes_data_changes(plc, driver) -> None:
     assert last.channels["towers"].power_w == pytest.approx(64 * 200 * 0.45 * 0.75)
 
 
+async def test_pushes_pause_while_a_show_drives_the_plc_and_resume_with_the_latest(plc, driver) -> None:
+    sim, ctrl = plc
+    pushes = Pushes()
+    driver.subscribe(pushes)
+    await driver.connect()
+    await driver.apply({"towers": ChannelState(True, 45.0)})
+    await pushes.until(lambda r: r.channels["towers"].level == 45.0)
+    await driver.pause_pushes(True)
+    seen = len(pushes.seen)
+    sim.inject(ctrl.id, Fault("lamp_failure", channel="towers", value=0.25))
+    await asyncio.sleep(1.2)  # more than two publishing intervals
+    assert len(pushes.seen) == seen
+    await driver.pause_pushes(False)
+    last = await pushes.until(lambda r: FaultKind.LAMP_FAILURE in r.channels["towers"].faults)
+    assert last.channels["towers"].level == 45.0
+
+
 async def test_poll_fallback_when_subscriptions_are_off(plc) -> None:
     _, ctrl = plc
     d = PLUGIN.create_driver(with_endpoint(ctrl, {"subscribe": False}))

@@ -457,6 +457,18 @@ class OpcUaDriver(Driver):
             measurements=measurements,
         )
 
+    async def pause_pushes(self, paused: bool) -> None:
+        """SetPublishingMode on the subscription: the PLC keeps sampling, and once publishing
+        resumes it sends the latest values of whatever changed meanwhile."""
+        subscription = self._subscription
+        if subscription is None:
+            return
+        try:
+            async with asyncio.timeout(self.controller.timeout_s):
+                await subscription.set_publishing_mode(not paused)
+        except (TimeoutError, ua.UaError, ConnectionError, OSError) as exc:
+            log.info("%s: could not %s data-change publishing: %s", self.controller_id, "pause" if paused else "resume", exc)
+
     def subscribe(self, on_reading: Callable[[ControllerReading], None]) -> bool:
         """Pushes from data-change notifications; if the PLC refuses a subscription (or
         ``subscribe: false``), the driver polls every ``poll_s`` and pushes those readings."""
