@@ -1,11 +1,14 @@
-"""The loop helpers a show uses: garbage collection held and run when due, short GIL switches."""
+"""The loop helpers a show uses: garbage collection held and run when due, short GIL switches,
+a beat waited for on time."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
+import time
 
-from lightctl.loop import collect_due, collections_held, short_switch_interval
+from lightctl.loop import collect_due, collections_held, short_switch_interval, sleep_until
 
 
 def test_collections_are_held_and_run_when_due() -> None:
@@ -37,3 +40,16 @@ def test_short_switch_interval_is_restored() -> None:
     with short_switch_interval(0.0005):
         assert abs(sys.getswitchinterval() - 0.0005) < 1e-9
     assert sys.getswitchinterval() == before
+
+
+async def test_sleep_until_waits_the_last_moments_without_yielding() -> None:
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + 0.05
+    ran_at: list[float] = []
+    loop.call_at(loop.time() + 0.04, lambda: ran_at.append(time.monotonic()))  # falls due 10 ms before the deadline
+    late = await sleep_until(deadline, spin_s=0.02)
+    assert 0.0 <= late < 0.005
+    assert not ran_at  # it would have made a plain sleep late; here it waits for the deadline
+    await asyncio.sleep(0)
+    await asyncio.sleep(0.001)
+    assert ran_at and ran_at[0] >= deadline
