@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from drivers.opcua import PLUGIN
+from drivers.opcua.driver import OpcUaDriver
+from drivers.opcua.sim import OpcUaSimulator
 from lightctl.config import ControllerConfig
 
 
@@ -35,5 +39,26 @@ def bridge_controller(cid: str = "plc-test", *, profile: str = "bridge-plc", **s
     return ctrl.model_copy(update={"settings": PLUGIN.settings_model.model_validate(ctrl.settings)})
 
 
-def with_endpoint(ctrl: ControllerConfig, overrides: dict[str, Any]) -> ControllerConfig:
+def with_endpoint(ctrl: ControllerConfig, overrides: Mapping[str, Any]) -> ControllerConfig:
     return ctrl.model_copy(update={"settings": ctrl.settings.model_copy(update=dict(overrides))})
+
+
+@asynccontextmanager
+async def simulated_plc(ctrl: ControllerConfig) -> AsyncIterator[tuple[OpcUaSimulator, ControllerConfig]]:
+    """The PLC simulated on a free port, and its controller pointed at it."""
+    sim = PLUGIN.create_simulator([ctrl], any_port=True)
+    await sim.start()
+    try:
+        yield sim, with_endpoint(ctrl, sim.endpoints()[ctrl.id])
+    finally:
+        await sim.stop()
+
+
+@asynccontextmanager
+async def plc_driver(ctrl: ControllerConfig) -> AsyncIterator[OpcUaDriver]:
+    driver = PLUGIN.create_driver(ctrl)
+    assert isinstance(driver, OpcUaDriver)
+    try:
+        yield driver
+    finally:
+        await driver.close()

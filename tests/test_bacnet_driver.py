@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from bacpypes3.apdu import ErrorRejectAbortNack
@@ -99,12 +100,16 @@ async def test_wpm_rejected_by_the_device_falls_back_to_writeproperty() -> None:
         assert all(host.devices["old"].level(f"f{i}") == 100.0 for i in range(1, 4))
 
 
-async def test_out_of_range_write_refused_with_a_clear_error() -> None:
-    scene = {"id": "scene", "point": "multi-state-value:1",
-             "luminaires": {"count": 1, "kind": "decoration", "led": True, "watts": 10}}
+def tower_with_scenes() -> dict[str, Any]:
+    """Two dimmable floors and the facade's scene selector (a multi-state value)."""
     tower = building("tower", channels=2)
-    tower["channels"].append(scene)
-    async with running(tower) as (host, drivers, _):
+    tower["channels"].append({"id": "scene", "point": "multi-state-value:1",
+                              "luminaires": {"count": 1, "kind": "decoration", "led": True, "watts": 10}})
+    return tower
+
+
+async def test_out_of_range_write_refused_with_a_clear_error() -> None:
+    async with running(tower_with_scenes()) as (host, drivers, _):
         driver, device = drivers["tower"], host.devices["tower"]
         instance = driver.settings.device_instance
         # the building's scene list shrank to 3 scenes; the centre asks for scene 5 (light show)
@@ -294,11 +299,7 @@ async def test_a_prepared_cue_is_on_the_socket_when_fire_returns() -> None:
 
 
 async def test_a_fired_cue_that_the_device_partly_refuses_is_reported_as_apply_reports_it() -> None:
-    scene = {"id": "scene", "point": "multi-state-value:1",
-             "luminaires": {"count": 1, "kind": "decoration", "led": True, "watts": 10}}
-    tower = building("tower", channels=2)
-    tower["channels"].append(scene)
-    async with running(tower) as (host, drivers, _):
+    async with running(tower_with_scenes()) as (host, drivers, _):
         driver, device = drivers["tower"], host.devices["tower"]
         await driver.connect()
         device.channels["scene"].obj.numberOfStates = 3

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from asyncua import Client, ua
-from opcua_helpers import bridge_controller, with_endpoint
+from opcua_helpers import bridge_controller, plc_driver, simulated_plc, with_endpoint
 
 from drivers.base import (
     ChannelState,
@@ -27,23 +27,14 @@ from lightctl.config import ControllerConfig
 
 @pytest.fixture
 async def plc() -> AsyncIterator[tuple[OpcUaSimulator, ControllerConfig]]:
-    ctrl = bridge_controller()
-    sim = PLUGIN.create_simulator([ctrl], any_port=True)
-    await sim.start()
-    try:
-        yield sim, with_endpoint(ctrl, sim.endpoints()[ctrl.id])
-    finally:
-        await sim.stop()
+    async with simulated_plc(bridge_controller()) as running:
+        yield running
 
 
 @pytest.fixture
 async def driver(plc: tuple[OpcUaSimulator, ControllerConfig]) -> AsyncIterator[OpcUaDriver]:
-    d = PLUGIN.create_driver(plc[1])
-    assert isinstance(d, OpcUaDriver)
-    try:
+    async with plc_driver(plc[1]) as d:
         yield d
-    finally:
-        await d.close()
 
 
 async def test_batch_is_one_write_call_and_read_back_is_one_read(plc, driver) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opcua_helpers import bridge_controller, with_endpoint
+from opcua_helpers import bridge_controller, plc_driver, simulated_plc
 
 from drivers.base import ApplyResult, ChannelState, Colour, ControllerTimeout, Fault, RequestRejected
-from drivers.opcua import PLUGIN
 from drivers.opcua.driver import OpcUaDriver, _Prepared
 from drivers.opcua.sim import OpcUaSimulator
 from lightctl.config import ControllerConfig
@@ -28,23 +27,14 @@ BATCH = {
 
 @pytest.fixture
 async def plc() -> AsyncIterator[tuple[OpcUaSimulator, ControllerConfig]]:
-    ctrl = bridge_controller(timeout_s=0.5)
-    sim = PLUGIN.create_simulator([ctrl], any_port=True)
-    await sim.start()
-    try:
-        yield sim, with_endpoint(ctrl, sim.endpoints()[ctrl.id])
-    finally:
-        await sim.stop()
+    async with simulated_plc(bridge_controller(timeout_s=0.5)) as running:
+        yield running
 
 
 @pytest.fixture
 async def driver(plc: tuple[OpcUaSimulator, ControllerConfig]) -> AsyncIterator[OpcUaDriver]:
-    d = PLUGIN.create_driver(plc[1])
-    assert isinstance(d, OpcUaDriver)
-    try:
+    async with plc_driver(plc[1]) as d:
         yield d
-    finally:
-        await d.close()
 
 
 async def fire(driver: OpcUaDriver, batch: dict[str, ChannelState]) -> ApplyResult:
