@@ -328,9 +328,9 @@ class Engine:
             return None
         try:
             future = prepared.fire()
-        except BaseException:
-            rt.lock.release()
-            raise
+        except Exception:  # a driver's fault must not end the show: the cue goes the ordinary way
+            log.exception("%s: a prepared send failed to fire; sending it with apply()", rt.id)
+            future = None
         if future is None:
             rt.lock.release()
             return None

@@ -183,3 +183,25 @@ async def test_fire_sends_a_prepared_cue_and_declines_while_the_controller_is_bu
         assert confirm.controllers["f0"].status is Status.CONFIRMED
     finally:
         await engine.stop()
+
+
+async def test_a_prepared_send_that_raises_falls_back_and_frees_the_controller(make_farm) -> None:  # type: ignore[no-untyped-def]
+    data = installation_data([modbus_controller("r0", 0)])
+    _, config = await make_farm(data)
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=2.0, polling=False))
+    await engine.start()
+    try:
+        await engine.connect_all()
+        batch = {ch: HALF for _, ch in inventory.select("controller:r0")}
+
+        class Broken:
+            def fire(self) -> None:
+                raise RuntimeError("a driver bug")
+
+        assert engine.fire("r0", batch, Broken(), 1.0) is None  # type: ignore[arg-type]
+        assert not engine.runtimes["r0"].lock.locked()
+        outcome = await engine.send("r0", batch, 1.0)  # what the show runner then does
+        assert outcome.status is Status.SENT
+    finally:
+        await engine.stop()
