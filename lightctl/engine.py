@@ -316,6 +316,16 @@ class Engine:
         self._sending(rt, batch)
         return await self._sent(rt, self._locked_apply(rt, batch), len(batch), deadline_s)
 
+    def prepare(self, controller_id: str, batch: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
+        """The driver's prepared send for a batch (``Driver.prepare``), or None; a driver's
+        fault here is logged, and the batch is then sent the ordinary way."""
+        rt = self.runtimes[controller_id]
+        try:
+            return rt.driver.prepare(batch)
+        except Exception:
+            log.exception("%s: preparing a send failed; it will be sent with apply()", rt.id)
+            return None
+
     def fire(
         self, controller_id: str, batch: Mapping[ChannelId, ChannelState], prepared: PreparedSend, deadline_s: float
     ) -> Coroutine[Any, Any, ControllerOutcome] | None:

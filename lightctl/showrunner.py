@@ -217,7 +217,7 @@ class ShowRunner:
                             order = send_order(order, starts, cost)
                             starts.clear()
                         batches = self._capped(cue.batches)
-                        prepared = {cid: engine.runtimes[cid].driver.prepare(batch) for cid, batch in batches.items()}
+                        prepared = {cid: engine.prepare(cid, batch) for cid, batch in batches.items()}
                         deadline = max(0.2, min(engine.settings.deadline_s, show.gap_after(cue.index)))
                         await sleep_until(beat, SPIN_S)
                         for cid in order:

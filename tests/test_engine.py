@@ -199,7 +199,12 @@ async def test_a_prepared_send_that_raises_falls_back_and_frees_the_controller(m
             def fire(self) -> None:
                 raise RuntimeError("a driver bug")
 
+            def prepare(self, batch: object) -> None:
+                raise RuntimeError("a driver bug")
+
         assert engine.fire("r0", batch, Broken(), 1.0) is None  # type: ignore[arg-type]
+        engine.runtimes["r0"].driver.prepare = Broken().prepare  # type: ignore[method-assign,assignment]
+        assert engine.prepare("r0", batch) is None
         assert not engine.runtimes["r0"].lock.locked()
         outcome = await engine.send("r0", batch, 1.0)  # what the show runner then does
         assert outcome.status is Status.SENT
