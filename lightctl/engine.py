@@ -391,7 +391,11 @@ class Engine:
 
     async def pause_pushes(self, controller_ids: Iterable[str], paused: bool) -> None:
         """Pause (or resume) the controllers' own pushed readings while a show drives them."""
-        await asyncio.gather(*(self.runtimes[cid].driver.pause_pushes(paused) for cid in controller_ids))
+        ids = list(controller_ids)
+        results = await asyncio.gather(*(self.runtimes[cid].driver.pause_pushes(paused) for cid in ids), return_exceptions=True)
+        for cid, result in zip(ids, results, strict=True):
+            if isinstance(result, Exception):  # the driver broke its promise not to raise
+                log.error("%s: pausing pushes failed: %r", cid, result)
 
     def hold(self, controller_ids: Iterable[str], held: bool = True) -> None:
         """Keep background convergence off these controllers (a show drives them), or release

@@ -188,6 +188,13 @@ class ShowRunner:
     # -- the run -----------------------------------------------------------------------------
 
     async def _run(self, run: ShowRun) -> None:
+        try:
+            await self._perform(run)
+        except Exception as exc:  # a fault of ours must not leave the show "running" for ever
+            log.exception("show %s run #%d failed", run.show.config.id, run.run_id)
+            await self._end(run, "failed", f"internal error: {exc!r}")
+
+    async def _perform(self, run: ShowRun) -> None:
         show, engine = run.show, self.daemon.engine
         engine.hold(show.controllers)
         await engine.connect_all(controller_ids=sorted(show.controllers))
@@ -234,7 +241,7 @@ class ShowRunner:
                                 firing = time.monotonic()
                                 slot.fired = engine.fire(cid, due, ready, deadline)
                                 if slot.fired is not None:
-                                    starts[cid], slot.sent_at = firing, time.monotonic()
+                                    starts[cid] = slot.sent_at = firing
                             mailbox.append(slot)
                             wake[cid].set()
                         run.cue = cue.index
@@ -294,20 +301,24 @@ class ShowRunner:
             wake.clear()
             while mailbox:
                 slot = mailbox.popleft()
-                if slot.fired is not None:
-                    outcome = await slot.fired
-                else:
-                    slot.sent_at = time.monotonic()
-                    outcome = await engine.send(controller_id, slot.batch, slot.deadline_s)
-                assert slot.sent_at is not None
-                sent_offset_ms = (slot.sent_at - slot.beat) * 1000.0
-                run.records.append(CueRecord(slot.loop, slot.cue, controller_id, outcome.status.value, sent_offset_ms, outcome.error))
+                try:
+                    if slot.fired is not None:
+                        outcome = await slot.fired
+                    else:
+                        slot.sent_at = time.monotonic()
+                        outcome = await engine.send(controller_id, slot.batch, slot.deadline_s)
+                    status, error = outcome.status.value, outcome.error
+                except Exception as exc:  # a driver's fault: this cue failed, the later ones go on
+                    log.exception("%s: cue %d failed unexpectedly", controller_id, slot.cue)
+                    status, error = "failed", f"internal error: {exc!r}"
+                sent_offset_ms = None if slot.sent_at is None else (slot.sent_at - slot.beat) * 1000.0
+                run.records.append(CueRecord(slot.loop, slot.cue, controller_id, status, sent_offset_ms, error))
 
     async def _end(self, run: ShowRun, status: str, detail: str | None) -> None:
         self.daemon.show_layer = None
         self.daemon.engine.hold(run.show.controllers, False)
-        await self.daemon.engine.pause_pushes(run.show.controllers, False)
         try:  # the show is over once the field is back where it should be, confirmed by read-back
+            await self.daemon.engine.pause_pushes(run.show.controllers, False)
             await self.daemon.reconcile(f"show {run.show.config.id} {status}", source="show", force_keys=run.show.channels)
         finally:
             await self._record(run, status, detail)

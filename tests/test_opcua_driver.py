@@ -193,6 +193,12 @@ async def test_poll_fallback_when_subscriptions_are_off(plc) -> None:
         assert d.pushing == "poll"
         await pushes.until(lambda _r: len(pushes.seen) >= 2)
         assert pushes.seen[-1].energy_kwh is not None
+        await d.pause_pushes(True)  # a show: the polling pushes stop too
+        seen = len(pushes.seen)
+        await asyncio.sleep(2.5 * ctrl.poll_s)
+        assert len(pushes.seen) == seen
+        await d.pause_pushes(False)
+        await pushes.until(lambda _r: len(pushes.seen) > seen, timeout=3 * ctrl.poll_s)
     finally:
         await d.close()
 

@@ -87,7 +87,8 @@ class LunatoneTransport(HeldLineTransport[str]):
         self._locks = {line: asyncio.Lock() for line in self.lines}
         self._connect_lock = asyncio.Lock()
         self._unsent: dict[int, str] = {}
-        """Lines whose ``write`` failed, with why: ``complete`` raises it."""
+        """Lines whose ``write`` failed, with why: ``complete`` raises it (the next ``write`` or
+        the session's end forgets it, if ``complete`` never ran)."""
         self._closing: set[asyncio.Task[None]] = set()
         """Sessions abandoned without awaiting, being closed."""
 
@@ -158,6 +159,7 @@ class LunatoneTransport(HeldLineTransport[str]):
     def _detach(self) -> tuple[aiohttp.ClientWebSocketResponse | None, aiohttp.ClientSession | None, asyncio.Task[None] | None]:
         parts = self._ws, self._session, self._reader
         self._ws, self._session, self._reader = None, None, None
+        self._unsent.clear()
         return parts
 
     def abandon(self, line: int) -> None:
@@ -185,6 +187,7 @@ class LunatoneTransport(HeldLineTransport[str]):
         wait for a full socket buffer to drain, which is dropped: the gateway's events pace the line."""
         ws = self._ws
         assert ws is not None
+        self._unsent.pop(line, None)  # what an earlier, abandoned write left
         self._flush(line)
         sending = ws.send_str(request)
         try:
@@ -224,11 +227,13 @@ class LunatoneTransport(HeldLineTransport[str]):
     async def _transact(self, line: int, transaction: Transaction, request: str, *, written: bool) -> Reply:
         """One transaction on an open session whose line turn the caller holds; ``written``: its
         request is already on the wire. Any failure, or the caller giving up, ends the session."""
-        ws, queue = self._ws, self._events[line]
-        assert ws is not None
+        queue = self._events[line]
         try:
             async with asyncio.timeout(self.timeout_s):
                 if not written:
+                    ws = self._ws
+                    if ws is None:  # another line's failure ended the session meanwhile
+                        raise ConnectionError("the WebSocket session was closed")
                     self._flush(line)
                     await ws.send_str(request)
                 elif (unsent := self._unsent.pop(line, None)) is not None:

@@ -145,6 +145,8 @@ class OpcUaDriver(Driver):
         self.late_frames = 0
         """Prepared sends whose message had to be built again at ``fire`` (the channel had sent
         a request since ``prepare``, or a security token was being renewed)."""
+        self._pushes_paused = False
+        """A show drives the PLC: its pushed readings are paused (see ``pause_pushes``)."""
         self.pushing: str | None = None
         """``subscription`` or ``poll`` once pushes run."""
 
@@ -460,14 +462,15 @@ class OpcUaDriver(Driver):
     async def pause_pushes(self, paused: bool) -> None:
         """SetPublishingMode on the subscription: the PLC keeps sampling, and once publishing
         resumes it sends the latest values of whatever changed meanwhile."""
+        self._pushes_paused = paused  # a session opened meanwhile, or polling, keeps to it
         subscription = self._subscription
         if subscription is None:
             return
         try:
             async with asyncio.timeout(self.controller.timeout_s):
                 await subscription.set_publishing_mode(not paused)
-        except (TimeoutError, ua.UaError, ConnectionError, OSError) as exc:
-            log.info("%s: could not %s data-change publishing: %s", self.controller_id, "pause" if paused else "resume", exc)
+        except Exception as exc:
+            log.info("%s: could not %s data-change publishing: %r", self.controller_id, "pause" if paused else "resume", exc)
 
     def subscribe(self, on_reading: Callable[[ControllerReading], None]) -> bool:
         """Pushes from data-change notifications; if the PLC refuses a subscription (or
@@ -487,6 +490,8 @@ class OpcUaDriver(Driver):
                 bad = [h for h in handles if isinstance(h, ua.StatusCode)]
                 if not bad:
                     self._subscription, self.pushing = sub, "subscription"
+                    if self._pushes_paused:
+                        await self.pause_pushes(True)
                     return
                 log.warning("%s: %d monitored items refused; polling instead", self.controller_id, len(bad))
                 with contextlib.suppress(Exception):
@@ -505,13 +510,14 @@ class OpcUaDriver(Driver):
         client, resolved = self._client, self.resolved
         assert client is not None and resolved is not None
         while not self._lost and self._client is client:
-            try:
-                reading = await self._read_on(client, resolved, None)
-            except DriverError as exc:
-                log.info("%s: poll failed (%s); waiting for the next call to reconnect", self.controller_id, exc)
-                return
-            if self._on_reading is not None:
-                self._on_reading(reading)
+            if not self._pushes_paused:
+                try:
+                    reading = await self._read_on(client, resolved, None)
+                except DriverError as exc:
+                    log.info("%s: poll failed (%s); waiting for the next call to reconnect", self.controller_id, exc)
+                    return
+                if self._on_reading is not None and not self._pushes_paused:  # paused while reading
+                    self._on_reading(reading)
             await asyncio.sleep(self.controller.poll_s)
 
     def _push(self) -> None:
