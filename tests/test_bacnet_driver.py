@@ -331,3 +331,21 @@ async def test_fire_declines_while_the_devices_concurrency_is_in_use() -> None:
         assert sending is not None
         assert not (await sending).rejected
         assert driver._sem._value == driver.max_concurrent  # every place handed back
+
+
+async def test_a_fired_cue_cancelled_at_once_hands_back_its_invoke_id_and_place() -> None:
+    async with running(building("tower")) as (host, drivers, _):
+        driver = drivers["tower"]
+        await driver.connect()
+        host.inject("tower", Fault("offline"))  # no ack will come
+        prepared = driver.prepare({"f1": ON80})
+        assert prepared is not None
+        sending = prepared.fire()
+        assert sending is not None
+        sending.cancel()  # before its task ever ran
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        await asyncio.sleep(0)
+        direct = driver.client.direct
+        assert direct is not None and not direct.pending and not driver.client.app._requests
+        assert driver._sem is not None and driver._sem._value == driver.max_concurrent

@@ -574,4 +574,14 @@ class _Prepared:
             else:
                 reply.add_done_callback(lambda _: sem.release())
             started.append(reply)
-        return asyncio.ensure_future(driver._send(self.states, (self.writes, self.rejected, started)))
+        task = asyncio.ensure_future(driver._send(self.states, (self.writes, self.rejected, started)))
+        task.add_done_callback(partial(_abandon, started))
+        return task
+
+
+def _abandon(replies: list[asyncio.Future[int] | None], _: object) -> None:
+    """Replies still due when a fired batch is over (it was cancelled, or failed early): given
+    up, which hands back their invoke ids and their places in the device's concurrency."""
+    for reply in replies:
+        if reply is not None and not reply.done():
+            reply.cancel()

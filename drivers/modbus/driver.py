@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from drivers.base import (
@@ -111,8 +112,14 @@ class _Prepared:
         if sending is None:
             return None
         task = asyncio.ensure_future(self._complete(sending))
-        task.add_done_callback(self.link.end_turn)
+        task.add_done_callback(partial(self._done, sending))
         return task
+
+    def _done(self, sending: Sending, _: object) -> None:
+        """Whatever the outcome (a task cancelled before it ran included), the link is free
+        again, and clean: a reply still due is abandoned with its connection."""
+        self.link.abandon(sending)
+        self.link.end_turn()
 
     async def _complete(self, sending: Sending) -> ApplyResult:
         first, *rest = self.requests

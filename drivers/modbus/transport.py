@@ -162,9 +162,7 @@ class ModbusTcpLink:
         if it fails before any reply, the request is sent once more on a new connection. Every
         request this driver sends sets absolute values, so sending it twice is harmless."""
         async with self._lock:
-            reused = self.connected
-            await self.connect()
-            return await self.complete(request, self._send(request), reused=reused)
+            return await self.execute_held(request)
 
     def begin(self, request: Request) -> Sending | None:
         """The first half of ``execute`` without waiting: on a connected, idle link, take the
@@ -177,6 +175,16 @@ class ModbusTcpLink:
 
     def end_turn(self, *_: object) -> None:
         self._lock.release()
+
+    def abandon(self, sending: Sending) -> None:
+        """Give up a request whose reply is still due (its waiter gone before the reply): the
+        device may still be busy with it, so the connection is closed to start clean."""
+        if sending.reply.done():
+            return
+        sending.reply.cancel()
+        if self._protocol is not None:
+            self._protocol.waiting.pop(sending.tid, None)
+        self.close()
 
     async def execute_held(self, request: Request) -> ModbusPDU:
         """``execute`` for a caller that holds the link's turn (after ``begin``)."""

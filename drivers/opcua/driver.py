@@ -548,9 +548,11 @@ class _Prepared:
                 driver.late_frames += 1
         except Exception:  # nothing went on the wire: apply() sends again and reports what fails
             return None
-        return asyncio.ensure_future(
+        task = asyncio.ensure_future(
             driver._complete(client, self.compiled, self.channels, lambda: response(protocol, encoded, sent))
         )
+        task.add_done_callback(lambda _: sent.cancel())  # a response still due is given up (no-op once done)
+        return task
 
 
 async def _disconnect(client: Client, limit_s: float = 1.0) -> None:
