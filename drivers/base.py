@@ -15,8 +15,11 @@ Rules every driver follows (the core relies on them):
 * A device that accepts some channels and refuses others raises nothing: the refused channels are
   listed in :attr:`ApplyResult.rejected` with the reason.
 * ``prepare()`` (optional) splits ``apply()`` for a show's beat: everything before the first write
-  is done shortly before the beat, and :meth:`PreparedSend.fire` then puts the batch on the wire
-  synchronously, so that many controllers' sends leave in one tight pass of the event loop.
+  is done shortly before the beat, holding nothing, and :meth:`PreparedSend.fire` then puts the
+  batch's first request(s) on the wire synchronously, so that many controllers' sends leave in one
+  tight pass of the event loop. ``fire`` either sends and returns the batch's future, or sends
+  nothing and returns None; it does not raise.
+* ``pause_pushes()`` (optional) stops what the device pushes by itself while a show drives it.
 * ``release()`` (optional, :attr:`Driver.releases`) hands channels back to their owner's own
   control under the same rules as ``apply()``; a read-back then reports
   :attr:`ChannelReading.released`.

@@ -19,8 +19,10 @@ from collections.abc import Callable
 
 
 class Turns:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    """The turns of one event loop's simulated devices (it keeps no reference to the loop, so
+    that the loop's entry in ``_TURNS`` goes with it)."""
+
+    def __init__(self) -> None:
         self.waiting: deque[Callable[[], bool]] = deque()
         """What waits for its turn: each returns False if it no longer wants it (a cancelled wait)."""
         self.granted = False
@@ -34,7 +36,7 @@ class Turns:
             return
 
         def take() -> bool:
-            self.loop.call_soon(work)  # in the next pass, as a woken wait's work is
+            asyncio.get_running_loop().call_soon(work)  # in the next pass, as a woken wait's work is
             return True
 
         self.waiting.append(take)
@@ -44,7 +46,7 @@ class Turns:
         if not self.granted and not self.waiting:
             self._grant()
             return
-        turn: asyncio.Future[None] = self.loop.create_future()
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def take() -> bool:
             if turn.done():
@@ -57,7 +59,7 @@ class Turns:
 
     def _grant(self) -> None:
         self.granted = True
-        self.loop.call_soon(self._pass_over)  # runs in the next pass, after the loop read its sockets
+        asyncio.get_running_loop().call_soon(self._pass_over)  # in the next pass, after the loop read its sockets
 
     def _pass_over(self) -> None:
         self.granted = False
@@ -75,5 +77,5 @@ def turns() -> Turns:
     loop = asyncio.get_running_loop()
     found = _TURNS.get(loop)
     if found is None:
-        found = _TURNS[loop] = Turns(loop)
+        found = _TURNS[loop] = Turns()
     return found

@@ -320,6 +320,8 @@ class Engine:
         """The driver's prepared send for a batch (``Driver.prepare``), or None; a driver's
         fault here is logged, and the batch is then sent the ordinary way."""
         rt = self.runtimes[controller_id]
+        if rt.lock.locked():  # busy (a slow send, a poll): the fire would decline anyway
+            return None
         try:
             return rt.driver.prepare(batch)
         except Exception:
@@ -329,10 +331,11 @@ class Engine:
     def fire(
         self, controller_id: str, batch: Mapping[ChannelId, ChannelState], prepared: PreparedSend, deadline_s: float
     ) -> Coroutine[Any, Any, ControllerOutcome] | None:
-        """``send`` with the batch's first request on the wire before this returns, from what
+        """``send`` with the batch's first request(s) on the wire before this returns, from what
         ``Driver.prepare`` made ready: a show's beat fires every controller in one tight pass.
-        None, having sent nothing, when the controller is busy or the prepared send no longer
-        holds; the caller then uses ``send``."""
+        None when the controller is busy or the prepared send no longer holds (the driver sent
+        nothing), or when the driver's fire failed against its contract (logged); the caller then
+        uses ``send``."""
         rt = self.runtimes[controller_id]
         if not rt.lock.try_acquire():
             return None

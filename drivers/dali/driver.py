@@ -175,9 +175,9 @@ class DaliDriver(Driver):
     async def _run_lines(
         self, plans: Mapping[int, list[LineOp]], run: Callable[[int, list[LineOp]], Awaitable[int]]
     ) -> list[int | BaseException]:
-        """Every line at once with ``run``. The first line is sent by this task itself, so that its
-        first frame leaves in this pass of the event loop (a show's beat); the others in their own
-        tasks, a pass later. Per line: the frames sent, or the error."""
+        """Every line at once with ``run``: the first by this task itself, the others in their own
+        tasks (a show's beat writes every line's first frame at ``fire``, before any of this).
+        Per line: the frames sent, or the error."""
         if not plans:
             return []
         (first, first_ops), *rest = plans.items()

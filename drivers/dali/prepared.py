@@ -44,9 +44,10 @@ class PreparedLines:
             try:
                 for number, request in self.firsts.items():
                     transport.write(number, request)
-            except BaseException:
+            except BaseException:  # against the transport's promise: some frames may be out
                 for number in held:
                     transport.abandon(number)
+                    driver.knowledge[number].forget()
                 self.give_back(held)
                 raise
             return _Fired(self).task
