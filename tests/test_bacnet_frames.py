@@ -8,7 +8,7 @@ from bacpypes3.primitivedata import Real
 
 import drivers.bacnet  # noqa: F401
 from drivers.bacnet import services
-from drivers.bacnet.frames import apdu_offset, frame, is_write_request, reply_invoke_id
+from drivers.bacnet.frames import apdu_offset, frame, is_write_request, reply_invoke_id, with_invoke_id
 from drivers.bacnet.profile import ObjectRef
 
 ADDRESS = Address("127.0.0.9:47808")
@@ -33,3 +33,10 @@ def test_reply_invoke_id_with_and_without_a_source_specifier() -> None:
     routed = b"\x81\x0a" + (4 + len(routed_npdu) + len(body)).to_bytes(2, "big") + routed_npdu + bytes(body)
     assert reply_invoke_id(plain) == 42
     assert reply_invoke_id(routed) == 42
+
+
+def test_a_frame_made_before_the_beat_takes_its_invoke_id_at_the_beat() -> None:
+    write = services.Write("f1", REF, "presentValue", Real(50.0), 10)
+    for invoke_id in (0, 1, 77, 255):
+        ahead = frame(services.wpm_request([write], ADDRESS), 0)
+        assert with_invoke_id(ahead, invoke_id) == frame(services.wpm_request([write], ADDRESS), invoke_id)

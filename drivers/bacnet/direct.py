@@ -22,7 +22,7 @@ from typing import Any
 
 from bacpypes3.apdu import ConfirmedRequestPDU
 
-from drivers.bacnet.frames import SIMPLE_ACK, frame, reply_of
+from drivers.bacnet.frames import SIMPLE_ACK, frame, reply_of, with_invoke_id
 
 
 class DirectWrites:
@@ -62,10 +62,11 @@ class DirectWrites:
         reply = self.start(request)
         return reply is not None and await reply == SIMPLE_ACK
 
-    def start(self, request: ConfirmedRequestPDU) -> asyncio.Future[int] | None:
+    def start(self, request: ConfirmedRequestPDU, framed: bytes | None = None) -> asyncio.Future[int] | None:
         """Put an encoded write request on the wire now; the future gives the reply's PDU type
-        (``SIMPLE_ACK`` or another). None, with nothing sent, when 256 requests to the device
-        are in flight (bacpypes3 then queues it)."""
+        (``SIMPLE_ACK`` or another). ``framed``: the request already framed (``frames.frame``,
+        any invoke id). None, with nothing sent, when 256 requests to the device are in flight
+        (bacpypes3 then queues it)."""
         assert self.transport is not None
         app = self.app
         destination = request.pduDestination
@@ -86,7 +87,8 @@ class DirectWrites:
         key = (host, port, invoke)
         self.pending[key] = future
         future.add_done_callback(partial(self._forget, key))
-        self.transport.sendto(frame(request, invoke), (host, port))
+        data = frame(request, invoke) if framed is None else with_invoke_id(framed, invoke)
+        self.transport.sendto(data, (host, port))
         return future
 
     def _forget(self, key: tuple[str, int, int], future: asyncio.Future[int]) -> None:

@@ -32,7 +32,7 @@ from drivers.bacnet import services
 from drivers.bacnet.client import BacnetClient, acquire, release
 from drivers.bacnet.cov import CovSession
 from drivers.bacnet.errors import is_oversize, is_unsupported, translate
-from drivers.bacnet.frames import SIMPLE_ACK
+from drivers.bacnet.frames import SIMPLE_ACK, frame
 from drivers.bacnet.profile import ObjectRef, Profile, load_profile
 from drivers.bacnet.services import Read, Write
 from drivers.bacnet.settings import BacnetSettings
@@ -271,7 +271,7 @@ class BacnetDriver(Driver):
         if not writes:
             return None
         requests = [services.wpm_request(batch, self.address) for batch in services.wpm_batches(writes, self.profile.max_apdu)]
-        return _Prepared(self, dict(states), writes, rejected, requests)
+        return _Prepared(self, dict(states), writes, rejected, requests, [frame(request, 0) for request in requests])
 
     async def _send(
         self,
@@ -550,8 +550,10 @@ class _Prepared:
         writes: list[Write],
         rejected: dict[str, str],
         requests: list[ConfirmedRequestPDU],
+        framed: list[bytes],
     ) -> None:
-        self.driver, self.states, self.writes, self.rejected, self.requests = driver, states, writes, rejected, requests
+        self.driver, self.states, self.writes, self.rejected = driver, states, writes, rejected
+        self.requests, self.framed = requests, framed
 
     def fire(self) -> asyncio.Future[ApplyResult] | None:
         driver = self.driver
@@ -567,8 +569,8 @@ class _Prepared:
                 sem.release()
             return None
         started: list[asyncio.Future[int] | None] = []
-        for request in self.requests:
-            reply = direct.start(request)
+        for request, framed in zip(self.requests, self.framed, strict=True):
+            reply = direct.start(request, framed)
             if reply is None:  # 256 requests in flight to the device: this one goes the ordinary way
                 sem.release()
             else:

@@ -80,3 +80,14 @@ def frame(apdu: APDU, invoke_id: int) -> bytes:
     request.apduMaxResp = encode_max_apdu_length_accepted(1476)
     body = NPDU_EXPECTING_REPLY + request.encode().pduData
     return bytes(BVLC_UNICAST + (4 + len(body)).to_bytes(2, "big") + body)
+
+
+INVOKE_ID_AT = 8
+"""Where ``frame`` puts the invoke id: after BVLC (4 octets), NPDU (2), the confirmed request's
+type and its max segments/max response octet."""
+
+
+def with_invoke_id(framed: bytes, invoke_id: int) -> bytes:
+    """A frame made by ``frame``, carrying another invoke id (a show's cue is framed before
+    the beat, and takes its invoke id at the beat)."""
+    return b"".join((framed[:INVOKE_ID_AT], invoke_id.to_bytes(1, "big"), framed[INVOKE_ID_AT + 1 :]))
