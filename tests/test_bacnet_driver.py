@@ -345,7 +345,12 @@ async def test_a_fired_cue_cancelled_at_once_hands_back_its_invoke_id_and_place(
         sending.cancel()  # before its task ever ran
         with pytest.raises(asyncio.CancelledError):
             await sending
-        await asyncio.sleep(0)
         direct = driver.client.direct
-        assert direct is not None and not direct.pending and not driver.client.app._requests
-        assert driver._sem is not None and driver._sem._value == driver.max_concurrent
+        assert direct is not None and driver._sem is not None
+        sem = driver._sem
+        for _ in range(100):  # the replies' own callbacks run a pass or two later
+            if not direct.pending and not driver.client.app._requests and sem._value == driver.max_concurrent:
+                break
+            await asyncio.sleep(0.01)
+        assert not direct.pending and not driver.client.app._requests
+        assert sem._value == driver.max_concurrent
