@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import resource
+import signal
 import threading
 import time
 from collections import defaultdict
@@ -76,7 +77,12 @@ async def _worker_main(conn: multiprocessing.connection.Connection, source: Any,
         return
     loop = asyncio.get_running_loop()
     while True:
-        message = await loop.run_in_executor(None, conn.recv)
+        try:
+            message = await loop.run_in_executor(None, conn.recv)
+        except (EOFError, OSError):  # the parent is gone
+            for host in hosts.values():
+                await host.stop()
+            return
         verb = message[0]
         try:
             if verb == "stop":
@@ -110,8 +116,14 @@ async def _worker_main(conn: multiprocessing.connection.Connection, source: Any,
 
 
 def _worker(conn: multiprocessing.connection.Connection, source: Any, ids: list[str], any_port: bool) -> None:
+    """A simulator process. It leaves Ctrl-C to its parent, which stops the daemon first and
+    then the simulators (a terminal's Ctrl-C reaches the whole process group: simulators dying
+    first would leave the daemon's sessions to end in errors). SIGTERM still ends it, which is
+    how multiprocessing ends it if the parent exits without stopping it; it also ends by itself
+    when its parent is gone."""
     from lightctl.loop import run
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     run(_worker_main(conn, source, ids, any_port))
 
 
