@@ -104,3 +104,43 @@ async def test_changes_need_the_token(make_farm, tmp_path: Path) -> None:  # typ
     finally:
         await runner.cleanup()
         await daemon.stop()
+
+
+async def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: the daemon, then the simulators,
+    stop in order, with nothing left behind and no traceback."""
+    import os
+    import signal
+
+    data = installation_data(
+        [modbus_controller("d0", 0, port=free_port())], api_port=0, sim_control_port=0, database=str(tmp_path / "demo.db")
+    )
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lightctl", "--config", str(config_path), "demo",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            while b"daemon and console running" not in (line := await process.stdout.readline()):
+                assert line, "the demo ended before it was running"
+        os.killpg(process.pid, signal.SIGINT)
+        async with asyncio.timeout(30):
+            rest = await process.stdout.read()
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+    assert process.returncode == 0, rest.decode()
+    assert b"Traceback" not in rest and b"ERROR" not in rest, rest.decode()
+    for _ in range(50):
+        try:
+            os.killpg(process.pid, 0)  # raises once no process of the group is left
+        except ProcessLookupError:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("a simulator process outlived the demo")
