@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from drivers.base import ChannelState, Fault
 from lightctl.engine import ConvergedEvent, Engine, EngineSettings, Status
 from lightctl.inventory import Inventory
+from lightctl.simfarm import SimulatorFarm
 from tests.conftest import installation_data, modbus_controller
 
 ON = ChannelState(True, 100.0)
@@ -150,14 +153,22 @@ async def test_pushed_readings_are_watched_without_polling(make_farm) -> None:  
         await engine.stop()
 
 
-async def test_fire_sends_a_prepared_cue_and_declines_while_the_controller_is_busy(make_farm) -> None:  # type: ignore[no-untyped-def]
-    data = installation_data([modbus_controller(f"f{i}", i) for i in range(2)])
-    farm, config = await make_farm(data)
+@asynccontextmanager
+async def connected_engine(make_farm, *ids: str) -> AsyncIterator[tuple[SimulatorFarm, Inventory, Engine]]:  # type: ignore[no-untyped-def]
+    """Simulated cabinets and an engine connected to them (no polling), stopped afterwards."""
+    farm, config = await make_farm(installation_data([modbus_controller(cid, i) for i, cid in enumerate(ids)]))
     inventory = Inventory(config)
     engine = Engine(inventory, EngineSettings(deadline_s=2.0, polling=False))
     await engine.start()
     try:
         await engine.connect_all()
+        yield farm, inventory, engine
+    finally:
+        await engine.stop()
+
+
+async def test_fire_sends_a_prepared_cue_and_declines_while_the_controller_is_busy(make_farm) -> None:  # type: ignore[no-untyped-def]
+    async with connected_engine(make_farm, "f0", "f1") as (farm, inventory, engine):
         keys = inventory.select("controller:f0")
         batch = {ch: HALF for _, ch in keys}
         prepared = engine.runtimes["f0"].driver.prepare(batch)
@@ -181,18 +192,10 @@ async def test_fire_sends_a_prepared_cue_and_declines_while_the_controller_is_bu
         assert all(engine.runtimes["f0"].desired[ch] == HALF for ch in batch)
         confirm = await engine.command(keys)
         assert confirm.controllers["f0"].status is Status.CONFIRMED
-    finally:
-        await engine.stop()
 
 
 async def test_a_prepared_send_that_raises_falls_back_and_frees_the_controller(make_farm) -> None:  # type: ignore[no-untyped-def]
-    data = installation_data([modbus_controller("r0", 0)])
-    _, config = await make_farm(data)
-    inventory = Inventory(config)
-    engine = Engine(inventory, EngineSettings(deadline_s=2.0, polling=False))
-    await engine.start()
-    try:
-        await engine.connect_all()
+    async with connected_engine(make_farm, "r0") as (_, inventory, engine):
         batch = {ch: HALF for _, ch in inventory.select("controller:r0")}
 
         class Broken:
@@ -208,5 +211,3 @@ async def test_a_prepared_send_that_raises_falls_back_and_frees_the_controller(m
         assert not engine.runtimes["r0"].lock.locked()
         outcome = await engine.send("r0", batch, 1.0)  # what the show runner then does
         assert outcome.status is Status.SENT
-    finally:
-        await engine.stop()

@@ -70,6 +70,12 @@ def _controllers(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for d in data["districts"] for s in d["sites"] for c in s.get("controllers", [])]
 
 
+def scheduled_daemon(live: dict[str, Any], database: Path, **options: Any) -> Daemon:
+    """A daemon over the simulated installation, running the schedule its config gives."""
+    config = build_config(live)
+    return Daemon(config, database=database, schedule=build(config, Inventory(config)), **options)
+
+
 async def last_command(daemon: Daemon) -> tuple[dict[str, Any], dict[str, str]]:
     command = (await daemon.store.commands(1))[0]
     results = await daemon.store.command_results(command["id"])
@@ -86,9 +92,8 @@ async def test_the_schedule_hands_the_facades_back_by_day_and_takes_them_in_the_
         t1.command("f1", 16, 25.0)  # the building's own schedule
         t2.command("f1", 12, 1)
         t2.command("f1", 16, 1)
-        config = build_config(live)
         now = [at("2026-03-10 14:00").timestamp()]
-        daemon = Daemon(config, database=tmp_path / "h.db", schedule=build(config, Inventory(config)), clock=lambda: now[0])
+        daemon = scheduled_daemon(live, tmp_path / "h.db", clock=lambda: now[0])
         await daemon.start()  # reconciles now: daytime, the default scene hands the towers back
         try:
             command, results = await last_command(daemon)
@@ -138,8 +143,7 @@ async def test_supervision_keeps_them_handed_back_and_never_converges_them_to_a_
     data["schedule"] = {"default_scene": "outside-hours"}
     async with simulated(data, make_farm) as (host, live):
         t1 = host.devices["t1"]
-        config = build_config(live)
-        daemon = Daemon(config, database=tmp_path / "s.db", schedule=build(config, Inventory(config)))
+        daemon = scheduled_daemon(live, tmp_path / "s.db")
         await daemon.start()
         try:
             assert await eventually(lambda: _subscriptions(t1.app) == 4)  # COV on the four outputs
@@ -226,8 +230,7 @@ async def test_a_dimming_curtailment_leaves_the_owners_channels_and_off_takes_th
     async with simulated(data, make_farm) as (host, live):
         t1 = host.devices["t1"]
         t1.command("f4", 16, 90.0)
-        config = build_config(live)
-        daemon = Daemon(config, database=tmp_path / "c.db", schedule=build(config, Inventory(config)))
+        daemon = scheduled_daemon(live, tmp_path / "c.db")
         await daemon.start()
         try:
             dimmed = await daemon.curtail("protocol:bacnet", 50, user="调度")

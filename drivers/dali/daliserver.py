@@ -100,17 +100,11 @@ class DaliserverTransport(HeldLineTransport[bytes]):
         except ValueError as exc:
             raise RequestRejected(self.controller_id, f"{self.where(line, transaction)}: {exc}") from None
 
-    async def send(self, line: int, transaction: Transaction) -> Reply:
-        request = self.encode(line, transaction)
-        async with self._lines[line].lock:
-            return await self._send_held(line, transaction, request)
+    def _line_lock(self, line: int) -> asyncio.Lock:
+        return self._lines[line].lock
 
-    async def send_held(self, line: int, transaction: Transaction) -> Reply:
-        return await self._send_held(line, transaction, self.encode(line, transaction))
-
-    async def _send_held(self, line: int, transaction: Transaction, request: bytes) -> Reply:
+    async def _open_line(self, line: int) -> None:
         await self._open(line)
-        return await self._transact(line, transaction, request, written=False)
 
     def try_hold(self, line: int) -> bool:
         state = self._lines[line]
@@ -122,15 +116,7 @@ class DaliserverTransport(HeldLineTransport[bytes]):
         state.writer.write(request)
         self.frames_sent[line] += 1
 
-    def end_turn(self, line: int) -> None:
-        self._lines[line].lock.release()
-
-    async def complete(self, line: int, transaction: Transaction, request: bytes) -> Reply:
-        return await self._transact(line, transaction, request, written=True)
-
     async def _transact(self, number: int, transaction: Transaction, request: bytes, *, written: bool) -> Reply:
-        """One transaction on an open session whose turn the caller holds; ``written``: its first
-        frame is already on the wire. Any failure, or the caller giving up, ends the session."""
         line = self._lines[number]
         try:
             async with asyncio.timeout(self.timeout_s):

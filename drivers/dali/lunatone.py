@@ -199,8 +199,8 @@ class LunatoneTransport(HeldLineTransport[str]):
             return
         sending.close()
 
-    def end_turn(self, line: int) -> None:
-        self._locks[line].release()
+    def _line_lock(self, line: int) -> asyncio.Lock:
+        return self._locks[line]
 
     def _flush(self, line: int) -> None:
         """Leftovers of a transaction that timed out."""
@@ -208,25 +208,11 @@ class LunatoneTransport(HeldLineTransport[str]):
         while not queue.empty():
             queue.get_nowait()
 
-    async def send(self, line: int, transaction: Transaction) -> Reply:
-        request = self.encode(line, transaction)
-        async with self._locks[line]:
-            return await self._send_held(line, transaction, request)
-
-    async def send_held(self, line: int, transaction: Transaction) -> Reply:
-        return await self._send_held(line, transaction, self.encode(line, transaction))
-
-    async def _send_held(self, line: int, transaction: Transaction, request: str) -> Reply:
+    async def _open_line(self, line: int) -> None:
         if not self.is_open():
             await self.connect()
-        return await self._transact(line, transaction, request, written=False)
-
-    async def complete(self, line: int, transaction: Transaction, request: str) -> Reply:
-        return await self._transact(line, transaction, request, written=True)
 
     async def _transact(self, line: int, transaction: Transaction, request: str, *, written: bool) -> Reply:
-        """One transaction on an open session whose line turn the caller holds; ``written``: its
-        request is already on the wire. Any failure, or the caller giving up, ends the session."""
         queue = self._events[line]
         try:
             async with asyncio.timeout(self.timeout_s):

@@ -9,6 +9,7 @@ dropped and the next ``send`` reconnects.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections import Counter
 from typing import Generic, TypeVar
 
@@ -70,18 +71,41 @@ class HeldLineTransport(FrameTransport, Generic[RequestT]):
         """Put an encoded frame on a held line now. It does not raise: a write that fails leaves
         its error for ``complete`` to raise."""
 
-    @abc.abstractmethod
-    async def complete(self, line: int, transaction: Transaction, request: RequestT) -> Reply:
-        """Finish the transaction whose first frame ``write`` sent: as ``send`` from there."""
+    async def send(self, line: int, transaction: Transaction) -> Reply:
+        request = self.encode(line, transaction)
+        async with self._line_lock(line):
+            return await self._send_held(line, transaction, request)
 
-    @abc.abstractmethod
     async def send_held(self, line: int, transaction: Transaction) -> Reply:
         """``send`` for the holder of the line's turn."""
+        return await self._send_held(line, transaction, self.encode(line, transaction))
+
+    async def complete(self, line: int, transaction: Transaction, request: RequestT) -> Reply:
+        """Finish the transaction whose first frame ``write`` sent: as ``send`` from there."""
+        return await self._transact(line, transaction, request, written=True)
+
+    async def _send_held(self, line: int, transaction: Transaction, request: RequestT) -> Reply:
+        await self._open_line(line)
+        return await self._transact(line, transaction, request, written=False)
+
+    def end_turn(self, line: int) -> None:
+        """Give the line's turn back."""
+        self._line_lock(line).release()
+
+    @abc.abstractmethod
+    def _line_lock(self, line: int) -> asyncio.Lock:
+        """The lock that serialises the line's transactions (its turn)."""
+
+    @abc.abstractmethod
+    async def _open_line(self, line: int) -> None:
+        """Open the line's session if it is not open."""
+
+    @abc.abstractmethod
+    async def _transact(self, line: int, transaction: Transaction, request: RequestT, *, written: bool) -> Reply:
+        """One transaction on an open session whose turn the caller holds; ``written``: its
+        first frame is already on the wire. Any failure, or the caller giving up, ends the
+        session."""
 
     @abc.abstractmethod
     def abandon(self, line: int) -> None:
         """Drop the line's session now (a frame is unanswered): the next send reconnects."""
-
-    @abc.abstractmethod
-    def end_turn(self, line: int) -> None:
-        """Give the line's turn back."""
