@@ -20,6 +20,7 @@ demo: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy lightctl drivers scenes schedules web
+	$(VENV)/bin/lint-imports
 
 # Headless Chromium for the console's browser tests, and a CJK font so that pages in Chinese render
 # (Debian packages; root on CI machines).

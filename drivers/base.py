@@ -8,7 +8,7 @@ Rules every driver follows (the core relies on them):
   below, always naming the controller (and the node/object/register when there is one).
 * ``connect()`` either leaves a usable session or raises and leaves no state behind; ``close()`` is
   idempotent and never raises. ``apply()`` and ``read()`` connect on demand, so after a lost link the
-  next call reconnects (the reconnect *policy*, with backoff, is the core's: see lightctl.reconnect).
+  next call reconnects (the reconnect *policy*, with backoff, is the core's: see lightctl.reconcile.reconnect).
 * ``apply()`` compiles the batch into the fewest protocol operations (``plan()`` shows them without
   sending) and returns once the device has accepted them; it does not read back. Confirmation is a
   separate ``read()``, so that the core decides when and how often to read.
@@ -20,7 +20,8 @@ Rules every driver follows (the core relies on them):
   tight pass of the event loop. ``fire`` either sends and returns the batch's future, or sends
   nothing and returns None; it does not raise.
 * ``pause_pushes()`` (optional) stops what the device pushes by itself while a show drives it.
-* ``release()`` (optional, :attr:`Driver.releases`) hands channels back to their owner's own
+* ``release()`` (optional: a plugin whose drivers have it declares the ``release`` capability)
+  hands channels back to their owner's own
   control under the same rules as ``apply()``; a read-back then reports
   :attr:`ChannelReading.released`.
 """
@@ -29,121 +30,32 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
+from pydantic import BaseModel
 
-    from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import (
+    ApplyResult,
+    ChannelId,
+    ChannelState,
+    ControllerReading,
+    PlannedOperation,
+)
 
-ChannelId = str
-"""A channel's id, unique within its controller (``ControllerConfig.channels[i].id``)."""
-
-
-# --------------------------------------------------------------------------- value types
-
-
-@dataclass(frozen=True, slots=True)
-class Colour:
-    """Colour of a channel: RGB (0-255 each) or a correlated colour temperature in kelvin."""
-
-    rgb: tuple[int, int, int] | None = None
-    cct_k: int | None = None
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+SentT = TypeVar("SentT")
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelState:
-    """What a channel should do. ``level`` is a percentage (0-100) of full output; ``on=False``
-    means the circuit is de-energised whatever the level. ``fade_s`` is the transition time."""
-
-    on: bool
-    level: float = 100.0
-    colour: Colour | None = None
-    fade_s: float = 0.0
-
-    @property
-    def output(self) -> float:
-        """Effective output in percent: 0 when off."""
-        return self.level if self.on else 0.0
-
-
-OFF = ChannelState(on=False, level=0.0)
-
-
-class FaultKind(StrEnum):
-    """Fault vocabulary shared by drivers (reported flags) and the fault rules of the core."""
-
-    COMM_LOST = "comm_lost"
-    BREAKER_TRIP = "breaker_trip"
-    LAMP_FAILURE = "lamp_failure"
-    GEAR_FAILURE = "gear_failure"
-    STUCK_CONTACTOR = "stuck_contactor"
-    DOOR_OPEN = "door_open"
-    CABLE_THEFT = "cable_theft"
-    PHASE_LOSS = "phase_loss"
-    OVER_VOLTAGE = "over_voltage"
-    UNDER_VOLTAGE = "under_voltage"
-    OVER_CURRENT = "over_current"
-    LEAKAGE = "leakage"
-    DEVICE_FAULT = "device_fault"
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelReading:
-    """What a controller reports for one channel. ``None`` means the device does not say.
-
-    ``level`` is the level the device holds as its setpoint (what confirmation compares with);
-    ``held_by`` names another party that holds the output above us (e.g. a BACnet owner's manual
-    override at priority 8): that is shown to operators, and it is not a fault.
-    ``released`` says whether the centre's own command is withdrawn (BACnet: our slot of the
-    priority array is NULL), so that the owner's control runs the channel; ``on`` and ``level`` are
-    then what the owner's control does. None where the protocol has no such notion.
-    """
-
-    on: bool | None = None
-    level: float | None = None
-    colour: Colour | None = None
-    power_w: float | None = None
-    faults: frozenset[FaultKind] = frozenset()
-    held_by: str | None = None
-    released: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ControllerReading:
-    """One observation of a controller. ``at`` is ``time.time()`` when the reading completed."""
-
-    at: float
-    channels: Mapping[ChannelId, ChannelReading]
-    power_w: float | None = None
-    energy_kwh: float | None = None
-    faults: frozenset[FaultKind] = frozenset()
-    measurements: Mapping[str, float] = field(default_factory=dict)
-    """Other figures the device gives, e.g. ``voltage_l1_v``, ``current_l2_a``."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedOperation:
-    """One protocol operation a batch compiles to, for ``scene explain`` and request counting."""
-
-    kind: str
-    """The protocol's own name for it: ``write_coils``, ``Write``, ``DAPC broadcast``, ``WPM``."""
-    target: str
-    """Registers, nodes, DALI address or objects it touches, as a person would read them."""
-    channels: tuple[ChannelId, ...]
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyResult:
-    operations: int
-    """Protocol requests actually sent."""
-    rejected: Mapping[ChannelId, str] = field(default_factory=dict)
-    """Channels the device refused, with its reason."""
-
+def settings_of(controller: ControllerConfig, model: type[SettingsT]) -> SettingsT:
+    """A controller's protocol settings as its protocol's model: the config loader has already
+    validated them into it; a dict (a controller built by hand in a test) is validated here."""
+    settings = controller.settings
+    if isinstance(settings, model):
+        return settings
+    return model.model_validate(settings or {})
 
 class PreparedSend(Protocol):
     """A batch made ready to send by :meth:`Driver.prepare`."""
@@ -157,6 +69,117 @@ class PreparedSend(Protocol):
         prepared no longer holds (the session was lost, the connection or line is busy); the
         caller then sends with ``apply()``."""
         ...
+
+
+# --------------------------------------------------------------------------- a show's beat: turns
+
+
+def try_acquire(lock: asyncio.Lock | asyncio.Semaphore) -> bool:
+    """Acquire ``lock`` now if it is free and nobody waits for it; False, changing nothing, if not.
+
+    An uncontended ``acquire()`` completes without suspending, so its coroutine is run by hand
+    here for one step; one that would have to wait is closed, which withdraws its place in the
+    queue."""
+    if lock.locked():
+        return False
+    attempt = lock.acquire()
+    try:
+        attempt.send(None)
+    except StopIteration:
+        return True
+    attempt.close()
+    return False
+
+
+class Turn(Protocol):
+    """Something a send holds while it is on the wire: a connection's turn, a DALI line, one of a
+    device's concurrent requests."""
+
+    def try_take(self) -> bool:
+        """Take it now, without waiting, or return False having changed nothing."""
+        ...
+
+    def give_back(self) -> None: ...
+
+
+@dataclass(eq=False, slots=True)
+class LockTurn:
+    """An asyncio lock or semaphore as a :class:`Turn`."""
+
+    lock: asyncio.Lock | asyncio.Semaphore
+
+    def try_take(self) -> bool:
+        return try_acquire(self.lock)
+
+    def give_back(self) -> None:
+        self.lock.release()
+
+
+class HeldTurns:
+    """The turns a fired send holds. Each is given back once: early by the send itself (a DALI
+    line whose frames are done), or all that remain when the send ends, however it ends."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self, turns: Sequence[Turn]) -> None:
+        self._held = list(turns)
+
+    def give_back(self, turn: Turn | None = None) -> None:
+        """Give back one turn (if still held), or every turn still held."""
+        if turn is None:
+            held, self._held = self._held, []
+            for each in reversed(held):
+                each.give_back()
+        elif turn in self._held:
+            self._held.remove(turn)
+            turn.give_back()
+
+    def __contains__(self, turn: object) -> bool:
+        return turn in self._held
+
+
+def fire_with_turns(
+    turns: Sequence[Turn],
+    send_first: Callable[[], SentT | None],
+    complete: Callable[[SentT, HeldTurns], Awaitable[ApplyResult]],
+    abandon: Callable[[SentT], None],
+) -> asyncio.Future[ApplyResult] | None:
+    """The beat's rule for every driver's :meth:`PreparedSend.fire`, in one place.
+
+    Every turn is taken now, without waiting, or none: a busy one declines the fire, the turns
+    already taken are given back and nothing is sent (None). ``send_first`` then puts the
+    batch's first request(s) on the wire before this returns; it returns what it sent, or None
+    when the prepared send no longer holds (nothing sent: turns given back, None returned). If
+    it raises, the turns are given back and the error is raised (the engine logs it and sends the
+    cue the ordinary way). Otherwise the returned task runs ``complete`` for the rest of the
+    batch; when the task ends, whether done, failed or cancelled before it ever ran, ``abandon``
+    gives up whatever reply is still due and every turn still held is given back."""
+    taken: list[Turn] = []
+    for turn in turns:
+        if not turn.try_take():
+            for each in reversed(taken):
+                each.give_back()
+            return None
+        taken.append(turn)
+    held = HeldTurns(taken)
+    try:
+        sent = send_first()
+    except BaseException:
+        held.give_back()
+        raise
+    if sent is None:
+        held.give_back()
+        return None
+    task = asyncio.ensure_future(complete(sent, held))
+
+    def ended(_: object) -> None:
+        try:
+            abandon(sent)
+        finally:
+            held.give_back()
+
+    task.add_done_callback(ended)
+    return task
 
 
 # --------------------------------------------------------------------------- errors
@@ -206,14 +229,16 @@ class ProtocolFault(DriverError):
 # --------------------------------------------------------------------------- the driver
 
 
-class Driver(abc.ABC):
-    """One driver instance per controller. Subclasses set :attr:`level_tolerance` to the level
-    resolution of their protocol, in percent, so that confirmation compares like with like."""
+class Driver(abc.ABC, Generic[SettingsT]):
+    """One driver instance per controller, with its protocol's settings typed (``SettingsT``).
+    Subclasses set :attr:`level_tolerance` to the level resolution of their protocol, in
+    percent, so that confirmation compares like with like."""
 
     level_tolerance: ClassVar[float] = 0.5
 
-    def __init__(self, controller: ControllerConfig) -> None:
+    def __init__(self, controller: ControllerConfig, settings: SettingsT) -> None:
         self.controller = controller
+        self.settings = settings
 
     @property
     def controller_id(self) -> str:
@@ -246,14 +271,12 @@ class Driver(abc.ABC):
         ``on`` and ``level`` of those channels, as cheaply as the protocol allows (one register
         block, one Read service call, a query of the changed gear only)."""
 
-    releases: ClassVar[bool] = False
-    """True where the devices have an owner to hand channels back to (BACnet: the building's BMS)."""
-
     async def release(self, channels: Collection[ChannelId]) -> ApplyResult:
         """Hand these channels back to their owner: the centre withdraws its command and the
         owner's own control takes over (BACnet: NULL at the centre's priority). Returns like
         ``apply()``, without reading back. A driver whose devices have nobody to hand back to keeps
-        :attr:`releases` False and refuses every channel here rather than pretend."""
+        this default, which refuses every channel rather than pretend (and its plugin does not
+        declare the ``release`` capability)."""
         reason = f"{self.controller.protocol} has no owner to hand channels back to"
         return ApplyResult(0, dict.fromkeys(channels, reason))
 
@@ -325,6 +348,9 @@ class DriverPlugin(Protocol):
     """What ``drivers/<protocol>/__init__.py`` exports as ``PLUGIN``; drivers.registry finds it."""
 
     protocol: str
+    capabilities: frozenset[str]
+    """What its drivers can do beyond the contract's core, copied onto each of its controllers
+    by the config loader (``lightctl.model.installation.RELEASE``: hand channels back)."""
     settings_model: type[BaseModel]
     """Pydantic model of the protocol's own controller keys (host, port, unit, security, ...)."""
 
@@ -339,7 +365,7 @@ class DriverPlugin(Protocol):
         """Identity of the field endpoint, so two controllers on one address are refused."""
         ...
 
-    def create_driver(self, controller: ControllerConfig) -> Driver: ...
+    def create_driver(self, controller: ControllerConfig) -> Driver[Any]: ...
 
     # Optional: ``create_floor_client(controller, states) -> FloorClient`` (see below), used by
     # ``lightctl bench`` to time the same requests, pre-encoded, over plain sockets; and

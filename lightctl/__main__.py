@@ -1,5 +1,5 @@
 import sys
 
-from lightctl.cli import main
+from lightctl.cli.main import main
 
 sys.exit(main())

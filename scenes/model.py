@@ -3,18 +3,18 @@
 A scene with a ``base`` is the base scene's states with its own rules laid over them, so a festival
 scene is the nightly scene plus overlays. Colour is mapped onto what each channel's luminaires can
 do (scenes.colour); a channel that cannot dim takes full output whenever a rule turns it on. A
-``handback`` rule leaves its channels to their owner (lightctl.handback.RELEASED).
+``handback`` rule leaves its channels to their owner (lightctl.model.desired.RELEASED).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from drivers.base import ChannelState
-from lightctl.config import SceneConfig
-from lightctl.handback import RELEASED, Desired
-from lightctl.inventory import ChannelKey, Inventory
-from scenes.colour import for_capability
+from lightctl.inventory.index import Inventory
+from lightctl.model.colour import for_capability
+from lightctl.model.desired import RELEASED, ChannelKey, Desired
+from lightctl.model.scenes import SceneConfig
+from lightctl.model.values import ChannelState
 
 
 class UnknownScene(KeyError):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from drivers.base import ChannelId, ChannelState
-from lightctl.config import SceneConfig, ShowConfig
-from lightctl.inventory import ChannelKey
+from lightctl.model.desired import ChannelKey
+from lightctl.model.scenes import SceneConfig, ShowConfig
+from lightctl.model.values import ChannelId, ChannelState
 from scenes.model import SceneBook
 
 

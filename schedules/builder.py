@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from lightctl.config import Config, Site
-from lightctl.inventory import Inventory
+from lightctl.inventory.index import Inventory
+from lightctl.model.config import Config
+from lightctl.model.installation import Site
+from lightctl.model.schedule import EntryConfig
 from schedules.calendars import OfficialCalendar
 from schedules.daysets import DaySets
 from schedules.engine import CompiledEntry, PlacedTarget, Schedule
 from schedules.events import Place
-from schedules.model import EntryConfig
 
 
 def own_sun_sites(config: Config) -> list[Site]:

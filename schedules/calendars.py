@@ -19,7 +19,7 @@ import chinese_calendar
 from chinese_calendar import constants as cc
 from lunar_python import LunarYear, Solar
 
-from schedules.model import LUNAR_FESTIVALS, NEW_YEARS_EVE, LunarPoint, OfficialYear
+from lightctl.model.schedule import LUNAR_FESTIVALS, NEW_YEARS_EVE, LunarPoint, OfficialYear
 
 log = logging.getLogger(__name__)
 

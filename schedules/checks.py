@@ -1,9 +1,7 @@
-"""Config checks of the ``schedule:`` section (layer 3 of lightctl.config's validation).
-
-* ``load_holiday_files``: reads ``schedule.holiday_files`` (paths relative to the config file) into
-  ``schedule.official_years``, so that building the schedule later does no I/O.
-* ``check_schedule``: scenes exist, selectors resolve, day sets resolve, entry ids are unique, and
-  no two entries of equal priority are in force at once on a shared channel.
+"""Checks of the ``schedule:`` section, run with the installation's other checks
+(lightctl.resolve.checks): scenes exist, selectors resolve, day sets resolve, entry ids are
+unique, hand-backs reach only what can be handed back, and no two entries of equal priority are
+in force at once on a shared channel.
 """
 
 from __future__ import annotations
@@ -11,72 +9,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
-from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
-
-from lightctl.config import Config, Path_, Problem, _Locator, _pydantic_problems, format_path
-from lightctl.handback import cannot_release, refusal, released_keys
-from lightctl.inventory import ChannelKey, Inventory
-from lightctl.selectors import SelectorError
+from lightctl.config.problems import Locator, Path_, Problem, problem_at
+from lightctl.inventory.handback import cannot_release, refusal
+from lightctl.inventory.index import Inventory
+from lightctl.inventory.selectors import SelectorError
+from lightctl.model.config import Config
+from lightctl.model.desired import ChannelKey, released_keys
+from scenes.model import SceneBook
+from schedules.builder import build
 from schedules.calendars import OfficialCalendar
 from schedules.daysets import DaySetError, DaySets
 from schedules.engine import Window
-from schedules.model import OfficialYear
 
 _WindowsOf = Callable[[date], tuple[Window, ...]]
 
 
-def _problem(file: str, locate: _Locator, path: Path_, message: str) -> Problem:
-    return Problem(file, locate.line(path), format_path(path), message)
-
-
-def load_holiday_files(config: Config, file: str, locate: _Locator, problems: list[Problem]) -> Config:
-    section = config.schedule
-    if not section.holiday_files:
-        return config
-    base = Path(file).parent if not file.startswith("<") else Path.cwd()
-    years = list(section.official_years)
-    for i, name in enumerate(section.holiday_files):
-        path = base / name
-        where: Path_ = ("schedule", "holiday_files", i)
-        try:
-            data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            problems.append(
-                _problem(
-                    file, locate, where, f"cannot read holiday file {str(path)!r}: {exc.strerror or exc}"
-                )
-            )
-            continue
-        except MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else None
-            problems.append(Problem(str(path), line, "", f"not valid YAML: {exc.problem}"))
-            continue
-        try:
-            years.append(OfficialYear.model_validate(data))
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(exc, str(path), _Locator(data)))
-    seen: dict[int, int] = {}
-    for official in years:
-        if official.year in seen:
-            problems.append(
-                _problem(
-                    file, locate, ("schedule", "holiday_files"), f"the year {official.year} is given twice"
-                )
-            )
-        seen[official.year] = 1
-    schedule = section.model_copy(update={"official_years": years})
-    return config.model_copy(update={"schedule": schedule})
-
-
 def check_schedule(
-    config: Config, file: str, locate: _Locator, inventory: Inventory, today: date | None = None
+    config: Config, file: str, locate: Locator, inventory: Inventory, today: date | None = None
 ) -> list[Problem]:
-    from schedules.builder import build
-
     section = config.schedule
     problems: list[Problem] = []
     scenes = config.all_scenes()
@@ -84,19 +35,19 @@ def check_schedule(
     try:
         named = DaySets(section.day_sets, official=OfficialCalendar(section.official_years, log_missing=False))
     except DaySetError as exc:
-        problems.append(_problem(file, locate, ("schedule", "day_sets"), str(exc)))
+        problems.append(problem_at(file, locate, ("schedule", "day_sets"), str(exc)))
         return problems
     for i, entry in enumerate(section.entries):
         path: Path_ = ("schedule", "entries", i)
         if entry.id in seen:
             where = f"{file}:{_line(locate, ('schedule', 'entries', seen[entry.id]))}"
             problems.append(
-                _problem(file, locate, (*path, "id"), f"duplicate entry id {entry.id!r} (first at {where})")
+                problem_at(file, locate, (*path, "id"), f"duplicate entry id {entry.id!r} (first at {where})")
             )
         seen.setdefault(entry.id, i)
         if entry.scene not in scenes:
             problems.append(
-                _problem(
+                problem_at(
                     file,
                     locate,
                     (*path, "scene"),
@@ -106,14 +57,14 @@ def check_schedule(
         try:
             inventory.select(entry.target)
         except SelectorError as exc:
-            problems.append(_problem(file, locate, (*path, "target"), str(exc)))
+            problems.append(problem_at(file, locate, (*path, "target"), str(exc)))
         try:
             named.check(entry.days)
         except DaySetError as exc:
-            problems.append(_problem(file, locate, (*path, "days"), str(exc)))
+            problems.append(problem_at(file, locate, (*path, "days"), str(exc)))
     if section.default_scene is not None and section.default_scene not in scenes:
         problems.append(
-            _problem(
+            problem_at(
                 file, locate, ("schedule", "default_scene"),
                 f"unknown scene {section.default_scene!r} (known: {', '.join(sorted(scenes))})",
             )
@@ -126,10 +77,8 @@ def check_schedule(
     return _overlaps(config, file, locate, inventory, build(config, inventory, log_missing=False).windows, today or date.today())
 
 
-def _handbacks(config: Config, file: str, locate: _Locator, inventory: Inventory) -> list[Problem]:
-    """What the default scene and each entry hand back can be handed back (lightctl.handback)."""
-    from scenes.model import SceneBook
-
+def _handbacks(config: Config, file: str, locate: Locator, inventory: Inventory) -> list[Problem]:
+    """What the default scene and each entry hand back can be handed back (lightctl.inventory.handback)."""
     book = SceneBook(config.all_scenes(), inventory)
     section = config.schedule
     uses: list[tuple[str, str, Path_, str]] = [
@@ -142,12 +91,12 @@ def _handbacks(config: Config, file: str, locate: _Locator, inventory: Inventory
     for scene, target, path, what in uses:
         refused = cannot_release(inventory, released_keys(book.compile(scene, inventory.select(target))))
         if refused:
-            problems.append(_problem(file, locate, path, refusal(what, refused)))
+            problems.append(problem_at(file, locate, path, refusal(what, refused)))
     return problems
 
 
 def _overlaps(
-    config: Config, file: str, locate: _Locator, inventory: Inventory, windows_of: _WindowsOf, today: date
+    config: Config, file: str, locate: Locator, inventory: Inventory, windows_of: _WindowsOf, today: date
 ) -> list[Problem]:
     entries = config.schedule.entries
     channels = [inventory.select(entry.target) for entry in entries]
@@ -187,7 +136,7 @@ def _overlaps(
 
 def _overlap_problem(
     file: str,
-    locate: _Locator,
+    locate: Locator,
     a: int,
     b: int,
     config: Config,
@@ -206,9 +155,9 @@ def _overlap_problem(
         f"priority {first.priority} and are in force together on {len(shared)} channel(s) (e.g. {example}), "
         f"first on the night of {day}, {when}: give one a higher priority, or narrow its days or target"
     )
-    return _problem(file, locate, ("schedule", "entries", b, "priority"), message)
+    return problem_at(file, locate, ("schedule", "entries", b, "priority"), message)
 
 
-def _line(locate: _Locator, path: Path_) -> str:
+def _line(locate: Locator, path: Path_) -> str:
     line = locate.line(path)
     return str(line) if line else "?"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 
+from lightctl.model.schedule import DaySetSpec, Term, parse_term
 from schedules.calendars import OfficialCalendar, point_date
-from schedules.model import DaySetSpec, Term, parse_term
 
 
 class DaySetError(ValueError):

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from lightctl.desired import ActiveEntry
+from lightctl.model.desired import ActiveEntry
+from lightctl.model.schedule import DaySetSpec, ParsedEvent
 from schedules.calendars import OfficialCalendar
 from schedules.daysets import DaySets
 from schedules.events import Place, event_instant, operating_day
-from schedules.model import DaySetSpec, ParsedEvent
 
 LOOKAHEAD_DAYS = 400
 """next_change() gives up (returns None) when nothing changes within this many days."""
@@ -79,7 +79,7 @@ class Transition:
 
 
 class Schedule:
-    """A ``lightctl.desired.ScheduleSource``: pure, no I/O, cheap to call on every reconcile."""
+    """A ``lightctl.model.desired.ScheduleSource``: pure, no I/O, cheap to call on every reconcile."""
 
     def __init__(
         self,

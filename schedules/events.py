@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from astral import Observer
 from astral.sun import sun
 
-from schedules.model import EVENING_EVENTS, ParsedEvent, clock_in_day
+from lightctl.model.schedule import EVENING_EVENTS, ParsedEvent, clock_in_day
 
 NOON = time(12, 0)
 

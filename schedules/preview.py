@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from lightctl.inventory import Inventory
+from lightctl.inventory.index import Inventory
 from schedules.engine import Schedule, Transition
 from schedules.events import day_start
 

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from lightctl.desired import ScheduleSource
+from lightctl.model.desired import ScheduleSource
 from schedules.engine import Schedule
 
 log = logging.getLogger(__name__)

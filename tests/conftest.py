@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from lightctl.config import Config, config_from_data
+from lightctl.model.config import Config
+from lightctl.resolve.loading import config_from_data
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +73,7 @@ def build_config(data: dict[str, Any]) -> Config:
 @pytest.fixture
 async def make_farm() -> AsyncIterator[Callable[..., Any]]:
     """Start a SimulatorFarm for config data on free ports; stopped at teardown."""
-    from lightctl.simfarm import SimulatorFarm
+    from lightctl.simulation.farm import SimulatorFarm
 
     farms: list[SimulatorFarm] = []
 

@@ -9,7 +9,7 @@ from typing import Any
 from drivers.opcua import PLUGIN
 from drivers.opcua.driver import OpcUaDriver
 from drivers.opcua.sim import OpcUaSimulator
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
 
 
 def bridge_controller(cid: str = "plc-test", *, profile: str = "bridge-plc", **settings: Any) -> ControllerConfig:

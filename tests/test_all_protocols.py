@@ -10,7 +10,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from lightctl.daemon import Daemon
+from lightctl.runtime.daemon import Daemon
 from tests.conftest import ROOT
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-from drivers.bacnet.cli import run as discover_command
 from drivers.bacnet.discover import discover
-from drivers.base import ChannelState, ControllerReading, Fault
-from lightctl.cli import build_parser
+from drivers.base import Fault
+from lightctl.cli.bacnet import run as discover_command
+from lightctl.cli.main import build_parser
+from lightctl.model.values import ChannelState, ControllerReading
 from tests.test_bacnet_support import building, eventually, running
 
 

@@ -13,7 +13,8 @@ from bacpypes3.primitivedata import Real
 from drivers.bacnet import services
 from drivers.bacnet.profile import ObjectRef
 from drivers.bacnet.services import Write
-from drivers.base import ChannelState, ControllerTimeout, Fault, FaultKind, RequestRejected
+from drivers.base import ControllerTimeout, Fault, RequestRejected
+from lightctl.model.values import ChannelState, FaultKind
 from tests.test_bacnet_support import building, running
 
 ON80 = ChannelState(on=True, level=80.0)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drivers.base import ChannelState, Fault
+from drivers.base import Fault
 from drivers.registry import get_plugin
-from lightctl.config import load_config
-from lightctl.engine import Engine, EngineSettings, Status
-from lightctl.inventory import Inventory
+from lightctl.inventory.index import Inventory
+from lightctl.model.values import ChannelState
+from lightctl.reconcile.engine import Engine
+from lightctl.reconcile.outcomes import EngineSettings, Status
+from lightctl.resolve.loading import load_config
 from tests.conftest import build_config, installation_data, modbus_controller
 from tests.test_bacnet_support import building
 
@@ -67,7 +69,7 @@ def test_config_problems_are_named() -> None:
     bad3 = building("v", channels=1, address="10.98.0.3", priority=6)
     import pytest
 
-    from lightctl.config import ConfigError
+    from lightctl.config.problems import ConfigError
 
     with pytest.raises(ConfigError) as info:
         build_config(installation_data([bad, bad2, bad3]))

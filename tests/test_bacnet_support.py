@@ -12,7 +12,8 @@ from typing import Any
 from drivers.bacnet.driver import BacnetDriver
 from drivers.bacnet.sim import BacnetSimulatorHost
 from drivers.registry import get_plugin
-from lightctl.config import Config, ControllerConfig
+from lightctl.model.config import Config
+from lightctl.model.installation import ControllerConfig
 from tests.conftest import build_config, installation_data
 
 _instances = itertools.count(100_000 + (os.getpid() % 1000) * 1000)

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_switch_bench_over_every_protocol_reports_cpu_and_confirms() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "lightctl.cli", "bench", "switch", "--protocol", "mixed",
+        [sys.executable, "-m", "lightctl", "bench", "switch", "--protocol", "mixed",
          "--controllers", "8", "--rounds", "2", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from drivers.base import Fault
-from lightctl.config import load_config
-from lightctl.service import start_daemon
+from lightctl.process.service import start_daemon
+from lightctl.resolve.loading import load_config
 from tests.conftest import free_port, installation_data, modbus_controller, with_endpoints
 
 

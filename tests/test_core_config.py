@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lightctl.cli import main
-from lightctl.config import ConfigError, load_config
-from lightctl.inventory import Inventory
-from lightctl.selectors import SelectorError
+from lightctl.cli.main import main
+from lightctl.config.problems import ConfigError
+from lightctl.inventory.index import Inventory
+from lightctl.inventory.selectors import SelectorError
+from lightctl.resolve.loading import load_config
 from tests.conftest import ROOT
 
 GOOD = textwrap.dedent(

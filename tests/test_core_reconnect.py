@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from lightctl.reconnect import Backoff, Link, LinkState
+from lightctl.model.values import LinkState
+from lightctl.reconcile.reconnect import Backoff, Link
 
 
 def test_backoff_grows_to_its_cap_with_jitter_and_resets() -> None:

@@ -14,10 +14,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from drivers.base import Fault
-from drivers.dali import cli
 from drivers.dali.levels import percent_to_arc
 from drivers.dali.sim import DaliSimulatorHost
-from lightctl.config import load_config
+from lightctl.cli import dali as cli
+from lightctl.resolve.loading import load_config
 from tests.test_dali_common import controller, controller_data
 
 
@@ -135,7 +135,7 @@ def test_store_scenes_names_an_unknown_scene(tmp_path: Path) -> None:
 
 
 def test_the_root_config_option_reaches_the_dali_commands(tmp_path: Path) -> None:
-    from lightctl.cli import main
+    from lightctl.cli.main import main
 
     data = controller_data("cbl-gw1", "daliserver", lines=1, gear=4, groups=2)
     path = tmp_path / "other.yaml"

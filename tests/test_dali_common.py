@@ -10,7 +10,7 @@ from typing import Any
 from drivers.dali.driver import DaliDriver
 from drivers.dali.model import DaliSettings
 from drivers.dali.sim import DaliSimulatorHost
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
 
 GATEWAYS = ("daliserver", "lunatone-ws")
 PROFILE = {"daliserver": "daliserver", "lunatone-ws": "lunatone-dali2-iot4"}

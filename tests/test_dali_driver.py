@@ -9,12 +9,13 @@ import pytest
 from dali.address import GearGroup
 from dali.gear import general
 
-from drivers.base import OFF, ChannelState, ControllerTimeout, ControllerUnreachable, Fault, FaultKind
+from drivers.base import ControllerTimeout, ControllerUnreachable, Fault
 from drivers.dali.commissioning import store_scenes
 from drivers.dali.driver import DaliDriver
 from drivers.dali.frames import ReplyKind, tx
 from drivers.dali.levels import LEVEL_TOLERANCE, arc_to_percent, percent_to_arc
 from drivers.dali.sim import FRAME_S, QUERY_S
+from lightctl.model.values import OFF, ChannelState, FaultKind
 from tests.test_dali_common import GATEWAYS, controller, controller_data, no_leftover_tasks, running
 
 ON = ChannelState(True, 100.0)
@@ -171,7 +172,7 @@ async def test_framing_error_on_a_group_query_and_lamp_failure_by_sweep(gateway:
 
 
 async def test_colour_temperature_read_by_the_sweep() -> None:
-    from drivers.base import Colour
+    from lightctl.model.values import Colour
 
     ctrl = controller(controller_data(lines=1, gear=8, groups=2, cct_line=1))
     async with running(ctrl) as (_host, (driver,)):

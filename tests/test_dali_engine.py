@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.base import OFF, ChannelState, Fault, FaultKind
+from drivers.base import Fault
 from drivers.dali.levels import LEVEL_TOLERANCE
-from lightctl.engine import Engine, EngineSettings, Status
-from lightctl.inventory import Inventory
+from lightctl.inventory.index import Inventory
+from lightctl.model.values import OFF, ChannelState, FaultKind
+from lightctl.reconcile.engine import Engine
+from lightctl.reconcile.outcomes import EngineSettings, Status
 from tests.conftest import installation_data, modbus_controller
 from tests.test_dali_common import controller_data
 
@@ -102,7 +104,7 @@ async def test_engine_polling_dali_with_the_background_sweep() -> None:
     import asyncio
 
     from drivers.dali.sim import DaliSimulatorHost
-    from lightctl.config import config_from_data
+    from lightctl.resolve.loading import config_from_data
 
     flat = _dali("poll1", "lunatone-ws", 2, 40010)
     flat["poll_s"] = 0.4

@@ -8,12 +8,13 @@ import time
 
 import pytest
 
-from drivers.base import OFF, ChannelState, ControllerTimeout, ControllerUnreachable, Fault
+from drivers.base import ControllerTimeout, ControllerUnreachable, Fault
 from drivers.dali.driver import DaliDriver
 from drivers.dali.frames import query_level
 from drivers.dali.levels import LEVEL_TOLERANCE, percent_to_arc
 from drivers.dali.sim import FRAME_S
 from drivers.dali.transport import HeldLineTransport
+from lightctl.model.values import OFF, ChannelState
 from tests.test_dali_common import GATEWAYS, controller, controller_data, no_leftover_tasks, running
 
 HALF = ChannelState(True, 50.0)
@@ -220,7 +221,7 @@ async def test_lines_are_given_back_when_the_fired_send_is_cancelled(after_s: fl
 async def test_a_show_fires_dali_gateways_at_its_beats(make_farm, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Through the daemon: every cue of a show is fired at its beat on both kinds of gateway
     (none falls back to apply), every cue reaches the gear, and the last is held and confirmed."""
-    from lightctl.daemon import Daemon
+    from lightctl.runtime.daemon import Daemon
     from tests.conftest import installation_data
     from tests.test_dali_engine import _dali
     from tests.test_shows import wait_for_show

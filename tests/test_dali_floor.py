@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.base import ChannelState
 from drivers.dali import PLUGIN
+from lightctl.model.values import ChannelState
 from tests.test_dali_common import (
     GATEWAYS,
     controller,

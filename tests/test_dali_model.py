@@ -6,7 +6,8 @@ from drivers.dali import PLUGIN
 from drivers.dali.levels import LEVEL_TOLERANCE, arc_to_percent, fade_code, fade_time_s, percent_to_arc
 from drivers.dali.model import parse_point, topology
 from drivers.registry import get_plugin
-from lightctl.config import ConfigError, config_from_data
+from lightctl.config.problems import ConfigError
+from lightctl.resolve.loading import config_from_data
 from tests.test_dali_common import controller, controller_data
 
 
@@ -102,8 +103,8 @@ def test_endpoint_keys_differ_per_gateway() -> None:
 
 
 def test_bench_hook_and_config_yaml_validate() -> None:
-    from lightctl.bench import synthetic_config
-    from lightctl.config import load_config
+    from lightctl.bench.runner import synthetic_config
+    from lightctl.resolve.loading import load_config
 
     config = config_from_data(synthetic_config(["dali"], 4))
     gateways = [c for c in config.controllers()]

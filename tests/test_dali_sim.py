@@ -10,11 +10,12 @@ from dali.address import GearBroadcast, GearGroup, GearShort
 from dali.driver.daliserver import DaliServer
 from dali.gear import colour, general
 
-from drivers.base import ChannelState, Colour, Fault
+from drivers.base import Fault
 from drivers.dali import frames
 from drivers.dali.frames import ReplyKind
 from drivers.dali.levels import kelvin_to_mirek
 from drivers.dali.sim import FRAME_S, QUERY_S, DaliSimulatorHost, SimGateway
+from lightctl.model.values import ChannelState, Colour
 from tests.test_dali_common import controller, controller_data, no_leftover_tasks, running
 
 

@@ -7,10 +7,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from drivers.base import ChannelState, Fault
-from lightctl.engine import ConvergedEvent, Engine, EngineSettings, Status
-from lightctl.inventory import Inventory
-from lightctl.simfarm import SimulatorFarm
+from drivers.base import Fault
+from lightctl.inventory.index import Inventory
+from lightctl.model.values import ChannelState
+from lightctl.reconcile.engine import Engine
+from lightctl.reconcile.outcomes import ConvergedEvent, EngineSettings, Status
+from lightctl.simulation.farm import SimulatorFarm
 from tests.conftest import installation_data, modbus_controller
 
 ON = ChannelState(True, 100.0)

@@ -16,16 +16,18 @@ import aiohttp
 import pytest
 
 from drivers.bacnet.sim import BacnetSimulatorHost
-from drivers.base import OFF, ChannelState
 from drivers.registry import get_plugin
-from lightctl.config import Config, ConfigError, load_config
-from lightctl.daemon import CommandRefused, Daemon
-from lightctl.desired import Layer, resolve
-from lightctl.handback import RELEASED
-from lightctl.inventory import Inventory
-from lightctl.service import start_daemon
+from lightctl.config.problems import ConfigError
+from lightctl.inventory.index import Inventory
+from lightctl.model.config import Config
+from lightctl.model.desired import RELEASED, Layer
+from lightctl.model.values import OFF, ChannelState
+from lightctl.process.service import start_daemon
+from lightctl.resolve.desired import resolve
+from lightctl.resolve.loading import load_config
+from lightctl.runtime.daemon import CommandRefused, Daemon
 from scenes.model import SceneBook
-from schedules import build
+from schedules.builder import build
 from tests.conftest import ROOT, build_config, free_port, installation_data, modbus_controller, with_endpoints
 from tests.test_bacnet_cov import _subscriptions
 from tests.test_bacnet_support import building, eventually, running

@@ -10,18 +10,12 @@ from typing import Any
 
 import pytest
 
-from drivers.base import (
-    OFF,
-    ChannelState,
-    ControllerTimeout,
-    ControllerUnreachable,
-    Fault,
-    RequestRejected,
-)
+from drivers.base import ControllerTimeout, ControllerUnreachable, Fault, RequestRejected
 from drivers.modbus import PLUGIN, ModbusDriver
 from drivers.modbus.settings import ModbusSettings
 from drivers.modbus.sim import ModbusSimulator
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import OFF, ChannelState
 
 ON = ChannelState(on=True, level=100.0)
 

@@ -9,10 +9,11 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from test_modbus_driver import ON, controller, every, make_rig
 
-from drivers.base import OFF, ConfigProblem
+from drivers.base import ConfigProblem
 from drivers.modbus import PLUGIN
 from drivers.modbus.profile import PROFILE_DIR, ProfileError, load_profile, profiles
 from drivers.modbus.settings import ModbusSettings
+from lightctl.model.values import OFF
 
 
 def test_shipped_profiles() -> None:

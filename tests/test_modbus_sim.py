@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from test_modbus_driver import ON, Rig, every, make_rig
 
-from drivers.base import OFF, ChannelState, FaultKind
 from drivers.base import Fault as F
 from drivers.modbus import PLUGIN
 from drivers.modbus.device import Cabinet
+from lightctl.model.values import OFF, ChannelState, FaultKind
 
 
 class Clock:

@@ -12,11 +12,15 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from drivers.base import ChannelState, Fault
+from drivers.base import Fault
 from drivers.registry import get_plugin
-from lightctl.config import Config, ControllerConfig, config_from_data
-from lightctl.engine import Engine, EngineSettings, Status
-from lightctl.inventory import Inventory
+from lightctl.inventory.index import Inventory
+from lightctl.model.config import Config
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelState
+from lightctl.reconcile.engine import Engine
+from lightctl.reconcile.outcomes import EngineSettings, Status
+from lightctl.resolve.loading import config_from_data
 
 ROOT = Path(__file__).resolve().parent.parent
 BRIDGES = {"朝天门大桥", "千厮门大桥", "东水门大桥", "嘉陵江大桥", "双碑大桥", "高家花园复线桥"}

@@ -9,20 +9,12 @@ import pytest
 from asyncua import Client, ua
 from opcua_helpers import bridge_controller, plc_driver, simulated_plc, with_endpoint
 
-from drivers.base import (
-    ChannelState,
-    Colour,
-    ControllerReading,
-    ControllerTimeout,
-    ControllerUnreachable,
-    Fault,
-    FaultKind,
-    RequestRejected,
-)
+from drivers.base import ControllerTimeout, ControllerUnreachable, Fault, RequestRejected
 from drivers.opcua import PLUGIN
 from drivers.opcua.driver import OpcUaDriver, bare_value
 from drivers.opcua.sim import OpcUaSimulator
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelState, Colour, ControllerReading, FaultKind
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from opcua_helpers import bridge_controller, plc_driver, simulated_plc
 
-from drivers.base import ApplyResult, ChannelState, Colour, ControllerTimeout, Fault, RequestRejected
+from drivers.base import ControllerTimeout, Fault, RequestRejected
 from drivers.opcua.driver import OpcUaDriver, _Prepared
 from drivers.opcua.sim import OpcUaSimulator
-from lightctl.config import ControllerConfig
-from lightctl.daemon import Daemon
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ApplyResult, ChannelState, Colour
+from lightctl.runtime.daemon import Daemon
 from tests.conftest import installation_data
 
 BATCH = {

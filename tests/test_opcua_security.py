@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from opcua_helpers import bridge_controller, with_endpoint
 
-from drivers.base import AccessDenied, ApplyResult, ChannelState
+from drivers.base import AccessDenied
 from drivers.opcua import PLUGIN
 from drivers.opcua.driver import OpcUaDriver
 from drivers.opcua.security import generate_certificate
 from drivers.opcua.settings import CLIENT_APPLICATION_URI
 from drivers.opcua.sim import OpcUaSimulator
+from lightctl.model.values import ApplyResult, ChannelState
 
 
 def _secure(tmp_path: Path, cert_name: str = "client", **extra: object):

@@ -10,10 +10,10 @@ from typing import Any
 from conftest import installation_data, modbus_controller
 from test_schedule_support import at
 
-from drivers.base import OFF, ChannelState
-from lightctl.daemon import Daemon
-from lightctl.inventory import Inventory
-from schedules import build
+from lightctl.inventory.index import Inventory
+from lightctl.model.values import OFF, ChannelState
+from lightctl.runtime.daemon import Daemon
+from schedules.builder import build
 
 SCHEDULE = {
     "entries": [

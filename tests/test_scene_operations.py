@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lightctl.daemon import Daemon
-from scenes.explain import explain
+from lightctl.reconcile.explain import explain
+from lightctl.runtime.daemon import Daemon
 from tests.conftest import installation_data, modbus_controller
 
 

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from drivers.base import ChannelState, Colour
-from lightctl.config import ConfigError
-from lightctl.desired import Layer, resolve
-from lightctl.inventory import Inventory
-from scenes.colour import for_capability, kelvin_to_rgb, parse_colour, rgb_to_kelvin
-from scenes.explain import explain
+from lightctl.config.problems import ConfigError
+from lightctl.inventory.index import Inventory
+from lightctl.model.colour import for_capability, kelvin_to_rgb, parse_colour, rgb_to_kelvin
+from lightctl.model.desired import Layer
+from lightctl.model.values import ChannelState, Colour
+from lightctl.reconcile.explain import explain
+from lightctl.resolve.desired import resolve
 from scenes.model import SceneBook
 from scenes.shows import compile_show
 from tests.conftest import build_config, installation_data, modbus_controller

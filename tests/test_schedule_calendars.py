@@ -9,9 +9,9 @@ from datetime import date, timedelta
 import pytest
 from test_schedule_support import DATA, active_ids, at, installation_config, load_data, schedule_of
 
+from lightctl.model.schedule import DaySetSpec, OfficialYear
 from schedules.calendars import OfficialCalendar, festival_date
 from schedules.daysets import DaySets
-from schedules.model import DaySetSpec, OfficialYear
 
 
 def _table() -> list[dict[str, str]]:

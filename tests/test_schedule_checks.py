@@ -10,17 +10,18 @@ import pytest
 from pydantic import ValidationError
 from test_schedule_support import CONFIG_FILE, installation_config, load_data
 
-from lightctl.config import Problem, _Locator
-from lightctl.inventory import Inventory
-from schedules.checks import check_schedule, load_holiday_files
-from schedules.model import EntryConfig, ScheduleConfig
+from lightctl.config.holidays import load_holiday_files
+from lightctl.config.problems import Locator, Problem
+from lightctl.inventory.index import Inventory
+from lightctl.model.schedule import EntryConfig, ScheduleConfig
+from schedules.checks import check_schedule
 
 FILE = str(CONFIG_FILE)
 
 
 def _check(data: Any) -> list[Problem]:
     config = installation_config(data)
-    return check_schedule(config, FILE, _Locator(data), Inventory(config), today=date(2026, 1, 1))
+    return check_schedule(config, FILE, Locator(data), Inventory(config), today=date(2026, 1, 1))
 
 
 def _entry_line(data: Any, index: int) -> int:
@@ -128,7 +129,7 @@ def test_holiday_files_are_read_relative_to_the_config(tmp_path: Path) -> None:
     data["schedule"]["holiday_files"] = ["holidays/2027.yaml"]
     config = installation_config(data)
     problems: list[Problem] = []
-    loaded = load_holiday_files(config, str(tmp_path / "config.yaml"), _Locator(data), problems)
+    loaded = load_holiday_files(config, str(tmp_path / "config.yaml"), Locator(data), problems)
     assert problems == []
     assert [y.year for y in loaded.schedule.official_years] == [2027]
 
@@ -141,7 +142,7 @@ def test_a_bad_holiday_file_is_reported_with_its_own_line(tmp_path: Path) -> Non
     data = load_data()
     data["schedule"]["holiday_files"] = ["2027.yaml", "missing.yaml"]
     problems: list[Problem] = []
-    load_holiday_files(installation_config(data), str(tmp_path / "config.yaml"), _Locator(data), problems)
+    load_holiday_files(installation_config(data), str(tmp_path / "config.yaml"), Locator(data), problems)
     bad, missing = problems
     assert bad.file == str(tmp_path / "2027.yaml") and bad.line == 4
     assert "cannot read holiday file" in missing.message and missing.path == "schedule.holiday_files[1]"

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from test_schedule_support import at
 
-from lightctl.config import Config, load_config
-from lightctl.desired import resolve
-from lightctl.inventory import Inventory
+from lightctl.inventory.index import Inventory
+from lightctl.model.config import Config
+from lightctl.resolve.desired import resolve
+from lightctl.resolve.loading import load_config
 from scenes.model import SceneBook
-from schedules import build
+from schedules.builder import build
 from schedules.engine import Schedule
 
 CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"

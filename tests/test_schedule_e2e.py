@@ -17,11 +17,11 @@ from conftest import installation_data, modbus_controller
 from test_schedule_support import TZ, at
 
 from drivers.registry import get_plugin
-from lightctl.config import Config
-from lightctl.daemon import Daemon
-from lightctl.inventory import Inventory
-from schedules import build
-from schedules.model import ScheduleConfig
+from lightctl.inventory.index import Inventory
+from lightctl.model.config import Config
+from lightctl.model.schedule import ScheduleConfig
+from lightctl.runtime.daemon import Daemon
+from schedules.builder import build
 from schedules.runner import ScheduleRunner
 
 SCHEDULE = {
@@ -131,7 +131,7 @@ async def test_a_transition_fires_and_the_simulators_follow(make_farm: Any, tmp_
 
 async def test_the_daemon_service_runs_the_schedule(make_farm: Any, tmp_path: Path) -> None:
     """``lightctl run`` (service.start_daemon) starts the runner: a transition fires with nobody asking."""
-    from lightctl.service import start_daemon
+    from lightctl.process.service import start_daemon
 
     _farm, config = await make_farm(_data({}))
     start, end = _soon(2), _soon(60)

@@ -10,8 +10,9 @@ from astral import Observer
 from astral.sun import sun
 from test_schedule_support import TZ, active_ids, at, installation_config, load_data, schedule_of
 
-from drivers.base import OFF
-from lightctl.desired import Layer, resolve
+from lightctl.model.desired import Layer
+from lightctl.model.values import OFF
+from lightctl.resolve.desired import resolve
 from scenes.model import SceneBook
 from schedules.events import operating_day
 

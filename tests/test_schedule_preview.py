@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_schedule_support import installation_config, schedule_of
 
-from schedules import cli
+from lightctl.cli import schedule as cli
 from schedules.preview import as_json, preview, table
 
 MINIMAL = """\

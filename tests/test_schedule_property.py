@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_schedule_support import at, installation_config, schedule_of
 
-from lightctl.desired import resolve
-from lightctl.inventory import Inventory
+from lightctl.inventory.index import Inventory
+from lightctl.resolve.desired import resolve
 from scenes.model import SceneBook
-from schedules import build
+from schedules.builder import build
 from schedules.engine import Schedule
 
 BASE = installation_config()

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from ruamel.yaml import YAML
 
-from lightctl.config import Config
-from lightctl.inventory import Inventory
-from schedules import build
+from lightctl.inventory.index import Inventory
+from lightctl.model.config import Config
+from schedules.builder import build
 from schedules.engine import Schedule
 
 DATA = Path(__file__).parent / "data"

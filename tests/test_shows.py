@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.base import OFF, ChannelState, Fault
-from lightctl.daemon import Daemon
+from drivers.base import Fault
+from lightctl.model.values import OFF, ChannelState
+from lightctl.runtime.daemon import Daemon
 from tests.conftest import installation_data, modbus_controller
 
 CUE_GAP_S = 0.8
@@ -79,7 +80,7 @@ async def test_show_every_cue_in_one_beat_loops_and_returns_to_schedule(make_far
                 # a timed test would only measure how loaded the CI machine is)
                 assert max(arrivals) - beat < CUE_GAP_S, (loop, cue, [a - beat for a in arrivals])
         # Back to the schedule (none here: the default, off), and the run is on record.
-        assert daemon.show_layer is None
+        assert daemon.shows.layer is None
         assert all(state == OFF for state in daemon.desired_now()[0].values())
         reading = daemon.engine.reading_of("s3")
         assert reading is not None and not any(ch.on for ch in reading.channels.values())
@@ -120,7 +121,7 @@ async def test_offline_controller_rejoins_at_the_next_cue_and_stop(make_farm, tm
         # Caught up at a later cue, old cues not replayed: each cue on record once.
         assert len(s1) == len(set(s1)), s1
         assert all(records[(*rejoined, c)] == "sent" for c in ("s0", "s2"))
-        assert daemon.show_layer is None
+        assert daemon.shows.layer is None
         await asyncio.sleep(0.1)
         assert all(state == OFF for state in daemon.desired_now()[0].values())
     finally:
@@ -158,7 +159,7 @@ async def test_curtailment_sheds_records_and_restores(make_farm, tmp_path: Path)
 
 
 def test_senders_are_woken_cheapest_first_by_what_their_last_send_took() -> None:
-    from lightctl.showrunner import MAX_SEND_COST_S, send_order
+    from lightctl.runtime.showrunner import MAX_SEND_COST_S, send_order
 
     cost: dict[str, float] = {}
     order = ["bn1", "mb1", "ua1", "bn2", "mb2"]

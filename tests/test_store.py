@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from drivers.base import Fault
-from lightctl.daemon import Daemon
+from lightctl.runtime.daemon import Daemon
 from lightctl.store import MIGRATIONS, Store, open_database
 from tests.conftest import free_port, installation_data, modbus_controller, with_endpoints
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from drivers.base import Fault
-from lightctl.service import start_daemon
+from lightctl.process.service import start_daemon
 from tests.conftest import installation_data, modbus_controller
 from web.app import bound_port
 

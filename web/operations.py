@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from drivers.base import ChannelState
-from lightctl.daemon import CommandRefused
-from lightctl.showrunner import ShowRefused
-from scenes.explain import explain
+from lightctl.model.values import ChannelState
+from lightctl.reconcile.explain import explain
+from lightctl.runtime.daemon import CommandRefused
+from lightctl.runtime.showrunner import ShowRefused
 from scenes.model import UnknownScene
-from web.app import DAEMON, body, error, operator, requested_until
+from web.context import DAEMON, body, error, operator, requested_until
 
 
 async def get_scene(request: web.Request) -> web.Response:
@@ -89,7 +89,7 @@ async def curtail(request: web.Request) -> web.Response:
 
 
 async def handback(request: web.Request) -> web.Response:
-    """Hand a selector's channels back to their owners (an override; see lightctl.handback)."""
+    """Hand a selector's channels back to their owners (an override; see lightctl.inventory.handback)."""
     user = operator(request)
     data = await body(request)
     daemon = request.app[DAEMON]

@@ -1,4 +1,4 @@
-"""Benchmark hook: one synthetic CBD building per index (see lightctl.bench): eight facade
+"""Benchmark hook: one synthetic CBD building per index (see lightctl.bench.runner): eight facade
 circuits on Lighting Output objects, commanded at priority 10."""
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from bacpypes3.apdu import ErrorRejectAbortNack
 
 from drivers.bacnet import services
 from drivers.bacnet.errors import is_unsupported
-from drivers.base import ControllerReading, DriverError
+from drivers.base import DriverError
+from lightctl.model.values import ControllerReading
 
 if TYPE_CHECKING:
     from drivers.bacnet.driver import BacnetDriver

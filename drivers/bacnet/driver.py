@@ -36,21 +36,17 @@ from drivers.bacnet.frames import SIMPLE_ACK, frame
 from drivers.bacnet.profile import ObjectRef, Profile, load_profile
 from drivers.bacnet.services import Read, Write
 from drivers.bacnet.settings import BacnetSettings
-from drivers.base import (
+from drivers.base import ControllerTimeout, Driver, DriverError, PreparedSend, settings_of, try_acquire
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import (
     ApplyResult,
     ChannelId,
     ChannelReading,
     ChannelState,
     ControllerReading,
-    ControllerTimeout,
-    Driver,
-    DriverError,
     FaultKind,
     PlannedOperation,
-    PreparedSend,
 )
-from drivers.locks import try_acquire
-from lightctl.config import ControllerConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +67,11 @@ RELIABILITY_FAULTS = {
 }
 
 
-class BacnetDriver(Driver):
+class BacnetDriver(Driver[BacnetSettings]):
     level_tolerance = 0.5
-    releases = True
 
     def __init__(self, controller: ControllerConfig) -> None:
-        super().__init__(controller)
-        self.settings: BacnetSettings = controller.settings
+        super().__init__(controller, settings_of(controller, BacnetSettings))
         self.profile: Profile = load_profile(controller.profile)
         self.address = Address(f"{self.settings.host}:{self.settings.port}")
         self.label = f"device {self.settings.device_instance} at {self.settings.host}:{self.settings.port}"

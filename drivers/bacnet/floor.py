@@ -13,8 +13,9 @@ from drivers.bacnet import services
 from drivers.bacnet.frames import frame, reply_invoke_id
 from drivers.bacnet.profile import load_profile
 from drivers.bacnet.settings import BacnetSettings
-from drivers.base import ChannelState, ControllerTimeout
-from lightctl.config import ControllerConfig
+from drivers.base import ControllerTimeout
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelState
 
 
 class _Replies(asyncio.DatagramProtocol):

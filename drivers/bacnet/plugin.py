@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from drivers.bacnet.profile import CHANNEL_KINDS, load_profile, profile_names
 from drivers.bacnet.settings import BacnetSettings
-from drivers.base import ChannelState, ConfigProblem, Driver, FloorClient
-from lightctl.config import ControllerConfig
+from drivers.base import ConfigProblem, Driver, FloorClient
+from lightctl.model.installation import RELEASE, ControllerConfig
+from lightctl.model.values import ChannelState
 
 if TYPE_CHECKING:
     from drivers.bacnet.sim import BacnetSimulatorHost
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 class BacnetPlugin:
     protocol = "bacnet"
+    capabilities: frozenset[str] = frozenset({RELEASE})
     settings_model = BacnetSettings
     simulator_weight = 5.0
     """A simulated building costs bacpypes3 about 1.6 ms of CPU per request, several times a
@@ -60,7 +62,7 @@ class BacnetPlugin:
         settings: BacnetSettings = controller.settings
         return f"{settings.host}:{settings.port}"
 
-    def create_driver(self, controller: ControllerConfig) -> Driver:
+    def create_driver(self, controller: ControllerConfig) -> Driver[Any]:
         from drivers.bacnet.driver import BacnetDriver
 
         return BacnetDriver(controller)

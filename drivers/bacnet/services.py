@@ -35,7 +35,7 @@ from bacpypes3.primitivedata import Atomic, CharacterString, Null, ObjectIdentif
 from bacpypes3.vendor import get_vendor_info
 
 from drivers.bacnet.profile import ObjectRef, Profile
-from drivers.base import ChannelState
+from lightctl.model.values import ChannelState
 
 ArrayOfObjectIdentifier = ArrayOf(ObjectIdentifier)
 __all__ = ["ArrayOfObjectIdentifier", "CharacterString"]

@@ -9,9 +9,7 @@ probe without SO_REUSEPORT finds free, so tests never clash with each other or w
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import errno
 import itertools
 import os
@@ -23,7 +21,7 @@ from drivers.bacnet.profile import load_profile
 from drivers.bacnet.settings import BACNET_PORT, BacnetSettings
 from drivers.bacnet.simdevice import SimBuilding
 from drivers.base import Fault
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
 
 FAULT_KINDS = frozenset({"offline", "slow", "error", "lamp_failure", "breaker_trip"})
 
@@ -135,33 +133,3 @@ class BacnetSimulatorHost:
 
     def write_times(self, controller_id: str) -> list[float]:
         return list(self.devices[controller_id].write_times)
-
-
-async def _serve(config_path: str, only: set[str] | None) -> None:
-    from lightctl.config import load_config
-
-    config = load_config(config_path)
-    controllers = [
-        c for c in config.controllers() if c.protocol == "bacnet" and (only is None or c.id in only)
-    ]
-    host = BacnetSimulatorHost(controllers)
-    await host.start()
-    print(f"{len(controllers)} simulated BACnet devices running; Ctrl-C stops them", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await host.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the BACnet building simulators of a config")
-    parser.add_argument("--config", default="config.yaml")
-    parser.add_argument("--only", nargs="*", help="controller ids (default: every bacnet controller)")
-    args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.config, set(args.only) if args.only else None))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -45,7 +45,7 @@ from drivers.bacnet.simobjects import (
 )
 from drivers.simphysics import Ramp
 from drivers.simturns import turns
-from lightctl.config import ChannelConfig, ControllerConfig
+from lightctl.model.installation import ChannelConfig, ControllerConfig
 
 WRITABLE: dict[str, frozenset[str]] = {
     "lighting-output": frozenset({"presentValue", "lightingCommand"}),

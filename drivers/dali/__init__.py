@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from drivers.base import ChannelId, ChannelState, ConfigProblem, Driver, FloorClient, SimulatorHost
-from drivers.dali.model import DaliSettings, load_profiles, settings_of
-from lightctl.config import ControllerConfig
+from drivers.base import ConfigProblem, Driver, FloorClient, SimulatorHost
+from drivers.dali.model import DaliSettings, dali_settings, load_profiles
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelId, ChannelState
 
 
 class DaliPlugin:
     protocol = "dali"
+    capabilities: frozenset[str] = frozenset()
     settings_model = DaliSettings
 
     def profile_names(self) -> Sequence[str]:
@@ -22,7 +25,7 @@ class DaliPlugin:
         return validate(controller)
 
     def endpoint_key(self, controller: ControllerConfig) -> str:
-        settings = settings_of(controller)
+        settings = dali_settings(controller)
         if settings.gateway == "daliserver":
             from drivers.dali.model import line_port
 
@@ -31,7 +34,7 @@ class DaliPlugin:
             return f"{settings.host}:{ports}"
         return f"{settings.host}:{settings.port or ''}{settings.path}"
 
-    def create_driver(self, controller: ControllerConfig) -> Driver:
+    def create_driver(self, controller: ControllerConfig) -> Driver[Any]:
         from drivers.dali.driver import DaliDriver
 
         return DaliDriver(controller)

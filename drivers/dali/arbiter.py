@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from drivers.locks import try_acquire
+from drivers.base import try_acquire
 
 
 class LineArbiter:

@@ -1,4 +1,4 @@
-"""Benchmark hook: one synthetic two-line DALI gateway per index (see lightctl.bench).
+"""Benchmark hook: one synthetic two-line DALI gateway per index (see lightctl.bench.runner).
 
 Each gateway has 2 lines of 64 gear in 4 groups of 16, one channel per group; even indexes speak
 the WebSocket raw-frame API, odd ones daliserver, so both transports are in every run.

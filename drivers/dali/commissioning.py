@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from drivers.base import ChannelId, ChannelState
 from drivers.dali import frames
 from drivers.dali.compile import cover_line
 from drivers.dali.driver import DaliDriver
 from drivers.dali.frames import Reply, ReplyKind
 from drivers.dali.levels import MASK, arc_to_percent, percent_to_arc
 from drivers.dali.model import MAX_GEAR
+from lightctl.model.values import ChannelId, ChannelState
 
 Progress = Callable[[int, int], None]
 

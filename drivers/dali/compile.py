@@ -20,11 +20,11 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from drivers.base import ChannelId, ChannelState
 from drivers.dali import frames
 from drivers.dali.frames import Transaction
 from drivers.dali.levels import MASK, fade_code, kelvin_to_mirek, percent_to_arc
 from drivers.dali.model import LineTopology, Point
+from lightctl.model.values import ChannelId, ChannelState
 
 
 @dataclass(frozen=True, slots=True)

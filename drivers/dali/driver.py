@@ -7,20 +7,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 
-from drivers.base import (
-    ApplyResult,
-    ChannelId,
-    ChannelReading,
-    ChannelState,
-    Colour,
-    ControllerReading,
-    ControllerTimeout,
-    Driver,
-    DriverError,
-    FaultKind,
-    PlannedOperation,
-    PreparedSend,
-)
+from drivers.base import ControllerTimeout, Driver, DriverError, PreparedSend, settings_of
 from drivers.dali import frames
 from drivers.dali.arbiter import LineArbiter
 from drivers.dali.compile import LineKnowledge, LineOp, compile_line, learn
@@ -28,14 +15,24 @@ from drivers.dali.daliserver import DaliserverTransport
 from drivers.dali.frames import Reply, ReplyKind, Transaction
 from drivers.dali.levels import LEVEL_TOLERANCE, MASK, arc_to_percent, mirek_to_kelvin
 from drivers.dali.lunatone import LunatoneTransport
-from drivers.dali.model import LineTopology, line_port, load_profiles, settings_of, topology
+from drivers.dali.model import DaliSettings, LineTopology, dali_settings, line_port, load_profiles, topology
 from drivers.dali.prepared import PreparedLines
 from drivers.dali.transport import FrameTransport, HeldLineTransport
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import (
+    ApplyResult,
+    ChannelId,
+    ChannelReading,
+    ChannelState,
+    Colour,
+    ControllerReading,
+    FaultKind,
+    PlannedOperation,
+)
 
 
 def make_transport(controller: ControllerConfig) -> FrameTransport:
-    settings = settings_of(controller)
+    settings = dali_settings(controller)
     profile = load_profiles().get(controller.profile)
     if settings.gateway == "daliserver":
         ports = {line.line: line_port(settings, profile, line) for line in settings.lines}
@@ -56,12 +53,11 @@ MIN_SWEEP_PAUSE_S = 0.2
 """Pause between passes even when a pass takes longer than ``poll_s``: the bus is not only ours."""
 
 
-class DaliDriver(Driver):
+class DaliDriver(Driver[DaliSettings]):
     level_tolerance = LEVEL_TOLERANCE
 
     def __init__(self, controller: ControllerConfig) -> None:
-        super().__init__(controller)
-        self.settings = settings_of(controller)
+        super().__init__(controller, settings_of(controller, DaliSettings))
         self.lines: dict[int, LineTopology] = topology(controller)
         self.transport = make_transport(controller)
         self.arbiters = {n: LineArbiter() for n in self.lines}

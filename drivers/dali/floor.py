@@ -14,15 +14,15 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from drivers.base import ChannelId, ChannelState
 from drivers.dali import frames
 from drivers.dali.compile import LineKnowledge, compile_line, target_of
 from drivers.dali.daliserver import STATUS_FOREIGN
 from drivers.dali.daliserver import encode_request as encode_daliserver
 from drivers.dali.frames import Transaction
 from drivers.dali.lunatone import encode_request as encode_ws
-from drivers.dali.model import line_port, load_profiles, settings_of, topology
-from lightctl.config import ControllerConfig
+from drivers.dali.model import dali_settings, line_port, load_profiles, topology
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelId, ChannelState
 
 FLOOR_TIMEOUT_S = 10.0
 
@@ -48,7 +48,7 @@ def batch_transactions(controller: ControllerConfig, states: Mapping[ChannelId, 
 class DaliFloorClient:
     def __init__(self, controller: ControllerConfig, states: Mapping[ChannelId, ChannelState]) -> None:
         self.controller = controller
-        self.settings = settings_of(controller)
+        self.settings = dali_settings(controller)
         self.batches = batch_transactions(controller, states)
         self._streams: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
         self._session: aiohttp.ClientSession | None = None

@@ -24,10 +24,9 @@ from typing import Any
 
 import aiohttp
 
-from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected
+from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected, try_acquire
 from drivers.dali.frames import FRAMING_ERROR, NO_REPLY, Reply, ReplyKind, Transaction
 from drivers.dali.transport import HeldLineTransport
-from drivers.locks import try_acquire
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ruamel.yaml import YAML
 
-from drivers.base import ChannelId, ConfigProblem
-from lightctl.config import ControllerConfig
+from drivers.base import ConfigProblem, settings_of
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelId
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 Transport = Literal["daliserver", "lunatone-ws"]
@@ -172,11 +173,8 @@ class LineTopology:
         return frozenset([point.number]) if point.number in self.gear else frozenset()
 
 
-def settings_of(controller: ControllerConfig) -> DaliSettings:
-    settings = controller.settings
-    if isinstance(settings, DaliSettings):
-        return settings
-    return DaliSettings.model_validate(settings or {})
+def dali_settings(controller: ControllerConfig) -> DaliSettings:
+    return settings_of(controller, DaliSettings)
 
 
 def line_port(settings: DaliSettings, profile: GatewayProfile | None, line: LineSettings) -> int:
@@ -191,7 +189,7 @@ def line_port(settings: DaliSettings, profile: GatewayProfile | None, line: Line
 
 def topology(controller: ControllerConfig) -> dict[int, LineTopology]:
     """Lines of a controller with the channels on each; assumes validate_controller passed."""
-    settings = settings_of(controller)
+    settings = dali_settings(controller)
     lines: dict[int, LineTopology] = {}
     for line in settings.lines:
         gear = tuple(sorted(parse_addresses(line.gear)))
@@ -214,7 +212,7 @@ def topology(controller: ControllerConfig) -> dict[int, LineTopology]:
 
 def validate(controller: ControllerConfig) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
-    settings = settings_of(controller)
+    settings = dali_settings(controller)
     profile = load_profiles().get(controller.profile)
     if profile is None:
         known = ", ".join(sorted(load_profiles()))

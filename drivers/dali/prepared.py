@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from drivers.base import ApplyResult, ChannelId
 from drivers.dali.compile import LineOp
 from drivers.dali.frames import Reply, Transaction
 from drivers.dali.transport import HeldLineTransport
+from lightctl.model.values import ApplyResult, ChannelId
 
 if TYPE_CHECKING:
     from drivers.dali.driver import DaliDriver

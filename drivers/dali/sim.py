@@ -28,10 +28,10 @@ from drivers.base import Fault
 from drivers.dali import lunatone
 from drivers.dali.daliserver import STATUS_ANSWER, STATUS_FOREIGN, STATUS_FRAMING_ERROR, STATUS_NO_ANSWER
 from drivers.dali.frames import Reply, ReplyKind
-from drivers.dali.model import line_port, load_profiles, parse_addresses, settings_of, topology
+from drivers.dali.model import dali_settings, line_port, load_profiles, parse_addresses, topology
 from drivers.dali.sim_gear import DEVICE_TYPE_COLOUR, DEVICE_TYPE_LED, Gear, SimLine
 from drivers.simturns import turns
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
 
 FRAME_S = 0.031
 """16-bit forward frame (19 bit times at 1,200 baud, 15.8 ms) and the settling time after it."""
@@ -49,7 +49,7 @@ class SimGateway:
 
     def __init__(self, controller: ControllerConfig, *, timing: bool = True) -> None:
         self.controller = controller
-        self.settings = settings_of(controller)
+        self.settings = dali_settings(controller)
         self.timing = timing
         self.topology = topology(controller)
         self.lines: dict[int, SimLine] = {}
@@ -427,7 +427,7 @@ class DaliSimulatorHost:
 
 
 def gear_lines(controller: ControllerConfig) -> dict[int, frozenset[int]]:
-    return {line.line: parse_addresses(line.gear) for line in settings_of(controller).lines}
+    return {line.line: parse_addresses(line.gear) for line in dali_settings(controller).lines}
 
 
 __all__ = ["FRAME_S", "QUERY_S", "DaliSimulatorHost", "SimGateway"]

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from drivers.base import ChannelId, ChannelState, ConfigProblem, Driver
-from drivers.modbus.driver import ModbusDriver, settings_of
+from drivers.base import ConfigProblem, Driver
+from drivers.modbus.driver import ModbusDriver, modbus_settings
 from drivers.modbus.profile import profiles, refused_profiles
 from drivers.modbus.settings import ModbusSettings
+from lightctl.model.values import ChannelId, ChannelState
 
 if TYPE_CHECKING:
     from drivers.modbus.floor import ModbusFloorClient
     from drivers.modbus.sim import ModbusSimulator
-    from lightctl.config import ControllerConfig
+    from lightctl.model.installation import ControllerConfig
 
 __all__ = ["PLUGIN", "ModbusDriver", "ModbusPlugin", "ModbusSettings"]
 
 
 class ModbusPlugin:
     protocol = "modbus"
+    capabilities: frozenset[str] = frozenset()
     settings_model = ModbusSettings
 
     def profile_names(self) -> Sequence[str]:
@@ -75,10 +77,10 @@ class ModbusPlugin:
         return problems
 
     def endpoint_key(self, controller: ControllerConfig) -> str:
-        settings = settings_of(controller)
+        settings = modbus_settings(controller)
         return f"{settings.host}:{settings.port}/{settings.unit}"
 
-    def create_driver(self, controller: ControllerConfig) -> Driver:
+    def create_driver(self, controller: ControllerConfig) -> Driver[Any]:
         return ModbusDriver(controller)
 
     def create_simulator(

@@ -1,4 +1,4 @@
-"""Benchmark hook: one synthetic 8-circuit dimming cabinet per index (see lightctl.bench)."""
+"""Benchmark hook: one synthetic 8-circuit dimming cabinet per index (see lightctl.bench.runner)."""
 
 from __future__ import annotations
 

@@ -7,22 +7,15 @@ from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
-from drivers.base import (
-    ApplyResult,
-    ChannelId,
-    ChannelState,
-    ControllerReading,
-    Driver,
-    PlannedOperation,
-    PreparedSend,
-)
+from drivers.base import Driver, PreparedSend, settings_of
 from drivers.modbus.profile import Profile, profiles
 from drivers.modbus.protocol import ChannelMap, Request, StatusDecoder, compile_batch, status_request
 from drivers.modbus.settings import ModbusSettings
 from drivers.modbus.transport import ModbusTcpLink, Sending
+from lightctl.model.values import ApplyResult, ChannelId, ChannelState, ControllerReading, PlannedOperation
 
 if TYPE_CHECKING:
-    from lightctl.config import ControllerConfig
+    from lightctl.model.installation import ControllerConfig
 
 COMPILE_CACHE = 16
 """Compiled batches kept per driver: the same scene is sent again and again (one switch, retries)."""
@@ -33,12 +26,11 @@ def channel_map(controller: ControllerConfig, profile: Profile | None = None) ->
     return ChannelMap.build(profile, ((ch.id, int(ch.point), ch.dimmable) for ch in controller.channels))
 
 
-def settings_of(controller: ControllerConfig) -> ModbusSettings:
-    settings = controller.settings
-    return settings if isinstance(settings, ModbusSettings) else ModbusSettings.model_validate(settings or {})
+def modbus_settings(controller: ControllerConfig) -> ModbusSettings:
+    return settings_of(controller, ModbusSettings)
 
 
-class ModbusDriver(Driver):
+class ModbusDriver(Driver[ModbusSettings]):
     """One cabinet controller. A batch is at most: register writes (levels, fades), coil writes
     (contactors); a read-back or a full poll is one FC04 of the profile's status block (the
     discrete inputs repeat what that block holds, so a poll does not read them)."""
@@ -46,9 +38,9 @@ class ModbusDriver(Driver):
     level_tolerance: ClassVar[float] = 0.1
 
     def __init__(self, controller: ControllerConfig) -> None:
-        super().__init__(controller)
+        super().__init__(controller, settings_of(controller, ModbusSettings))
         self.cmap = channel_map(controller)
-        settings = settings_of(controller)
+        settings = self.settings
         self.link = ModbusTcpLink(controller.id, settings.host, settings.port, settings.unit, controller.timeout_s)
         self._status = status_request(self.cmap.profile)
         self._decoder = StatusDecoder(self.cmap)

@@ -11,11 +11,12 @@ import struct
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from drivers.base import ChannelId, ChannelState, ControllerTimeout, ControllerUnreachable, ProtocolFault
-from drivers.modbus.driver import ModbusDriver, settings_of
+from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault
+from drivers.modbus.driver import ModbusDriver, modbus_settings
+from lightctl.model.values import ChannelId, ChannelState
 
 if TYPE_CHECKING:
-    from lightctl.config import ControllerConfig
+    from lightctl.model.installation import ControllerConfig
 
 MBAP = struct.Struct(">HHHB")
 
@@ -23,7 +24,7 @@ MBAP = struct.Struct(">HHHB")
 class ModbusFloorClient:
     def __init__(self, controller: ControllerConfig, states: Mapping[ChannelId, ChannelState]) -> None:
         driver = ModbusDriver(controller)
-        settings = settings_of(controller)
+        settings = modbus_settings(controller)
         self.controller_id = controller.id
         self.host, self.port, self.unit = settings.host, settings.port, settings.unit
         self.timeout_s = controller.timeout_s

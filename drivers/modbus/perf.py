@@ -20,13 +20,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from drivers.base import OFF, ChannelState
 from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.floor import ModbusFloorClient
 from drivers.modbus.protocol import Request
 from drivers.modbus.settings import ModbusSettings
 from drivers.modbus.sim import ModbusSimulator, raise_file_limit
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import OFF, ChannelState
 
 ON = ChannelState(on=True, level=100.0)
 USE_UVLOOP = False

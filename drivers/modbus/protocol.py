@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pymodbus.pdu.bit_message import WriteMultipleCoilsRequest
 from pymodbus.pdu.register_message import ReadInputRegistersRequest, WriteMultipleRegistersRequest
 
-from drivers.base import (
+from drivers.modbus.profile import Profile
+from lightctl.model.values import (
     ChannelId,
     ChannelReading,
     ChannelState,
@@ -23,7 +24,6 @@ from drivers.base import (
     FaultKind,
     PlannedOperation,
 )
-from drivers.modbus.profile import Profile
 
 FC_READ_INPUT_REGISTERS = 4
 FC_WRITE_COILS = 15

@@ -33,13 +33,13 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 
 from drivers.base import Fault
 from drivers.modbus.device import NOMINAL_V
-from drivers.modbus.driver import settings_of
+from drivers.modbus.driver import modbus_settings
 from drivers.modbus.profile import profiles
 from drivers.modbus.sim_cabinet import SimulatedCabinet
 from drivers.simturns import turns
 
 if TYPE_CHECKING:
-    from lightctl.config import ControllerConfig
+    from lightctl.model.installation import ControllerConfig
 
 FAULT_KINDS = frozenset(
     {
@@ -319,7 +319,7 @@ class ModbusSimulator:
         self._endpoint_of: dict[str, _Endpoint] = {}
         groups: dict[tuple[str, int], _Endpoint] = {}
         for ctrl in controllers:
-            settings = settings_of(ctrl)
+            settings = modbus_settings(ctrl)
             host = _bind_host(settings.host)
             key = (host, settings.port)
             endpoint = groups.get(key)

@@ -13,11 +13,11 @@ from pymodbus.constants import ExcCodes
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from drivers.modbus.device import Cabinet
-from drivers.modbus.driver import settings_of
+from drivers.modbus.driver import modbus_settings
 from drivers.modbus.profile import Profile, Scaled
 
 if TYPE_CHECKING:
-    from lightctl.config import ControllerConfig
+    from lightctl.model.installation import ControllerConfig
 
 WRITE_TIMES_KEPT = 10_000
 """Arrival instants (time.monotonic) of the last writes, for measuring a show's beat."""
@@ -37,7 +37,7 @@ class SimulatedCabinet:
     def __init__(self, controller: ControllerConfig, profile: Profile) -> None:
         self.controller = controller
         self.profile = profile
-        self.unit = settings_of(controller).unit
+        self.unit = modbus_settings(controller).unit
         loads: dict[int, tuple[float, bool]] = {}
         self.circuit_of: dict[str, int] = {}
         for ch in controller.channels:

@@ -28,8 +28,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.bit_message import WriteMultipleCoilsResponse
 from pymodbus.pdu.register_message import ReadInputRegistersResponse, WriteMultipleRegistersResponse
 
-from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected
-from drivers.locks import try_acquire
+from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected, try_acquire
 from drivers.modbus.protocol import FC_READ_INPUT_REGISTERS, FC_WRITE_COILS, FC_WRITE_REGISTERS, Request
 
 MBAP = struct.Struct(">HHHB")

@@ -19,19 +19,7 @@ from typing import Any
 
 from asyncua import Client, ua
 
-from drivers.base import (
-    ApplyResult,
-    ChannelId,
-    ChannelReading,
-    ChannelState,
-    Colour,
-    ControllerReading,
-    ControllerUnreachable,
-    Driver,
-    DriverError,
-    PlannedOperation,
-    PreparedSend,
-)
+from drivers.base import ControllerUnreachable, Driver, DriverError, PreparedSend, settings_of
 from drivers.opcua.encoded import (
     EncodedRequest,
     Framed,
@@ -51,7 +39,16 @@ from drivers.opcua.nodes import NodeRef, Resolved, resolve
 from drivers.opcua.profile import Profile, ZoneKey, load_profile
 from drivers.opcua.security import configure_client_security
 from drivers.opcua.settings import OpcUaSettings
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import (
+    ApplyResult,
+    ChannelId,
+    ChannelReading,
+    ChannelState,
+    Colour,
+    ControllerReading,
+    PlannedOperation,
+)
 
 log = logging.getLogger(__name__)
 if logging.getLogger("asyncua").level == logging.NOTSET:
@@ -123,12 +120,11 @@ class _Pushes:
         log.info("%s: subscription status %s", self.driver.controller_id, status)
 
 
-class OpcUaDriver(Driver):
+class OpcUaDriver(Driver[OpcUaSettings]):
     level_tolerance = 0.1
 
     def __init__(self, controller: ControllerConfig) -> None:
-        super().__init__(controller)
-        self.settings: OpcUaSettings = controller.settings
+        super().__init__(controller, settings_of(controller, OpcUaSettings))
         self.profile: Profile = load_profile(controller.profile)
         self.resolved: Resolved | None = None
         self._client: Client | None = None

@@ -26,10 +26,11 @@ from asyncua.ua.ua_binary import (
     uatcp_to_binary,
 )
 
-from drivers.base import ChannelId, ChannelState, ControllerTimeout, ControllerUnreachable, ProtocolFault
+from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault
 from drivers.opcua.driver import OpcUaDriver
 from drivers.opcua.settings import OpcUaSettings
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelId, ChannelState
 
 HEADER = struct.Struct("<3scI")
 SEQUENCE = struct.Struct("<II")

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from asyncua import Client, ua
 
-from drivers.base import ChannelId, ProtocolFault
+from drivers.base import ProtocolFault
 from drivers.opcua.profile import PlcKey, Profile, ZoneKey
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelId
 
 OPTIONAL_ZONE_KEYS = frozenset({"fade_s", "#method"})
 """Paths a PLC may lack without the profile being wrong (older firmware: no fades, no method)."""

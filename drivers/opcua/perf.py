@@ -21,12 +21,12 @@ from typing import Any
 
 from asyncua import Server
 
-from drivers.base import ChannelState
 from drivers.opcua.driver import OpcUaDriver
 from drivers.opcua.encoded import frame, ready_protocol
 from drivers.opcua.sim import OpcUaSimulator
 from drivers.opcua.sim_server import standard_space
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelState
 
 
 def make_controllers(count: int) -> list[ControllerConfig]:

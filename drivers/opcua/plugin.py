@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from drivers.base import ChannelId, ChannelState, ConfigProblem, Driver
+from drivers.base import ConfigProblem, Driver
 from drivers.opcua.profile import UnknownProfile, load_profile, profile_names
 from drivers.opcua.settings import OpcUaSettings
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.values import ChannelId, ChannelState
 
 if TYPE_CHECKING:  # asyncua is imported only when a driver or simulator is made
     from drivers.opcua.floor import OpcUaFloorClient
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # asyncua is imported only when a driver or simulator is made
 
 class OpcUaPlugin:
     protocol = "opcua"
+    capabilities: frozenset[str] = frozenset()
     settings_model = OpcUaSettings
 
     def profile_names(self) -> Sequence[str]:
@@ -54,7 +56,7 @@ class OpcUaPlugin:
         host, port = settings.host_port
         return f"{host.lower()}:{port}{parsed.path}"
 
-    def create_driver(self, controller: ControllerConfig) -> Driver:
+    def create_driver(self, controller: ControllerConfig) -> Driver[Any]:
         from drivers.opcua.driver import OpcUaDriver
 
         return OpcUaDriver(controller)

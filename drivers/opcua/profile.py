@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
 
-from drivers.base import FaultKind
+from lightctl.model.values import FaultKind
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 BrowseName = str

@@ -15,7 +15,7 @@ from drivers.base import Fault
 from drivers.opcua.settings import OpcUaSettings
 from drivers.opcua.sim_plc import FAULT_KINDS, BridgePlc
 from drivers.opcua.sim_server import standard_space
-from lightctl.config import ControllerConfig
+from lightctl.model.installation import ControllerConfig
 
 log = logging.getLogger(__name__)
 

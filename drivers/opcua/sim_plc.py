@@ -20,12 +20,13 @@ from urllib.parse import urlparse
 from asyncua import ua
 from asyncua.common.utils import ServiceError
 
-from drivers.base import Fault, FaultKind
+from drivers.base import Fault
 from drivers.opcua.profile import WRITABLE_ZONE_KEYS, PlcKey, Profile, ZoneKey, load_profile
 from drivers.opcua.security import application_uris, generate_certificate, load_certificate, untrusted_reason
 from drivers.opcua.settings import OpcUaSettings
 from drivers.opcua.sim_server import PlcHooks, PlcServer, standard_space
-from lightctl.config import ChannelConfig, ControllerConfig
+from lightctl.model.installation import ChannelConfig, ControllerConfig
+from lightctl.model.values import FaultKind
 
 log = logging.getLogger(__name__)
 if logging.getLogger("asyncua").level == logging.NOTSET:

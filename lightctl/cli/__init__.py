@@ -1,0 +1,1 @@
+"""``lightctl``: the command line."""

@@ -1,0 +1,167 @@
+"""Layers 2 and 3 of config validation: protocol settings, then cross-field checks.
+
+What needs the inventory resolved (selectors, hand-backs, the schedule) is checked a layer up,
+by lightctl.resolve.checks, once these pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from drivers.registry import UnknownProtocol, get_plugin
+from lightctl.config.problems import Locator, Path_, Problem, format_path, problem_at, pydantic_problems
+from lightctl.model.config import Config
+from lightctl.model.installation import ControllerConfig
+from lightctl.model.scenes import HANDBACK_SCENE
+
+
+def validate_protocol_settings(config: Config, file: str, locate: Locator, problems: list[Problem]) -> Config:
+    """Replace each controller's raw ``settings`` dict by its protocol's validated model."""
+    patched: dict[str, ControllerConfig] = {}
+    paths = controller_paths(config)
+    for ctrl in config.controllers():
+        path = paths[ctrl.id]
+        try:
+            plugin = get_plugin(ctrl.protocol)
+        except UnknownProtocol as exc:
+            problems.append(problem_at(file, locate, (*path, "protocol"), str(exc)))
+            continue
+        try:
+            settings = plugin.settings_model.model_validate(ctrl.settings or {})
+        except ValidationError as exc:
+            problems.extend(pydantic_problems(exc, file, locate, (*path, "settings")))
+            continue
+        patched[ctrl.id] = ctrl.model_copy(update={"settings": settings, "capabilities": plugin.capabilities})
+    return _replace_controllers(config, patched)
+
+
+def _replace_controllers(config: Config, patched: dict[str, ControllerConfig]) -> Config:
+    districts = []
+    for d in config.districts:
+        sites = [s.model_copy(update={"controllers": [patched.get(c.id, c) for c in s.controllers]}) for s in d.sites]
+        districts.append(d.model_copy(update={"sites": sites}))
+    return config.model_copy(update={"districts": districts})
+
+
+def _duplicates(items: Iterable[tuple[str, Path_]], what: str, file: str, locate: Locator) -> list[Problem]:
+    items = list(items)
+    counts = Counter(value for value, _ in items)
+    first: dict[str, Path_] = {}
+    problems = []
+    for value, path in items:
+        if counts[value] > 1:
+            if value in first:
+                where = format_path(first[value])
+                problems.append(problem_at(file, locate, path, f"duplicate {what} {value!r} (first used at {where})"))
+            else:
+                first[value] = path
+    return problems
+
+
+def controller_paths(config: Config) -> dict[str, Path_]:
+    """Field path of every controller, for problems found after validation."""
+    paths: dict[str, Path_] = {}
+    for di, district in enumerate(config.districts):
+        for si, site in enumerate(district.sites):
+            for ci, ctrl in enumerate(site.controllers):
+                paths[ctrl.id] = ("districts", di, "sites", si, "controllers", ci)
+    return paths
+
+
+def cross_check(config: Config, file: str, locate: Locator) -> list[Problem]:
+    problems: list[Problem] = []
+    declared_tags = set(config.tags)
+    districts, sites, controllers, legacy, endpoints = [], [], [], [], []
+    tag_uses: list[tuple[str, Path_]] = []
+    for di, district in enumerate(config.districts):
+        dpath: Path_ = ("districts", di)
+        districts.append((district.id, (*dpath, "id")))
+        tag_uses += [(t, (*dpath, "tags", i)) for i, t in enumerate(district.tags)]
+        for si, site in enumerate(district.sites):
+            spath: Path_ = (*dpath, "sites", si)
+            sites.append((site.id, (*spath, "id")))
+            tag_uses += [(t, (*spath, "tags", i)) for i, t in enumerate(site.tags)]
+            distance = config.installation.location.distance_km(site.location)
+            if distance > config.installation.max_site_distance_km:
+                problems.append(
+                    problem_at(
+                        file, locate, (*spath, "location"),
+                        f"bad coordinate: {distance:.0f} km from the installation's location "
+                        f"(limit {config.installation.max_site_distance_km:.0f} km; are lat and lon swapped?)",
+                    )
+                )
+            for li, circuit in enumerate(site.legacy):
+                legacy.append((circuit.id, (*spath, "legacy", li, "id")))
+                tag_uses += [(t, (*spath, "legacy", li, "tags", i)) for i, t in enumerate(circuit.tags)]
+            for ci, ctrl in enumerate(site.controllers):
+                cpath: Path_ = (*spath, "controllers", ci)
+                controllers.append((ctrl.id, (*cpath, "id")))
+                tag_uses += [(t, (*cpath, "tags", i)) for i, t in enumerate(ctrl.tags)]
+                problems += _duplicates(
+                    ((ch.id, (*cpath, "channels", chi, "id")) for chi, ch in enumerate(ctrl.channels)),
+                    "channel id", file, locate,
+                )
+                for chi, ch in enumerate(ctrl.channels):
+                    tag_uses += [(t, (*cpath, "channels", chi, "tags", i)) for i, t in enumerate(ch.tags)]
+                if not isinstance(ctrl.settings, BaseModel):
+                    continue  # its protocol or settings were refused by layer 2, already reported
+                plugin = get_plugin(ctrl.protocol)
+                for found in plugin.validate_controller(ctrl):
+                    problems.append(problem_at(file, locate, (*cpath, *found.path), found.message))
+                endpoints.append((f"{ctrl.protocol}://{plugin.endpoint_key(ctrl)}", (*cpath, "id")))
+    problems += _duplicates(districts, "district id", file, locate)
+    problems += _duplicates(sites, "site id", file, locate)
+    problems += _duplicates(controllers, "controller id", file, locate)
+    problems += _duplicates(legacy, "legacy circuit id", file, locate)
+    problems += _duplicates(endpoints, "controller endpoint", file, locate)
+    problems += _duplicates(
+        ((s.id, ("scenes", i, "id")) for i, s in enumerate(config.scenes)), "scene id", file, locate
+    )
+    for i, scene in enumerate(config.scenes):
+        if scene.id == HANDBACK_SCENE:  # `lightctl handback` and the API rely on what it does
+            message = f"scene id {HANDBACK_SCENE!r} is the built-in hand-back scene; give this scene another id"
+            problems.append(problem_at(file, locate, ("scenes", i, "id"), message))
+    for tag, path in tag_uses:
+        if tag not in declared_tags:
+            problems.append(problem_at(file, locate, path, f"unknown tag {tag!r}: declare it under 'tags:'"))
+    problems += _scene_bases(config, file, locate)
+    problems += _duplicates(((s.id, ("shows", i, "id")) for i, s in enumerate(config.shows)), "show id", file, locate)
+    scene_ids = config.all_scenes()
+    entry_ids = {entry.id for entry in config.schedule.entries}
+    for si, show in enumerate(config.shows):
+        for ei, entry in enumerate(show.schedule_entries):
+            if entry not in entry_ids:
+                problems.append(problem_at(file, locate, ("shows", si, "schedule_entries", ei), f"unknown schedule entry {entry!r}"))
+        for ci, cue in enumerate(show.cues):
+            if cue.scene is not None and cue.scene not in scene_ids:
+                problems.append(
+                    problem_at(file, locate, ("shows", si, "cues", ci, "scene"), f"unknown scene {cue.scene!r} (known: {', '.join(sorted(scene_ids))})")
+                )
+    return problems
+
+
+def _scene_bases(config: Config, file: str, locate: Locator) -> list[Problem]:
+    """Every base scene exists, and no scene builds on itself through its bases."""
+    scenes = config.all_scenes()
+    index = {scene.id: i for i, scene in enumerate(config.scenes)}
+    problems = []
+    for scene in config.scenes:
+        if scene.base is None:
+            continue
+        path: Path_ = ("scenes", index[scene.id], "base")
+        if scene.base not in scenes:
+            problems.append(problem_at(file, locate, path, f"unknown base scene {scene.base!r} (known: {', '.join(sorted(scenes))})"))
+            continue
+        seen = [scene.id]
+        base: str | None = scene.base
+        while base is not None and base in scenes:
+            if base in seen:
+                chain = " -> ".join([*seen, base])
+                problems.append(problem_at(file, locate, path, f"scene bases form a cycle: {chain}"))
+                break
+            seen.append(base)
+            base = scenes[base].base
+    return problems

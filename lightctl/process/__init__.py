@@ -1,0 +1,1 @@
+"""The daemon's processes: ``run`` (daemon and API), ``sim`` (simulators), ``demo`` (both)."""

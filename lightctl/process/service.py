@@ -1,0 +1,160 @@
+"""Long-running commands: ``run`` (the daemon), ``sim`` (simulators), ``demo`` (both + console).
+
+Each owns its event loop and stops gracefully on SIGINT/SIGTERM: the API stops taking requests,
+supervisors stop, queued records are flushed, simulators are stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from drivers.base import Fault
+from lightctl.model.config import Config
+from lightctl.runtime.credentials import load_or_create_token
+from lightctl.runtime.daemon import Daemon
+from lightctl.simulation.farm import SimulatorError, SimulatorFarm, raise_open_file_limit
+from schedules.builder import build as build_schedule
+from schedules.runner import run_until_cancelled
+from web.app import bound_port, serve
+
+log = logging.getLogger("lightctl")
+
+
+class StopSignal:
+    """SIGINT/SIGTERM caught from the moment it is created: a stop asked for during start-up is
+    honoured as soon as start-up is done (a service manager may stop us at any time)."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.loop.add_signal_handler(sig, self.event.set)
+
+    async def wait(self) -> None:
+        try:
+            await self.event.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.loop.remove_signal_handler(sig)
+
+
+async def start_daemon(config: Config, *, database: str | None = None, api_port: int | None = None) -> tuple[Daemon, web.AppRunner]:
+    raise_open_file_limit()
+    daemon = Daemon(config, database=database)
+    daemon.schedule = build_schedule(config, daemon.inventory)
+    token = load_or_create_token(str(daemon.store.path))
+    await daemon.start(reconcile=False)
+    try:
+        port = config.daemon.api_port if api_port is None else api_port
+        runner = await serve(daemon, config.daemon.api_host, port, token)
+    except BaseException:
+        await daemon.stop()
+        raise
+    # Operators can read status while the start-up reconcile runs; commands queue behind it.
+    await daemon.reconcile("startup", source="startup", force=True)
+    if daemon.schedule is not None:  # "reconcile now" at every schedule transition, clock jump, missed trigger
+        daemon.spawn(run_until_cancelled(daemon.schedule, daemon.reconcile, zone=daemon.tz, wall=daemon.clock), "schedule-runner")
+    return daemon, runner
+
+
+async def run_daemon(config: Config) -> None:
+    stop = StopSignal()
+    daemon, runner = await start_daemon(config)
+    url = f"http://{config.daemon.api_host}:{bound_port(runner)}/"
+    log.info("lightctl daemon running: %d controllers; API and status page at %s", len(daemon.inventory.controllers), url)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await runner.cleanup()
+        await daemon.stop()
+
+
+def simulator_control_app(farm: SimulatorFarm) -> web.Application:
+    """A small HTTP interface to inject and clear faults in running simulators."""
+
+    async def inject(request: web.Request) -> web.Response:
+        data = await request.json()
+        try:
+            fault = Fault(str(data["kind"]), data.get("channel"), data.get("value"))
+            await farm.inject(request.match_info["controller_id"], fault)
+        except (KeyError, TypeError) as exc:
+            return web.json_response({"error": f"bad fault: {exc}"}, status=400)
+        except SimulatorError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def clear(request: web.Request) -> web.Response:
+        try:
+            await farm.clear(request.match_info["controller_id"], request.query.get("kind"))
+        except SimulatorError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def counts(request: web.Request) -> web.Response:
+        return web.json_response(await farm.request_counts())
+
+    async def kinds(request: web.Request) -> web.Response:
+        return web.json_response(await farm.fault_kinds())
+
+    app = web.Application()
+    app.router.add_post("/sim/{controller_id}/faults", inject)
+    app.router.add_delete("/sim/{controller_id}/faults", clear)
+    app.router.add_get("/sim/requests", counts)
+    app.router.add_get("/sim/fault-kinds", kinds)
+    return app
+
+
+async def start_simulators(config: Config, source: str | Mapping[str, Any], processes: int) -> tuple[SimulatorFarm, web.AppRunner]:
+    farm = SimulatorFarm(source, config, processes=processes)
+    await farm.start()
+    runner = web.AppRunner(simulator_control_app(farm), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.daemon.api_host, config.daemon.sim_control_port).start()
+    return farm, runner
+
+
+async def run_simulators(config: Config, config_path: Path, processes: int) -> None:
+    stop = StopSignal()
+    farm, runner = await start_simulators(config, str(config_path), processes)
+    log.info(
+        "%d simulated controllers in %d process(es); fault control at http://%s:%d/sim/",
+        len(farm.owner), len(farm.workers), config.daemon.api_host, config.daemon.sim_control_port,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await farm.stop()
+
+
+async def run_demo(config: Config, config_path: Path, processes: int) -> None:
+    stop = StopSignal()
+    farm, sim_runner = await start_simulators(config, str(config_path), processes)
+    try:
+        daemon, runner = await start_daemon(config)
+    except BaseException:
+        await sim_runner.cleanup()
+        await farm.stop()
+        raise
+    url = f"http://{config.daemon.api_host}:{bound_port(runner)}/"
+    print(f"lightctl demo: {len(farm.owner)} simulated controllers, daemon and console running.", flush=True)
+    print(f"Console: {url}", flush=True)
+    print(f"Faults: POST http://{config.daemon.api_host}:{config.daemon.sim_control_port}/sim/<controller>/faults", flush=True)
+    print("Try: .venv/bin/lightctl scene apply all-on --json    (Ctrl-C stops everything)", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+        await daemon.stop()
+        await sim_runner.cleanup()
+        await farm.stop()

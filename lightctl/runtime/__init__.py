@@ -1,0 +1,1 @@
+"""The daemon at run time: desired state to engine to field, operator commands, the show runner."""

@@ -1,0 +1,485 @@
+"""The controller daemon: config -> desired state -> engine -> field, with records and an API.
+
+A restart is not special: on start the daemon loads the operator layers it had (overrides and
+curtailments are records), computes the desired state for now and reconciles every channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from lightctl.inventory.handback import cannot_release
+from lightctl.inventory.handback import refusal as handback_refusal
+from lightctl.inventory.index import Inventory
+from lightctl.loop import settle_heap
+from lightctl.model.config import Config
+from lightctl.model.desired import (
+    ChannelKey,
+    Desired,
+    DesiredState,
+    Layer,
+    Released,
+    ScheduleSource,
+    released_keys,
+)
+from lightctl.model.scenes import HANDBACK_SCENE, ShowConfig
+from lightctl.reconcile.engine import Engine
+from lightctl.reconcile.outcomes import (
+    CommandOutcome,
+    ConvergedEvent,
+    EngineEvent,
+    EngineSettings,
+    LinkEvent,
+    ReadingEvent,
+    Status,
+)
+from lightctl.resolve.desired import resolve
+from lightctl.runtime.showrunner import ShowRefused, ShowRunner
+from lightctl.services.metrics import installation_metrics
+from lightctl.store import ResultRow, Store
+from scenes.model import SceneBook, UnknownScene
+
+log = logging.getLogger("lightctl.daemon")
+
+READING_RECORD_INTERVAL_S = 60.0
+"""Meter readings are recorded at most this often per controller (state changes: every one)."""
+
+
+class CommandRefused(ValueError):
+    """An operator's command that cannot be carried out as asked (unknown scene, bad selector)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An operator's layer: a scene held on a selector, or a curtailment capping its level."""
+
+    id: int
+    kind: str  # "override" or "curtail"
+    scene: str
+    target: str
+    user: str
+    until: datetime | None
+    cap: float | None = None
+
+    def layer(self) -> Layer:
+        until = f" until {self.until.isoformat(timespec='minutes')}" if self.until else ""
+        scene = None if self.cap is not None else self.scene
+        return Layer(self.kind, scene, self.target, f"#{self.id} by {self.user}{until}", self.cap)
+
+
+@dataclass(frozen=True, slots=True)
+class CurtailReport:
+    override_id: int
+    shed_channels: int
+    shed_luminaires: int
+    shed_kw: float
+    command: CommandReport
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "curtailment_id": self.override_id,
+            "shed": {"channels": self.shed_channels, "luminaires": self.shed_luminaires, "kw": round(self.shed_kw, 3)},
+            "command": self.command.as_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReport:
+    command_id: int
+    scene: str
+    target: str
+    outcome: CommandOutcome
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "scene": self.scene,
+            "target": self.target,
+            "elapsed_s": round(self.outcome.elapsed_s, 4),
+            "summary": {s.value: self.outcome.count(s) for s in (Status.CONFIRMED, Status.UNCONFIRMED, Status.FAILED)},
+            "controllers": {cid: o.as_json() for cid, o in sorted(self.outcome.controllers.items())},
+        }
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        database: str | Path | None = None,
+        engine_settings: EngineSettings | None = None,
+        schedule: ScheduleSource | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.inventory = Inventory(config)
+        self.scenes = SceneBook(config.all_scenes(), self.inventory)
+        self.tz = ZoneInfo(config.installation.timezone)
+        settings = config.daemon
+        self.engine = Engine(
+            self.inventory,
+            engine_settings
+            or EngineSettings(
+                concurrency=settings.concurrency,
+                deadline_s=settings.deadline_s,
+                confirm_retries=settings.confirm_retries,
+            ),
+        )
+        self.store = Store(database if database is not None else settings.database)
+        self.schedule = schedule
+        self.clock = clock
+        self.overrides: list[Override] = []
+        self.subscribers: list[Callable[[dict[str, Any]], None]] = []
+        self._command_lock = asyncio.Lock()
+        self._last_recorded: dict[str, float] = {}
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self.records = self.store
+        self.shows = ShowRunner(self)
+        self._scheduled_shows_started: set[tuple[str, str]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, *, reconcile: bool = True) -> None:
+        await asyncio.to_thread(self.store.open)
+        self.engine.listeners.append(self._on_engine_event)
+        for row in await self.store.active_overrides():
+            until = datetime.fromisoformat(row["until"]) if row["until"] else None
+            self.overrides.append(
+                Override(row["id"], row["kind"], row["scene"], row["target"], row["user"], until, row["cap"])
+            )
+        await self.engine.start()
+        settle_heap()
+        self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
+        if reconcile:
+            await self.reconcile("startup", source="startup", force=True)
+
+    async def stop(self) -> None:
+        await self.shows.close()
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            await asyncio.gather(self._expiry_task, return_exceptions=True)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.engine.stop()
+        await asyncio.to_thread(self.store.close)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), self.tz)
+
+    # -- desired state -----------------------------------------------------------------------
+
+    def layers(self) -> list[Layer]:
+        """Layers above the schedule, lowest first: a running show, operator overrides (an
+        operator who darkened an area for an incident is not overruled by the 20:40 show), then
+        curtailments, which sit above everything."""
+        shows = [self.shows.layer] if self.shows.layer is not None else []
+        return [*shows, *self.operator_layers()]
+
+    def operator_layers(self) -> list[Layer]:
+        """Overrides (hand-backs among them), then curtailments, which sit above everything."""
+        overrides = [o.layer() for o in self.overrides if o.kind == "override"]
+        curtailments = [o.layer() for o in self.overrides if o.kind == "curtail"]
+        return overrides + curtailments
+
+    def configured_shows(self) -> list[ShowConfig]:
+        return list(self.config.shows)
+
+    def desired_now(self, extra: Layer | None = None) -> tuple[DesiredState, dict[ChannelKey, str]]:
+        layers = self.layers() if extra is None else [*self.layers(), extra]
+        return resolve(self.now(), self.inventory, self.scenes, self.schedule, layers, self.config.schedule.default_scene)
+
+    async def reconcile(
+        self, reason: str, *, source: str = "schedule", force: bool = False, force_keys: Iterable[ChannelKey] = ()
+    ) -> CommandReport | None:
+        """Bring the field to the desired state for now. Only what changed is sent, unless forced
+        (start-up: nothing is known of the field yet), and ``force_keys`` are sent in any case
+        (the channels a show just drove: their end state is confirmed by read-back)."""
+        async with self._command_lock:
+            desired, _why = self.desired_now()
+            changed = self.engine.set_desired(desired)
+            keys = set(desired) if force else changed | set(force_keys)
+            report = None
+            if keys:
+                report = await self._run_command(keys, user="lightctl", source=source, action="reconcile", scene=None, target=reason)
+        await self._start_scheduled_shows()
+        return report
+
+    async def confirm(self, keys: Iterable[ChannelKey], reason: str) -> CommandReport:
+        """Send and read back these channels' desired state (a held show's last cue)."""
+        async with self._command_lock:
+            return await self._run_command(set(keys), user="lightctl", source="show", action="confirm", scene=None, target=reason)
+
+    async def _start_scheduled_shows(self) -> None:
+        """A show one of whose ``schedule_entries`` is in force starts, once per operating night."""
+        if self.schedule is None:
+            return
+        now = self.now()
+        active = {entry.entry for entry in self.schedule.active(now)}
+        night = (now - timedelta(hours=12)).date()
+        for show in self.config.shows:
+            key = (show.id, night.isoformat())
+            entry = next((e for e in show.schedule_entries if e in active), None)
+            if entry is not None and key not in self._scheduled_shows_started:
+                self._scheduled_shows_started.add(key)
+                try:
+                    await self.shows.start(show.id, user=f"schedule:{entry}")
+                except ShowRefused as exc:
+                    log.warning("scheduled show %s not started: %s", show.id, exc)
+
+    # -- the one switch ----------------------------------------------------------------------
+
+    def next_transition(self) -> datetime | None:
+        """When the schedule next changes what is lit, if it has anything to say."""
+        if self.schedule is None:
+            return None
+        return self.schedule.next_change(self.now())
+
+    async def apply_scene(
+        self,
+        scene: str,
+        target: str = "*",
+        *,
+        user: str,
+        until: datetime | Literal["next"] | None = "next",
+        kind: str = "override",
+    ) -> CommandReport:
+        """An operator's scene on a selector, now: an override layer, then a forced command to
+        every channel it selects. It holds ``until`` a time, by default until the schedule's next
+        transition (so the nightly run takes over again), or with ``until=None`` until cleared."""
+        if until == "next":
+            until = self.next_transition()
+        try:
+            self.scenes.states(scene)
+            selected = self.inventory.select(target)
+        except UnknownScene as exc:
+            raise CommandRefused(str(exc)) from None
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from None
+        refused = cannot_release(self.inventory, released_keys(self.scenes.compile(scene, selected)))
+        if refused:
+            raise CommandRefused(handback_refusal(f"scene {scene!r} on {target!r}", refused))
+        if until is not None and until <= self.now():
+            raise CommandRefused(f"'until' {until.isoformat()} is in the past")
+        async with self._command_lock:
+            superseded = [o.id for o in self.overrides if o.kind == kind and self.inventory.select(o.target) <= selected]
+            until_text = until.isoformat() if until else None
+            oid = await self.store.add_override(
+                user=user, kind=kind, scene=scene, target=target, until=until_text, supersedes=superseded
+            )
+            self.overrides = [o for o in self.overrides if o.id not in superseded]
+            self.overrides.append(Override(oid, kind, scene, target, user, until))
+            desired, _why = self.desired_now()
+            self.engine.set_desired(desired)
+            # What the scene sets on the selector, forced; channels it leaves alone keep their state.
+            reached = self.scenes.compile(scene, selected).keys()
+            report = await self._run_command(
+                reached, user=user, source="operator", action=kind, scene=scene, target=target
+            )
+        return report
+
+    async def handback(
+        self, target: str, *, user: str, until: datetime | Literal["next"] | None = "next"
+    ) -> CommandReport:
+        """Hand the channels of a selector back to their owners now: an override with the
+        built-in ``handback`` scene, confirmed by read-back like any command. Refused, naming
+        them, when the selector reaches controllers with no owner to hand back to."""
+        return await self.apply_scene(HANDBACK_SCENE, target, user=user, until=until)
+
+    async def curtail(
+        self, target: str, cap: float, *, user: str, until: datetime | None = None
+    ) -> CurtailReport:
+        """Emergency load shedding: cap the level of every channel on a selector (0 = off),
+        above every other layer, and record what was shed."""
+        if not 0 <= cap < 100:
+            raise CommandRefused(f"a curtailment level must be 0 (off) to 99 percent, got {cap:g}")
+        try:
+            selected = self.inventory.select(target)
+        except ValueError as exc:
+            raise CommandRefused(str(exc)) from None
+        async with self._command_lock:
+            before, _ = self.desired_now()
+            probe = Override(0, "curtail", "curtail", target, user, until, cap)
+            after, _ = self.desired_now(probe.layer())
+            shed = []
+            for key in selected:
+                was, now = self._output(key, before[key]), self._output(key, after[key])
+                if now < was:
+                    channel = self.inventory.channels[key].channel
+                    shed.append((key[0], key[1], channel.luminaire_count, was, now, channel.rated_w * (was - now) / 100))
+            oid = await self.store.add_override(
+                user=user, kind="curtail", scene="curtail", target=target,
+                until=until.isoformat() if until else None, supersedes=(), cap=cap, shed=shed,
+            )
+            self.overrides.append(Override(oid, "curtail", "curtail", target, user, until, cap))
+            self.engine.set_desired(after)
+            report = await self._run_command(
+                selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target
+            )
+        return CurtailReport(oid, len(shed), sum(r[2] for r in shed), sum(r[5] for r in shed) / 1000, report)
+
+    def _output(self, key: ChannelKey, state: Desired) -> float:
+        """Output in percent: commanded, or for a channel its owner runs, as last read."""
+        if not isinstance(state, Released):
+            return state.output
+        reading = self.engine.reading_of(key[0])
+        got = reading.channels.get(key[1]) if reading is not None else None
+        if got is None or not got.on:
+            return 0.0
+        return got.level if got.level is not None else 100.0
+
+    async def restore(self, curtailment_ids: list[int] | None, *, user: str) -> CommandReport | None:
+        """End curtailments (all of them when ``curtailment_ids`` is None): one command."""
+        active = [o.id for o in self.overrides if o.kind == "curtail"]
+        ids = active if curtailment_ids is None else curtailment_ids
+        unknown = sorted(set(ids) - set(active))
+        if unknown:
+            raise CommandRefused(f"no active curtailment {', '.join(f'#{i}' for i in unknown)}")
+        if not ids:
+            raise CommandRefused("no curtailment is active")
+        await self.store.clear_overrides(ids, by=user)
+        self.overrides = [o for o in self.overrides if o.id not in ids]
+        return await self.reconcile(f"curtailment {', '.join(f'#{i}' for i in ids)} restored by {user}", source="operator")
+
+    async def clear_override(self, override_id: int, *, user: str) -> CommandReport | None:
+        if not any(o.id == override_id for o in self.overrides):
+            raise CommandRefused(f"no active override #{override_id}")
+        await self.store.clear_overrides([override_id], by=user)
+        self.overrides = [o for o in self.overrides if o.id != override_id]
+        return await self.reconcile(f"override #{override_id} cleared by {user}", source="operator")
+
+    async def _run_command(
+        self, keys: Any, *, user: str, source: str, action: str, scene: str | None, target: str | None
+    ) -> CommandReport:
+        command_id = await self.store.command_started(user=user, source=source, action=action, scene=scene, target=target)
+        outcome = await self.engine.command(keys)
+        rows = [
+            ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
+            for o in outcome.controllers.values()
+        ]
+        await self.store.command_finished(command_id, outcome.elapsed_s, rows)
+        report = CommandReport(command_id, scene or action, target or "", outcome)
+        self._publish({"type": "command", **report.as_json()})
+        return report
+
+    async def _expire_overrides(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.now()
+            expired = [o for o in self.overrides if o.until is not None and o.until <= now]
+            if not expired:
+                continue
+            try:
+                await self.store.clear_overrides([o.id for o in expired], by="expiry")
+                self.overrides = [o for o in self.overrides if o not in expired]
+                await self.reconcile(f"override {', '.join(f'#{o.id}' for o in expired)} expired", source="expiry")
+            except Exception:
+                log.exception("override expiry failed; retrying")
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        if isinstance(event, ReadingEvent):
+            if event.changed:
+                self.store.record_state_changes(event.controller_id, event.reading.at, event.changed)
+                self._publish(
+                    {
+                        "type": "state",
+                        "controller": event.controller_id,
+                        "channels": {
+                            ch: {"on": r.on, "level": r.level, "released": r.released, "held_by": r.held_by}
+                            for ch, r in event.changed.items()
+                        },
+                    }
+                )
+            last = self._last_recorded.get(event.controller_id, 0.0)
+            if event.reading.at - last >= READING_RECORD_INTERVAL_S and event.reading.power_w is not None:
+                self._last_recorded[event.controller_id] = event.reading.at
+                r = event.reading
+                self.store.record_reading(event.controller_id, r.at, r.power_w, r.energy_kwh, r.faults, r.measurements)
+        elif isinstance(event, LinkEvent):
+            self.store.record_link(event.controller_id, event.state.value, event.error)
+            self._publish({"type": "link", "controller": event.controller_id, "state": event.state.value, "error": event.error})
+        elif isinstance(event, ConvergedEvent):
+            self._publish({"type": "converged", "controller": event.outcome.controller_id, **event.outcome.as_json()})
+
+    def _publish(self, message: dict[str, Any]) -> None:
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber(message)
+            except Exception:
+                log.exception("a subscriber failed")
+
+    # -- views -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        controllers = {}
+        online = 0
+        for cid, rt in self.engine.runtimes.items():
+            info = rt.info
+            state = rt.link.state.value
+            online += state == "online"
+            reading = rt.reading
+            controllers[cid] = {
+                "protocol": info.controller.protocol,
+                "site": info.site.id,
+                "district": info.district.id,
+                "link": state,
+                "since": rt.link.since,
+                "last_error": rt.link.last_error,
+                "pending": len(rt.pending()),
+                "handed_back": len(rt.handed_back()),
+                "power_w": None if reading is None else reading.power_w,
+                "energy_kwh": None if reading is None else reading.energy_kwh,
+                "faults": [] if reading is None else sorted(reading.faults),
+            }
+        return {
+            "installation": self.config.installation.name,
+            "now": self.now().isoformat(timespec="seconds"),
+            "controllers_total": len(controllers),
+            "controllers_online": online,
+            "channels_pending": sum(c["pending"] for c in controllers.values()),
+            "channels_handed_back": sum(c["handed_back"] for c in controllers.values()),
+            "overrides": [
+                {"id": o.id, "kind": o.kind, "scene": o.scene, "target": o.target, "user": o.user,
+                 "until": o.until.isoformat() if o.until else None, "cap": o.cap}
+                for o in self.overrides
+            ],
+            "controllers": controllers,
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        """The action plan's figures now (lightctl.services.metrics)."""
+        return installation_metrics(self.inventory, self.engine.runtimes, self.config.installation.energy)
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+        """Run a background job with a strong reference kept until it ends."""
+
+        async def run() -> None:
+            await coro
+
+        task = asyncio.create_task(run(), name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def parse_until(text: str | None, now: datetime) -> datetime | None:
+    """``HH:MM`` (today, or tomorrow if already past) or an ISO 8601 instant."""
+    if not text:
+        return None
+    if len(text) <= 5 and ":" in text:
+        hour, minute = (int(x) for x in text.split(":"))
+        candidate = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return candidate if candidate > now else candidate + timedelta(days=1)
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=now.tzinfo)
+

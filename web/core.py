@@ -1,0 +1,155 @@
+"""API routes: status, controllers, scenes and the one switch, overrides, commands, metrics, the
+WebSocket of events and the status page."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from lightctl.model.desired import Released
+from lightctl.runtime.daemon import CommandRefused
+from web.context import DAEMON, WEBSOCKETS, body, error, operator, requested_until
+from web.openapi import OPENAPI
+from web.status_page import render_status_page
+
+
+async def get_status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DAEMON].status())
+
+
+async def get_controller(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    cid = request.match_info["controller_id"]
+    rt = daemon.engine.runtimes.get(cid)
+    if rt is None:
+        return error(404, f"unknown controller {cid!r}")
+    reading = rt.reading
+    channels = {}
+    for ch in rt.info.controller.channels:
+        want = rt.desired.get(ch.id)
+        got = reading.channels.get(ch.id) if reading else None
+        channels[ch.id] = {
+            "name": ch.name,
+            "luminaires": ch.luminaire_count,
+            "rated_w": ch.rated_w,
+            "desired": None if want is None else {"handed_back": True} if isinstance(want, Released)
+            else {"on": want.on, "level": want.level},
+            "control": "owner" if isinstance(want, Released) else "centre",
+            "confirmed": ch.id in rt.confirmed and rt.confirmed[ch.id] == want,
+            "reported": None
+            if got is None
+            else {"on": got.on, "level": got.level, "power_w": got.power_w, "faults": sorted(got.faults), "held_by": got.held_by,
+                  "released": got.released},
+        }
+    return web.json_response(
+        {
+            "id": cid,
+            "protocol": rt.info.controller.protocol,
+            "site": rt.info.site.id,
+            "link": rt.link.state.value,
+            "last_error": rt.link.last_error,
+            "power_w": reading.power_w if reading else None,
+            "energy_kwh": reading.energy_kwh if reading else None,
+            "measurements": dict(reading.measurements) if reading else {},
+            "channels": channels,
+        }
+    )
+
+
+async def get_scenes(request: web.Request) -> web.Response:
+    scenes = request.app[DAEMON].scenes
+    return web.json_response(
+        [
+            {"id": s.id, "name": s.name, "rules": [r.model_dump() for r in s.rules]}
+            for s in (scenes.scenes[i] for i in scenes.ids())
+        ]
+    )
+
+
+async def apply_scene(request: web.Request) -> web.Response:
+    user = operator(request)
+    data = await body(request)
+    daemon = request.app[DAEMON]
+    target = data.get("target", "*")
+    if not isinstance(target, str):
+        raise CommandRefused("'target' must be a selector string")
+    until = requested_until(data, daemon, default="next")
+    report = await daemon.apply_scene(request.match_info["scene_id"], target, user=user, until=until)
+    return web.json_response(report.as_json())
+
+
+async def delete_override(request: web.Request) -> web.Response:
+    user = operator(request)
+    try:
+        override_id = int(request.match_info["override_id"])
+    except ValueError:
+        return error(400, "override id must be a number")
+    report = await request.app[DAEMON].clear_override(override_id, user=user)
+    return web.json_response({"cleared": override_id, "command": report.as_json() if report else None})
+
+
+async def get_commands(request: web.Request) -> web.Response:
+    try:
+        limit = max(1, min(500, int(request.query.get("limit", "50"))))
+    except ValueError:
+        return error(400, "limit must be a number")
+    return web.json_response(await request.app[DAEMON].store.commands(limit))
+
+
+async def get_command(request: web.Request) -> web.Response:
+    store = request.app[DAEMON].store
+    try:
+        command_id = int(request.match_info["command_id"])
+    except ValueError:
+        return error(400, "command id must be a number")
+    rows = await store.read("SELECT * FROM commands WHERE id=?", [command_id])
+    if not rows:
+        return error(404, f"no command #{command_id}")
+    return web.json_response({**rows[0], "results": await store.command_results(command_id)})
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DAEMON].metrics())
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+
+    def push(message: dict[str, Any]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(message)
+
+    daemon = request.app[DAEMON]
+    daemon.subscribers.append(push)
+    request.app[WEBSOCKETS].add(ws)
+
+    async def sender() -> None:
+        while True:
+            await ws.send_json(await queue.get())
+
+    send_task = asyncio.create_task(sender())
+    try:
+        await ws.send_json({"type": "hello", "status": daemon.status()})
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        send_task.cancel()
+        await asyncio.gather(send_task, return_exceptions=True)
+        daemon.subscribers.remove(push)
+        request.app[WEBSOCKETS].discard(ws)
+    return ws
+
+
+async def status_page(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    return web.Response(text=render_status_page(daemon.status(), daemon.metrics()), content_type="text/html")
