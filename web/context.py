@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from lightctl.runtime.daemon import CommandRefused, Daemon, parse_until
+from lightctl.runtime.commands import CommandRefused, parse_until
+from lightctl.runtime.daemon import Daemon
 
 log = logging.getLogger("lightctl.web")
 

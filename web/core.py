@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from lightctl.model.desired import Released
-from lightctl.runtime.daemon import CommandRefused
+from lightctl.runtime.commands import CommandRefused
 from web.context import DAEMON, WEBSOCKETS, body, error, operator, requested_until
 from web.openapi import OPENAPI
 from web.status_page import render_status_page

@@ -82,7 +82,15 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/v1/shows": {"get": {"summary": "Configured light shows", "responses": _OK}},
         "/api/v1/shows/{show_id}/start": {
-            "post": {"summary": "Start a show", "security": [{"token": []}], "parameters": [_path("show_id")], "responses": _CHANGE}
+            "post": {
+                "summary": "Start a show; 409 names the overrides and curtailments that hold some or all of its channels",
+                "security": [{"token": []}],
+                "parameters": [_path("show_id")],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "anyway": {"type": "boolean", "default": False, "description": "start although some channels are held"},
+                    "clear_overrides": {"type": "boolean", "default": False, "description": "end the overrides on its channels first"}}}}}},
+                "responses": {**_CHANGE, "409": {"description": "operators hold some or all of its channels", "content": _JSON}},
+            }
         },
         "/api/v1/shows/stop": {"post": {"summary": "Stop the running show", "security": [{"token": []}], "responses": _CHANGE}},
         "/api/v1/shows/status": {"get": {"summary": "The running (or last) show and its progress", "responses": _OK}},

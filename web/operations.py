@@ -6,8 +6,8 @@ from aiohttp import web
 
 from lightctl.model.values import ChannelState
 from lightctl.reconcile.explain import explain
-from lightctl.runtime.daemon import CommandRefused
-from lightctl.runtime.showrunner import ShowRefused
+from lightctl.runtime.commands import CommandRefused
+from lightctl.runtime.showrunner import ShowHeld, ShowRefused
 from scenes.model import UnknownScene
 from web.context import DAEMON, body, error, operator, requested_until
 
@@ -51,9 +51,21 @@ async def list_shows(request: web.Request) -> web.Response:
 
 
 async def start_show(request: web.Request) -> web.Response:
+    """Start a show. When operators hold some of its channels the answer is 409 naming each hold,
+    unless the body says ``anyway`` or ``clear_overrides``; a show that would reach nothing is 409
+    whatever the body says."""
     user = operator(request)
+    data = await body(request)
+    flags = {}
+    for name in ("anyway", "clear_overrides"):
+        value = data.get(name, False)
+        if not isinstance(value, bool):
+            raise CommandRefused(f"'{name}' must be true or false")
+        flags[name] = value
     try:
-        run = await request.app[DAEMON].shows.start(request.match_info["show_id"], user=user)
+        run = await request.app[DAEMON].shows.start(request.match_info["show_id"], user=user, **flags)
+    except ShowHeld as exc:
+        return web.json_response(exc.as_json(), status=409)
     except ShowRefused as exc:
         return error(400, str(exc))
     return web.json_response(run.as_json())

@@ -104,6 +104,8 @@ def cmd_override(args: argparse.Namespace) -> int:
         overrides = [o for o in status["overrides"] if o["kind"] == "override"]
         if args.json:
             print(json.dumps(overrides, ensure_ascii=False))
+        elif not overrides:
+            print("no overrides in force")
         for o in [] if args.json else overrides:
             until = f" until {o['until']}" if o["until"] else " until cleared"
             print(f"#{o['id']} {o['scene']} on {o['target']} by {o['user']}{until}")
@@ -186,7 +188,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                 print(f"{show['id']:24} {show['duration_s']:7g} s x{show['loops']}  {show['cues']} cues  {show['target']}  {show['name'] or ''}")
             return EXIT_OK
     elif args.show_command == "start":
-        result = run_loop(call(config, "POST", f"/api/v1/shows/{args.name}/start", api=args.api))
+        body = {"anyway": args.anyway, "clear_overrides": args.clear_overrides}
+        result = run_loop(call(config, "POST", f"/api/v1/shows/{args.name}/start", api=args.api, json=body))
     elif args.show_command == "stop":
         result = run_loop(call(config, "POST", "/api/v1/shows/stop", api=args.api))
     else:
@@ -198,6 +201,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"show {result['show']} run #{result['run_id']}: {result['status']}, loop {result['loop'] + 1}/{result['loops']}, "
               f"cue {result['cue'] + 1}/{result['cues']}, {result['controllers']} controllers, {result['sent']} cue sends, "
               f"{result['failed']} failed, {result['skipped']} caught up")
+        for hold in result.get("held_back", []):
+            print(f"  held back: {hold['description']}")
+        for hold in result.get("capped", []):
+            print(f"  capped: {hold['description']}")
     return EXIT_OK
 
 
@@ -214,6 +221,8 @@ def cmd_curtail(args: argparse.Namespace) -> int:
     elif args.curtail_command == "list":
         result = run_loop(call(config, "GET", "/api/v1/curtailments", api=args.api))
         if not args.json:
+            if not result:
+                print("no curtailments in force")
             for row in result:
                 print(f"#{row['id']} {row['target']} at most {row['cap']:g}% by {row['user']} since {row['created_at']}: "
                       f"{row['luminaires']} luminaires, {row['shed_kw']:.1f} kW shed")
@@ -238,8 +247,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"controllers online {status['controllers_online']}/{status['controllers_total']}, channels pending {status['channels_pending']}, "
           f"handed back to their owners {status['channels_handed_back']}")
     for override in status["overrides"]:
-        until = f" until {override['until']}" if override["until"] else ""
-        print(f"  {override['kind']} #{override['id']}: {override['scene']} on {override['target']} by {override['user']}{until}")
+        until = f" until {override['until']}" if override["until"] else " until cleared"
+        if override["kind"] == "curtail":
+            what = f"at most {override['cap']:g}%" if override["cap"] else "off"
+            print(f"  curtailment #{override['id']}: {override['target']} {what} by {override['user']}{until}")
+        else:
+            print(f"  {override['kind']} #{override['id']}: {override['scene']} on {override['target']} by {override['user']}{until}")
     for cid, c in sorted(status["controllers"].items()):
         if c["link"] != "online" or c["pending"] or c["faults"]:
             print(f"  {cid:20} {c['link']:8} pending {c['pending']:3} {', '.join(c['faults'])} {c['last_error'] or ''}")
@@ -328,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = show.add_parser(name, help=text)
         if name == "start":
             p.add_argument("name")
+            p.add_argument("--anyway", action="store_true",
+                           help="start although overrides or curtailments hold some of its channels (they keep them)")
+            p.add_argument("--clear-overrides", action="store_true",
+                           help="end the operator overrides on the show's channels first (curtailments stay)")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=cmd_show)
 

@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
 from lightctl.loop import collect_due, collections_held, short_switch_interval, sleep_until
@@ -47,6 +47,8 @@ from lightctl.model.values import ChannelId, ChannelState
 from lightctl.reconcile.engine import Engine
 from lightctl.reconcile.outcomes import ControllerOutcome
 from lightctl.resolve.desired import capped
+from lightctl.runtime.commands import Override
+from lightctl.runtime.showreach import Hold, reachable, show_holds
 from scenes.model import SceneBook
 from scenes.shows import CompiledShow, compile_show
 
@@ -101,6 +103,19 @@ class ShowRefused(ValueError):
     pass
 
 
+class ShowHeld(ShowRefused):
+    """A show some (or all) of whose channels operators hold: ``holds`` says which and how."""
+
+    def __init__(self, message: str, holds: Sequence[Hold], zone: tzinfo, options: Sequence[str]) -> None:
+        super().__init__(message)
+        self.holds = list(holds)
+        self.zone = zone
+        self.options = list(options)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": str(self), "held_by": [h.as_json(self.zone) for h in self.holds], "options": self.options}
+
+
 @dataclass
 class CueRecord:
     loop: int
@@ -123,10 +138,16 @@ class ShowRun:
     status: str = "starting"
     records: list[CueRecord] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    holds: list[Hold] = field(default_factory=list)
+    """What held some of the show's channels when it started (it started anyway)."""
+    zone: tzinfo | None = None
 
     def as_json(self) -> dict[str, Any]:
         done = [r for r in self.records if r.status != "skipped"]
+        zone = self.zone or UTC
         return {
+            "held_back": [h.as_json(zone) for h in self.holds if h.blocks],
+            "capped": [h.as_json(zone) for h in self.holds if not h.blocks],
             "run_id": self.run_id,
             "show": self.show.config.id,
             "user": self.user,
@@ -172,8 +193,12 @@ class ShowHost(Protocol):
 
     def configured_shows(self) -> Sequence[ShowConfig]: ...
 
-    def operator_layers(self) -> Sequence[Layer]:
+    def active_overrides(self) -> Sequence[Override]:
         """Overrides and curtailments in force: they rank above a show's cues."""
+        ...
+
+    async def clear_overrides(self, ids: Sequence[int], *, user: str, reason: str) -> None:
+        """End these overrides without a command of their own (a show is about to start)."""
         ...
 
     def now(self) -> datetime: ...
@@ -201,7 +226,14 @@ class ShowRunner:
             for s in self.host.configured_shows()
         ]
 
-    async def start(self, show_id: str, *, user: str) -> ShowRun:
+    async def start(
+        self, show_id: str, *, user: str, anyway: bool = False, clear_overrides: bool = False
+    ) -> ShowRun:
+        """Start a show now. Channels that operator overrides or curtailments hold are named
+        first: with any of them, the show starts only ``anyway`` (those channels keep what holds
+        them) or after ``clear_overrides`` (the overrides on its channels end; curtailments stay,
+        an emergency measure is ended only by restoring it). A show that would reach none of its
+        channels is refused whatever is asked."""
         if self.current is not None and self.current.status in ("starting", "running"):
             raise ShowRefused(f"show {self.current.show.config.id!r} is running (run #{self.current.run_id}): stop it first")
         config = next((s for s in self.host.configured_shows() if s.id == show_id), None)
@@ -209,11 +241,46 @@ class ShowRunner:
             known = ", ".join(s.id for s in self.host.configured_shows()) or "none configured"
             raise ShowRefused(f"unknown show {show_id!r} (known: {known})")
         compiled = compile_show(config, self.host.scenes)
+        zone = self.host.now().tzinfo or UTC
+        holds = show_holds(compiled.channels, self.host.active_overrides(), self.host.scenes.inventory)
+        if clear_overrides:
+            ids = [h.override.id for h in holds if h.override.kind == "override"]
+            if ids:
+                await self.host.clear_overrides(ids, user=user, reason=f"to start show {show_id}")
+            holds = [h for h in holds if h.override.kind != "override"]
+        self._check_reach(show_id, compiled, holds, zone, anyway)
         run_id = await self.host.records.show_started(show_id, user)
-        run = ShowRun(run_id, compiled, user)
+        run = ShowRun(run_id, compiled, user, holds=holds, zone=zone)
         self.current = run
         run.task = asyncio.create_task(self._run(run), name=f"show:{show_id}")
         return run
+
+    @staticmethod
+    def _check_reach(show_id: str, show: CompiledShow, holds: Sequence[Hold], zone: tzinfo, anyway: bool) -> None:
+        blocking = [h for h in holds if h.blocks]
+        if not blocking:
+            return
+        reach = reachable(show.channels, holds)
+        why = "; ".join(h.describe(zone) for h in blocking)
+        overrides = any(h.override.kind == "override" for h in blocking)
+        curtailments = sorted(h.override.id for h in blocking if h.override.kind == "curtail")
+        ways = []
+        if overrides:
+            ways.append("clear the overrides that hold it (--clear-overrides)")
+        if curtailments:
+            ways.append("restore the curtailment(s) first (lightctl curtail restore " + " ".join(map(str, curtailments)) + ")")
+        if not reach:
+            raise ShowHeld(
+                f"show {show_id!r} would reach none of its {len(show.channels)} channels: {why}; to run it, "
+                + " or ".join(ways), holds, zone, ["clear_overrides"] if overrides else [],
+            )
+        if not anyway:
+            held = len(show.channels) - len(reach)
+            raise ShowHeld(
+                f"show {show_id!r} cannot reach {held} of its {len(show.channels)} channels: {why}; start it anyway "
+                f"(--anyway: the held channels keep what holds them) or " + " or ".join(ways),
+                holds, zone, ["anyway", *(["clear_overrides"] if overrides else [])],
+            )
 
     async def stop(self, *, user: str) -> ShowRun:
         run = self.current
@@ -317,9 +384,9 @@ class ShowRunner:
         """Operator overrides and curtailments sit above shows: channels an operator holds are
         left out of the cue, and curtailment caps apply to every cue."""
         select = self.host.scenes.inventory.select
-        layers = self.host.operator_layers()
-        held = frozenset().union(*(select(layer.target) for layer in layers if layer.source == "override"))
-        caps = [(select(layer.target), layer.cap) for layer in layers if layer.cap is not None]
+        overrides = self.host.active_overrides()
+        held = frozenset().union(*(select(o.target) for o in overrides if o.kind == "override"))
+        caps = [(select(o.target), o.cap) for o in overrides if o.cap is not None]
         if not held and not caps:
             return batches
         out: dict[str, dict[ChannelId, ChannelState]] = {}
