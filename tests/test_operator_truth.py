@@ -119,3 +119,37 @@ async def test_the_cli_refuses_an_empty_selector_and_a_held_show(make_farm: Any,
     finally:
         await runner.cleanup()
         await daemon.stop()
+
+
+async def test_stopping_a_show_is_quick_and_raises_no_false_offline(make_farm: Any, tmp_path: Path) -> None:
+    import time
+
+    from lightctl.model.values import LinkState
+    from lightctl.reconcile.outcomes import EngineEvent, LinkEvent
+
+    raw = data()
+    raw["shows"] = [{"id": "long", "duration_s": 6.0, "loops": 20, "cues": [
+        {"at_s": 0, "rules": [{"target": "*", "level": 70, "fade_s": 3}]},
+        {"at_s": 3, "rules": [{"target": "*", "level": 20, "fade_s": 3}]},
+    ]}]
+    _farm, config = await make_farm(raw)
+    daemon = Daemon(config, database=tmp_path / "stop.db")
+    await daemon.start()
+    offline: list[EngineEvent] = []
+    daemon.engine.listeners.append(lambda e: offline.append(e) if isinstance(e, LinkEvent) and e.state is LinkState.OFFLINE else None)
+    try:
+        await daemon.shows.start("long", user="导演")
+        import asyncio
+
+        await asyncio.sleep(1.0)  # mid-fade: the cue's fade runs for two more seconds
+        started = time.perf_counter()
+        run = await daemon.shows.stop(user="导演")
+        took = time.perf_counter() - started
+        assert run.status == "stopped"
+        assert took < 0.5, f"show stop took {took:.2f} s"
+        await asyncio.sleep(3.5)  # the return to the schedule, and any convergence after it
+        assert offline == [], offline
+        ended = await daemon.store.read("SELECT confirmed, unconfirmed, failed FROM commands WHERE source='show'")
+        assert ended == [{"confirmed": 4, "unconfirmed": 0, "failed": 0}], ended
+    finally:
+        await daemon.stop()

@@ -219,6 +219,8 @@ class ShowRunner:
         self.last: ShowRun | None = None
         self.layer: Layer | None = None
         """The running show's layer of the desired state (its cues so far), or None."""
+        self._ending: asyncio.Task[None] | None = None
+        """A stopped show's return to the schedule, still running."""
 
     def shows(self) -> list[dict[str, Any]]:
         return [
@@ -236,6 +238,8 @@ class ShowRunner:
         channels is refused whatever is asked."""
         if self.current is not None and self.current.status in ("starting", "running"):
             raise ShowRefused(f"show {self.current.show.config.id!r} is running (run #{self.current.run_id}): stop it first")
+        if self._ending is not None:  # the last show's return to the schedule finishes first
+            await asyncio.gather(self._ending, return_exceptions=True)
         config = next((s for s in self.host.configured_shows() if s.id == show_id), None)
         if config is None:
             known = ", ".join(s.id for s in self.host.configured_shows()) or "none configured"
@@ -283,16 +287,24 @@ class ShowRunner:
             )
 
     async def stop(self, *, user: str) -> ShowRun:
+        """Stop the running show (or release a held one) and return at once: the show's sends are
+        cancelled and its layer is gone, and the field's return to the schedule (a command of its
+        own, confirmed by read-back and recorded) goes on in the background."""
         run = self.current
         if run is None or run.task is None or run.task.done():
             if run is not None and run.status == "holding":
-                await self._end(run, "stopped", f"hold released by {user}")
+                self._end_in_background(run, "stopped", f"hold released by {user}")
                 return run
             raise ShowRefused("no show is running")
         run.task.cancel()
         await asyncio.gather(run.task, return_exceptions=True)
-        await self._end(run, "stopped", f"stopped by {user}")
+        self._end_in_background(run, "stopped", f"stopped by {user}")
         return run
+
+    def _end_in_background(self, run: ShowRun, status: str, detail: str) -> None:
+        self.layer = None
+        run.status = status
+        self._ending = asyncio.create_task(self._end(run, status, detail), name=f"show-end:{run.show.config.id}")
 
     async def close(self) -> None:
         run = self.current
@@ -300,6 +312,8 @@ class ShowRunner:
             run.task.cancel()
             await asyncio.gather(run.task, return_exceptions=True)
             await self._record(run, "interrupted", "the daemon stopped")
+        if self._ending is not None:
+            await asyncio.gather(self._ending, return_exceptions=True)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -373,9 +387,11 @@ class ShowRunner:
                     slot.close()
         if show.config.end == "hold":
             run.status = "holding"
-            engine.hold(show.controllers, False)
             await engine.pause_pushes(show.controllers, False)
-            await self.host.confirm(show.channels, f"show {show.config.id} holds its last cue")
+            try:
+                await self.host.confirm(show.channels, f"show {show.config.id} holds its last cue")
+            finally:  # released only now: see _end
+                engine.hold(show.controllers, False)
             await self._record(run, "holding", None)
         else:
             await self._end(run, "done", None)
@@ -433,12 +449,18 @@ class ShowRunner:
                 run.records.append(CueRecord(slot.loop, slot.cue, controller_id, status, sent_offset_ms, error))
 
     async def _end(self, run: ShowRun, status: str, detail: str | None) -> None:
+        """The show is over once the field is back where it should be, confirmed by read-back.
+        Its controllers stay held until that command has run: released earlier, their supervisors
+        would converge the last cue (fade included) and keep the controllers from the command."""
         self.layer = None
-        self.host.engine.hold(run.show.controllers, False)
-        try:  # the show is over once the field is back where it should be, confirmed by read-back
-            await self.host.engine.pause_pushes(run.show.controllers, False)
+        engine = self.host.engine
+        try:
+            await engine.pause_pushes(run.show.controllers, False)
             await self.host.reconcile(f"show {run.show.config.id} {status}", source="show", force_keys=run.show.channels)
+        except Exception:
+            log.exception("show %s run #%d: the return to the schedule failed", run.show.config.id, run.run_id)
         finally:
+            engine.hold(run.show.controllers, False)
             await self._record(run, status, detail)
 
     async def _record(self, run: ShowRun, status: str, detail: str | None) -> None:
