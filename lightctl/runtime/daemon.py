@@ -31,6 +31,7 @@ from lightctl.model.desired import (
     released_keys,
 )
 from lightctl.model.scenes import HANDBACK_SCENE, ShowConfig
+from lightctl.model.times import iso_local
 from lightctl.reconcile.engine import Engine
 from lightctl.reconcile.outcomes import (
     ConvergedEvent,
@@ -404,16 +405,20 @@ class Daemon:
                 "energy_kwh": None if reading is None else reading.energy_kwh,
                 "faults": [] if reading is None else sorted(reading.faults),
             }
+        now = self.now()
+        warnings = [] if self.schedule is None else self.schedule.calendar_warnings(now.date(), now.date() + timedelta(days=60))
         return {
             "installation": self.config.installation.name,
-            "now": self.now().isoformat(timespec="seconds"),
+            "timezone": self.config.installation.timezone,
+            "now": now.isoformat(timespec="seconds"),
+            "calendar_warnings": warnings,
             "controllers_total": len(controllers),
             "controllers_online": online,
             "channels_pending": sum(c["pending"] for c in controllers.values()),
             "channels_handed_back": sum(c["handed_back"] for c in controllers.values()),
             "overrides": [
                 {"id": o.id, "kind": o.kind, "scene": o.scene, "target": o.target, "user": o.user,
-                 "until": o.until.isoformat() if o.until else None, "cap": o.cap}
+                 "until": iso_local(o.until, self.tz), "cap": o.cap}
                 for o in self.overrides
             ],
             "controllers": controllers,
