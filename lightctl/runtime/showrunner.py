@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import itertools
 import logging
 import time
@@ -242,8 +243,10 @@ class ShowRunner:
             await asyncio.gather(self._ending, return_exceptions=True)
         config = next((s for s in self.host.configured_shows() if s.id == show_id), None)
         if config is None:
-            known = ", ".join(s.id for s in self.host.configured_shows()) or "none configured"
-            raise ShowRefused(f"unknown show {show_id!r} (known: {known})")
+            names = [s.id for s in self.host.configured_shows()]
+            close = difflib.get_close_matches(show_id, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ShowRefused(f"unknown show {show_id!r}{hint} (known: {', '.join(names) or 'none configured'})")
         compiled = compile_show(config, self.host.scenes)
         zone = self.host.now().tzinfo or UTC
         holds = show_holds(compiled.channels, self.host.active_overrides(), self.host.scenes.inventory)
