@@ -34,7 +34,7 @@ $(STAMP): $(LOCKED) pyproject.toml
 # The lock is replaced only when its content changes (its date rebuilds .venv).
 lock: $(LOCKED)
 	cp $(LOCK) $(VENV)/lock.new
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --group bootstrap --generate-hashes \
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --group bootstrap --generate-hashes \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-config \
 	  --custom-compile-command "make lock" --output-file $(VENV)/lock.new \
 	  $(if $(filter all,$(UPGRADE)),--upgrade,$(foreach name,$(UPGRADE),--upgrade-package $(name)))
