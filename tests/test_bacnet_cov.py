@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from drivers.bacnet.bacpypes3_internals import live_cov_subscriptions
 from drivers.bacnet.discover import discover
 from drivers.base import Fault
 from lightctl.cli.bacnet import run as discover_command
@@ -14,7 +15,8 @@ from tests.test_bacnet_support import building, eventually, running
 
 
 def _subscriptions(app: object) -> int:
-    return sum(len(d.cov_subscriptions) for d in app._cov_detections.values())  # type: ignore[attr-defined]
+    """Live COV subscriptions at a simulated device's application."""
+    return len(live_cov_subscriptions(app))
 
 
 async def test_cov_delivers_an_owner_change_and_renews_before_expiry() -> None:
