@@ -25,7 +25,7 @@ async def test_cov_delivers_an_owner_change_and_renews_before_expiry() -> None:
         readings: list[ControllerReading] = []
         assert driver.subscribe(readings.append) is True
         await driver.connect()
-        assert driver._cov is not None
+        assert driver.cov is not None
         assert await eventually(lambda: _subscriptions(device.app) == 4)
         device.command("f3", 8, 55.0)  # the owner's operator, at the building
         assert await eventually(lambda: any(
@@ -35,7 +35,7 @@ async def test_cov_delivers_an_owner_change_and_renews_before_expiry() -> None:
         assert held.held_by is not None and held.held_by.endswith("55%")
         # lifetime 2 s, renewed every second: still subscribed well past the first lifetime
         await asyncio.sleep(2.6)
-        assert driver._cov.renewals >= 3
+        assert driver.cov.renewals >= 3
         assert _subscriptions(device.app) == 4
         count = len(readings)
         device.command("f3", 8, None)

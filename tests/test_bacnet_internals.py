@@ -165,7 +165,11 @@ async def test_the_request_table_works_as_claim_invoke_id_assumes() -> None:
 async def test_a_link_layers_sockets_are_where_the_internals_find_them() -> None:
     client = BacnetClient(default_local_address("127.0.0.1"))
     try:
+        servers = [layer.server for layer in client.app.link_layers.values()]
+        assert len(servers) == 1 and servers[0].local_transport is None  # bound by tasks of bacpypes3's own
+        assert servers[0]._transport_tasks and all(isinstance(t, asyncio.Task) for t in servers[0]._transport_tasks)
         await client.ready()
+        assert servers[0]._transport_tasks == [] and client.direct is not None
         local = internals.local_endpoint(client.app)
         assert local is not None and local.socket is not None
         host, port = local.socket.getsockname()

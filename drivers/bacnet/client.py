@@ -135,6 +135,8 @@ class BacnetClient:
         self._next_process_id = 1
 
     async def ready(self) -> None:
+        """Start: bacpypes3's fast paths installed (once per process), the sockets bound."""
+        internals.install()
         await bound(self.app)
         self.direct = DirectWrites.open(self.app)
 
@@ -173,7 +175,6 @@ async def acquire(local_address: str | None, device_host: str) -> BacnetClient:
     async with lock:
         client = _clients.get(key)
         if client is None:
-            internals.install()
             client = BacnetClient(local_address or default_local_address(device_host))
             await client.ready()
             _clients[key] = client
