@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,8 @@ from drivers.bacnet import bacpypes3_internals as internals
 from drivers.bacnet.direct import DirectWrites
 from drivers.bacnet.frames import broadcast_frame
 from drivers.bacnet.settings import BACNET_PORT, split_address
+
+log = logging.getLogger(__name__)
 
 CLIENT_DEVICE_INSTANCE = 4_194_000
 """The daemon's own device instance (high in the range, away from buildings' numbering)."""
@@ -79,10 +82,11 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 async def bound(app: Any) -> None:
     """Wait until bacpypes3 has bound an application's sockets, then widen their receive buffers."""
     await internals.link_bound(app)
-    for endpoint in internals.endpoints(app):
-        sock = endpoint.socket
-        if sock is None:
-            continue
+    sockets = [sock for endpoint in internals.endpoints(app) if (sock := endpoint.socket) is not None]
+    if not sockets:
+        log.warning("no BACnet/IP socket found in bacpypes3's link layers: receive buffers left at the "
+                    "kernel's default (replies to a large switch may be dropped)")
+    for sock in sockets:
         force = getattr(socket, "SO_RCVBUFFORCE", None)  # Linux; needs CAP_NET_ADMIN
         try:
             sock.setsockopt(socket.SOL_SOCKET, force if force is not None else socket.SO_RCVBUF, RECEIVE_BUFFER)
