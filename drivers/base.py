@@ -208,6 +208,14 @@ class ControllerTimeout(DriverError):
     kind = "timeout"
 
 
+class WriteInDoubt(ControllerTimeout):
+    """A write timed out after it was put on the wire. The device may still apply it (one whose
+    application stalled works through what it received when it resumes), so it is neither done
+    nor failed: the next read-back decides."""
+
+    kind = "in_doubt"
+
+
 class RequestRejected(DriverError):
     """The device answered and refused: an exception reply, a bad status code, a BACnet error."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from drivers.bacnet.bacpypes3_internals import live_cov_subscriptions
 from drivers.bacnet.discover import discover
 from drivers.base import Fault
 from lightctl.cli.bacnet import run as discover_command
@@ -14,7 +15,8 @@ from tests.test_bacnet_support import building, eventually, running
 
 
 def _subscriptions(app: object) -> int:
-    return sum(len(d.cov_subscriptions) for d in app._cov_detections.values())  # type: ignore[attr-defined]
+    """Live COV subscriptions at a simulated device's application."""
+    return len(live_cov_subscriptions(app))
 
 
 async def test_cov_delivers_an_owner_change_and_renews_before_expiry() -> None:
@@ -23,7 +25,7 @@ async def test_cov_delivers_an_owner_change_and_renews_before_expiry() -> None:
         readings: list[ControllerReading] = []
         assert driver.subscribe(readings.append) is True
         await driver.connect()
-        assert driver._cov is not None
+        assert driver.cov is not None
         assert await eventually(lambda: _subscriptions(device.app) == 4)
         device.command("f3", 8, 55.0)  # the owner's operator, at the building
         assert await eventually(lambda: any(
@@ -33,7 +35,7 @@ async def test_cov_delivers_an_owner_change_and_renews_before_expiry() -> None:
         assert held.held_by is not None and held.held_by.endswith("55%")
         # lifetime 2 s, renewed every second: still subscribed well past the first lifetime
         await asyncio.sleep(2.6)
-        assert driver._cov.renewals >= 3
+        assert driver.cov.renewals >= 3
         assert _subscriptions(device.app) == 4
         count = len(readings)
         device.command("f3", 8, None)

@@ -270,11 +270,13 @@ async def test_writes_go_straight_to_the_socket_beside_bacpypes3s_own_requests()
             assert device.priority_slot("f1", 10) == level
         assert host.request_count("tower") - before == 10
         assert not direct.pending and not driver.client.app._requests
-        # a refusal comes back as an error reply: the request is repeated through bacpypes3 for its typed error
+        # a refusal comes back as an error reply, decoded as bacpypes3's typed error: not sent again
+        before = host.request_count("tower")
         with pytest.raises(ErrorRejectAbortNack, match="value-out-of-range"):
             await driver.write(lambda: services.wp_request(
                 Write("f1", ObjectRef(kind="lighting-output", instance=1), "presentValue", Real(150.0), 10), driver.address
             ), "test write")
+        assert host.request_count("tower") - before == 1 and not direct.pending
 
 
 async def test_a_prepared_cue_is_on_the_socket_when_fire_returns() -> None:

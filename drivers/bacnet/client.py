@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -26,8 +27,12 @@ from bacpypes3.errors import ServicesError
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 
+from drivers.bacnet import bacpypes3_internals as internals
 from drivers.bacnet.direct import DirectWrites
-from drivers.bacnet.settings import BACNET_PORT
+from drivers.bacnet.frames import broadcast_frame
+from drivers.bacnet.settings import BACNET_PORT, split_address
+
+log = logging.getLogger(__name__)
 
 CLIENT_DEVICE_INSTANCE = 4_194_000
 """The daemon's own device instance (high in the range, away from buildings' numbering)."""
@@ -48,10 +53,8 @@ class _ClientApplication(Application):  # type: ignore[misc]
     async def confirmation(self, apdu: APDU) -> None:
         """Drop a reply to a request we already gave up on (its future was cancelled by the
         caller's timeout): bacpypes3 would try to set its result and log InvalidStateError."""
-        for request, future in self._requests.get(apdu.pduSource, ()):
-            if request.apduInvokeID == apdu.apduInvokeID and future.done():
-                return
-        await super().confirmation(apdu)
+        if not internals.given_up(self, apdu):
+            await super().confirmation(apdu)
 
     async def do_IAmRequest(self, apdu: IAmRequest) -> None:
         for listener in list(self.iam_listeners):
@@ -76,16 +79,14 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 (about 200 datagrams) drops the rest while the process is busy decoding."""
 
 
-async def bound(link_layer: Any) -> None:
-    """Wait until bacpypes3 has bound a link layer's sockets, then widen their receive buffers."""
-    server = link_layer.server
-    if server._transport_tasks:
-        await asyncio.gather(*server._transport_tasks)
-        server._transport_tasks = []
-    for transport in (server.local_transport, server.broadcast_transport):
-        sock = transport.get_extra_info("socket") if transport is not None else None
-        if sock is None:
-            continue
+async def bound(app: Any) -> None:
+    """Wait until bacpypes3 has bound an application's sockets, then widen their receive buffers."""
+    await internals.link_bound(app)
+    sockets = [sock for endpoint in internals.endpoints(app) if (sock := endpoint.socket) is not None]
+    if not sockets:
+        log.warning("no BACnet/IP socket found in bacpypes3's link layers: receive buffers left at the "
+                    "kernel's default (replies to a large switch may be dropped)")
+    for sock in sockets:
         force = getattr(socket, "SO_RCVBUFFORCE", None)  # Linux; needs CAP_NET_ADMIN
         try:
             sock.setsockopt(socket.SOL_SOCKET, force if force is not None else socket.SO_RCVBUF, RECEIVE_BUFFER)
@@ -138,14 +139,25 @@ class BacnetClient:
         self._next_process_id = 1
 
     async def ready(self) -> None:
-        for layer in self.app.link_layers.values():
-            await bound(layer)
-        self.direct = DirectWrites(self.app)
+        """Start: bacpypes3's fast paths installed (once per process), the sockets bound."""
+        internals.install()
+        await bound(self.app)
+        self.direct = DirectWrites.open(self.app)
 
     def request(self, apdu: APDU) -> asyncio.Future[Any]:
         """Send a request; the future's exception is the ErrorRejectAbortNack the device sent."""
         future: asyncio.Future[Any] = self.app.request(apdu)
         return future
+
+    def broadcast(self, apdu: APDU, address: str) -> None:
+        """Send an unconfirmed request as a BACnet/IP Original-Broadcast-NPDU to ``address``
+        (``a.b.c.d[:port]``, the subnet's broadcast address). bacpypes3 broadcasts only to its own
+        port on its own subnet, and sends anything addressed to a host as an
+        Original-Unicast-NPDU, which devices drop when it arrives on a broadcast address."""
+        endpoint = internals.local_endpoint(self.app)
+        if endpoint is None:
+            raise RuntimeError("the BACnet client has no BACnet/IP socket to broadcast from")
+        endpoint.transport.sendto(broadcast_frame(apdu), split_address(address))
 
     def process_id(self) -> int:
         value = self._next_process_id

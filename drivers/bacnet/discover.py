@@ -36,8 +36,9 @@ async def discover(
     timeout_s: float = 2.0,
     details: bool = True,
 ) -> list[FoundDevice]:
-    """Send one Who-Is to ``broadcast`` (limited to instances ``low``..``high``), collect the
-    I-Am replies for ``wait_s``, then read each device's name and object list."""
+    """Broadcast one Who-Is to ``broadcast``, the subnet's broadcast address (limited to instances
+    ``low``..``high``), collect the I-Am replies for ``wait_s``, then read each device's name and
+    object list."""
     host = broadcast.split(":")[0]
     client = await acquire(local_address, "127.0.0.1" if host.startswith("127.") else host)
     found: dict[int, FoundDevice] = {}
@@ -52,11 +53,11 @@ async def discover(
 
     client.app.iam_listeners.append(heard)
     try:
-        who_is = WhoIsRequest(destination=Address(broadcast))
+        who_is = WhoIsRequest()
         if low is not None and high is not None:
             who_is.deviceInstanceRangeLowLimit = low
             who_is.deviceInstanceRangeHighLimit = high
-        client.request(who_is)
+        client.broadcast(who_is, broadcast)
         await asyncio.sleep(wait_s)
         if details:
             await asyncio.gather(*(_describe(client, device, timeout_s) for device in found.values()))

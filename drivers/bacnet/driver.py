@@ -3,8 +3,13 @@
 Writes go at the controller's command priority (default 10): WritePropertyMultiple where the
 device supports it (protocol-services-supported, and a reject of the service turns it off),
 else WriteProperty requests in parallel within the device's limit. Reads use
-ReadPropertyMultiple in chunks; a device that aborts a chunk as too large gets smaller ones.
+ReadPropertyMultiple in chunks (a device that aborts a chunk as too large gets smaller ones);
+a device without it (optional in BACnet) is read with ReadProperty, one property per request.
 Another party holding a channel above our priority is reported as ``held_by``, not as a fault.
+
+A write that times out after it was sent raises :class:`drivers.base.WriteInDoubt`: a device
+whose application stalled works through what it received when it resumes, so the write may
+still be applied, and the next read-back decides.
 """
 
 from __future__ import annotations
@@ -12,59 +17,64 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from bacpypes3.apdu import (
     APDU,
     ConfirmedRequestPDU,
+    ErrorPDU,
     ErrorRejectAbortNack,
+    ReadPropertyACK,
     ReadPropertyMultipleACK,
     WritePropertyMultipleError,
 )
-from bacpypes3.basetypes import Reliability
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import ObjectIdentifier
 
-from drivers.bacnet import services
+from drivers.bacnet import readings, services
 from drivers.bacnet.client import BacnetClient, acquire, release
 from drivers.bacnet.cov import CovSession
+from drivers.bacnet.direct import UnexpectedReply, raise_for_reply
 from drivers.bacnet.errors import is_oversize, is_unsupported, translate
-from drivers.bacnet.frames import SIMPLE_ACK, frame
+from drivers.bacnet.frames import frame
 from drivers.bacnet.profile import ObjectRef, Profile, load_profile
 from drivers.bacnet.services import Read, Write
 from drivers.bacnet.settings import BacnetSettings
-from drivers.base import ControllerTimeout, Driver, DriverError, PreparedSend, settings_of, try_acquire
+from drivers.base import (
+    ControllerTimeout,
+    Driver,
+    DriverError,
+    HeldTurns,
+    LockTurn,
+    PreparedSend,
+    ProtocolFault,
+    WriteInDoubt,
+    fire_with_turns,
+    settings_of,
+)
 from lightctl.model.installation import ControllerConfig
 from lightctl.model.values import (
     ApplyResult,
     ChannelId,
-    ChannelReading,
     ChannelState,
     ControllerReading,
-    FaultKind,
     PlannedOperation,
 )
 
 log = logging.getLogger(__name__)
 
-def confirm_props(profile: Profile, priority: int) -> tuple[str, ...]:
-    """What a read-back asks of each channel object: the present value and who holds it. With
-    current-command-priority that is one element of the priority array, not all sixteen (whose
-    decoding dominates a read-back's cost)."""
-    if profile.current_command_priority:
-        return ("presentValue", "currentCommandPriority")
-    return ("presentValue", "priorityArray")
-
 WRITES_CACHE_SIZE = 256
 """Batches whose writes a driver keeps built (a show's cues, the scenes in use)."""
 
-RELIABILITY_FAULTS = {
-    "lampFailure": FaultKind.LAMP_FAILURE,
-    "tripped": FaultKind.BREAKER_TRIP,
-}
+T = TypeVar("T")
+
+Started = list[asyncio.Future[bytes] | None]
+"""Per WritePropertyMultiple request of a fired batch, the reply to come of the request already
+on the wire (None: that one was not sent, and goes the ordinary way)."""
 
 
 class BacnetDriver(Driver[BacnetSettings]):
@@ -78,7 +88,8 @@ class BacnetDriver(Driver[BacnetSettings]):
         self.points: dict[ChannelId, ObjectRef] = {
             ch.id: self.profile.point_object(ch.point) for ch in controller.channels
         }
-        self._by_object = {f"{ref.kind},{ref.instance}": cid for cid, ref in self.points.items()}
+        self._by_object = {str(ref): cid for cid, ref in self.points.items()}
+        self.use_rpm = self.profile.read_property_multiple
         self.use_wpm = self.profile.write_property_multiple
         self.use_cov = self.profile.cov and self.settings.cov
         self.rpm_chunk = self.profile.rpm_properties
@@ -104,6 +115,10 @@ class BacnetDriver(Driver[BacnetSettings]):
             raise RuntimeError("not connected")
         return self._client
 
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
     async def connect(self) -> None:
         if self._connect_lock is None:
             self._connect_lock = asyncio.Lock()
@@ -125,11 +140,13 @@ class BacnetDriver(Driver[BacnetSettings]):
     async def _identify(self) -> None:
         """Read the device object: is it there, what is it called, which services it offers."""
         device = ObjectIdentifier(f"device,{self.settings.device_instance}")
-        values = await self._rpm([(device, "objectName"), (device, "protocolServicesSupported")])
+        values = await self.read_properties([(device, "objectName"), (device, "protocolServicesSupported")])
         name = values.get((f"device,{self.settings.device_instance}", "objectName"))
         self.device_name = None if name is None or services.is_error(name) else str(name)
         supported = values.get((f"device,{self.settings.device_instance}", "protocolServicesSupported"))
         if supported is not None and not services.is_error(supported):
+            if not supported["read-property-multiple"]:
+                self.use_rpm = False
             if not supported["write-property-multiple"]:
                 self.use_wpm = False
             if not supported["subscribe-cov"]:
@@ -156,6 +173,18 @@ class BacnetDriver(Driver[BacnetSettings]):
         self._cov = CovSession(self, self._on_reading)
         self._cov.start()
 
+    @property
+    def cov(self) -> CovSession | None:
+        """The running COV (or polling) session, once readings are pushed and connected."""
+        return self._cov
+
+    def channel_of(self, objid: Any) -> ChannelId | None:
+        """The channel whose object this is (``type,instance``), if any."""
+        return self._by_object.get(f"{objid[0]},{objid[1]}")
+
+    def channel_objects(self) -> list[ObjectIdentifier]:
+        return [services.object_id(ref) for ref in self.points.values()]
+
     # ------------------------------------------------------------------ requests
 
     @asynccontextmanager
@@ -168,14 +197,19 @@ class BacnetDriver(Driver[BacnetSettings]):
             yield
 
     @asynccontextmanager
-    async def _timeout(self, what: str) -> AsyncIterator[None]:
+    async def _timeout(self, what: str, *, write: bool = False) -> AsyncIterator[None]:
+        """The controller's timeout. ``write``: the request is on the wire, so a timeout leaves
+        it in doubt (WriteInDoubt) rather than simply unanswered."""
         try:
             async with asyncio.timeout(self.controller.timeout_s):
                 yield
         except TimeoutError:
-            raise ControllerTimeout(
-                self.controller_id, f"{self.label} {what}: no answer within {self.controller.timeout_s:g} s"
-            ) from None
+            waited = f"no answer within {self.controller.timeout_s:g} s"
+            if write:
+                raise WriteInDoubt(
+                    self.controller_id, f"{self.label} {what}: {waited}, timed out; may still be applied, read-back decides"
+                ) from None
+            raise ControllerTimeout(self.controller_id, f"{self.label} {what}: {waited}") from None
 
     async def call(self, apdu: APDU, what: str) -> Any:
         """One confirmed request through bacpypes3. Errors, rejects and aborts propagate as
@@ -184,27 +218,32 @@ class BacnetDriver(Driver[BacnetSettings]):
             return await self.client.request(apdu)
 
     async def write(
-        self, build: Callable[[], ConfirmedRequestPDU], what: str, started: asyncio.Future[int] | None = None
+        self, build: Callable[[], ConfirmedRequestPDU], what: str, started: asyncio.Future[bytes] | None = None
     ) -> None:
         """One write request: straight onto the client's socket where it can go (direct.py),
-        else, and to learn the typed error of anything but a simple ack, through ``call``.
-        ``started`` is the reply to come of this request, already put on the wire by ``fire``
-        (holding its place in the device's concurrency until the reply)."""
-        if started is not None:
-            async with self._timeout(what):
-                if await started == SIMPLE_ACK:
-                    return
-        else:
+        else through bacpypes3. A refusal is raised as the device sent it (ErrorRejectAbortNack,
+        typed from its reply: nothing is sent twice). ``started``: the reply to come of this
+        request, already put on the wire by ``fire`` (holding its place in the device's
+        concurrency until the reply)."""
+        try:
+            if started is not None:
+                async with self._timeout(what, write=True):
+                    data = await started
+                raise_for_reply(data, self.address.addrTuple)
+                return
             if self._client is None:
                 await self.connect()
+            assert self._sem is not None
             direct = self.client.direct
-            if direct is not None and direct.available:
-                async with self._bounded(what):
-                    if await direct.write(build()):
-                        return
-        await self.call(build(), what)
+            async with self._sem, self._timeout(what, write=True):
+                if direct is not None and direct.available and await direct.write(build()):
+                    return
+                await self.client.request(build())
+        except UnexpectedReply as exc:
+            raise ProtocolFault(self.controller_id, f"{self.label} {what}: {exc}") from None
 
-    def _fail(self, what: str, exc: ErrorRejectAbortNack) -> DriverError:
+    def failure(self, what: str, exc: ErrorRejectAbortNack) -> DriverError:
+        """The device's error, reject or abort for ``what`` as the project's typed error."""
         return translate(self.controller_id, self.label, what, exc)
 
     # ------------------------------------------------------------------ writes
@@ -248,16 +287,21 @@ class BacnetDriver(Driver[BacnetSettings]):
         ]
 
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
-        return await self._send(dict(states))
+        await self.connect()
+        writes, rejected = self._writes(states)
+        return await self._send(states, writes, rejected)
 
     async def release(self, channels: Collection[ChannelId]) -> ApplyResult:
         """Hand the channels back to the building: relinquish (NULL at our priority), so the next
         priority in the array (the building's own schedule, or the relinquish default) takes over."""
-        return await self._send(dict.fromkeys(channels))
+        await self.connect()
+        states: dict[ChannelId, ChannelState | None] = dict.fromkeys(channels)
+        writes, rejected = self._writes(states)
+        return await self._send(states, writes, rejected)
 
     def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
-        """A batch's WritePropertyMultiple requests, encoded and ready to go straight onto the
-        client's socket (a warm session only, and one that writes with WPM)."""
+        """A batch's WritePropertyMultiple requests, encoded and framed, ready to go straight onto
+        the client's socket (a warm session only, and one that writes with WPM)."""
         client = self._client
         if client is None or client.direct is None or not self.use_wpm:
             return None
@@ -265,20 +309,40 @@ class BacnetDriver(Driver[BacnetSettings]):
         if not writes:
             return None
         requests = [services.wpm_request(batch, self.address) for batch in services.wpm_batches(writes, self.profile.max_apdu)]
-        return _Prepared(self, dict(states), writes, rejected, requests, [frame(request, 0) for request in requests])
+        return PreparedBatch(self, dict(states), writes, rejected, requests, [frame(r, 0) for r in requests])
+
+    def fire(self, batch: PreparedBatch) -> asyncio.Future[ApplyResult] | None:
+        """``PreparedSend.fire`` for a batch of this driver's: each WPM request takes one of the
+        device's concurrent places (its turns) now or the fire declines; the requests leave
+        before this returns; each place is given back when its reply comes."""
+        client, sem = self._client, self._sem
+        direct = client.direct if client is not None else None
+        if direct is None or not direct.available or sem is None:
+            return None
+        turns = [LockTurn(sem) for _ in batch.requests]
+
+        def send_first() -> Started:
+            return [direct.start(request, framed) for request, framed in zip(batch.requests, batch.framed, strict=True)]
+
+        async def complete(started: Started, held: HeldTurns) -> ApplyResult:
+            for reply, turn in zip(started, turns, strict=True):
+                if reply is None:  # not sent (256 requests in flight): its place is for the ordinary way
+                    held.give_back(turn)
+                else:
+                    reply.add_done_callback(partial(_give_back, held, turn))
+            return await self._send(batch.states, batch.writes, batch.rejected, started)
+
+        return fire_with_turns(turns, send_first, complete, _abandon)
 
     async def _send(
         self,
         states: Mapping[ChannelId, ChannelState | None],
-        prepared: tuple[list[Write], dict[str, str], list[asyncio.Future[int] | None]] | None = None,
+        writes: list[Write],
+        rejected: dict[str, str],
+        started: Started | None = None,
     ) -> ApplyResult:
-        """Send a batch, or (``prepared``) finish one whose WPM requests ``fire`` put on the wire."""
-        if prepared is None:
-            await self.connect()
-            writes, rejected = self._writes(states)
-            started = None
-        else:
-            writes, rejected, started = prepared
+        """Send a batch's writes, or (``started``) finish one whose WPM requests ``fire`` put on
+        the wire, and remember what the device now holds."""
         for write in writes:  # unknown until the device has taken it
             self._sent.pop(write.channel, None)
         result = await self._send_writes(writes, rejected, started)
@@ -292,9 +356,7 @@ class BacnetDriver(Driver[BacnetSettings]):
                 self._scene_sent[write.channel] = (int(stored), state.level)
         return result
 
-    async def _send_writes(
-        self, writes: list[Write], rejected: dict[str, str], started: list[asyncio.Future[int] | None] | None = None
-    ) -> ApplyResult:
+    async def _send_writes(self, writes: list[Write], rejected: dict[str, str], started: Started | None) -> ApplyResult:
         operations = 0
         if (self.use_wpm or started is not None) and writes:
             try:
@@ -314,15 +376,14 @@ class BacnetDriver(Driver[BacnetSettings]):
         return ApplyResult(operations + len(writes), rejected)
 
     async def _send_wp(self, write: Write) -> str | None:
+        """One WriteProperty; the device's refusal as the channel's reason (None: written)."""
         try:
             await self.write(lambda: services.wp_request(write, self.address), write.describe())
         except ErrorRejectAbortNack as exc:
-            return str(self._fail(write.describe(), exc))
+            return str(self.failure(write.describe(), exc))
         return None
 
-    async def _send_wpm(
-        self, writes: list[Write], started: list[asyncio.Future[int] | None] | None = None
-    ) -> tuple[int, dict[str, str]]:
+    async def _send_wpm(self, writes: list[Write], started: Started | None) -> tuple[int, dict[str, str]]:
         """Send the writes in WritePropertyMultiple requests (``started``: one per request, the
         replies to come of requests already on the wire). A device stops a WPM at the first
         write it refuses (the ones before it stand): that channel is rejected, the rest resent."""
@@ -330,7 +391,7 @@ class BacnetDriver(Driver[BacnetSettings]):
         rejected: dict[str, str] = {}
         batches = services.wpm_batches(writes, self.profile.max_apdu)
 
-        async def run(batch: list[Write], first: asyncio.Future[int] | None) -> None:
+        async def run(batch: list[Write], first: asyncio.Future[bytes] | None) -> None:
             nonlocal sent
             pending = batch
             while pending:
@@ -341,24 +402,36 @@ class BacnetDriver(Driver[BacnetSettings]):
                     return
                 except ErrorRejectAbortNack as exc:
                     if is_unsupported(exc) and not isinstance(exc, WritePropertyMultipleError):
-                        raise _WpmUnsupported(str(self._fail(what, exc))) from None
+                        raise _WpmUnsupported(str(self.failure(what, exc))) from None
                     if not isinstance(exc, WritePropertyMultipleError):
-                        raise self._fail(what, exc) from None
+                        raise self.failure(what, exc) from None
                     failed = exc.firstFailedWriteAttempt
                     index = next(
                         (i for i, w in enumerate(pending) if services.object_id(w.ref) == failed.objectIdentifier),
                         None,
                     )
                     if index is None:
-                        raise self._fail(what, exc) from None
-                    rejected[pending[index].channel] = str(self._fail(pending[index].describe(), exc))
+                        raise self.failure(what, exc) from None
+                    rejected[pending[index].channel] = str(self.failure(pending[index].describe(), exc))
                     pending, first = pending[index + 1 :], None
 
-        firsts: list[asyncio.Future[int] | None] = started or [None] * len(batches)
-        await asyncio.gather(*(run(batch, first) for batch, first in zip(batches, firsts, strict=True)))
+        firsts: Started = started or [None] * len(batches)
+        await _together([run(batch, first) for batch, first in zip(batches, firsts, strict=True)])
         return sent, rejected
 
     # ------------------------------------------------------------------ reads
+
+    async def read_properties(self, reads: list[Read]) -> dict[tuple[str, str], Any]:
+        """Values of these properties (services.decode_rpm's keys): ReadPropertyMultiple, or
+        ReadProperty where the device has no ReadPropertyMultiple (a reject of the service turns
+        it off for this device)."""
+        if self.use_rpm:
+            try:
+                return await self._rpm(reads)
+            except _RpmUnsupported as unsupported:
+                log.info("%s: %s; reading with ReadProperty from now on", self.controller_id, unsupported)
+                self.use_rpm = False
+        return await self._rp(reads)
 
     async def _rpm(self, reads: list[Read]) -> dict[tuple[str, str], Any]:
         """Read in chunks of ``rpm_chunk`` properties; a chunk the device aborts as too large is
@@ -375,209 +448,133 @@ class BacnetDriver(Driver[BacnetSettings]):
                     if is_oversize(exc) and len(chunk) > 1:
                         half = len(chunk) // 2
                         self.rpm_chunk = max(1, min(self.rpm_chunk, half))
-                        await asyncio.gather(run(chunk[:half]), run(chunk[half:]))
+                        await _together([run(chunk[:half]), run(chunk[half:])])
                         return
-                    raise self._fail(what, exc) from None
+                    if is_unsupported(exc) and not isinstance(exc, ErrorPDU):
+                        raise _RpmUnsupported(str(self.failure(what, exc))) from None
+                    raise self.failure(what, exc) from None
                 if not isinstance(ack, ReadPropertyMultipleACK):
-                    raise DriverError(self.controller_id, f"{self.label} {what}: unexpected reply {ack!r}")
+                    raise ProtocolFault(self.controller_id, f"{self.label} {what}: unexpected reply {ack!r}")
                 values.update(services.decode_rpm(ack))
                 return
 
-        await asyncio.gather(*(run(chunk) for chunk in pending))
+        await _together([run(chunk) for chunk in pending])
+        return values
+
+    async def _rp(self, reads: list[Read]) -> dict[tuple[str, str], Any]:
+        """One ReadProperty per property, within the device's concurrency. A property the device
+        refuses maps to its ErrorType, as in a ReadPropertyMultiple ack."""
+        values: dict[tuple[str, str], Any] = {}
+
+        async def run(read: Read) -> None:
+            objid, prop = read
+            what = f"{objid[0]},{objid[1]} {prop} ReadProperty"
+            try:
+                ack = await self.call(services.rp_request(read, self.address), what)
+            except ErrorPDU as exc:
+                values[(f"{objid[0]},{objid[1]}", prop)] = services.access_error(exc.errorClass, exc.errorCode)
+                return
+            except ErrorRejectAbortNack as exc:
+                raise self.failure(what, exc) from None
+            if not isinstance(ack, ReadPropertyACK):
+                raise ProtocolFault(self.controller_id, f"{self.label} {what}: unexpected reply {ack!r}")
+            values.update(services.decode_rp(ack))
+
+        await _together([run(read) for read in reads])
         return values
 
     async def read(self, channels: Collection[ChannelId] | None = None) -> ControllerReading:
         await self.connect()
         full = channels is None
         wanted = list(self.points) if channels is None else [c for c in channels if c in self.points]
-        props = confirm_props(self.profile, self.settings.priority)
+        props = readings.confirm_props(self.profile)
+        priority = self.settings.priority
         if full:
-            props = (*props, "reliability")
-        reads: list[Read] = []
-        for cid in wanted:
-            objid = services.object_id(self.points[cid])
-            reads += [(objid, p) for p in props]
-            if full and self.points[cid].kind == "lighting-output":
-                reads.append((objid, "instantaneousPower"))
-        if full and self.profile.power is not None:
-            reads.append((services.object_id(self.profile.power), "presentValue"))
-        if full and self.profile.energy is not None:
-            reads.append((services.object_id(self.profile.energy), "presentValue"))
-        if not full:
+            reads: list[Read] = []
+            for cid in wanted:
+                objid = services.object_id(self.points[cid])
+                reads += [(objid, p) for p in (*props, "reliability")]
+                if self.points[cid].kind == "lighting-output":
+                    reads.append((objid, "instantaneousPower"))
+            for meter in (self.profile.power, self.profile.energy):
+                if meter is not None:
+                    reads.append((services.object_id(meter), "presentValue"))
+            values = await self.read_properties(reads)
+        else:
             # A read-back of what we just wrote needs only the present values; who holds a
             # channel (and what we hold under them) is asked only where they differ.
             quick = [cid for cid in wanted if cid in self._sent]
             explain = [cid for cid in wanted if cid not in self._sent]
-            values = await self._rpm([(services.object_id(self.points[c]), "presentValue") for c in quick])
-            explain += [cid for cid in quick if not self._as_sent(cid, values)]
+            values = await self.read_properties([(services.object_id(self.points[c]), "presentValue") for c in quick])
+            explain += [cid for cid in quick if not readings.as_sent(self.points[cid], values, self._sent.get(cid))]
             reads = [(services.object_id(self.points[c]), p) for c in explain for p in props if p != "presentValue"]
             if reads:
-                values.update(await self._rpm(reads))
+                values.update(await self.read_properties(reads))
             missing = [cid for cid in explain if (str(self.points[cid]), "presentValue") not in values]
             if missing:
-                values.update(await self._rpm([(services.object_id(self.points[c]), "presentValue") for c in missing]))
-        else:
-            values = await self._rpm(reads)
-        held = [cid for cid in wanted if self._held_without_slot(cid, values)]
+                values.update(await self.read_properties(
+                    [(services.object_id(self.points[c]), "presentValue") for c in missing]
+                ))
+        held = [cid for cid in wanted if readings.held_without_slot(self.points[cid], values, priority)]
         if held:  # someone above us: what do we hold underneath? (one element of the array)
-            slot = f"priorityArray[{self.settings.priority}]"
-            values.update(await self._rpm([(services.object_id(self.points[cid]), slot) for cid in held]))
-        readings = {cid: self._channel_reading(cid, values) for cid in wanted}
-        power = energy = None
-        if full and self.profile.power is not None:
-            raw = values.get((str(self.profile.power), "presentValue"))
-            power = None if raw is None or services.is_error(raw) else float(raw) * self.profile.power_scale_w
-        if full and self.profile.energy is not None:
-            raw = values.get((str(self.profile.energy), "presentValue"))
-            energy = None if raw is None or services.is_error(raw) else float(raw) * self.profile.energy_scale_kwh
-        return ControllerReading(at=time.time(), channels=readings, power_w=power, energy_kwh=energy)
+            slot = f"priorityArray[{priority}]"
+            values.update(await self.read_properties([(services.object_id(self.points[cid]), slot) for cid in held]))
+        channel_readings = {
+            cid: readings.channel_reading(self.points[cid], values, self.settings, self.profile, self._scene_sent.get(cid))
+            for cid in wanted
+        }
+        power = readings.scaled(values, self.profile.power, self.profile.power_scale_w) if full else None
+        energy = readings.scaled(values, self.profile.energy, self.profile.energy_scale_kwh) if full else None
+        return ControllerReading(at=time.time(), channels=channel_readings, power_w=power, energy_kwh=energy)
 
-    def _as_sent(self, cid: ChannelId, values: Mapping[tuple[str, str], Any]) -> bool:
-        present = values.get((str(self.points[cid]), "presentValue"))
-        sent = self._sent.get(cid)
-        if present is None or sent is None or services.is_error(present):
-            return False
-        if isinstance(sent, float | int) and not isinstance(sent, bool):
-            return abs(float(present) - float(sent)) < 1e-3
-        return str(present) == str(sent)
 
-    def _held_without_slot(self, cid: ChannelId, values: Mapping[tuple[str, str], Any]) -> bool:
-        current = values.get((str(self.points[cid]), "currentCommandPriority"))
-        if current is None or services.is_error(current) or current.unsigned is None:
-            return False
-        return int(current.unsigned) < self.settings.priority
-
-    def _channel_reading(self, cid: ChannelId, values: Mapping[tuple[str, str], Any]) -> ChannelReading:
-        ref = self.points[cid]
-        key = str(ref)
-        present = values.get((key, "presentValue"))
-        array = values.get((key, "priorityArray"))
-        if present is None or services.is_error(present):
-            return ChannelReading()
-        ours = None
-        held_by = None
-        priority = self.settings.priority
-        holder: tuple[int, Any] | None = None
-        if array is not None and not services.is_error(array):
-            ours = services.slot_value(array, priority)
-            holder = services.priority_holder(array)
-        slot = values.get((key, f"priorityArray[{priority}]"))
-        current = values.get((key, "currentCommandPriority"))
-        if slot is not None and not services.is_error(slot):
-            ours = None if slot.null is not None else getattr(slot, slot._choice)
-        if current is not None and not services.is_error(current):
-            if current.unsigned is None:  # nobody commands it: relinquish default
-                holder = None
-            else:
-                holder = (int(current.unsigned), present)
-                if holder[0] == priority:
-                    ours = present
-        if holder is not None and holder[0] < priority:
-            held_by = f"{self.settings.who(holder[0])}: {self._show(ref, holder[1])}"
-        value = ours if ours is not None else present
-        on, level = self._state_of(ref, value)
-        sent = self._scene_sent.get(cid)
-        if ref.kind == "multi-state-value" and on and sent is not None and sent[0] == int(value):
-            level = sent[1]
-        faults: frozenset[FaultKind] = frozenset()
-        reliability = values.get((key, "reliability"))
-        if reliability is not None and not services.is_error(reliability):
-            name = Reliability(reliability).attr
-            if name != "noFaultDetected":
-                faults = frozenset({RELIABILITY_FAULTS.get(name, FaultKind.DEVICE_FAULT)})
-        power = values.get((key, "instantaneousPower"))
-        power_w = None if power is None or services.is_error(power) else float(power) * 1000.0
-        return ChannelReading(on=on, level=level, power_w=power_w, faults=faults, held_by=held_by,
-                              released=self._released(key, values))
-
-    def _released(self, key: str, values: Mapping[tuple[str, str], Any]) -> bool | None:
-        """Is our slot of the priority array NULL? Known from the array, from our slot read on
-        its own, or from current-command-priority (the highest slot in use: one below ours, or
-        none, means ours is empty). None when the reading does not tell."""
-        priority = self.settings.priority
-        slot = values.get((key, f"priorityArray[{priority}]"))
-        if slot is not None and not services.is_error(slot):
-            return slot.null is not None
-        array = values.get((key, "priorityArray"))
-        if array is not None and not services.is_error(array):
-            return services.slot_value(array, priority) is None
-        current = values.get((key, "currentCommandPriority"))
-        if current is not None and not services.is_error(current):
-            if current.unsigned is None or int(current.unsigned) > priority:
-                return True
-            if int(current.unsigned) == priority:
-                return False
-        return None
-
-    def _state_of(self, ref: ObjectRef, value: Any) -> tuple[bool, float | None]:
-        if ref.kind == "binary-output":  # a relay: on or off, no level to report
-            return str(value) == "active" or value == 1, None
-        if ref.kind == "multi-state-value":
-            state = int(value)
-            return state > 1, self.profile.scene_level(state)
-        level = float(value)
-        return level > 0, level
-
-    def _show(self, ref: ObjectRef, value: Any) -> str:
-        if ref.kind == "multi-state-value":
-            state = int(value)
-            states = self.profile.scene_states
-            return f"scene {state}" + (f" ({states[state - 1]})" if 0 < state <= len(states) else "")
-        if ref.kind == "binary-output":
-            return "on" if self._state_of(ref, value)[0] else "off"
-        return f"{float(value):g}%"
+async def _together(coroutines: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run the coroutines together (one is simply awaited); on the first failure the others are
+    cancelled, not left running behind the caller, and the failure raised."""
+    if len(coroutines) == 1:
+        return [await coroutines[0]]
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class _WpmUnsupported(Exception):
     pass
 
 
-class _Prepared:
-    """A batch's WPM requests, encoded: ``fire`` puts them on the client's socket, each within
-    the device's concurrency, and the rest of the batch (a refused write, WPM unsupported) is
-    the driver's ordinary path."""
+class _RpmUnsupported(Exception):
+    pass
 
-    def __init__(
-        self,
-        driver: BacnetDriver,
-        states: dict[ChannelId, ChannelState],
-        writes: list[Write],
-        rejected: dict[str, str],
-        requests: list[ConfirmedRequestPDU],
-        framed: list[bytes],
-    ) -> None:
-        self.driver, self.states, self.writes, self.rejected = driver, states, writes, rejected
-        self.requests, self.framed = requests, framed
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedBatch:
+    """A batch's WPM requests, encoded and framed by ``BacnetDriver.prepare``; ``fire`` puts them
+    on the client's socket, and the rest of the batch (a refused write, WPM unsupported) is the
+    driver's ordinary path."""
+
+    driver: BacnetDriver
+    states: dict[ChannelId, ChannelState]
+    writes: list[Write]
+    rejected: dict[str, str]
+    requests: list[ConfirmedRequestPDU]
+    framed: list[bytes]
 
     def fire(self) -> asyncio.Future[ApplyResult] | None:
-        driver = self.driver
-        client, sem = driver._client, driver._sem
-        direct = client.direct if client is not None else None
-        if direct is None or not direct.available or sem is None:
-            return None
-        taken = 0
-        while taken < len(self.requests) and try_acquire(sem):
-            taken += 1
-        if taken < len(self.requests):  # the device's concurrency is in use: wait for it in apply()
-            for _ in range(taken):
-                sem.release()
-            return None
-        started: list[asyncio.Future[int] | None] = []
-        for request, framed in zip(self.requests, self.framed, strict=True):
-            reply = direct.start(request, framed)
-            if reply is None:  # 256 requests in flight to the device: this one goes the ordinary way
-                sem.release()
-            else:
-                reply.add_done_callback(lambda _: sem.release())
-            started.append(reply)
-        task = asyncio.ensure_future(driver._send(self.states, (self.writes, self.rejected, started)))
-        task.add_done_callback(partial(_abandon, started))
-        return task
+        return self.driver.fire(self)
 
 
-def _abandon(replies: list[asyncio.Future[int] | None], _: object) -> None:
+def _give_back(held: HeldTurns, turn: LockTurn, _: object) -> None:
+    held.give_back(turn)
+
+
+def _abandon(replies: Started) -> None:
     """Replies still due when a fired batch is over (it was cancelled, or failed early): given
-    up, which hands back their invoke ids and their places in the device's concurrency."""
+    up, which hands back their invoke ids."""
     for reply in replies:
         if reply is not None and not reply.done():
             reply.cancel()

@@ -50,7 +50,11 @@ class BacnetFloorClient:
         # the driver's read-back when the device holds what was written: present values only
         reads = [(services.object_id(points[cid]), "presentValue") for cid in states if cid in points]
         chunk = profile.rpm_properties
-        read_apdus = [services.rpm_request(reads[i : i + chunk], address) for i in range(0, len(reads), chunk)]
+        read_apdus: list[APDU] = (
+            [services.rpm_request(reads[i : i + chunk], address) for i in range(0, len(reads), chunk)]
+            if profile.read_property_multiple
+            else [services.rp_request(read, address) for read in reads]
+        )
         invoke = iter(range(256))
         self.phases: list[list[tuple[int, bytes]]] = []
         for apdus in (write_apdus, read_apdus):

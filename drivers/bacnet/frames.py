@@ -15,7 +15,9 @@ WRITE_SERVICES = frozenset({15, 16})
 """WriteProperty and WritePropertyMultiple."""
 SIMPLE_ACK = 2
 BVLC_UNICAST = b"\x81\x0a"
+BVLC_BROADCAST = b"\x81\x0b"
 NPDU_EXPECTING_REPLY = b"\x01\x04"
+NPDU_NO_REPLY = b"\x01\x00"
 
 
 def apdu_offset(data: bytes) -> int | None:
@@ -80,6 +82,19 @@ def frame(apdu: APDU, invoke_id: int) -> bytes:
     request.apduMaxResp = encode_max_apdu_length_accepted(1476)
     body = NPDU_EXPECTING_REPLY + request.encode().pduData
     return bytes(BVLC_UNICAST + (4 + len(body)).to_bytes(2, "big") + body)
+
+
+def broadcast_frame(apdu: APDU) -> bytes:
+    """A BACnet/IP Original-Broadcast-NPDU carrying the unconfirmed request ``apdu`` (a Who-Is)
+    to every station on the local network."""
+    request = apdu.encode() if isinstance(apdu, APCISequence) else apdu
+    body = NPDU_NO_REPLY + request.encode().pduData
+    return bytes(BVLC_BROADCAST + (4 + len(body)).to_bytes(2, "big") + body)
+
+
+def bvlc_function(data: bytes) -> int | None:
+    """The BVLC function of a BACnet/IP frame (``ORIGINAL_UNICAST``, ``ORIGINAL_BROADCAST``, ...)."""
+    return data[1] if len(data) >= 4 and data[0] == BVLC_TYPE else None
 
 
 INVOKE_ID_AT = 8

@@ -2,7 +2,8 @@
 
 A profile names the object type that a channel's ``point`` means when it is a bare number, the
 fixed objects (power, energy, the building's own scene number) and what the device can do
-(WritePropertyMultiple, COV, lighting-command fades, its APDU size and request limits).
+(ReadPropertyMultiple, WritePropertyMultiple, COV, lighting-command fades, its APDU size and
+request limits).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class Profile(BaseModel):
     model_name: str
     vendor_id: int = Field(default=999, ge=0, le=65535)
     max_apdu: Literal[50, 128, 206, 480, 1024, 1476] = 1476
+    read_property_multiple: bool = Field(
+        default=True, description="ReadPropertyMultiple (optional in BACnet: small and old controllers lack it)"
+    )
     write_property_multiple: bool
     cov: bool
     fade: bool = Field(description="lighting-output accepts lighting-command fade-to")

@@ -11,8 +11,10 @@ from typing import Any
 from bacpypes3.apdu import (
     APCISequence,
     ConfirmedRequestPDU,
+    ReadPropertyACK,
     ReadPropertyMultipleACK,
     ReadPropertyMultipleRequest,
+    ReadPropertyRequest,
     SubscribeCOVRequest,
     WritePropertyMultipleRequest,
     WritePropertyRequest,
@@ -34,6 +36,7 @@ from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Atomic, CharacterString, Null, ObjectIdentifier, Real, Unsigned
 from bacpypes3.vendor import get_vendor_info
 
+from drivers.bacnet.bacpypes3_internals import chosen, element_type
 from drivers.bacnet.profile import ObjectRef, Profile
 from lightctl.model.values import ChannelState
 
@@ -202,33 +205,64 @@ def _read_spec(objid: ObjectIdentifier, props: tuple[str, ...]) -> ReadAccessSpe
     )
 
 
+def rp_request(read: Read, address: Address) -> ConfirmedRequestPDU:
+    """A ReadProperty of one property (for a device without ReadPropertyMultiple), encoded."""
+    objid, prop = read
+
+    def build() -> APCISequence:
+        reference = _reference(prop)
+        request = ReadPropertyRequest(objectIdentifier=objid, propertyIdentifier=reference.propertyIdentifier)
+        if reference.propertyArrayIndex is not None:
+            request.propertyArrayIndex = reference.propertyArrayIndex
+        return request
+
+    return _pre_encoded(("rp", objid, prop), build, address)
+
+
+def _value(objid: ObjectIdentifier, prop: PropertyIdentifier, index: int | None, value: AnyValue) -> Any:
+    """A property's value as the type the standard gives it (None: a property we cannot type)."""
+    object_class = get_vendor_info(0).get_object_class(objid[0])
+    prop_type = object_class.get_property_type(prop) if object_class else None
+    if prop_type is None:
+        return None
+    if issubclass(prop_type, Array) and index is not None:
+        prop_type = element_type(prop_type)
+    return value.cast_out(prop_type, null=issubclass(prop_type, Atomic))
+
+
+def _key(objid: ObjectIdentifier, prop: PropertyIdentifier, index: int | None) -> tuple[str, str]:
+    name = prop.attr if index is None else f"{prop.attr}[{index}]"
+    return f"{objid[0]},{objid[1]}", name
+
+
 def decode_rpm(ack: ReadPropertyMultipleACK) -> dict[tuple[str, str], Any]:
     """Values by (``type,instance``, property as requested); a property the device refused maps
     to its ErrorType."""
-    vendor = get_vendor_info(0)
     values: dict[tuple[str, str], Any] = {}
     for result in ack.listOfReadAccessResults:
         objid = result.objectIdentifier
-        object_class = vendor.get_object_class(objid[0])
-        key_obj = f"{objid[0]},{objid[1]}"
         for element in result.listOfResults:
-            prop = element.propertyIdentifier
-            name = prop.attr
-            if element.propertyArrayIndex is not None:
-                name = f"{name}[{element.propertyArrayIndex}]"
+            key = _key(objid, element.propertyIdentifier, element.propertyArrayIndex)
             read = element.readResult
             if read.propertyAccessError is not None:
-                values[(key_obj, name)] = read.propertyAccessError
+                values[key] = read.propertyAccessError
                 continue
-            prop_type = object_class.get_property_type(prop) if object_class else None
-            if prop_type is None:
-                continue
-            if issubclass(prop_type, Array) and element.propertyArrayIndex is not None:
-                prop_type = prop_type._subtype
-            values[(key_obj, name)] = read.propertyValue.cast_out(
-                prop_type, null=issubclass(prop_type, Atomic)
-            )
+            value = _value(objid, element.propertyIdentifier, element.propertyArrayIndex, read.propertyValue)
+            if value is not None:
+                values[key] = value
     return values
+
+
+def decode_rp(ack: ReadPropertyACK) -> dict[tuple[str, str], Any]:
+    """A ReadProperty ack as ``decode_rpm`` gives values."""
+    objid, prop, index = ack.objectIdentifier, ack.propertyIdentifier, ack.propertyArrayIndex
+    value = _value(objid, prop, index, ack.propertyValue)
+    return {} if value is None else {_key(objid, prop, index): value}
+
+
+def access_error(error_class: Any, error_code: Any) -> ErrorType:
+    """A refused ReadProperty as the ErrorType a ReadPropertyMultiple carries for that property."""
+    return ErrorType(errorClass=error_class, errorCode=error_code)
 
 
 def is_error(value: Any) -> bool:
@@ -251,10 +285,10 @@ def priority_holder(priority_array: Sequence[Any]) -> tuple[int, Any] | None:
     """The highest priority (1-based) holding a value, and the value."""
     for index, slot in enumerate(priority_array):
         if slot.null is None:
-            return index + 1, getattr(slot, slot._choice)
+            return index + 1, chosen(slot)
     return None
 
 
 def slot_value(priority_array: Sequence[Any], priority: int) -> Any:
     slot = priority_array[priority - 1]
-    return None if slot.null is not None else getattr(slot, slot._choice)
+    return None if slot.null is not None else chosen(slot)

@@ -17,13 +17,17 @@ import socket
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from drivers.bacnet import bacpypes3_internals as internals
 from drivers.bacnet.profile import load_profile
 from drivers.bacnet.settings import BACNET_PORT, BacnetSettings
 from drivers.bacnet.simdevice import SimBuilding
 from drivers.base import Fault
 from lightctl.model.installation import ControllerConfig
 
-FAULT_KINDS = frozenset({"offline", "slow", "error", "lamp_failure", "breaker_trip"})
+FAULT_KINDS = frozenset({"offline", "slow", "error", "lamp_failure", "breaker_trip", "paused", "cov_refused"})
+"""Besides the common ones: ``paused``, the device's application stalls (nothing is answered,
+everything is kept and worked through in order once cleared); ``cov_refused`` (per channel, or
+all), SubscribeCOV on the channel's object is refused."""
 
 
 def _address_pool() -> Iterator[str]:
@@ -78,6 +82,7 @@ class BacnetSimulatorHost:
         return SimBuilding(ctrl, load_profile(ctrl.profile), self._address_of(ctrl))
 
     async def start(self) -> None:
+        internals.install()
         for ctrl in self.controllers.values():
             self.devices[ctrl.id] = self._make(ctrl)
         await asyncio.gather(*(device.start() for device in self.devices.values()))
@@ -127,6 +132,14 @@ class BacnetSimulatorHost:
             device.set_lamp_failure(fault.channel, fraction)
         elif fault.kind == "breaker_trip":
             device.set_breaker_trip(fault.channel, not clear)
+        elif fault.kind == "paused":
+            device.set_paused(not clear)
+        elif fault.kind == "cov_refused":
+            channels = set(device.channels) if fault.channel is None else {fault.channel}
+            if clear:
+                device.cov_refused -= channels
+            else:
+                device.cov_refused |= channels
 
     def request_count(self, controller_id: str) -> int:
         return self.devices[controller_id].requests

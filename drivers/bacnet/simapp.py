@@ -1,12 +1,13 @@
 """The simulated device's BACnet services: bacpypes3's application with the device model
 (simdevice.SimBuilding) in front of them: faults, request counting, the device's own write
-checks, WritePropertyMultiple and COV only where the profile has them, and the abort a device that
-cannot segment sends for a reply larger than its APDU."""
+checks, ReadPropertyMultiple, WritePropertyMultiple and COV only where the profile has them,
+subscriptions refused where the device model says so, and the abort a device that cannot segment
+sends for a reply larger than its APDU."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bacpypes3.apdu import (
     APDU,
@@ -14,7 +15,9 @@ from bacpypes3.apdu import (
     ConfirmedRequestPDU,
     Error,
     ReadPropertyMultipleACK,
+    ReadPropertyMultipleRequest,
     SimpleAckPDU,
+    SubscribeCOVRequest,
     WhoIsRequest,
     WritePropertyMultipleError,
     WritePropertyMultipleRequest,
@@ -88,11 +91,18 @@ class SimApplication(Application):  # type: ignore[misc]
     def get_services_supported(self) -> ServicesSupported:
         supported = super().get_services_supported()
         profile = self.building.profile
+        if not profile.read_property_multiple:
+            supported["read-property-multiple"] = 0
         if not profile.write_property_multiple:
             supported["write-property-multiple"] = 0
         if not profile.cov:
             supported["subscribe-cov"] = 0
         return supported
+
+    async def do_ReadPropertyMultipleRequest(self, apdu: ReadPropertyMultipleRequest) -> None:
+        if not self.building.profile.read_property_multiple:
+            raise UnrecognizedService("ReadPropertyMultiple is not supported")
+        await super().do_ReadPropertyMultipleRequest(apdu)
 
     async def do_WritePropertyRequest(self, apdu: WritePropertyRequest) -> None:
         self.building.write(apdu.objectIdentifier, apdu.propertyIdentifier, apdu.propertyValue,
@@ -121,7 +131,13 @@ class SimApplication(Application):  # type: ignore[misc]
                     return
         await self.response(SimpleAckPDU(context=apdu))
 
-    async def do_SubscribeCOVRequest(self, apdu: Any) -> None:
-        if not self.building.profile.cov:
+    async def do_SubscribeCOVRequest(self, apdu: SubscribeCOVRequest) -> None:
+        building = self.building
+        if not building.profile.cov:
             raise UnrecognizedService("SubscribeCOV is not supported")
+        objid = apdu.monitoredObjectIdentifier
+        channel = building.by_object.get((str(objid[0]), int(objid[1])))
+        cancelling = apdu.issueConfirmedNotifications is None and apdu.lifetime is None
+        if channel is not None and channel.config.id in building.cov_refused and not cancelling:
+            raise ExecutionError("services", "covSubscriptionFailed")
         await super().do_SubscribeCOVRequest(apdu)

@@ -4,6 +4,12 @@ The device checks what a real controller checks before storing a write (ranges, 
 writable properties, priority 6), keeps a real 16-level priority array on every commanded
 object, fades Lighting Outputs (present-value is the target, tracking-value the output), and
 derives power and energy from the outputs. Faults are injected per device.
+
+Strict where real controllers on other stacks were found to be: a Who-Is framed as an
+Original-Unicast-NPDU that arrives on the broadcast address is dropped (only an
+Original-Broadcast-NPDU is a broadcast); a device whose profile lacks ReadPropertyMultiple
+rejects it; a paused device (its application task stalled) answers nothing but keeps what
+arrives, and works through it, in order, when it resumes.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.primitivedata import Null, ObjectIdentifier, Real, Unsigned
 
+from drivers.bacnet import bacpypes3_internals as internals
 from drivers.bacnet.client import bound
-from drivers.bacnet.frames import is_write_request
+from drivers.bacnet.frames import ORIGINAL_UNICAST, bvlc_function, is_write_request
 from drivers.bacnet.profile import ObjectRef, Profile
 from drivers.bacnet.simapp import SimApplication
 from drivers.bacnet.simobjects import (
@@ -108,9 +115,7 @@ def _priority_value(value: Any) -> PriorityValue:
     return slot
 
 
-def _store(obj: Any, attr: str, value: Any) -> None:
-    if obj.__dict__.get(attr) != value:
-        object.__setattr__(obj, attr, value)
+_store = internals.store_quietly
 
 
 class SimBuilding:
@@ -128,6 +133,13 @@ class SimBuilding:
         self.offline = False
         self.slow_s = 0.0
         self.error = False
+        self.paused = False
+        self.held_back: list[tuple[internals.DatagramHandler, bytes, Any]] = []
+        """What arrived while paused, in order, with the socket handler that takes it on resume."""
+        self.cov_refused: set[str] = set()
+        """Channels whose objects refuse SubscribeCOV (a device with COV on some objects only)."""
+        self.commands: dict[str, int] = {}
+        """Per channel, the writes the device has applied (a repeated write restarts a fade)."""
         self.app: SimApplication | None = None
         self.delayed: set[asyncio.Task[Any]] = set()
         self.max_in_progress = 0
@@ -164,27 +176,57 @@ class SimBuilding:
         app = SimApplication.from_object_list(objects)
         app.building = self
         self.app = app
-        for layer in app.link_layers.values():
-            await bound(layer)
-            self._time_writes(layer.server.local_protocol)
+        await bound(app)
+        local = internals.local_endpoint(app)
+        if local is not None:
+            local.intercept(self._arrivals)
+        broadcasts = internals.broadcast_endpoint(app)
+        if broadcasts is not None:
+            broadcasts.intercept(self._broadcasts)
 
-    def _time_writes(self, protocol: Any) -> None:
+    def _arrivals(self, received: internals.DatagramHandler) -> internals.DatagramHandler:
         """Note when each write request arrives at the device's socket, and hand it to bacpypes3
         in its turn among the simulated devices of this process (drivers/simturns.py)."""
-        if protocol is None:
-            return
-        received = protocol.datagram_received
 
         def datagram_received(data: bytes, addr: Any) -> None:
             if not self.offline and is_write_request(data):
                 self.write_times.append(time.monotonic())
+            self._take(received, data, addr)
+
+        return datagram_received
+
+    def _broadcasts(self, received: internals.DatagramHandler) -> internals.DatagramHandler:
+        """What arrives on the broadcast address: a unicast frame there is dropped, as the
+        BACnet/IP stacks of real controllers drop it (bacpypes3 would answer it)."""
+
+        def datagram_received(data: bytes, addr: Any) -> None:
+            if bvlc_function(data) != ORIGINAL_UNICAST:
+                self._take(received, data, addr)
+
+        return datagram_received
+
+    def _take(self, received: internals.DatagramHandler, data: bytes, addr: Any) -> None:
+        if self.paused and not self.offline:
+            self.held_back.append((received, data, addr))
+        else:
             turns().call(partial(self._deliver, received, data, addr))
 
-        protocol.datagram_received = datagram_received
+    def set_paused(self, paused: bool) -> None:
+        """Stall the device's application (nothing answered, everything kept), or resume it:
+        what arrived meanwhile is then worked through in order."""
+        self.paused = paused
+        if not paused:
+            held, self.held_back = self.held_back, []
+            for received, data, addr in held:
+                turns().call(partial(self._deliver, received, data, addr))
 
     def _deliver(self, received: Any, data: bytes, addr: Any) -> None:
         if self.app is not None:  # a device stopped meanwhile drops what it had queued
             received(data, addr)
+
+    def cov_subscriptions(self) -> list[internals.CovSubscription]:
+        """The COV subscriptions the device holds now."""
+        return [] if self.app is None else internals.live_cov_subscriptions(self.app)
 
     async def stop(self) -> None:
         for task in list(self.delayed):  # requests held back by a 'slow' fault die with the device
@@ -365,6 +407,7 @@ class SimBuilding:
         self._command(channel, priority, _priority_value(Real(float(target))), fade_s)
 
     def _command(self, channel: _Channel, priority: int, value: PriorityValue, fade_s: float) -> None:
+        self.commands[channel.config.id] = self.commands.get(channel.config.id, 0) + 1
         now = time.monotonic()
         before = channel.fade.level(now)
         channel.obj.priorityArray[priority - 1] = value
@@ -394,7 +437,7 @@ class SimBuilding:
 
     def priority_slot(self, channel_id: str, priority: int) -> Any:
         slot = self.channels[channel_id].obj.priorityArray[priority - 1]
-        return None if slot.null is not None else getattr(slot, slot._choice)
+        return None if slot.null is not None else internals.chosen(slot)
 
     def command(self, channel_id: str, priority: int, value: float | int | None) -> None:
         """Command a channel locally, as the building's own operator would (tests, the demo)."""

@@ -8,8 +8,6 @@ simulator's (sim_device.SimBuilding.write), made before anything is stored.
 
 from __future__ import annotations
 
-import inspect
-from functools import cache
 from typing import Any
 
 from bacpypes3.basetypes import OptionalUnsigned
@@ -23,6 +21,8 @@ from bacpypes3.object import AccumulatorObject as _AccumulatorObject
 from bacpypes3.object import LightingOutputObject as _LightingOutputObject
 from bacpypes3.object import MultiStateValueObject as _MultiStateValueObject
 
+from drivers.bacnet.bacpypes3_internals import chosen, stored_elements
+
 __all__ = [
     "AnalogInputObject",
     "AnalogOutputObject",
@@ -33,22 +33,13 @@ __all__ = [
 ]
 
 
-@cache
-def _plain_elements(cls: Any) -> frozenset[str]:
-    """The elements of a local object class that are stored values, not @property."""
-    return frozenset(
-        name for name in getattr(cls, "_elements", {})
-        if not isinstance(inspect.getattr_static(cls, name, None), property)
-    )
-
-
 class _PlainReads:
     """bacpypes3's local objects look every property up with ``inspect.getattr_static`` (to find
     async getters) on every read, which dominates a simulated device's reply time. A stored
     value is read straight from the instance here; everything else takes the library's path."""
 
     def __getattribute__(self, attr: str) -> Any:
-        if attr[0] != "_" and attr in _plain_elements(object.__getattribute__(self, "__class__")):
+        if attr[0] != "_" and attr in stored_elements(object.__getattribute__(self, "__class__")):
             try:
                 return object.__getattribute__(self, attr)
             except AttributeError:
@@ -69,7 +60,7 @@ class _FastCommandable:
         for index in range(16):
             slot = array[index]
             if slot.null is None:
-                value = getattr(slot, slot._choice)
+                value = chosen(slot)
                 LocalObject.__setattr__(self, "currentCommandPriority", _PRIORITIES[index])
                 break
         else:

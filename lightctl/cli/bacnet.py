@@ -1,4 +1,5 @@
-"""``lightctl discover bacnet [--range LOW-HIGH]``: Who-Is, and what answered, for commissioning."""
+"""``lightctl discover bacnet [--range LOW-HIGH] [--broadcast ADDR]``: a broadcast Who-Is, and what
+answered, for commissioning."""
 
 from __future__ import annotations
 
@@ -7,18 +8,6 @@ import asyncio
 import json
 from dataclasses import asdict
 from typing import Any
-
-
-def _discover_parsers(subparsers: Any) -> Any:
-    """The ``discover`` command's own sub-commands, shared with other protocols' plug-ins."""
-    parser = subparsers.choices.get("discover")
-    if parser is None:
-        parser = subparsers.add_parser("discover", help="find field devices on the network (commissioning)")
-        parser.add_subparsers(dest="discover_protocol", required=True)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise RuntimeError("the discover command has no sub-commands")
 
 
 def _instance_range(text: str) -> tuple[int, int]:
@@ -33,12 +22,13 @@ def _instance_range(text: str) -> tuple[int, int]:
 
 
 def register(subparsers: Any) -> None:
-    parser = _discover_parsers(subparsers).add_parser(
-        "bacnet", help="send Who-Is and list the I-Am replies with device names and object lists"
-    )
+    discover = subparsers.add_parser("discover", help="find field devices on the network (commissioning)")
+    protocols = discover.add_subparsers(dest="discover_protocol", required=True)
+    parser = protocols.add_parser("bacnet", help="broadcast Who-Is and list the I-Am replies with device names and object lists")
     parser.add_argument("--range", type=_instance_range, metavar="LOW-HIGH", help="device instances to ask for")
-    parser.add_argument("--broadcast", default=None,
-                        help="where to send Who-Is (default 127.255.255.255, the simulators; on a LAN e.g. 192.168.1.255)")
+    parser.add_argument("--broadcast", default=None, metavar="ADDR[:PORT]",
+                        help="the subnet's broadcast address, where the Who-Is goes as an Original-Broadcast-NPDU "
+                        "(default 127.255.255.255, the simulators; on a LAN e.g. 192.168.1.255)")
     parser.add_argument("--local", help="this machine's BACnet/IP address as a.b.c.d/prefix[:port]")
     parser.add_argument("--wait", type=float, default=3.0, help="seconds to collect I-Am replies")
     parser.add_argument("--json", action="store_true")
