@@ -17,7 +17,7 @@ from drivers.base import Fault, WriteInDoubt
 from lightctl.inventory.index import Inventory
 from lightctl.model.values import ChannelState, ControllerReading
 from lightctl.reconcile.engine import Engine
-from lightctl.reconcile.outcomes import EngineSettings
+from lightctl.reconcile.outcomes import EngineSettings, Status
 from tests.test_bacnet_driver import tower_with_scenes
 from tests.test_bacnet_support import building, eventually, running
 
@@ -148,7 +148,7 @@ async def test_the_engine_names_a_write_in_doubt_and_the_next_read_back_confirms
             host.inject("t1", Fault("paused"))
             engine.set_desired(dict.fromkeys(inventory.all_keys, ON80))
             outcome = (await engine.command(inventory.all_keys)).controllers["t1"]
-            assert outcome.error_kind == "in_doubt"
+            assert outcome.status is Status.UNCONFIRMED and outcome.error_kind == "in_doubt"  # neither done nor failed
             assert outcome.error is not None and "timed out; may still be applied, read-back decides" in outcome.error
             host.clear("t1", "paused")
             assert await eventually(lambda: not engine.unconfirmed(), timeout_s=5.0)

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Collection, Coroutine, Iterable, Mapping
 from typing import Any
 
-from drivers.base import DriverError, PreparedSend
+from drivers.base import DriverError, PreparedSend, WriteInDoubt
 from drivers.registry import get_plugin
 from lightctl.inventory.index import Inventory
 from lightctl.model.desired import ChannelKey, Desired, Released
@@ -213,7 +213,8 @@ class Engine:
                 result = await sending
         except DriverError as exc:
             self._link_failed(rt, str(exc))
-            return outcome(Status.FAILED, 0, exc.kind, exc.detail)
+            status = Status.UNCONFIRMED if isinstance(exc, WriteInDoubt) else Status.FAILED
+            return outcome(status, 0, exc.kind, exc.detail)
         except TimeoutError:
             if taken is not None and not taken.taken:
                 return outcome(Status.FAILED, 0, "busy", busy(rt, deadline_s))
@@ -328,7 +329,9 @@ class Engine:
                         rejected.update(result.rejected)
                 except DriverError as exc:
                     self._link_failed(rt, str(exc))
-                    return outcome(Status.FAILED, exc.kind, exc.detail)
+                    # A write in doubt may still land: not failed, not confirmed; a read-back decides.
+                    status = Status.UNCONFIRMED if isinstance(exc, WriteInDoubt) else Status.FAILED
+                    return outcome(status, exc.kind, exc.detail)
                 self._link_ok(rt)
                 if rejected:
                     return outcome(Status.FAILED, "rejected", refusal(rejected))
