@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from lightctl.runtime.daemon import CommandRefused, Daemon, parse_until
+from lightctl.store import StoreWriteFailed
 
 log = logging.getLogger("lightctl.web")
 
@@ -36,6 +37,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error(exc.status, exc.reason)
     except CommandRefused as exc:
         return error(400, str(exc))
+    except StoreWriteFailed as exc:
+        return error(503, f"the records could not be written, so nothing was done: {exc}")
 
 
 def operator(request: web.Request) -> str:

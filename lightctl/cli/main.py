@@ -16,6 +16,7 @@ from lightctl.inventory.selectors import SelectorError
 from lightctl.loop import run as run_loop
 from lightctl.model.config import Config
 from lightctl.resolve.loading import load_config
+from lightctl.store import StoreError
 from scenes.model import UnknownScene
 
 DEFAULT_CONFIG = "config.yaml"
@@ -237,6 +238,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{status['installation']}  {status['now']}")
     print(f"controllers online {status['controllers_online']}/{status['controllers_total']}, channels pending {status['channels_pending']}, "
           f"handed back to their owners {status['channels_handed_back']}")
+    store = status.get("store") or {}
+    if store and not store["healthy"]:
+        print(f"store UNHEALTHY since {store['unhealthy_since']}: {store['last_error']} "
+              f"({store['failed_batches']} failed batches, {store['observations_pending']} observations waiting)")
+    if store.get("observations_dropped") or store.get("observations_rejected"):
+        print(f"store: {store['observations_dropped']} observation records dropped, "
+              f"{store['observations_rejected']} refused, since the daemon started")
     for override in status["overrides"]:
         until = f" until {override['until']}" if override["until"] else ""
         print(f"  {override['kind']} #{override['id']}: {override['scene']} on {override['target']} by {override['user']}{until}")
@@ -383,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"lightctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (UnknownScene, SelectorError) as exc:
         print(f"lightctl: {exc}", file=sys.stderr)
