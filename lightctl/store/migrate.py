@@ -99,15 +99,17 @@ def known_migrations() -> list[Migration]:
 
 def statements(sql: str, source: str) -> Iterator[str]:
     """The statements of a script, each ending at a ``;`` that SQLite's tokenizer agrees ends one."""
+    pieces = sql.split(";")
     pending = ""
-    for piece in sql.split(";"):
+    for piece in pieces[:-1]:
         pending += piece + ";"
         if sqlite3.complete_statement(pending):
             if _has_code(pending):
                 yield pending
             pending = ""
-    if _has_code(pending[:-1]):
-        raise StoreError(f"{source}: the last statement has no closing ';': {pending[:-1].strip()[:80]!r}")
+    pending += pieces[-1]
+    if _has_code(pending):
+        raise StoreError(f"{source}: the last statement has no closing ';': {pending.strip()[:80]!r}")
 
 
 def _has_code(text: str) -> bool:
@@ -143,7 +145,7 @@ def migrate(conn: sqlite3.Connection, label: str, known: Sequence[Migration] | N
     the migrations applied. A database of the lightctl from before migration files (its version in
     ``PRAGMA user_version``, times as text, measurements as JSON) is converted, rows and all, in the
     transaction of migration 0001 (see :mod:`lightctl.store.legacy`)."""
-    migrations = list(known_migrations() if known is None else known)
+    migrations = sorted(known_migrations() if known is None else known, key=lambda m: m.version)
     applied = applied_versions(conn)
     check_not_newer(applied, migrations, label)
     from_legacy = not applied and legacy.detect(conn, label)
