@@ -49,6 +49,7 @@ async def test_a_failing_write_is_rolled_back_alone(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.IntegrityError):
             await store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (1,'y',NULL)"))
         await ok
+        await store.flush()
         rows = await store.read("SELECT controller_id FROM link_events ORDER BY controller_id")
         assert [r["controller_id"] for r in rows] == ["x", "z"]
         assert store.health().healthy  # a job's own error is not the store's

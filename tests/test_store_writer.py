@@ -80,13 +80,12 @@ async def test_a_failed_commit_fails_its_batch_and_the_writer_goes_on(tmp_path: 
             conn.execute("CREATE TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
 
         await store.write(deferred_reference)
-        # A batch of three: a command, a row that breaks a deferred reference (SQLite checks it at
-        # COMMIT, which then fails), and a link event.
+        # A batch of two: a command, and a row that breaks a deferred reference (SQLite checks it at
+        # COMMIT, which then fails).
         async with writer_held(store):
             command = asyncio.ensure_future(store.commands.started(user="u", source="t", action="a", scene=None, target="*"))
             broken = asyncio.ensure_future(store.write(lambda c: c.execute("INSERT INTO child VALUES (42)")))
-            store.observations.record_link("c1", "online", None)
-            await asyncio.sleep(0.05)
+            await eventually(lambda: store.health().queued_writes == 2)
         for waiter in (command, broken):
             with pytest.raises(StoreWriteFailed, match="COMMIT failed: FOREIGN KEY constraint failed") as failed:
                 await waiter
@@ -94,10 +93,11 @@ async def test_a_failed_commit_fails_its_batch_and_the_writer_goes_on(tmp_path: 
         health = store.health()
         assert not health.healthy and health.unhealthy_since is not None and health.failed_batches == 1
         assert health.last_error is not None and "FOREIGN KEY" in health.last_error
-        assert health.observations_pending == 1 and health.observations_dropped == 0
 
-        # The writer lives: the next write lands, with the link event of the failed batch.
+        # The writer lives: the next writes land.
         later = await store.commands.started(user="u", source="t", action="b", scene=None, target="*")
+        store.observations.record_link("c1", "online", None)
+        await store.flush()
         assert [c.id for c in await store.commands.recent()] == [later]
         assert [e["controller_id"] for e in await store.observations.link_events("c1")] == ["c1"]
         assert await count(store, "child") == 0
@@ -125,6 +125,7 @@ async def test_a_locked_database_fails_begin_and_observations_wait_for_it(tmp_pa
             other.close()
         # Nothing else is written: the state change is retried by itself and lands.
         await eventually(lambda: store.health().healthy, timeout=5.0)
+        await store.flush()
         changes = await store.observations.state_changes("c1")
         assert [(c["channel_id"], c["is_on"], c["level"]) for c in changes] == [("ch1", True, 40.0)]
         assert store.health().observations_dropped == 0
@@ -138,16 +139,19 @@ async def test_a_full_disk_keeps_the_observations_until_there_is_room(tmp_path: 
         now = time.time()
         for n in range(200):
             store.observations.record_reading(f"c{n}", reading(now, voltage_l1_v=229.5, output_ch1_pct=50.0))
-        with pytest.raises(StoreWriteFailed, match="full") as failed:
-            await store.commands.started(user="u", source="t", action="a", scene=None, target="*")
-        assert failed.value.cause is not None
+        with pytest.raises(StoreWriteFailed, match="writing readings failed: database or disk is full") as failed:
+            await store.flush()
+        assert isinstance(failed.value.cause, sqlite3.OperationalError)
+        with pytest.raises(StoreWriteFailed, match="a write failed: database or disk is full"):  # a job needing a page
+            await store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state, error) VALUES (0, 'x', 'x', ?)", ["x" * 50_000]))
         health = store.health()
-        assert not health.healthy and "full" in (health.last_error or "")
+        assert not health.healthy and "full" in (health.last_error or "") and health.failed_batches >= 2
         assert health.observations_pending == 200 and health.observations_dropped == 0
 
-        # Room again (the job's setting holds whatever its batch does): everything lands.
+        # Room again: everything lands.
         await store.write(lambda c: c.execute("PRAGMA max_page_count = 1000000"))
-        await eventually(lambda: store.health().healthy)
+        await store.flush()
+        assert store.health().healthy
         assert await count(store, "readings") == 200 and await count(store, "reading_values") == 200
         stored = await store.observations.readings("c7")
         assert stored[0].measurements == {"voltage_l1_v": 229.5, "output_ch1_pct": 50.0}
@@ -181,7 +185,7 @@ async def test_observations_beyond_the_buffer_are_counted_as_dropped(tmp_path: P
                 store.observations.record_link(f"c{n}", "online", None)
             health = store.health()
             assert health.observations_pending == 20 and health.observations_dropped == 30
-        await store.write(lambda c: None)
+        await store.flush()
         assert await count(store, "link_events") == 20
         assert store.health().observations_dropped == 30
     assert sum("observation records dropped" in r.getMessage() for r in caplog.records) == 1
@@ -216,7 +220,7 @@ async def test_old_readings_are_pruned_in_small_steps(tmp_path: Path) -> None:
             store.observations.record_reading("c1", reading(old + n, voltage_l1_v=230.0, output_ch1_pct=10.0))
         for n in range(10):
             store.observations.record_reading("c1", reading(now + n, output_ch1_pct=20.0))
-        await store.write(lambda c: None)
+        await store.flush()
         assert await count(store, "readings") == PRUNE_BATCH + 510
     # Pruning runs in the writer once the store opens, then every few minutes.
     async with opened(path, reading_retention_days=1) as store:

@@ -133,6 +133,11 @@ class Store:
         :meth:`lightctl.store.writer.Writer.write`."""
         return await self.writer.write(job)
 
+    async def flush(self) -> None:
+        """Wait until every observation recorded before this call is written (or raise the
+        :class:`StoreWriteFailed` that stopped them)."""
+        await self.writer.write(lambda conn: None, after_rows=True)
+
     async def read(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         """Rows of a query on a read connection of the pool, as dicts."""
         return await self.readers.query(sql, params)

@@ -1,27 +1,34 @@
 """The one writer: a thread that owns the write connection, fed by a bounded queue of jobs and a
 buffer of observation rows.
 
-* **Batches.** Everything queued when the writer wakes is written in one transaction (one sync to
-  disk with ``synchronous=FULL``). Each job runs inside its own savepoint: a job that raises is
-  rolled back alone and its waiter gets its exception; the other jobs land. Observation rows are
-  inserted per kind with ``executemany`` (a bad row is then found by inserting one at a time).
+* **Batches.** Every job queued when the writer wakes is written in one transaction (one sync to
+  disk with ``synchronous=FULL``), each inside its own savepoint: a job that raises is rolled back
+  alone and its waiter gets its exception; the other jobs land. Then the buffered observation
+  rows, in a transaction of their own, with ``executemany`` :data:`ROWS_PER_CHUNK` records at a
+  time (a bad row is found by inserting that chunk one by one). A job queued while rows are being
+  written ends their transaction after the chunk under way: a command's record waits for one
+  chunk, never for a burst of readings, and never shares the fate of an observation's batch.
 * **A failed batch never stops the writer.** When BEGIN or COMMIT fails (a full disk, a locked
-  database, an I/O error), or SQLite itself rolls the transaction back under a job, every job of
-  the batch gets :class:`StoreWriteFailed` naming the cause, the health turns unhealthy, and the
-  writer goes on with the next batch. The first batch that commits again makes it healthy.
+  database, an I/O error), or a job or row meets such a failure (SQLite may then have rolled the
+  whole transaction back), every job of the batch gets :class:`StoreWriteFailed` naming the cause,
+  the health turns unhealthy, and the writer goes on with the next batch. The first batch that
+  commits again makes it healthy.
 * **Jobs: a bounded queue with backpressure.** :meth:`Writer.write` waits, without blocking the
   event loop, until the queue has room; nothing is refused or lost.
 * **Observations** (state changes, readings, link events) come from the engine's synchronous
-  listener, which must never block or wait: :meth:`Writer.record` appends a row to a buffer that
-  takes no room in the job queue and that every batch drains whole (``executemany`` writes well
-  over 100,000 rows a second, so a healthy writer keeps it near empty). Rows of a batch that failed
-  to land go back to the front of the buffer and are written by a later batch: a disk that
-  fills for a while loses none. The buffer is bounded (``observation_limit`` rows): only when the
-  writer has been unable to commit long enough to fill it are new rows dropped, each one counted
-  in the health (``observations_dropped``) and the first of an episode logged. Memory is finite
-  and the listener cannot wait, so bounding the buffer is the one honest choice; the bound is
-  set far above anything a working disk lets build up. Retries of observation rows alone are
-  spaced out (doubling to :data:`RETRY_MAX_S`); a new job starts a batch at once.
+  listener, which must never block or wait: :meth:`Writer.record` appends a record to a buffer
+  that takes no room in the job queue and that the writer drains whole each time it wakes
+  (``executemany`` writes well over 100,000 rows a second, so a healthy writer keeps it near
+  empty). Records of a batch that failed to land go back to the front of the buffer and are
+  written by a later batch: a disk that fills for a while loses none. The buffer is bounded
+  (``observation_limit`` records): only when the writer has been unable to commit for long
+  enough to fill it are new records dropped, each one counted in the health
+  (``observations_dropped``) and the first of an episode logged. Memory is finite and the
+  listener cannot wait, so bounding the buffer is the one honest choice; the bound is set far
+  above anything a working disk lets build up (half a million records: hours of a district's
+  readings and state changes). Retries of records alone are spaced out (doubling to
+  :data:`RETRY_MAX_S`); a job is tried at once. A job queued with ``after_rows`` (the store's
+  ``flush``) waits until every record buffered before it is written.
 * **Maintenance** (e.g. pruning old readings) runs in small steps, each its own transaction,
   after a batch: a command record never waits behind more than one step.
 """
@@ -50,6 +57,8 @@ Job = Callable[[sqlite3.Connection], Any]
 
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_OBSERVATION_LIMIT = 500_000
+ROWS_PER_CHUNK = 250
+"""Observation records per ``executemany``; also how often a burst of them looks for a job."""
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
 STOP_TIMEOUT_S = 30.0
@@ -78,6 +87,7 @@ class _Queued:
     job: Job
     future: Future[Any]
     loop: asyncio.AbstractEventLoop
+    after_rows: bool
 
 
 class Writer:
@@ -130,10 +140,12 @@ class Writer:
 
     # -- the producers' side -----------------------------------------------------------------
 
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, job: Callable[[sqlite3.Connection], T], *, after_rows: bool = False) -> T:
         """Queue ``job`` (run on the writer's connection inside a transaction) and wait until it is
         committed; its result, its own exception, or :class:`StoreWriteFailed`. Waits for room
-        while the queue is full. A waiter that gives up does not withdraw the job: it lands anyway."""
+        while the queue is full. A waiter that gives up does not withdraw the job: it lands anyway.
+        With ``after_rows``, every observation recorded before has been written first (or the job
+        fails with the error that stopped them)."""
         if not self._open:
             raise StoreError(f"store {self.label} is closed")
         loop = asyncio.get_running_loop()
@@ -147,7 +159,7 @@ class Writer:
             if not self._open:
                 self._room.release()
                 raise StoreError(f"store {self.label} is closed")
-            self._jobs.append(_Queued(job, future, loop))
+            self._jobs.append(_Queued(job, future, loop, after_rows))
             self._cond.notify()
         return await asyncio.wrap_future(future)
 
@@ -180,16 +192,22 @@ class Writer:
             with self._cond:
                 while not self._ready():
                     self._cond.wait(self._idle_timeout())
+                closing = self._closing
                 jobs = list(self._jobs)
                 self._jobs.clear()
+                flush = any(q.after_rows for q in jobs)
                 rows: dict[RowSink, list[Any]] = {}
-                if jobs or self._closing or time.monotonic() >= self._retry_at:
+                if closing or flush or time.monotonic() >= self._retry_at:
                     rows, self._rows, self._row_count = self._rows, {}, 0
-                closing = self._closing
             self._free_room(jobs)
             try:
-                if jobs or rows:
-                    self._batch(conn, jobs, rows)
+                if flush:
+                    jobs = self._flush_rows(conn, rows, jobs)
+                    rows = {}
+                if jobs:
+                    self._write_jobs(conn, jobs)
+                if rows:
+                    self._write_rows(conn, rows, yield_to_jobs=not closing)
                 if closing:
                     self._drop_unwritten()
                     return
@@ -223,79 +241,108 @@ class Writer:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits for room on it
                 queued.loop.call_soon_threadsafe(self._room.release)
 
-    def _batch(self, conn: sqlite3.Connection, jobs: list[_Queued], rows: dict[RowSink, list[Any]]) -> None:
-        outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
-        try:
-            failure = self._transaction(conn, jobs, rows, outcomes)
-        except Exception as exc:  # a savepoint, a release or a row sink met the store's own failure
-            failure = StoreWriteFailed(f"store {self.label}: the batch failed: {exc}", exc)
-        if failure is not None:
-            self._rollback(conn)
-            self.health.failed(str(failure))
-            self._put_back(rows)
-            done = {id(q) for q, _, _ in outcomes}
-            outcomes = [(q, None, error if error is not None else failure) for q, _, error in outcomes]
-            outcomes += [(q, None, failure) for q in jobs if id(q) not in done]
-        else:
-            self.health.succeeded()
-            self._retry_delay = RETRY_FIRST_S
-        for queued, result, error in outcomes:
-            _settle(queued.future, result, error)
-
-    def _transaction(
-        self,
-        conn: sqlite3.Connection,
-        jobs: list[_Queued],
-        rows: dict[RowSink, list[Any]],
-        outcomes: list[tuple[_Queued, Any, BaseException | None]],
-    ) -> StoreWriteFailed | None:
+    def _transaction(self, conn: sqlite3.Connection, body: Callable[[], StoreWriteFailed | None]) -> StoreWriteFailed | None:
+        """BEGIN, ``body``, COMMIT; the store's failure at any point (rolled back), or None."""
+        failure: StoreWriteFailed | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            return StoreWriteFailed(f"store {self.label}: BEGIN failed: {exc}", exc)
-        failure = self._run_jobs(conn, jobs, outcomes) or self._insert_rows(conn, rows)
-        if failure is not None:
+            failure = StoreWriteFailed(f"store {self.label}: BEGIN failed: {exc}", exc)
+            self.health.failed(str(failure))
             return failure
         try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            return StoreWriteFailed(f"store {self.label}: COMMIT failed: {exc}", exc)
-        return None
+            failure = body()
+        except Exception as exc:  # a savepoint or a release met the store's own failure
+            failure = StoreWriteFailed(f"store {self.label}: the batch failed: {exc}", exc)
+        if failure is None:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                failure = StoreWriteFailed(f"store {self.label}: COMMIT failed: {exc}", exc)
+        if failure is not None:
+            self._rollback(conn)
+            self.health.failed(str(failure))
+        else:
+            self.health.succeeded()
+        return failure
 
-    def _run_jobs(
-        self, conn: sqlite3.Connection, jobs: list[_Queued], outcomes: list[tuple[_Queued, Any, BaseException | None]]
+    def _write_jobs(self, conn: sqlite3.Connection, jobs: list[_Queued]) -> None:
+        """The jobs in one transaction, each in its own savepoint, then their waiters told. A job's
+        own error is its waiter's; an error of the store (disk full, I/O) fails the whole batch."""
+        outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
+
+        def body() -> StoreWriteFailed | None:
+            for number, queued in enumerate(jobs):
+                savepoint = f"job{number}"
+                conn.execute(f"SAVEPOINT {savepoint}")
+                try:
+                    result = queued.job(conn)
+                except Exception as exc:
+                    if is_environment_error(exc):
+                        return StoreWriteFailed(f"store {self.label}: a write failed: {exc}", exc)
+                    if not self._undo(conn, savepoint):
+                        return StoreWriteFailed(f"store {self.label}: the transaction was lost after: {exc}", exc)
+                    log.debug("store %s: a job failed and was rolled back alone: %r", self.label, exc)
+                    outcomes.append((queued, None, exc))
+                else:
+                    conn.execute(f"RELEASE {savepoint}")
+                    outcomes.append((queued, result, None))
+            return None
+
+        failure = self._transaction(conn, body)
+        if failure is not None:
+            done = {id(q) for q, _, _ in outcomes}
+            outcomes = [(q, None, error if error is not None else failure) for q, _, error in outcomes]
+            outcomes += [(q, None, failure) for q in jobs if id(q) not in done]
+        for queued, result, error in outcomes:
+            _settle(queued.future, result, error)
+
+    def _flush_rows(self, conn: sqlite3.Connection, rows: dict[RowSink, list[Any]], jobs: list[_Queued]) -> list[_Queued]:
+        """Every buffered row before the jobs that asked for it; those jobs fail if the rows did."""
+        failure = self._write_rows(conn, rows, yield_to_jobs=False) if rows else None
+        if failure is None:
+            return jobs
+        for queued in jobs:
+            if queued.after_rows:
+                _settle(queued.future, None, failure)
+        return [q for q in jobs if not q.after_rows]
+
+    def _write_rows(
+        self, conn: sqlite3.Connection, rows: dict[RowSink, list[Any]], *, yield_to_jobs: bool
     ) -> StoreWriteFailed | None:
-        """Each job in its own savepoint. A job's own error is its waiter's; an error of the store
-        (disk full, I/O) fails the batch, since the jobs after it would meet it too."""
-        for number, queued in enumerate(jobs):
-            savepoint = f"job{number}"
-            conn.execute(f"SAVEPOINT {savepoint}")
-            try:
-                result = queued.job(conn)
-            except Exception as exc:
-                if is_environment_error(exc):
-                    return StoreWriteFailed(f"store {self.label}: a write failed: {exc}", exc)
-                if not self._undo(conn, savepoint):
-                    return StoreWriteFailed(f"store {self.label}: the transaction was lost after: {exc}", exc)
-                log.debug("store %s: a job failed and was rolled back alone: %r", self.label, exc)
-                outcomes.append((queued, None, exc))
-            else:
-                conn.execute(f"RELEASE {savepoint}")
-                outcomes.append((queued, result, None))
-        return None
+        """Observation rows in one transaction, :data:`ROWS_PER_CHUNK` at a time with
+        ``executemany``. With ``yield_to_jobs``, a job queued meanwhile ends the transaction after
+        the chunk under way (the rest go back to the buffer's front): a command's record waits
+        for one chunk, never for a whole burst of readings."""
+        untried: dict[RowSink, list[Any]] = {}
 
-    def _insert_rows(self, conn: sqlite3.Connection, rows: dict[RowSink, list[Any]]) -> StoreWriteFailed | None:
-        for sink, batch in rows.items():
-            conn.execute("SAVEPOINT rows")
-            try:
-                sink.insert(conn, batch)
-            except Exception as exc:
-                if is_environment_error(exc) or not self._undo(conn, "rows"):
-                    return StoreWriteFailed(f"store {self.label}: writing {sink.name} failed: {exc}", exc)
-                self._insert_one_by_one(conn, sink, batch)
-            else:
-                conn.execute("RELEASE rows")
-        return None
+        def body() -> StoreWriteFailed | None:
+            items = list(rows.items())
+            for index, (sink, batch) in enumerate(items):
+                for start in range(0, len(batch), ROWS_PER_CHUNK):
+                    if yield_to_jobs and (index or start) and self._jobs:
+                        untried[sink] = batch[start:]
+                        untried.update(items[index + 1 :])
+                        return None
+                    chunk = batch[start : start + ROWS_PER_CHUNK]
+                    conn.execute("SAVEPOINT rows")
+                    try:
+                        sink.insert(conn, chunk)
+                    except Exception as exc:
+                        if is_environment_error(exc) or not self._undo(conn, "rows"):
+                            return StoreWriteFailed(f"store {self.label}: writing {sink.name} failed: {exc}", exc)
+                        self._insert_one_by_one(conn, sink, chunk)
+                    else:
+                        conn.execute("RELEASE rows")
+            return None
+
+        failure = self._transaction(conn, body)
+        if failure is not None:
+            self._put_back(rows, failed=True)
+        else:
+            self._retry_delay = RETRY_FIRST_S
+            self._put_back(untried, failed=False)
+        return failure
 
     def _insert_one_by_one(self, conn: sqlite3.Connection, sink: RowSink, batch: list[Any]) -> None:
         """A bad row among many: find it, keep the others. Raises an error of the store itself."""
@@ -334,8 +381,9 @@ class Writer:
             except sqlite3.Error:
                 log.exception("store: ROLLBACK after a failed batch failed too")
 
-    def _put_back(self, rows: dict[RowSink, list[Any]]) -> None:
-        """The rows of a failed batch, in front of those that came since, for the next batch."""
+    def _put_back(self, rows: dict[RowSink, list[Any]], *, failed: bool) -> None:
+        """Rows not written, in front of those that came since, for a later batch; after a
+        failure, that batch waits (doubling delays) unless a job comes first."""
         if not rows:
             return
         with self._cond:
@@ -347,8 +395,9 @@ class Writer:
                 dropped += len(batch) - len(kept)
                 self._rows[sink] = kept + self._rows.get(sink, [])
                 self._row_count += len(kept)
-            self._retry_at = time.monotonic() + self._retry_delay
-            self._retry_delay = min(RETRY_MAX_S, self._retry_delay * 2)
+            if failed:
+                self._retry_at = time.monotonic() + self._retry_delay
+                self._retry_delay = min(RETRY_MAX_S, self._retry_delay * 2)
         if dropped:
             self.health.drop(dropped, f"the buffer of {self.observation_limit} rows is full: the writer cannot commit")
 
