@@ -125,3 +125,18 @@ async def test_the_daemon_reports_an_unhealthy_store_in_its_status(make_farm, tm
     finally:
         await runner.cleanup()
         await daemon.stop()
+
+
+async def test_the_daemon_refuses_to_start_on_a_database_from_a_newer_lightctl(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    reopen(path)
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO schema_migrations VALUES (9001, 'from_the_future', 0)")
+    db.commit()
+    db.close()
+    data = installation_data([modbus_controller("m1", 0)], api_port=0, database=str(path))
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    code, _, err = await lightctl("--config", str(config_path), "run")
+    assert code == 2 and "Traceback" not in err
+    assert "9001_from_the_future that this lightctl does not know" in err and "written by a newer lightctl" in err

@@ -38,7 +38,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except CommandRefused as exc:
         return error(400, str(exc))
     except StoreWriteFailed as exc:
-        return error(503, f"the records could not be written, so nothing was done: {exc}")
+        return error(503, f"the store could not record this (see the store's health in the status): {exc}")
 
 
 def operator(request: web.Request) -> str:

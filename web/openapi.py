@@ -10,6 +10,7 @@ _CHANGE = {
     **_OK,
     "400": {"description": "refused: the message says what is wrong", "content": _JSON},
     "401": {"description": "API token missing or wrong", "content": _JSON},
+    "503": {"description": "the store could not write the records (its health is in /api/v1/status)", "content": _JSON},
 }
 
 
@@ -23,7 +24,7 @@ OPENAPI: dict[str, Any] = {
     "info": {"title": "lightctl", "version": "1", "description": "Two Rivers Four Banks lighting control API"},
     "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
     "paths": {
-        "/api/v1/status": {"get": {"summary": "Daemon, controllers and overrides", "responses": _OK}},
+        "/api/v1/status": {"get": {"summary": "Daemon, controllers, overrides and the store's health", "responses": _OK}},
         "/api/v1/controllers/{controller_id}": {
             "get": {
                 "summary": "One controller: desired, confirmed and reported state per channel",
