@@ -116,12 +116,11 @@ class Writer:
         self._open = False
         self._closing = False
         self._thread: threading.Thread | None = None
-        self._conn: sqlite3.Connection | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+        """Run the writer on ``conn`` (autocommit mode), which it owns until :meth:`stop`."""
         self._open, self._closing = True, False
         self._thread = threading.Thread(target=self._run, args=(conn,), name="store-writer", daemon=True)
         self._thread.start()
@@ -244,6 +243,9 @@ class Writer:
     def _transaction(self, conn: sqlite3.Connection, body: Callable[[], StoreWriteFailed | None]) -> StoreWriteFailed | None:
         """BEGIN, ``body``, COMMIT; the store's failure at any point (rolled back), or None."""
         failure: StoreWriteFailed | None = None
+        if conn.in_transaction:  # a job committed or began on its own: start clean
+            log.error("store %s: a transaction was left open; rolled back", self.label)
+            self._rollback(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -417,8 +419,7 @@ class Writer:
         try:
             conn.execute("BEGIN IMMEDIATE")
             more = task.step(conn)
-            conn.execute("COMMIT")
-            self.health.succeeded()
+            conn.execute("COMMIT")  # (a pruning step that lands says nothing of whether inserts would)
         except Exception as exc:
             self._rollback(conn)
             more = False
