@@ -1,16 +1,52 @@
-# Set-up on a fresh machine needs only python3 and make: every target builds .venv itself.
+# Set-up on a fresh machine needs only python3 (CPython 3.11) and make: every target builds .venv itself,
+# from requirements.lock (every distribution pinned, with the sha256 of PyPI's files).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+LOCK := requirements.lock
+LOCKED := $(VENV)/.locked-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv demo test lint browser bench clean
+.PHONY: venv lock fresh-clone-check demo test lint browser bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+# A changed lock builds .venv anew, so that it holds exactly the lock: nothing left from an older one.
+# pip checks every file against the lock's hashes and refuses any distribution the lock does not pin.
+$(LOCKED): $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
+	  echo "lightctl is tested on CPython 3.11 and $(LOCK) is resolved for it; $(PYTHON) is $$($(PYTHON) -V 2>&1)." \
+	       "Run make PYTHON=/path/to/python3.11"; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	touch $@
+
+# The project itself: no dependency of its own (they are all in the lock), built with the locked setuptools.
+# pip check fails when pyproject.toml asks for something the lock does not give: run make lock.
+$(STAMP): $(LOCKED) pyproject.toml
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; \
+	  echo "$(LOCK) does not satisfy pyproject.toml: run make lock"; exit 1; }
+	touch $@
+
+# Resolves pyproject.toml (runtime, the dev extra, the bootstrap group) into $(LOCK) for CPython 3.11 on
+# Linux x86_64, whatever machine runs it. Pins already in the lock stay where pyproject.toml allows them;
+# UPGRADE=all moves everything to the newest allowed, UPGRADE="name ..." only those. uv comes from the lock.
+# The lock is replaced only when its content changes (its date rebuilds .venv).
+lock: $(LOCKED)
+	cp $(LOCK) $(VENV)/lock.new
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --group bootstrap --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-config \
+	  --custom-compile-command "make lock" --output-file $(VENV)/lock.new \
+	  $(if $(filter all,$(UPGRADE)),--upgrade,$(foreach name,$(UPGRADE),--upgrade-package $(name)))
+	@if cmp -s $(VENV)/lock.new $(LOCK); then rm $(VENV)/lock.new; echo "$(LOCK) unchanged"; \
+	  else mv $(VENV)/lock.new $(LOCK); echo "$(LOCK) changed: make venv rebuilds .venv from it"; fi
+
+# What CI does from nothing: clone the committed HEAD, make venv, and check .venv against the lock.
+fresh-clone-check:
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && git clone --quiet . "$$dir/lightctl" && \
+	  cd "$$dir/lightctl" && start=$$(date +%s) && $(MAKE) --no-print-directory venv PYTHON=$(PYTHON) && \
+	  echo "git clone + make venv: $$(( $$(date +%s) - start )) s" && \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/test_lock.py
 
 venv: $(STAMP)
 

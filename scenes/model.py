@@ -8,18 +8,22 @@ do (scenes.colour); a channel that cannot dim takes full output whenever a rule 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 
 from lightctl.inventory.index import Inventory
 from lightctl.model.colour import for_capability
 from lightctl.model.desired import RELEASED, ChannelKey, Desired
-from lightctl.model.scenes import SceneConfig
+from lightctl.model.scenes import SceneConfig, SceneRuleConfig
 from lightctl.model.values import ChannelState
 
 
 class UnknownScene(KeyError):
     def __init__(self, scene_id: str, known: Iterable[str]) -> None:
-        super().__init__(f"unknown scene {scene_id!r} (known: {', '.join(sorted(known))})")
+        names = sorted(known)
+        close = difflib.get_close_matches(scene_id, names, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"unknown scene {scene_id!r}{hint} (known: {', '.join(names)})")
         self.scene_id = scene_id
 
     def __str__(self) -> str:
@@ -61,8 +65,21 @@ class SceneBook:
             return cached
         scene = self.get(scene_id)
         out = dict(self.desired(scene.base)) if scene.base is not None else {}
+        self._lay(scene.rules, out)
+        self._cache[scene_id] = out
+        return out
+
+    def compile_rules(self, rules: Sequence[SceneRuleConfig], within: frozenset[ChannelKey]) -> dict[ChannelKey, Desired]:
+        """Rules that are no scene of their own (a show cue's inline rules), restricted to
+        ``within``. They are never registered: an operator cannot apply them by name."""
+        out: dict[ChannelKey, Desired] = {}
+        self._lay(rules, out)
+        return {key: state for key, state in out.items() if key in within}
+
+    def _lay(self, rules: Sequence[SceneRuleConfig], out: dict[ChannelKey, Desired]) -> None:
+        """Lay rules over ``out`` in order (later rules win)."""
         channels = self.inventory.channels
-        for rule in scene.rules:
+        for rule in rules:
             if rule.handback:
                 out.update(dict.fromkeys(self.inventory.select(rule.target), RELEASED))
                 continue
@@ -78,8 +95,6 @@ class SceneBook:
                     state = ChannelState(on, level if on else 0.0, colour, rule.fade_s)
                     by_capability[variant] = state
                 out[key] = state
-        self._cache[scene_id] = out
-        return out
 
     def compile(self, scene_id: str, within: frozenset[ChannelKey]) -> dict[ChannelKey, Desired]:
         """The scene's states restricted to ``within`` (the selector it is applied to)."""

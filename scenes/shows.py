@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 
 from lightctl.model.desired import ChannelKey
-from lightctl.model.scenes import SceneConfig, ShowConfig
+from lightctl.model.scenes import ShowConfig
 from lightctl.model.values import ChannelId, ChannelState
 from scenes.model import SceneBook
 
@@ -52,12 +52,8 @@ def compile_show(show: ShowConfig, scenes: SceneBook) -> CompiledShow:
     accumulated: dict[ChannelKey, ChannelState] = {}
     cues = []
     for index, cue in enumerate(show.cues):
-        scene_id = cue.scene
-        if scene_id is None:
-            scene_id = f"{show.id}--cue{index}"
-            scenes.scenes.setdefault(scene_id, SceneConfig(id=scene_id, name=f"{show.id} cue {index}", rules=cue.rules))
         within = channels & inventory.select(cue.target) if cue.target is not None else channels
-        compiled = scenes.compile(scene_id, within)
+        compiled = scenes.compile(cue.scene, within) if cue.scene is not None else scenes.compile_rules(cue.rules, within)
         states = {key: state for key, state in compiled.items() if isinstance(state, ChannelState)}
         if len(states) < len(compiled):  # the config check refuses such a show first
             raise ValueError(f"show {show.id!r} cue {index}: a show's cues cannot hand channels back")

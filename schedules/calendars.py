@@ -2,8 +2,12 @@
 
 * Official holidays and make-up working days (调休) come from the chinesecalendar package, which
   knows only the years published when it was released, plus any ``OfficialYear`` the config adds
-  (each December the State Council publishes the next year). A date in a year neither knows is
-  answered by weekday/weekend alone and recorded, so that the operator is told.
+  (each December the State Council publishes the next year).
+* A year neither knows gets the public holidays that follow from the law's rules (the ``holidays``
+  package computes China's statutory days, and the weekdays off in lieu of those on a weekend,
+  for any year), with no make-up working days, which only the published arrangement sets. Such a
+  year is *estimated*: every night of it is marked so in the preview and the console, and the
+  operator is told until the year is loaded through ``schedule.holiday_files``.
 * Lunar dates come from lunar-python (any year). ``LunarYear.fromYear`` costs ~5 ms, so month
   tables are computed once per lunar year and cached.
 """
@@ -17,6 +21,8 @@ from functools import lru_cache
 
 import chinese_calendar
 from chinese_calendar import constants as cc
+from holidays import country_holidays
+from holidays.version import __version__ as holidays_version
 from lunar_python import LunarYear, Solar
 
 from lightctl.model.schedule import LUNAR_FESTIVALS, NEW_YEARS_EVE, LunarPoint, OfficialYear
@@ -24,6 +30,30 @@ from lightctl.model.schedule import LUNAR_FESTIVALS, NEW_YEARS_EVE, LunarPoint, 
 log = logging.getLogger(__name__)
 
 _NAME_BY_VALUE = {holiday.value: holiday.name for holiday in cc.Holiday}
+_STATUTORY_NAMES = {
+    "New Year's Day": "new_years_day",
+    "Chinese New Year's Eve": "spring_festival",
+    "Chinese New Year (Spring Festival)": "spring_festival",
+    "Tomb-Sweeping Day": "tomb_sweeping_day",
+    "Labor Day": "labour_day",
+    "Dragon Boat Festival": "dragon_boat_festival",
+    "Mid-Autumn Festival": "mid_autumn_festival",
+    "National Day": "national_day",
+}
+"""The ``holidays`` package's English names, as chinesecalendar names the same holidays."""
+
+
+@lru_cache(maxsize=64)
+def statutory_holidays(year: int) -> dict[date, str]:
+    """China's public holidays of ``year`` as the law's rules give them (in-lieu days included),
+    without the published arrangement's bridging days and make-up working days."""
+    out = {}
+    for day, name in country_holidays("CN", years=year, language="en_US").items():
+        base = name.removesuffix(" (observed)")
+        if base.startswith("Day off"):  # a published arrangement's bridge day: not the law's rule
+            continue
+        out[day] = _STATUTORY_NAMES.get(base, base.lower().replace(" ", "_").replace("'", ""))
+    return out
 
 
 class OfficialCalendar:
@@ -63,6 +93,8 @@ class OfficialCalendar:
         return ", ".join(spans)
 
     def knows(self, day: date) -> bool:
+        """Whether ``day``'s year has its published arrangement; a year without one is estimated
+        from the statutory rules, and told once (logged when ``log_missing``)."""
         if day.year in self.years:
             return True
         if day.year not in self.missing:
@@ -71,26 +103,33 @@ class OfficialCalendar:
                 log.warning("%s", self.missing_message(day.year))
         return False
 
+    def estimated(self, day: date) -> bool:
+        """True when ``day``'s holidays are estimated (no published arrangement for its year)."""
+        return day.year not in self.years
+
     def missing_message(self, year: int) -> str:
         return (
-            f"the official holiday calendar has no data for {year} (known: {self.covered_years()}; "
-            f"chinesecalendar {chinese_calendar.__version__}): {year} is treated as Monday-Friday working "
-            "days and weekends only, with no public holidays. Add the State Council's arrangement for "
-            f"{year} as a file under schedule.holiday_files."
+            f"the official holiday arrangement for {year} is not known (known: {self.covered_years()}; "
+            f"chinesecalendar {chinese_calendar.__version__}): {year}'s public holidays are estimated from the "
+            f"statutory rules (holidays {holidays_version}: New Year, Spring Festival, Qingming, Labour Day, "
+            "Dragon Boat, Mid-Autumn, National Day, and weekdays off in lieu), without the bridging days and "
+            f"make-up working days that only the State Council's arrangement sets. Add that arrangement for {year} "
+            "as a file under schedule.holiday_files."
         )
 
     def is_workday(self, day: date) -> bool:
         if not self.knows(day):
-            return day.weekday() < 5
+            return day.weekday() < 5 and day not in statutory_holidays(day.year)
         return day in self.workdays or (day.weekday() < 5 and day not in self.holidays)
 
     def holiday(self, day: date) -> str | None:
-        """The official holiday ``day`` belongs to (``spring_festival``...), or None."""
+        """The holiday ``day`` belongs to (``spring_festival``...), official or estimated, or None."""
         if not self.knows(day):
-            return None
+            return statutory_holidays(day.year).get(day)
         return self.holidays.get(day)
 
     def is_makeup_workday(self, day: date) -> bool:
+        """Make-up working days exist only in a published arrangement: never estimated."""
         return self.knows(day) and day in self.workdays
 
 

@@ -72,6 +72,9 @@ class Transition:
     priority: int
     entry: str
     event: str
+    estimated: bool = False
+    """The night's holidays are estimated from the statutory rules (no published arrangement for
+    its year): a holiday, a make-up working day or a bridging day may make it otherwise."""
 
     @property
     def reason(self) -> str:
@@ -155,7 +158,9 @@ class Schedule:
         _require_aware(end)
         day = operating_day(start, self.zone) - timedelta(days=1)
         last = operating_day(end, self.zone)
+        official = self.uses_official_calendar()
         while day <= last:
+            estimated = official and self.official.estimated(day)
             found: list[tuple[datetime, int, int, Transition]] = []
             for w in self.windows(day):
                 e = w.entry
@@ -169,6 +174,7 @@ class Schedule:
                             e.priority,
                             e.id,
                             event.text + w.placed.note,
+                            estimated,
                         )
                         found.append((at, rank, e.priority, transition))
             found.sort(key=lambda item: item[:3])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -26,6 +27,33 @@ def preview(
     return [row for row in rows if inventory.select(row.target) & wanted]
 
 
+@dataclass(frozen=True, slots=True)
+class Night:
+    """One operating day as the calendar sees it: a working day, a rest day, which holiday, and
+    whether that is estimated (no published arrangement for its year)."""
+
+    day: date
+    workday: bool
+    holiday: str | None
+    makeup_workday: bool
+    estimated: bool
+
+    def describe(self) -> str:
+        kind = self.holiday or ("make-up working day" if self.makeup_workday else "working day" if self.workday else "rest day")
+        return f"{self.day} ({self.day:%a}) {kind}" + (", holidays estimated" if self.estimated else "")
+
+
+def nights(schedule: Schedule, first: date, days: int) -> list[Night]:
+    calendar = schedule.official
+    out = []
+    for n in range(days):
+        day = first + timedelta(days=n)
+        out.append(
+            Night(day, calendar.is_workday(day), calendar.holiday(day), calendar.is_makeup_workday(day), calendar.estimated(day))
+        )
+    return out
+
+
 def as_json(rows: Iterable[Transition]) -> list[dict[str, Any]]:
     return [
         {
@@ -37,6 +65,7 @@ def as_json(rows: Iterable[Transition]) -> list[dict[str, Any]]:
             "reason": row.reason,
             "entry": row.entry,
             "event": row.event,
+            "estimated": row.estimated,
         }
         for row in rows
     ]
@@ -56,6 +85,6 @@ def table(rows: Sequence[Transition]) -> str:
     for row in rows:
         lines.append(
             f"{row.at.isoformat()}  {row.action:<5}  {row.scene:<{scene_w}}  p{row.priority:<4} "
-            f"{row.target:<{target_w}}  {row.reason}"
+            f"{row.target:<{target_w}}  {row.reason}" + ("  [holidays estimated]" if row.estimated else "")
         )
     return "\n".join(lines)

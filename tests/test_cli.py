@@ -117,15 +117,19 @@ async def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
     )
     config_path = tmp_path / "config.yaml"
     config_path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lightctl", "--config", str(config_path), "demo",
+        sys.executable, "-m", "lightctl", "--config", str(config_path), "demo", "--port", str(port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
     )
     assert process.stdout is not None
     try:
         async with asyncio.timeout(60):
-            while b"daemon and console running" not in (line := await process.stdout.readline()):
+            while b"Console: " not in (line := await process.stdout.readline()):
                 assert line, "the demo ended before it was running"
+        assert line.decode().strip() == f"Console: http://127.0.0.1:{port}/"  # --port (issue 13.8)
+        code, out, _ = await lightctl("--config", str(config_path), "--api", f"http://127.0.0.1:{port}", "status", "--json")
+        assert code == 0 and json.loads(out)["controllers_total"] == 1
         os.killpg(process.pid, signal.SIGINT)
         async with asyncio.timeout(30):
             rest = await process.stdout.read()

@@ -118,6 +118,15 @@ def test_duplicate_controller_ids_and_endpoints(tmp_path: Path) -> None:
     assert "duplicate controller endpoint 'modbus://127.0.0.1:1502/1'" in problems
 
 
+def test_a_duplicated_controller_id_is_the_only_problem_reported_between_different_hosts(tmp_path: Path) -> None:
+    """The second entry must not replace the first before the endpoint check (issue 13.6)."""
+    block = GOOD.split("        controllers:\n")[1].split("        legacy:")[0]
+    text = GOOD.replace(block, block + block.replace("host: 127.0.0.1", "host: 127.0.0.9"))
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1, problems
+    assert "duplicate controller id 'c1' (first used at districts[0].sites[0].controllers[0].id)" in problems[0]
+
+
 def test_bad_coordinate_far_away(tmp_path: Path) -> None:
     problems = "\n".join(problems_of(tmp_path, GOOD.replace("lat: 29.566, lon: 106.587", "lat: 39.9, lon: 116.4")))
     assert re.search(r":14: districts\[0\]\.sites\[0\]\.location: bad coordinate: \d+ km", problems), problems

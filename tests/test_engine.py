@@ -213,3 +213,30 @@ async def test_a_prepared_send_that_raises_falls_back_and_frees_the_controller(m
         assert not engine.runtimes["r0"].lock.locked()
         outcome = await engine.send("r0", batch, 1.0)  # what the show runner then does
         assert outcome.status is Status.SENT
+
+
+async def test_a_command_that_waits_behind_our_own_work_fails_as_busy_not_offline(make_farm) -> None:  # type: ignore[no-untyped-def]
+    """The daemon's own actions never look like a field fault (issue 13.2): a controller kept busy
+    by something of ours past a command's deadline is reported busy, naming what held it, and
+    its link stays online."""
+    from lightctl.model.values import LinkState
+
+    data = installation_data([modbus_controller("b0", 0)])
+    _farm, config = await make_farm(data)
+    inventory = Inventory(config)
+    engine = Engine(inventory, EngineSettings(deadline_s=0.3, polling=False))
+    await engine.start()
+    try:
+        await engine.connect_all()
+        rt = engine.runtimes["b0"]
+        async with rt.lock:
+            rt.lock.holder = "background convergence"
+            engine.set_desired(dict.fromkeys(inventory.all_keys, HALF))
+            outcome = await engine.command(inventory.all_keys)
+        result = outcome.controllers["b0"]
+        assert result.status is Status.FAILED and result.error_kind == "busy", result
+        assert result.error == "not sent: the controller stayed busy with background convergence for 0.3 s"
+        assert rt.link.state is LinkState.ONLINE
+        assert await wait_until(lambda: not rt.pending(), 3.0)  # its supervisor converged it afterwards
+    finally:
+        await engine.stop()

@@ -25,7 +25,8 @@ from lightctl.model.values import OFF, ChannelState
 from lightctl.process.service import start_daemon
 from lightctl.resolve.desired import resolve
 from lightctl.resolve.loading import load_config
-from lightctl.runtime.daemon import CommandRefused, Daemon
+from lightctl.runtime.commands import CommandRefused
+from lightctl.runtime.daemon import Daemon
 from lightctl.store import CommandRecord
 from scenes.model import SceneBook
 from schedules.builder import build

@@ -14,7 +14,7 @@ from lightctl.model.desired import Layer
 from lightctl.model.values import ChannelState, Colour
 from lightctl.reconcile.explain import explain
 from lightctl.resolve.desired import resolve
-from scenes.model import SceneBook
+from scenes.model import SceneBook, UnknownScene
 from scenes.shows import compile_show
 from tests.conftest import build_config, installation_data, modbus_controller
 
@@ -127,6 +127,19 @@ def test_show_compiles_to_batches_and_accumulates() -> None:
     assert second.batches == {"rgb": {"c1": ChannelState(True, 90.0, Colour(rgb=(255, 0, 0)), 2.0)}}
     assert second.accumulated[("rgb", "c2")] == ChannelState(True, 20.0)
     assert compiled.gap_after(0) == 10 and compiled.gap_after(1) == 20
+    # A cue's inline rules are no scene an operator can list or apply (issue 13.4).
+    assert b.ids() == sorted(config.all_scenes())
+    with pytest.raises(UnknownScene, match="unknown scene 's--cue1'"):
+        b.get("s--cue1")
+
+
+def test_an_unknown_scene_suggests_the_closest_name() -> None:
+    b = book(data_with([{"id": "night-normal", "rules": [{"target": "*", "level": 60}]}]))
+    with pytest.raises(UnknownScene, match=r"unknown scene 'nigth-normal'; did you mean 'night-normal'\?"):
+        b.states("nigth-normal")
+    with pytest.raises(UnknownScene) as refused:
+        b.states("zzz")
+    assert "did you mean" not in str(refused.value)
 
 
 def test_layers_curtailment_caps_above_everything() -> None:

@@ -73,17 +73,36 @@ def test_the_schedule_follows_holidays_and_makeup_days() -> None:
     assert "restday-night" in active_ids(schedule, at("2026-03-21 22:15"))
 
 
-def test_years_outside_the_official_calendar_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_year_without_its_official_arrangement_gets_the_statutory_holidays_marked_estimated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 13.7: 2027 has no published arrangement in chinesecalendar 1.11. Its public holidays
+    follow from the law's rules (the ``holidays`` package); nights are marked estimated and the
+    operator is told, until a published year is loaded through holiday_files."""
     schedule, _ = schedule_of(installation_config())
     warnings = schedule.calendar_warnings(date(2026, 12, 1), date(2027, 1, 31))
     assert len(warnings) == 1
-    assert "no data for 2027" in warnings[0] and "2004-2026" in warnings[0] and "holiday_files" in warnings[0]
+    assert "arrangement for 2027 is not known" in warnings[0] and "2004-2026" in warnings[0]
+    assert "estimated from the statutory rules" in warnings[0] and "holiday_files" in warnings[0]
     with caplog.at_level(logging.WARNING, logger="schedules.calendars"):
         schedule.active(at("2027-05-01 20:00"))
-    assert any("no data for 2027" in record.getMessage() for record in caplog.records)
-    # Treated by weekday alone: Saturday 1 May 2027 is a rest day, Monday 3 May a working day.
-    assert "restday-night" in active_ids(schedule, at("2027-05-01 22:00"))
-    assert "normal-night" in active_ids(schedule, at("2027-05-03 20:00"))
+    assert any("arrangement for 2027 is not known" in record.getMessage() for record in caplog.records)
+    official = schedule.official
+    # New Year (Friday 1 Jan 2027) and National Day are holidays, not working-day nights.
+    assert official.holiday(date(2027, 1, 1)) == "new_years_day" and not official.is_workday(date(2027, 1, 1))
+    assert official.holiday(date(2027, 10, 1)) == "national_day"
+    assert "normal-night" not in active_ids(schedule, at("2027-01-01 20:00"))
+    assert "restday-night" in active_ids(schedule, at("2027-01-01 22:00"))
+    # Monday 3 May 2027: Labour Day falls on a weekend, so the law gives the Monday in lieu. No
+    # maintenance night on a holiday, and Mid-Autumn (Wednesday 15 Sep 2027) has its show.
+    assert official.holiday(date(2027, 5, 3)) == "labour_day"
+    assert "nanan-maintenance" not in active_ids(schedule, at("2027-05-03 20:00"))
+    assert "nanan-maintenance" in active_ids(schedule, at("2027-05-10 20:00"))  # an ordinary Monday
+    assert official.holiday(date(2027, 9, 15)) == "mid_autumn_festival"
+    assert "show-summer" in active_ids(schedule, at("2027-09-15 21:10"))
+    # Make-up working days are the published arrangement's alone: none is invented.
+    assert not any(official.is_makeup_workday(date(2027, 1, 1) + timedelta(days=n)) for n in range(365))
+    assert official.estimated(date(2027, 6, 1)) and not official.estimated(date(2026, 6, 1))
 
 
 EXAMPLE_2027 = OfficialYear.model_validate(

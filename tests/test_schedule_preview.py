@@ -107,11 +107,21 @@ def test_cli_json_from_a_config_file(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_cli_text_and_calendar_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(MINIMAL, encoding="utf-8")
-    assert _run(["schedule", "preview", "--config", str(path), "--from", "2026-12-31", "--days", "2"]) == 0
+    assert _run(["schedule", "preview", "--config", str(path), "--from", "2026-12-31", "--days", "3"]) == 0
     captured = capsys.readouterr()
-    assert "no data for 2027" in captured.err
+    assert "arrangement for 2027 is not known" in captured.err
     assert "official holiday calendar: 2004-2026" in captured.out
-    assert "2026-12-31T18:45:00+08:00  start" in captured.out
+    start_2026 = next(line for line in captured.out.splitlines() if "2026-12-31T18:45:00+08:00  start" in line)
+    assert "[holidays estimated]" not in start_2026  # 2026's arrangement is published
+    # New Year's Day 2027 is a holiday (estimated from the law): no working-day night, and said so.
+    assert "2027-01-01T" not in captured.out
+    assert "  2027-01-01 (Fri) new_years_day, holidays estimated" in captured.out
+    assert "  2027-01-02 (Sat) rest day, holidays estimated" in captured.out
+    assert _run(["schedule", "preview", "--config", str(path), "--from", "2027-01-04", "--days", "1"]) == 0
+    assert "[holidays estimated]" in capsys.readouterr().out
+    assert _run(["schedule", "preview", "--config", str(path), "--from", "2026-12-30", "--days", "7", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["at"][:10]: row["estimated"] for row in rows} == {"2026-12-30": False, "2026-12-31": False, "2027-01-04": True, "2027-01-05": True}
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

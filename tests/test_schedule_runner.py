@@ -148,7 +148,7 @@ async def test_start_warns_weeks_ahead_when_next_years_holidays_are_missing(
     runners.append(runner)
     with caplog.at_level("WARNING", logger="schedules.runner"):
         runner.start(reconcile=False)
-    assert any("no data for 2027" in r.getMessage() for r in caplog.records)
+    assert any("arrangement for 2027 is not known" in r.getMessage() for r in caplog.records)
     assert runner.next_transition is not None and runner.next_transition.date() == datetime(2026, 12, 1).date()
 
 

@@ -1,8 +1,9 @@
 """The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, a plain status page.
 
-Every change needs the API token (``Authorization: Bearer ...``, kept in a 0600 file beside the
-database) and is audited with the operator's name (``X-Operator``). Reads are open on the API's
-address, which is loopback by default.
+The routes are the route modules' tables (web.routing): each route declares the permission it
+needs and its OpenAPI description. Every change needs the API token (``Authorization: Bearer ...``,
+kept in a 0600 file beside the database) and is audited with the operator's name (``X-Operator``).
+Reads are open on the API's address, which is loopback by default.
 """
 
 from __future__ import annotations
@@ -12,21 +13,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from lightctl.runtime.daemon import Daemon
-from web import operations
-from web.context import DAEMON, TOKEN, WEBSOCKETS, errors_as_json
-from web.core import (
-    apply_scene,
-    delete_override,
-    get_command,
-    get_commands,
-    get_controller,
-    get_metrics,
-    get_openapi,
-    get_scenes,
-    get_status,
-    status_page,
-    websocket,
-)
+from web import core, operations
+from web.context import DAEMON, OPENAPI, TOKEN, WEBSOCKETS, errors_as_json
+from web.routing import openapi_document, register
+
+ROUTE_MODULES = (core, operations)
+"""Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 
 def create_app(daemon: Daemon, token: str) -> web.Application:
@@ -42,19 +34,8 @@ def create_app(daemon: Daemon, token: str) -> web.Application:
             await ws.close()
 
     app.cleanup_ctx.append(close_websockets)
-    app.router.add_get("/", status_page)
-    api = "/api/v1"
-    app.router.add_get(f"{api}/status", get_status)
-    app.router.add_get(f"{api}/controllers/{{controller_id}}", get_controller)
-    app.router.add_get(f"{api}/scenes", get_scenes)
-    app.router.add_post(f"{api}/scenes/{{scene_id}}/apply", apply_scene)
-    app.router.add_delete(f"{api}/overrides/{{override_id}}", delete_override)
-    app.router.add_get(f"{api}/commands", get_commands)
-    app.router.add_get(f"{api}/commands/{{command_id}}", get_command)
-    app.router.add_get(f"{api}/metrics", get_metrics)
-    app.router.add_get(f"{api}/openapi.json", get_openapi)
-    app.router.add_get(f"{api}/ws", websocket)
-    operations.add_routes(app, api)
+    routes = register(app, (route for module in ROUTE_MODULES for route in module.ROUTES))
+    app[OPENAPI] = openapi_document(routes)
     return app
 
 

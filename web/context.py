@@ -11,13 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from lightctl.runtime.daemon import CommandRefused, Daemon, parse_until
+from lightctl.runtime.commands import CommandRefused, parse_until
+from lightctl.runtime.daemon import Daemon
+from lightctl.services.access import Permission
 from lightctl.store import StoreWriteFailed
 
 log = logging.getLogger("lightctl.web")
 
 DAEMON = web.AppKey("daemon", Daemon)
 TOKEN = web.AppKey("token", str)
+OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -41,8 +44,15 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error(503, f"the store could not record this (see the store's health in the status): {exc}")
 
 
-def operator(request: web.Request) -> str:
-    """The authenticated operator's name, or an HTTP 401."""
+USER = web.RequestKey("user", str)
+"""The request's key for the caller's name, set by :func:`authorize`."""
+
+
+def authorize(request: web.Request, permission: Permission) -> None:
+    """Let the request through for ``permission`` or raise HTTP 401, and note who it is."""
+    if permission is Permission.READ:
+        request[USER] = "viewer"
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), request.app[TOKEN]):
@@ -51,7 +61,12 @@ def operator(request: web.Request) -> str:
             content_type="application/json",
         )
     name = request.headers.get("X-Operator", "").strip()[:64]
-    return name or "operator"
+    request[USER] = name or "operator"
+
+
+def user_of(request: web.Request) -> str:
+    """The caller, as :func:`authorize` found it (every route goes through it)."""
+    return request[USER]
 
 
 async def body(request: web.Request) -> dict[str, Any]:

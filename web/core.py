@@ -10,9 +10,10 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from lightctl.model.desired import Released
-from lightctl.runtime.daemon import CommandRefused
-from web.context import DAEMON, WEBSOCKETS, body, error, operator, requested_until
-from web.openapi import OPENAPI
+from lightctl.runtime.commands import CommandRefused
+from lightctl.services.access import Permission
+from web.context import DAEMON, OPENAPI, WEBSOCKETS, body, error, requested_until, user_of
+from web.routing import Route, path_parameter, query_parameter
 from web.status_page import render_status_page
 
 
@@ -70,7 +71,7 @@ async def get_scenes(request: web.Request) -> web.Response:
 
 
 async def apply_scene(request: web.Request) -> web.Response:
-    user = operator(request)
+    user = user_of(request)
     data = await body(request)
     daemon = request.app[DAEMON]
     target = data.get("target", "*")
@@ -82,7 +83,7 @@ async def apply_scene(request: web.Request) -> web.Response:
 
 
 async def delete_override(request: web.Request) -> web.Response:
-    user = operator(request)
+    user = user_of(request)
     try:
         override_id = int(request.match_info["override_id"])
     except ValueError:
@@ -118,7 +119,7 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(OPENAPI)
+    return web.json_response(request.app[OPENAPI])
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -155,3 +156,30 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 async def status_page(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
     return web.Response(text=render_status_page(daemon.status(), daemon.metrics()), content_type="text/html")
+
+
+UNTIL = {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}
+
+ROUTES = (
+    Route("GET", "/", status_page, Permission.READ, "The status page", content_type="text/html"),
+    Route("GET", "/api/v1/status", get_status, Permission.READ, "Daemon, controllers, overrides and curtailments, the store's health"),
+    Route("GET", "/api/v1/controllers/{controller_id}", get_controller, Permission.READ,
+          "One controller: desired, confirmed and reported state per channel",
+          parameters=[path_parameter("controller_id")], responses={"404": "unknown controller"}),
+    Route("GET", "/api/v1/scenes", get_scenes, Permission.READ, "Scenes"),
+    Route("POST", "/api/v1/scenes/{scene_id}/apply", apply_scene, Permission.OPERATE,
+          "The one switch: a scene on a selector now, confirmed by read-back",
+          parameters=[path_parameter("scene_id")],
+          body={"type": "object", "properties": {"target": {"type": "string", "default": "*"}, "until": UNTIL}}),
+    Route("DELETE", "/api/v1/overrides/{override_id}", delete_override, Permission.OPERATE,
+          "End an override; the schedule takes over again", parameters=[path_parameter("override_id", "integer")]),
+    Route("GET", "/api/v1/commands", get_commands, Permission.READ, "Audit of commands, newest first",
+          parameters=[query_parameter("limit", "integer", "1-500, default 50")]),
+    Route("GET", "/api/v1/commands/{command_id}", get_command, Permission.READ,
+          "One command with every controller's result",
+          parameters=[path_parameter("command_id", "integer")], responses={"404": "no such command"}),
+    Route("GET", "/api/v1/metrics", get_metrics, Permission.READ,
+          "Control rate, LED share, lighting-on rate, power, energy"),
+    Route("GET", "/api/v1/openapi.json", get_openapi, Permission.READ, "This document"),
+    Route("GET", "/api/v1/ws", websocket, Permission.READ, "WebSocket: state, link, command and show events"),
+)

@@ -6,10 +6,12 @@ from aiohttp import web
 
 from lightctl.model.values import ChannelState
 from lightctl.reconcile.explain import explain
-from lightctl.runtime.daemon import CommandRefused
-from lightctl.runtime.showrunner import ShowRefused
+from lightctl.runtime.commands import CommandRefused
+from lightctl.runtime.showrunner import ShowHeld, ShowRefused
+from lightctl.services.access import Permission
 from scenes.model import UnknownScene
-from web.context import DAEMON, body, error, operator, requested_until
+from web.context import DAEMON, body, error, requested_until, user_of
+from web.routing import Route, path_parameter, query_parameter
 
 
 async def get_scene(request: web.Request) -> web.Response:
@@ -51,16 +53,28 @@ async def list_shows(request: web.Request) -> web.Response:
 
 
 async def start_show(request: web.Request) -> web.Response:
-    user = operator(request)
+    """Start a show. When operators hold some of its channels the answer is 409 naming each hold,
+    unless the body says ``anyway`` or ``clear_overrides``; a show that would reach nothing is 409
+    whatever the body says."""
+    user = user_of(request)
+    data = await body(request)
+    flags = {}
+    for name in ("anyway", "clear_overrides"):
+        value = data.get(name, False)
+        if not isinstance(value, bool):
+            raise CommandRefused(f"'{name}' must be true or false")
+        flags[name] = value
     try:
-        run = await request.app[DAEMON].shows.start(request.match_info["show_id"], user=user)
+        run = await request.app[DAEMON].shows.start(request.match_info["show_id"], user=user, **flags)
+    except ShowHeld as exc:
+        return web.json_response(exc.as_json(), status=409)
     except ShowRefused as exc:
         return error(400, str(exc))
     return web.json_response(run.as_json())
 
 
 async def stop_show(request: web.Request) -> web.Response:
-    user = operator(request)
+    user = user_of(request)
     try:
         run = await request.app[DAEMON].shows.stop(user=user)
     except ShowRefused as exc:
@@ -75,7 +89,7 @@ async def show_status(request: web.Request) -> web.Response:
 
 
 async def curtail(request: web.Request) -> web.Response:
-    user = operator(request)
+    user = user_of(request)
     data = await body(request)
     daemon = request.app[DAEMON]
     target, level = data.get("target"), data.get("level", 0)
@@ -90,7 +104,7 @@ async def curtail(request: web.Request) -> web.Response:
 
 async def handback(request: web.Request) -> web.Response:
     """Hand a selector's channels back to their owners (an override; see lightctl.inventory.handback)."""
-    user = operator(request)
+    user = user_of(request)
     data = await body(request)
     daemon = request.app[DAEMON]
     target = data.get("target")
@@ -107,7 +121,7 @@ async def list_curtailments(request: web.Request) -> web.Response:
 
 
 async def restore(request: web.Request) -> web.Response:
-    user = operator(request)
+    user = user_of(request)
     raw = request.match_info.get("curtailment_id")
     try:
         ids = None if raw is None else [int(raw)]
@@ -117,15 +131,35 @@ async def restore(request: web.Request) -> web.Response:
     return web.json_response({"restored": ids or "all", "command": report.as_json() if report else None})
 
 
-def add_routes(app: web.Application, api: str) -> None:
-    app.router.add_get(f"{api}/scenes/{{scene_id}}", get_scene)
-    app.router.add_get(f"{api}/scenes/{{scene_id}}/explain", explain_scene)
-    app.router.add_get(f"{api}/shows", list_shows)
-    app.router.add_post(f"{api}/shows/{{show_id}}/start", start_show)
-    app.router.add_post(f"{api}/shows/stop", stop_show)
-    app.router.add_get(f"{api}/shows/status", show_status)
-    app.router.add_post(f"{api}/handback", handback)
-    app.router.add_post(f"{api}/curtailments", curtail)
-    app.router.add_get(f"{api}/curtailments", list_curtailments)
-    app.router.add_delete(f"{api}/curtailments", restore)
-    app.router.add_delete(f"{api}/curtailments/{{curtailment_id}}", restore)
+UNTIL = {"type": "string", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}
+
+ROUTES = (
+    Route("GET", "/api/v1/scenes/{scene_id}", get_scene, Permission.READ, "A scene: rules, base, channels reached",
+          parameters=[path_parameter("scene_id")], responses={"404": "unknown scene"}),
+    Route("GET", "/api/v1/scenes/{scene_id}/explain", explain_scene, Permission.READ,
+          "The operations a scene compiles to, per controller, without sending",
+          parameters=[path_parameter("scene_id"), query_parameter("target", "string", "selector, default *")],
+          responses={"400": "bad selector", "404": "unknown scene"}),
+    Route("GET", "/api/v1/shows", list_shows, Permission.READ, "Configured light shows"),
+    Route("POST", "/api/v1/shows/{show_id}/start", start_show, Permission.OPERATE,
+          "Start a show; 409 names the overrides and curtailments that hold some or all of its channels",
+          parameters=[path_parameter("show_id")],
+          body={"type": "object", "properties": {
+              "anyway": {"type": "boolean", "default": False, "description": "start although some channels are held"},
+              "clear_overrides": {"type": "boolean", "default": False, "description": "end the overrides on its channels first"}}},
+          responses={"409": "operators hold some or all of its channels"}),
+    Route("POST", "/api/v1/shows/stop", stop_show, Permission.OPERATE, "Stop the running show"),
+    Route("GET", "/api/v1/shows/status", show_status, Permission.READ, "The running (or last) show and its progress"),
+    Route("POST", "/api/v1/handback", handback, Permission.OPERATE,
+          "Hand a selector's channels back to their owners' control (BACnet: the centre's priority relinquished), "
+          "confirmed by read-back; any later scene on them takes them back",
+          body={"type": "object", "required": ["target"], "properties": {"target": {"type": "string"}, "until": UNTIL}}),
+    Route("POST", "/api/v1/curtailments", curtail, Permission.OPERATE,
+          "Emergency load shedding on a selector: off (level 0) or dimmed to at most level %",
+          body={"type": "object", "required": ["target"], "properties": {
+              "target": {"type": "string"}, "level": {"type": "number", "default": 0}, "until": UNTIL}}),
+    Route("GET", "/api/v1/curtailments", list_curtailments, Permission.READ, "Curtailments in force, with what they shed"),
+    Route("DELETE", "/api/v1/curtailments", restore, Permission.OPERATE, "Restore: end every curtailment"),
+    Route("DELETE", "/api/v1/curtailments/{curtailment_id}", restore, Permission.OPERATE, "Restore one curtailment",
+          parameters=[path_parameter("curtailment_id", "integer")]),
+)

@@ -1,4 +1,4 @@
-"""The CLI's client of a running daemon's API."""
+"""The CLI's client of a running daemon's API (aiohttp, with a timeout on every request)."""
 
 from __future__ import annotations
 
@@ -7,36 +7,31 @@ from typing import Any
 
 import aiohttp
 
-from lightctl.model.config import Config
+from lightctl.cli.common import ApiError
+from lightctl.model.installation import DaemonSettings
 from lightctl.runtime.credentials import token_path
 
 REQUEST_TIMEOUT_S = 60.0
 
 
-class ApiError(RuntimeError):
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+def base_url(settings: DaemonSettings, override: str | None) -> str:
+    return (override or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
 
 
-def base_url(config: Config, override: str | None) -> str:
-    return (override or f"http://{config.daemon.api_host}:{config.daemon.api_port}").rstrip("/")
-
-
-def read_token(config: Config) -> str | None:
-    path = token_path(config.daemon.database)
+def read_token(settings: DaemonSettings) -> str | None:
+    path = token_path(settings.database)
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError:
         return None
 
 
-async def call(config: Config, method: str, path: str, *, api: str | None = None, json: Any = None) -> Any:
+async def call(settings: DaemonSettings, method: str, path: str, *, api: str | None = None, json: Any = None) -> Any:
     headers = {"X-Operator": f"cli:{getpass.getuser()}"}
-    token = read_token(config)
+    token = read_token(settings)
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    url = base_url(config, api) + path
+    url = base_url(settings, api) + path
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as session,
@@ -48,6 +43,6 @@ async def call(config: Config, method: str, path: str, *, api: str | None = None
                 raise ApiError(message or f"HTTP {response.status}", response.status)
             return data
     except aiohttp.ClientConnectionError as exc:
-        raise ApiError(f"cannot reach the daemon at {base_url(config, api)}: {exc}") from None
+        raise ApiError(f"cannot reach the daemon at {base_url(settings, api)}: {exc}") from None
     except TimeoutError:
-        raise ApiError(f"the daemon at {base_url(config, api)} did not answer in {REQUEST_TIMEOUT_S:g} s") from None
+        raise ApiError(f"the daemon at {base_url(settings, api)} did not answer in {REQUEST_TIMEOUT_S:g} s") from None

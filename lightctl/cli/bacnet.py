@@ -8,8 +8,6 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from drivers.bacnet.settings import LOOPBACK_BROADCAST
-
 
 def _discover_parsers(subparsers: Any) -> Any:
     """The ``discover`` command's own sub-commands, shared with other protocols' plug-ins."""
@@ -39,8 +37,8 @@ def register(subparsers: Any) -> None:
         "bacnet", help="send Who-Is and list the I-Am replies with device names and object lists"
     )
     parser.add_argument("--range", type=_instance_range, metavar="LOW-HIGH", help="device instances to ask for")
-    parser.add_argument("--broadcast", default=LOOPBACK_BROADCAST,
-                        help=f"where to send Who-Is (default {LOOPBACK_BROADCAST}; on a LAN e.g. 192.168.1.255)")
+    parser.add_argument("--broadcast", default=None,
+                        help="where to send Who-Is (default 127.255.255.255, the simulators; on a LAN e.g. 192.168.1.255)")
     parser.add_argument("--local", help="this machine's BACnet/IP address as a.b.c.d/prefix[:port]")
     parser.add_argument("--wait", type=float, default=3.0, help="seconds to collect I-Am replies")
     parser.add_argument("--json", action="store_true")
@@ -49,10 +47,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from drivers.bacnet.discover import discover  # bacpypes3 only when the command runs
+    from drivers.bacnet.settings import LOOPBACK_BROADCAST
 
     low, high = args.range if args.range else (None, None)
+    broadcast = args.broadcast or LOOPBACK_BROADCAST
     devices = asyncio.run(
-        discover(low=low, high=high, broadcast=args.broadcast, local_address=args.local, wait_s=args.wait)
+        discover(low=low, high=high, broadcast=broadcast, local_address=args.local, wait_s=args.wait)
     )
     if args.json:
         print(json.dumps([asdict(d) for d in devices], ensure_ascii=False))

@@ -8,16 +8,15 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from drivers.base import DriverError
-from drivers.dali.commissioning import GearInfo, scan_line, store_scenes
-from drivers.dali.driver import DaliDriver
 from lightctl.config.problems import ConfigError
-from lightctl.model.config import Config
-from lightctl.model.installation import ControllerConfig
-from lightctl.model.values import ChannelId, ChannelState
-from lightctl.resolve.loading import load_config
+
+if TYPE_CHECKING:
+    from drivers.dali.commissioning import GearInfo
+    from lightctl.model.config import Config
+    from lightctl.model.installation import ControllerConfig
+    from lightctl.model.values import ChannelId, ChannelState
 
 DEFAULT_CONFIG = "config.yaml"
 DEVICE_TYPES = {0: "fluorescent", 1: "emergency", 2: "HID", 3: "halogen", 4: "incandescent", 5: "0-10V",
@@ -49,12 +48,19 @@ def _controller(config: Config, controller_id: str) -> ControllerConfig:
 
 
 class ProgressBar:
+    """A scan's progress, redrawn in place on a terminal; elsewhere (a log, a pipe) only the
+    finished line is written, so that captured output holds no carriage-return frames."""
+
     def __init__(self, out: IO[str], label: str, width: int = 32) -> None:
         self.out, self.label, self.width = out, label, width
+        self.live = out.isatty()
 
     def __call__(self, done: int, total: int) -> None:
+        if not self.live and done != total:
+            return
         filled = self.width * done // total
-        self.out.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}")
+        start = "\r" if self.live else ""
+        self.out.write(f"{start}{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}")
         if done == total:
             self.out.write("\n")
         self.out.flush()
@@ -75,6 +81,10 @@ def format_gear(found: list[GearInfo]) -> str:
 
 
 async def run_scan(controller: ControllerConfig, line: int | None, out: IO[str], err: IO[str], as_json: bool) -> int:
+    from drivers.base import DriverError  # the DALI driver and python-dali: when the command runs
+    from drivers.dali.commissioning import scan_line
+    from drivers.dali.driver import DaliDriver
+
     driver = DaliDriver(controller)
     lines = [line] if line is not None else sorted(driver.lines)
     unknown = [n for n in lines if n not in driver.lines]
@@ -115,6 +125,10 @@ def configured_scenes(config: Config, controller: ControllerConfig) -> dict[int,
 
 
 async def run_store(config: Config, controllers: list[ControllerConfig], out: IO[str], err: IO[str]) -> int:
+    from drivers.base import DriverError  # the DALI driver and python-dali: when the command runs
+    from drivers.dali.commissioning import store_scenes
+    from drivers.dali.driver import DaliDriver
+
     failed = 0
     for controller in controllers:
         try:
@@ -140,6 +154,8 @@ async def run_store(config: Config, controllers: list[ControllerConfig], out: IO
 
 
 def _load(path: str) -> Config:
+    from lightctl.resolve.loading import load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:

@@ -13,15 +13,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from drivers.opcua.settings import CLIENT_APPLICATION_URI
-
 
 def register(sub: Any) -> None:
     opcua = sub.add_parser("opcua", help="OPC UA PLC commissioning").add_subparsers(dest="opcua_command", required=True)
     p = opcua.add_parser("cert", help="create the client certificate (DER) and key (PEM)")
     p.add_argument("--out", type=Path, default=Path("var/pki"), help="directory (default: %(default)s)")
     p.add_argument("--name", default="lightctl-client")
-    p.add_argument("--uri", default=CLIENT_APPLICATION_URI, help="application URI (default: %(default)s)")
+    p.add_argument("--uri", default=None, help="application URI (default: the daemon's, urn:lightctl:client)")
     p.add_argument("--host", action="append", default=None, help="DNS name in the certificate (repeatable)")
     p.add_argument("--days", type=int, default=825)
     p.set_defaults(func=cmd_cert)
@@ -32,9 +30,10 @@ def register(sub: Any) -> None:
 
 def cmd_cert(args: argparse.Namespace) -> int:
     from drivers.opcua.security import fingerprint, generate_certificate, load_certificate
+    from drivers.opcua.settings import CLIENT_APPLICATION_URI
 
     pair = generate_certificate(
-        args.out, args.name, application_uri=args.uri, hostnames=tuple(args.host or ("localhost",)), days=args.days
+        args.out, args.name, application_uri=args.uri or CLIENT_APPLICATION_URI, hostnames=tuple(args.host or ("localhost",)), days=args.days
     )
     print(f"certificate: {pair.certificate}\nprivate key: {pair.private_key} (mode 0600)")
     print(f"thumbprint:  {fingerprint(load_certificate(pair.certificate))}")

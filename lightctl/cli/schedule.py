@@ -58,7 +58,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from lightctl.inventory.selectors import SelectorError
     from lightctl.resolve.loading import load_config
     from schedules.builder import build
-    from schedules.preview import dumps, preview, table
+    from schedules.preview import dumps, nights, preview, table
 
     try:
         config = load_config(getattr(args, "config", None) or os.environ.get("LIGHTCTL_CONFIG", DEFAULT_CONFIG))
@@ -86,4 +86,9 @@ def run_preview(args: argparse.Namespace) -> int:
         if config.schedule.default_scene is not None:
             print(f"outside the entries: scene {config.schedule.default_scene}")
         print(table(rows))
+        estimated = [n for n in nights(schedule, first, args.days) if n.estimated] if schedule.uses_official_calendar() else []
+        if estimated:
+            print("nights whose holidays are estimated (no published arrangement yet):")
+            for night in estimated:
+                print(f"  {night.describe()}")
     return 0

@@ -19,31 +19,38 @@ from lightctl.model.scenes import HANDBACK_SCENE
 
 
 def validate_protocol_settings(config: Config, file: str, locate: Locator, problems: list[Problem]) -> Config:
-    """Replace each controller's raw ``settings`` dict by its protocol's validated model."""
-    patched: dict[str, ControllerConfig] = {}
-    paths = controller_paths(config)
-    for ctrl in config.controllers():
-        path = paths[ctrl.id]
-        try:
-            plugin = get_plugin(ctrl.protocol)
-        except UnknownProtocol as exc:
-            problems.append(problem_at(file, locate, (*path, "protocol"), str(exc)))
-            continue
-        try:
-            settings = plugin.settings_model.model_validate(ctrl.settings or {})
-        except ValidationError as exc:
-            problems.extend(pydantic_problems(exc, file, locate, (*path, "settings")))
-            continue
-        patched[ctrl.id] = ctrl.model_copy(update={"settings": settings, "capabilities": plugin.capabilities})
-    return _replace_controllers(config, patched)
+    """Replace each controller's raw ``settings`` dict by its protocol's validated model.
 
-
-def _replace_controllers(config: Config, patched: dict[str, ControllerConfig]) -> Config:
+    Controllers are taken by their place in the file, not their id: two entries with one id (a
+    problem reported by ``cross_check``) keep their own settings, so no other problem is invented
+    between them."""
     districts = []
-    for d in config.districts:
-        sites = [s.model_copy(update={"controllers": [patched.get(c.id, c) for c in s.controllers]}) for s in d.sites]
-        districts.append(d.model_copy(update={"sites": sites}))
+    for di, district in enumerate(config.districts):
+        sites = []
+        for si, site in enumerate(district.sites):
+            controllers = []
+            for ci, ctrl in enumerate(site.controllers):
+                path: Path_ = ("districts", di, "sites", si, "controllers", ci)
+                controllers.append(_with_protocol_settings(ctrl, path, file, locate, problems))
+            sites.append(site.model_copy(update={"controllers": controllers}))
+        districts.append(district.model_copy(update={"sites": sites}))
     return config.model_copy(update={"districts": districts})
+
+
+def _with_protocol_settings(
+    ctrl: ControllerConfig, path: Path_, file: str, locate: Locator, problems: list[Problem]
+) -> ControllerConfig:
+    try:
+        plugin = get_plugin(ctrl.protocol)
+    except UnknownProtocol as exc:
+        problems.append(problem_at(file, locate, (*path, "protocol"), str(exc)))
+        return ctrl
+    try:
+        settings = plugin.settings_model.model_validate(ctrl.settings or {})
+    except ValidationError as exc:
+        problems.extend(pydantic_problems(exc, file, locate, (*path, "settings")))
+        return ctrl
+    return ctrl.model_copy(update={"settings": settings, "capabilities": plugin.capabilities})
 
 
 def _duplicates(items: Iterable[tuple[str, Path_]], what: str, file: str, locate: Locator) -> list[Problem]:
@@ -59,16 +66,6 @@ def _duplicates(items: Iterable[tuple[str, Path_]], what: str, file: str, locate
             else:
                 first[value] = path
     return problems
-
-
-def controller_paths(config: Config) -> dict[str, Path_]:
-    """Field path of every controller, for problems found after validation."""
-    paths: dict[str, Path_] = {}
-    for di, district in enumerate(config.districts):
-        for si, site in enumerate(district.sites):
-            for ci, ctrl in enumerate(site.controllers):
-                paths[ctrl.id] = ("districts", di, "sites", si, "controllers", ci)
-    return paths
 
 
 def cross_check(config: Config, file: str, locate: Locator) -> list[Problem]:

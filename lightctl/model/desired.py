@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from lightctl.model.values import ChannelId, ChannelState
@@ -56,6 +56,10 @@ class ScheduleSource(Protocol):
 
     def next_change(self, after: datetime) -> datetime | None:
         """The next instant after ``after`` at which ``active()`` changes, or None."""
+        ...
+
+    def calendar_warnings(self, first: date, last: date) -> list[str]:
+        """Why some nights in [first, last] may be wrong (a year whose holidays are estimated)."""
         ...
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from drivers.base import Fault
+from lightctl.config.loader import read_daemon_settings
 from lightctl.model.config import Config
 from lightctl.runtime.credentials import load_or_create_token
 from lightctl.runtime.daemon import Daemon
@@ -149,7 +150,9 @@ async def run_demo(config: Config, config_path: Path, processes: int) -> None:
     print(f"lightctl demo: {len(farm.owner)} simulated controllers, daemon and console running.", flush=True)
     print(f"Console: {url}", flush=True)
     print(f"Faults: POST http://{config.daemon.api_host}:{config.daemon.sim_control_port}/sim/<controller>/faults", flush=True)
-    print("Try: .venv/bin/lightctl scene apply all-on --json    (Ctrl-C stops everything)", flush=True)
+    port = bound_port(runner)
+    api = "" if port == read_daemon_settings(config_path).api_port else f"--api {url.rstrip('/')} "
+    print(f"Try: .venv/bin/lightctl {api}scene apply all-on --json    (Ctrl-C stops everything)", flush=True)
     try:
         await stop.wait()
     finally:

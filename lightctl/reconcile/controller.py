@@ -23,11 +23,14 @@ class CommandFirstLock:
     switch's hot path, once per controller); ``lock.try_poll()`` is a poll's, which declines
     rather than waits when a command holds or waits for the controller."""
 
-    __slots__ = ("_commands_waiting", "_lock")
+    __slots__ = ("_commands_waiting", "_lock", "holder")
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
         self._commands_waiting = 0
+        self.holder = ""
+        """What holds the controller (set by whoever takes it): named when a command that waited
+        for it gives up, so that a busy controller never passes for a silent one."""
 
     async def __aenter__(self) -> None:
         self._commands_waiting += 1
@@ -56,6 +59,7 @@ class CommandFirstLock:
             yield False
             return
         async with self._lock:
+            self.holder = "a poll"
             yield True
 
 

@@ -64,6 +64,19 @@ OFFLINE_PROBE_S = 1.0
 # --------------------------------------------------------------------------- the engine
 
 
+class LockTaken:
+    """Whether a send got its controller before its deadline (see ``Engine._sent``)."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self) -> None:
+        self.taken = False
+
+
+def busy(rt: Runtime, deadline_s: float) -> str:
+    return f"not sent: the controller stayed busy with {rt.lock.holder or 'another operation'} for {deadline_s:g} s"
+
+
 class Engine:
     def __init__(self, inventory: Inventory, settings: EngineSettings | None = None) -> None:
         self.inventory = inventory
@@ -124,7 +137,8 @@ class Engine:
         becomes that controller's desired state; it counts as confirmed only after a read-back."""
         rt = self.runtimes[controller_id]
         self._sending(rt, batch)
-        return await self._sent(rt, self._locked_apply(rt, batch), len(batch), deadline_s)
+        taken = LockTaken()
+        return await self._sent(rt, self._locked_apply(rt, batch, taken), len(batch), deadline_s, taken)
 
     def prepare(self, controller_id: str, batch: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
         """The driver's prepared send for a batch (``Driver.prepare``), or None; a driver's
@@ -149,6 +163,7 @@ class Engine:
         rt = self.runtimes[controller_id]
         if not rt.lock.try_acquire():
             return None
+        rt.lock.holder = "a show's cue"
         try:
             future = prepared.fire()
         except Exception:  # a driver's fault must not end the show: the cue goes the ordinary way
@@ -177,12 +192,17 @@ class Engine:
             rt.confirmed.pop(ch, None)
 
     @staticmethod
-    async def _locked_apply(rt: Runtime, batch: Mapping[ChannelId, ChannelState]) -> ApplyResult:
+    async def _locked_apply(rt: Runtime, batch: Mapping[ChannelId, ChannelState], taken: LockTaken) -> ApplyResult:
         async with rt.lock:
+            rt.lock.holder = "a show's cue"
+            taken.taken = True
             return await rt.driver.apply(batch)
 
-    async def _sent(self, rt: Runtime, sending: Awaitable[ApplyResult], channels: int, deadline_s: float) -> ControllerOutcome:
-        """The outcome of a send without read-back, waited for until the deadline."""
+    async def _sent(
+        self, rt: Runtime, sending: Awaitable[ApplyResult], channels: int, deadline_s: float, taken: LockTaken | None = None
+    ) -> ControllerOutcome:
+        """The outcome of a send without read-back, waited for until the deadline. A send that
+        never got the controller (``taken`` says) failed for being busy, not for the device."""
         started = time.perf_counter()
 
         def outcome(status: Status, operations: int = 0, kind: str | None = None, error: str | None = None) -> ControllerOutcome:
@@ -195,6 +215,8 @@ class Engine:
             self._link_failed(rt, str(exc))
             return outcome(Status.FAILED, 0, exc.kind, exc.detail)
         except TimeoutError:
+            if taken is not None and not taken.taken:
+                return outcome(Status.FAILED, 0, "busy", busy(rt, deadline_s))
             self._link_failed(rt, f"no answer within {deadline_s:g} s")
             return outcome(Status.FAILED, 0, "timeout", f"no answer within {deadline_s:g} s")
         self._link_ok(rt)
@@ -268,6 +290,7 @@ class Engine:
         and None is returned when nothing is left to do."""
         started = time.perf_counter()
         applied = False
+        taken = False
         operations = 0
 
         def outcome(status: Status, kind: str | None = None, error: str | None = None) -> ControllerOutcome:
@@ -280,6 +303,8 @@ class Engine:
                 rt.confirmed.pop(ch, None)
         try:
             async with asyncio.timeout(deadline_s) as deadline, rt.lock:
+                taken = True
+                rt.lock.holder = "a command" if batch is not None else "background convergence"
                 if batch is None:
                     batch = rt.pending()
                     if not batch:
@@ -327,6 +352,8 @@ class Engine:
                 assert reading is not None
                 return outcome(Status.UNCONFIRMED, "mismatch", describe_mismatch(batch, reading, tolerance))
         except TimeoutError:
+            if not taken:  # the controller was busy with something of ours: not a field fault
+                return outcome(Status.FAILED, "busy", busy(rt, deadline_s))
             if applied:
                 return outcome(Status.UNCONFIRMED, "timeout", f"no read-back within {deadline_s:g} s of the end of the fade")
             self._link_failed(rt, f"no answer within {deadline_s:g} s")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 from lightctl.inventory.handback import cannot_release
 from lightctl.inventory.handback import refusal as handback_refusal
 from lightctl.inventory.index import Inventory
+from lightctl.inventory.selectors import SelectorError
 from lightctl.loop import settle_heap
 from lightctl.model.config import Config
 from lightctl.model.desired import (
@@ -31,18 +31,17 @@ from lightctl.model.desired import (
     released_keys,
 )
 from lightctl.model.scenes import HANDBACK_SCENE, ShowConfig
-from lightctl.model.times import from_ms
+from lightctl.model.times import from_ms, iso_local
 from lightctl.reconcile.engine import Engine
 from lightctl.reconcile.outcomes import (
-    CommandOutcome,
     ConvergedEvent,
     EngineEvent,
     EngineSettings,
     LinkEvent,
     ReadingEvent,
-    Status,
 )
 from lightctl.resolve.desired import resolve
+from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
 from lightctl.services.metrics import installation_metrics
 from lightctl.store import ResultRow, Store
@@ -52,62 +51,6 @@ log = logging.getLogger("lightctl.daemon")
 
 READING_RECORD_INTERVAL_S = 60.0
 """Meter readings are recorded at most this often per controller (state changes: every one)."""
-
-
-class CommandRefused(ValueError):
-    """An operator's command that cannot be carried out as asked (unknown scene, bad selector)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Override:
-    """An operator's layer: a scene held on a selector, or a curtailment capping its level."""
-
-    id: int
-    kind: str  # "override" or "curtail"
-    scene: str
-    target: str
-    user: str
-    until: datetime | None
-    cap: float | None = None
-
-    def layer(self) -> Layer:
-        until = f" until {self.until.isoformat(timespec='minutes')}" if self.until else ""
-        scene = None if self.cap is not None else self.scene
-        return Layer(self.kind, scene, self.target, f"#{self.id} by {self.user}{until}", self.cap)
-
-
-@dataclass(frozen=True, slots=True)
-class CurtailReport:
-    override_id: int
-    shed_channels: int
-    shed_luminaires: int
-    shed_kw: float
-    command: CommandReport
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "curtailment_id": self.override_id,
-            "shed": {"channels": self.shed_channels, "luminaires": self.shed_luminaires, "kw": round(self.shed_kw, 3)},
-            "command": self.command.as_json(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class CommandReport:
-    command_id: int
-    scene: str
-    target: str
-    outcome: CommandOutcome
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "command_id": self.command_id,
-            "scene": self.scene,
-            "target": self.target,
-            "elapsed_s": round(self.outcome.elapsed_s, 4),
-            "summary": {s.value: self.outcome.count(s) for s in (Status.CONFIRMED, Status.UNCONFIRMED, Status.FAILED)},
-            "controllers": {cid: o.as_json() for cid, o in sorted(self.outcome.controllers.items())},
-        }
 
 
 class Daemon:
@@ -187,6 +130,15 @@ class Daemon:
         shows = [self.shows.layer] if self.shows.layer is not None else []
         return [*shows, *self.operator_layers()]
 
+    def active_overrides(self) -> list[Override]:
+        return list(self.overrides)
+
+    async def clear_overrides(self, ids: Sequence[int], *, user: str, reason: str) -> None:
+        """End overrides without a command of their own: what follows (a show) sends the field."""
+        await self.store.layers.clear(ids, by=f"{user} ({reason})")
+        self.overrides = [o for o in self.overrides if o.id not in ids]
+        log.info("override(s) %s cleared by %s %s", ", ".join(f"#{i}" for i in ids), user, reason)
+
     def operator_layers(self) -> list[Layer]:
         """Overrides (hand-backs among them), then curtailments, which sit above everything."""
         overrides = [o.layer() for o in self.overrides if o.kind == "override"]
@@ -234,9 +186,12 @@ class Daemon:
             if entry is not None and key not in self._scheduled_shows_started:
                 self._scheduled_shows_started.add(key)
                 try:
-                    await self.shows.start(show.id, user=f"schedule:{entry}")
+                    run = await self.shows.start(show.id, user=f"schedule:{entry}", anyway=True)
                 except ShowRefused as exc:
                     log.warning("scheduled show %s not started: %s", show.id, exc)
+                    continue
+                for hold in run.holds:
+                    log.warning("scheduled show %s started, but %s", show.id, hold.describe(self.tz))
 
     # -- the one switch ----------------------------------------------------------------------
 
@@ -262,11 +217,9 @@ class Daemon:
             until = self.next_transition()
         try:
             self.scenes.states(scene)
-            selected = self.inventory.select(target)
         except UnknownScene as exc:
             raise CommandRefused(str(exc)) from None
-        except ValueError as exc:
-            raise CommandRefused(str(exc)) from None
+        selected = self.select(target)
         refused = cannot_release(self.inventory, released_keys(self.scenes.compile(scene, selected)))
         if refused:
             raise CommandRefused(handback_refusal(f"scene {scene!r} on {target!r}", refused))
@@ -303,10 +256,7 @@ class Daemon:
         above every other layer, and record what was shed."""
         if not 0 <= cap < 100:
             raise CommandRefused(f"a curtailment level must be 0 (off) to 99 percent, got {cap:g}")
-        try:
-            selected = self.inventory.select(target)
-        except ValueError as exc:
-            raise CommandRefused(str(exc)) from None
+        selected = self.select(target)
         async with self._command_lock:
             before, _ = self.desired_now()
             probe = Override(0, "curtail", "curtail", target, user, until, cap)
@@ -326,6 +276,18 @@ class Daemon:
                 selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target
             )
         return CurtailReport(oid, len(shed), sum(r[2] for r in shed), sum(r[5] for r in shed) / 1000, report)
+
+    def select(self, target: str) -> frozenset[ChannelKey]:
+        """The channels an operator's selector names; a selector that is malformed, names what does
+        not exist, or matches no channel at all is refused, naming it (a command that would reach
+        nothing must not pass for one that worked)."""
+        try:
+            selected = self.inventory.select(target)
+        except SelectorError as exc:
+            raise CommandRefused(str(exc)) from None
+        if not selected:
+            raise CommandRefused(f"selector {target!r} matches no channel: nothing would be switched")
+        return selected
 
     def _output(self, key: ChannelKey, state: Desired) -> float:
         """Output in percent: commanded, or for a channel its owner runs, as last read."""
@@ -441,16 +403,20 @@ class Daemon:
                 "energy_kwh": None if reading is None else reading.energy_kwh,
                 "faults": [] if reading is None else sorted(reading.faults),
             }
+        now = self.now()
+        warnings = [] if self.schedule is None else self.schedule.calendar_warnings(now.date(), now.date() + timedelta(days=60))
         return {
             "installation": self.config.installation.name,
-            "now": self.now().isoformat(timespec="seconds"),
+            "timezone": self.config.installation.timezone,
+            "now": now.isoformat(timespec="seconds"),
+            "calendar_warnings": warnings,
             "controllers_total": len(controllers),
             "controllers_online": online,
             "channels_pending": sum(c["pending"] for c in controllers.values()),
             "channels_handed_back": sum(c["handed_back"] for c in controllers.values()),
             "overrides": [
                 {"id": o.id, "kind": o.kind, "scene": o.scene, "target": o.target, "user": o.user,
-                 "until": o.until.isoformat() if o.until else None, "cap": o.cap}
+                 "until": iso_local(o.until, self.tz), "cap": o.cap}
                 for o in self.overrides
             ],
             "controllers": controllers,
@@ -470,16 +436,3 @@ class Daemon:
         task = asyncio.create_task(run(), name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def parse_until(text: str | None, now: datetime) -> datetime | None:
-    """``HH:MM`` (today, or tomorrow if already past) or an ISO 8601 instant."""
-    if not text:
-        return None
-    if len(text) <= 5 and ":" in text:
-        hour, minute = (int(x) for x in text.split(":"))
-        candidate = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        return candidate if candidate > now else candidate + timedelta(days=1)
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=now.tzinfo)
-

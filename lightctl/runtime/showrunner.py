@@ -31,13 +31,14 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import itertools
 import logging
 import time
 from collections import deque
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
 from lightctl.loop import collect_due, collections_held, short_switch_interval, sleep_until
@@ -47,6 +48,8 @@ from lightctl.model.values import ChannelId, ChannelState
 from lightctl.reconcile.engine import Engine
 from lightctl.reconcile.outcomes import ControllerOutcome
 from lightctl.resolve.desired import capped
+from lightctl.runtime.commands import Override
+from lightctl.runtime.showreach import Hold, reachable, show_holds
 from scenes.model import SceneBook
 from scenes.shows import CompiledShow, compile_show
 
@@ -101,6 +104,19 @@ class ShowRefused(ValueError):
     pass
 
 
+class ShowHeld(ShowRefused):
+    """A show some (or all) of whose channels operators hold: ``holds`` says which and how."""
+
+    def __init__(self, message: str, holds: Sequence[Hold], zone: tzinfo, options: Sequence[str]) -> None:
+        super().__init__(message)
+        self.holds = list(holds)
+        self.zone = zone
+        self.options = list(options)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": str(self), "held_by": [h.as_json(self.zone) for h in self.holds], "options": self.options}
+
+
 @dataclass
 class CueRecord:
     loop: int
@@ -123,10 +139,16 @@ class ShowRun:
     status: str = "starting"
     records: list[CueRecord] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    holds: list[Hold] = field(default_factory=list)
+    """What held some of the show's channels when it started (it started anyway)."""
+    zone: tzinfo | None = None
 
     def as_json(self) -> dict[str, Any]:
         done = [r for r in self.records if r.status != "skipped"]
+        zone = self.zone or UTC
         return {
+            "held_back": [h.as_json(zone) for h in self.holds if h.blocks],
+            "capped": [h.as_json(zone) for h in self.holds if not h.blocks],
             "run_id": self.run_id,
             "show": self.show.config.id,
             "user": self.user,
@@ -172,8 +194,12 @@ class ShowHost(Protocol):
 
     def configured_shows(self) -> Sequence[ShowConfig]: ...
 
-    def operator_layers(self) -> Sequence[Layer]:
+    def active_overrides(self) -> Sequence[Override]:
         """Overrides and curtailments in force: they rank above a show's cues."""
+        ...
+
+    async def clear_overrides(self, ids: Sequence[int], *, user: str, reason: str) -> None:
+        """End these overrides without a command of their own (a show is about to start)."""
         ...
 
     def now(self) -> datetime: ...
@@ -194,6 +220,8 @@ class ShowRunner:
         self.last: ShowRun | None = None
         self.layer: Layer | None = None
         """The running show's layer of the desired state (its cues so far), or None."""
+        self._ending: asyncio.Task[None] | None = None
+        """A stopped show's return to the schedule, still running."""
 
     def shows(self) -> list[dict[str, Any]]:
         return [
@@ -201,31 +229,85 @@ class ShowRunner:
             for s in self.host.configured_shows()
         ]
 
-    async def start(self, show_id: str, *, user: str) -> ShowRun:
+    async def start(
+        self, show_id: str, *, user: str, anyway: bool = False, clear_overrides: bool = False
+    ) -> ShowRun:
+        """Start a show now. Channels that operator overrides or curtailments hold are named
+        first: with any of them, the show starts only ``anyway`` (those channels keep what holds
+        them) or after ``clear_overrides`` (the overrides on its channels end; curtailments stay,
+        an emergency measure is ended only by restoring it). A show that would reach none of its
+        channels is refused whatever is asked."""
         if self.current is not None and self.current.status in ("starting", "running"):
             raise ShowRefused(f"show {self.current.show.config.id!r} is running (run #{self.current.run_id}): stop it first")
+        if self._ending is not None:  # the last show's return to the schedule finishes first
+            await asyncio.gather(self._ending, return_exceptions=True)
         config = next((s for s in self.host.configured_shows() if s.id == show_id), None)
         if config is None:
-            known = ", ".join(s.id for s in self.host.configured_shows()) or "none configured"
-            raise ShowRefused(f"unknown show {show_id!r} (known: {known})")
+            names = [s.id for s in self.host.configured_shows()]
+            close = difflib.get_close_matches(show_id, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ShowRefused(f"unknown show {show_id!r}{hint} (known: {', '.join(names) or 'none configured'})")
         compiled = compile_show(config, self.host.scenes)
+        zone = self.host.now().tzinfo or UTC
+        holds = show_holds(compiled.channels, self.host.active_overrides(), self.host.scenes.inventory)
+        if clear_overrides:
+            ids = [h.override.id for h in holds if h.override.kind == "override"]
+            if ids:
+                await self.host.clear_overrides(ids, user=user, reason=f"to start show {show_id}")
+            holds = [h for h in holds if h.override.kind != "override"]
+        self._check_reach(show_id, compiled, holds, zone, anyway)
         run_id = await self.host.records.show_started(show_id, user)
-        run = ShowRun(run_id, compiled, user)
+        run = ShowRun(run_id, compiled, user, holds=holds, zone=zone)
         self.current = run
         run.task = asyncio.create_task(self._run(run), name=f"show:{show_id}")
         return run
 
+    @staticmethod
+    def _check_reach(show_id: str, show: CompiledShow, holds: Sequence[Hold], zone: tzinfo, anyway: bool) -> None:
+        blocking = [h for h in holds if h.blocks]
+        if not blocking:
+            return
+        reach = reachable(show.channels, holds)
+        why = "; ".join(h.describe(zone) for h in blocking)
+        overrides = any(h.override.kind == "override" for h in blocking)
+        curtailments = sorted(h.override.id for h in blocking if h.override.kind == "curtail")
+        ways = []
+        if overrides:
+            ways.append("clear the overrides that hold it (--clear-overrides)")
+        if curtailments:
+            ways.append("restore the curtailment(s) first (lightctl curtail restore " + " ".join(map(str, curtailments)) + ")")
+        if not reach:
+            raise ShowHeld(
+                f"show {show_id!r} would reach none of its {len(show.channels)} channels: {why}; to run it, "
+                + " or ".join(ways), holds, zone, ["clear_overrides"] if overrides else [],
+            )
+        if not anyway:
+            held = len(show.channels) - len(reach)
+            raise ShowHeld(
+                f"show {show_id!r} cannot reach {held} of its {len(show.channels)} channels: {why}; start it anyway "
+                f"(--anyway: the held channels keep what holds them) or " + " or ".join(ways),
+                holds, zone, ["anyway", *(["clear_overrides"] if overrides else [])],
+            )
+
     async def stop(self, *, user: str) -> ShowRun:
+        """Stop the running show (or release a held one) and return at once: the show's sends are
+        cancelled and its layer is gone, and the field's return to the schedule (a command of its
+        own, confirmed by read-back and recorded) goes on in the background."""
         run = self.current
         if run is None or run.task is None or run.task.done():
             if run is not None and run.status == "holding":
-                await self._end(run, "stopped", f"hold released by {user}")
+                self._end_in_background(run, "stopped", f"hold released by {user}")
                 return run
             raise ShowRefused("no show is running")
         run.task.cancel()
         await asyncio.gather(run.task, return_exceptions=True)
-        await self._end(run, "stopped", f"stopped by {user}")
+        self._end_in_background(run, "stopped", f"stopped by {user}")
         return run
+
+    def _end_in_background(self, run: ShowRun, status: str, detail: str) -> None:
+        self.layer = None
+        run.status = status
+        self._ending = asyncio.create_task(self._end(run, status, detail), name=f"show-end:{run.show.config.id}")
 
     async def close(self) -> None:
         run = self.current
@@ -233,6 +315,8 @@ class ShowRunner:
             run.task.cancel()
             await asyncio.gather(run.task, return_exceptions=True)
             await self._record(run, "interrupted", "the daemon stopped")
+        if self._ending is not None:
+            await asyncio.gather(self._ending, return_exceptions=True)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -306,9 +390,11 @@ class ShowRunner:
                     slot.close()
         if show.config.end == "hold":
             run.status = "holding"
-            engine.hold(show.controllers, False)
             await engine.pause_pushes(show.controllers, False)
-            await self.host.confirm(show.channels, f"show {show.config.id} holds its last cue")
+            try:
+                await self.host.confirm(show.channels, f"show {show.config.id} holds its last cue")
+            finally:  # released only now: see _end
+                engine.hold(show.controllers, False)
             await self._record(run, "holding", None)
         else:
             await self._end(run, "done", None)
@@ -317,9 +403,9 @@ class ShowRunner:
         """Operator overrides and curtailments sit above shows: channels an operator holds are
         left out of the cue, and curtailment caps apply to every cue."""
         select = self.host.scenes.inventory.select
-        layers = self.host.operator_layers()
-        held = frozenset().union(*(select(layer.target) for layer in layers if layer.source == "override"))
-        caps = [(select(layer.target), layer.cap) for layer in layers if layer.cap is not None]
+        overrides = self.host.active_overrides()
+        held = frozenset().union(*(select(o.target) for o in overrides if o.kind == "override"))
+        caps = [(select(o.target), o.cap) for o in overrides if o.cap is not None]
         if not held and not caps:
             return batches
         out: dict[str, dict[ChannelId, ChannelState]] = {}
@@ -366,12 +452,18 @@ class ShowRunner:
                 run.records.append(CueRecord(slot.loop, slot.cue, controller_id, status, sent_offset_ms, error))
 
     async def _end(self, run: ShowRun, status: str, detail: str | None) -> None:
+        """The show is over once the field is back where it should be, confirmed by read-back.
+        Its controllers stay held until that command has run: released earlier, their supervisors
+        would converge the last cue (fade included) and keep the controllers from the command."""
         self.layer = None
-        self.host.engine.hold(run.show.controllers, False)
-        try:  # the show is over once the field is back where it should be, confirmed by read-back
-            await self.host.engine.pause_pushes(run.show.controllers, False)
+        engine = self.host.engine
+        try:
+            await engine.pause_pushes(run.show.controllers, False)
             await self.host.reconcile(f"show {run.show.config.id} {status}", source="show", force_keys=run.show.channels)
+        except Exception:
+            log.exception("show %s run #%d: the return to the schedule failed", run.show.config.id, run.run_id)
         finally:
+            engine.hold(run.show.controllers, False)
             await self._record(run, status, detail)
 
     async def _record(self, run: ShowRun, status: str, detail: str | None) -> None:
