@@ -27,6 +27,7 @@ from lightctl.resolve.desired import resolve
 from lightctl.resolve.loading import load_config
 from lightctl.runtime.commands import CommandRefused
 from lightctl.runtime.daemon import Daemon
+from lightctl.store import CommandRecord
 from scenes.model import SceneBook
 from schedules.builder import build
 from tests.conftest import ROOT, build_config, free_port, installation_data, modbus_controller, with_endpoints
@@ -79,10 +80,10 @@ def scheduled_daemon(live: dict[str, Any], database: Path, **options: Any) -> Da
     return Daemon(config, database=database, schedule=build(config, Inventory(config)), **options)
 
 
-async def last_command(daemon: Daemon) -> tuple[dict[str, Any], dict[str, str]]:
-    command = (await daemon.store.commands(1))[0]
-    results = await daemon.store.command_results(command["id"])
-    return command, {r["controller_id"]: r["status"] for r in results}
+async def last_command(daemon: Daemon) -> tuple[CommandRecord, dict[str, str]]:
+    command = (await daemon.store.commands.recent(1))[0]
+    results = await daemon.store.commands.results(command.id)
+    return command, {r.controller_id: r.status for r in results}
 
 
 async def test_the_schedule_hands_the_facades_back_by_day_and_takes_them_in_the_evening(make_farm: Any, tmp_path: Path) -> None:
@@ -100,8 +101,8 @@ async def test_the_schedule_hands_the_facades_back_by_day_and_takes_them_in_the_
         await daemon.start()  # reconciles now: daytime, the default scene hands the towers back
         try:
             command, results = await last_command(daemon)
-            assert command["action"] == "reconcile" and results == {"t1": "confirmed", "t2": "confirmed", "m0": "confirmed"}
-            operations = {r["controller_id"]: r["operations"] for r in await daemon.store.command_results(command["id"])}
+            assert command.action == "reconcile" and results == {"t1": "confirmed", "t2": "confirmed", "m0": "confirmed"}
+            operations = {r.controller_id: r.operations for r in await daemon.store.commands.results(command.id)}
             assert operations["t1"] == 1 and operations["t2"] == 2  # four NULLs in one WPM; WriteProperty each
             assert all(t1.priority_slot(ch, 10) is None for ch in ("f1", "f2", "f3", "f4"))
             assert t2.priority_slot("f1", 12) is None and t2.priority_slot("f2", 12) is None
@@ -198,15 +199,15 @@ async def test_operator_hands_back_through_the_api_and_the_cli_and_a_scene_takes
                     status = await response.json()
                 assert status["channels_handed_back"] == 4 and status["controllers"]["t1"]["pending"] == 0
                 assert status["overrides"][-1]["scene"] == "handback" and status["overrides"][-1]["user"] == "duty-officer"
-                command = (await daemon.store.commands(1))[0]
-                assert (command["user"], command["action"], command["scene"], command["target"]) == (
+                command = (await daemon.store.commands.recent(1))[0]
+                assert (command.user, command.action, command.scene, command.target) == (
                     "duty-officer", "override", "handback", "controller:t1")
 
                 # a selector reaching the Modbus cabinet is refused before anything is sent
                 async with session.post(f"{api}/handback", json={"target": "*"}) as response:
                     refused = await response.json()
                 assert response.status == 400 and "m0 (modbus)" in refused["error"] and "t1" not in refused["error"]
-                assert (await daemon.store.commands(1))[0]["id"] == command["id"]
+                assert (await daemon.store.commands.recent(1))[0].id == command.id
 
                 # any later scene on them takes them back: slot 10 written again
                 async with session.post(f"{api}/scenes/half/apply", json={"target": "protocol:bacnet", "until": "none"}) as response:
@@ -328,7 +329,7 @@ async def test_the_daemon_refuses_before_sending(tmp_path: Path) -> None:
             await daemon.handback("*", user="值班员")
         with pytest.raises(CommandRefused, match="scene 'handback' on 'site:site-0' cannot be handed back"):
             await daemon.apply_scene("handback", "site:site-0", user="值班员")
-        assert await daemon.store.commands(5) == [] and daemon.overrides == []
+        assert await daemon.store.commands.recent(5) == [] and daemon.overrides == []
         # a driver with nobody to hand back to refuses rather than pretends
         result = await daemon.engine.runtimes["m0"].driver.release(["c1"])
         assert result.operations == 0 and "no owner" in result.rejected["c1"]

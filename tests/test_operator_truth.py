@@ -90,7 +90,7 @@ async def test_a_selector_that_matches_nothing_is_refused(make_farm: Any, tmp_pa
             with pytest.raises(CommandRefused, match=r"selector 'tag:bridge, !tag:bridge' matches no channel"):
                 await command
         assert daemon.overrides == []
-        assert await daemon.store.commands() == [c for c in await daemon.store.commands() if c["action"] == "reconcile"]
+        assert await daemon.store.commands.recent() == [c for c in await daemon.store.commands.recent() if c.action == "reconcile"]
     finally:
         await daemon.stop()
 

@@ -120,8 +120,8 @@ async def test_a_transition_fires_and_the_simulators_follow(make_farm: Any, tmp_
         assert runner.next_transition == end
         await _wait_levels(config, _expected(config, lambda site: 0.0), limit_s=end.timestamp() - time.time() + 2.0)
         assert time.time() >= end.timestamp()
-        commands = await daemon.store.commands(10)
-        reasons = [c["target"] for c in commands if c["action"] == "reconcile"]
+        commands = await daemon.store.commands.recent(10)
+        reasons = [c.target for c in commands if c.action == "reconcile"]
         assert f"schedule transition at {start.isoformat()}: +soon (half on *)" in reasons
         assert f"schedule transition at {end.isoformat()}: -soon (half on *)" in reasons
     finally:

@@ -84,7 +84,7 @@ async def test_show_every_cue_in_one_beat_loops_and_returns_to_schedule(make_far
         assert all(state == OFF for state in daemon.desired_now()[0].values())
         reading = daemon.engine.reading_of("s3")
         assert reading is not None and not any(ch.on for ch in reading.channels.values())
-        rows = await daemon.store.read("SELECT status, loops_done, user FROM show_runs")
+        rows = await daemon.store.read("SELECT status, loops_done, user_name AS user FROM show_runs")
         assert rows == [{"status": "done", "loops_done": 2, "user": "导演"}]
         cues = await daemon.store.read("SELECT COUNT(*) AS n FROM show_cue_results WHERE status='sent'")
         assert cues[0]["n"] == 36

@@ -1,4 +1,6 @@
-"""Records: audit rows, migrations, and a daemon killed with SIGKILL in the middle of a command."""
+"""Records: audit rows, migrations, and a daemon killed with SIGKILL in the middle of a command.
+The writer's failures, backpressure and readers: test_store_writer.py; migrations:
+test_store_migrations.py; opening and closing: test_store_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -18,29 +20,39 @@ import pytest
 
 from drivers.base import Fault
 from lightctl.runtime.daemon import Daemon
-from lightctl.store import MIGRATIONS, Store, open_database
+from lightctl.store import Store
+from lightctl.store.migrate import known_migrations
 from tests.conftest import free_port, installation_data, modbus_controller, with_endpoints
 
 
 async def test_migrations_and_integrity(tmp_path: Path) -> None:
-    db = open_database(tmp_path / "a.db")
-    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    db.conn.close()
-    reopened = open_database(tmp_path / "a.db")  # idempotent
-    assert {"commands", "command_results", "state_changes", "readings", "overrides"} <= set(reopened.table_names())
-    reopened.conn.close()
+    for _ in range(2):  # the second opening is idempotent: nothing left to apply
+        store = Store(tmp_path / "a.db")
+        store.open()
+        store.close()
+    db = sqlite3.connect(tmp_path / "a.db")
+    applied = [row[0] for row in db.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert applied == [m.version for m in known_migrations()] and applied[:2] == [1, 2]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"commands", "command_results", "state_changes", "readings", "reading_values", "overrides"} <= tables
+    db.close()
 
 
 async def test_a_failing_write_is_rolled_back_alone(tmp_path: Path) -> None:
     store = Store(tmp_path / "b.db")
     store.open()
     try:
-        store.submit(lambda db: db.conn.execute("INSERT INTO link_events (at, controller_id, state) VALUES ('t','x','online')"))
+        store.observations.record_link("x", "online", None)
+        ok = asyncio.ensure_future(store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (1,'z','online')")))
         with pytest.raises(sqlite3.IntegrityError):
-            await store.write(lambda db: db.conn.execute("INSERT INTO link_events (at, controller_id, state) VALUES ('t','y',NULL)"))
-        rows = await store.read("SELECT controller_id FROM link_events")
-        assert [r["controller_id"] for r in rows] == ["x"]
+            await store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (1,'y',NULL)"))
+        await ok
+        await store.flush()
+        rows = await store.read("SELECT controller_id FROM link_events ORDER BY controller_id")
+        assert [r["controller_id"] for r in rows] == ["x", "z"]
+        assert store.health().healthy  # a job's own error is not the store's
     finally:
         store.close()
 
@@ -53,17 +65,18 @@ async def test_command_audit_has_every_controllers_result(make_farm, tmp_path: P
     await daemon.start()
     try:
         report = await daemon.apply_scene("half", "*", user="张工")
-        rows = await daemon.store.commands(5)
-        command = next(r for r in rows if r["id"] == report.command_id)
-        assert command["user"] == "张工" and command["scene"] == "half" and command["target"] == "*"
-        assert command["status"] == "done" and command["confirmed"] == 5 and command["failed"] == 1
-        results = {r["controller_id"]: r for r in await daemon.store.command_results(report.command_id)}
+        rows = await daemon.store.commands.recent(5)
+        command = next(r for r in rows if r.id == report.command_id)
+        assert command.user == "张工" and command.scene == "half" and command.target == "*"
+        assert command.status == "done" and command.confirmed == 5 and command.failed == 1
+        assert command.finished_at is not None and command.at <= command.finished_at
+        results = {r.controller_id: r for r in await daemon.store.commands.results(report.command_id)}
         assert set(results) == {f"a{i}" for i in range(6)}
-        assert results["a5"]["status"] == "failed" and results["a5"]["error"]
-        assert all(results[f"a{i}"]["status"] == "confirmed" for i in range(5))
+        assert results["a5"].status == "failed" and results["a5"].error
+        assert all(results[f"a{i}"].status == "confirmed" for i in range(5))
         # The start-up reconcile was audited too, and the override is a record.
-        assert any(r["source"] == "startup" for r in rows)
-        assert [o["scene"] for o in await daemon.store.active_overrides()] == ["half"]
+        assert any(r.source == "startup" for r in rows)
+        assert [o.scene for o in await daemon.store.layers.active()] == ["half"]
     finally:
         await daemon.stop()
 
@@ -142,7 +155,7 @@ async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconci
             daemon.wait()
     db = sqlite3.connect(tmp_path / "kill.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    running = db.execute("SELECT user, scene, status FROM commands WHERE scene='all-on'").fetchall()
+    running = db.execute("SELECT user_name, scene, status FROM commands WHERE scene='all-on'").fetchall()
     assert running == [("值班员", "all-on", "running")]
     half_written = db.execute(
         "SELECT COUNT(*) FROM command_results r JOIN commands c ON c.id = r.command_id WHERE c.status != 'done'"
@@ -165,6 +178,9 @@ async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconci
     assert db.execute("SELECT status FROM commands WHERE scene='all-on'").fetchone()[0] == "interrupted"
     startup = db.execute("SELECT id, confirmed, failed FROM commands WHERE source='startup' ORDER BY id DESC").fetchone()
     assert startup[1] == 10 and startup[2] == 0
+    # The killed run never recorded its stop, so the restart checked integrity; it stopped cleanly.
+    runs = db.execute("SELECT integrity_checked, closed_at IS NOT NULL FROM store_runs ORDER BY id").fetchall()
+    assert runs == [(1, 0), (1, 1)]  # (a new database is checked too: it has no record of a clean stop)
     db.close()
     assert os.path.exists(tmp_path / "kill.db")
 
@@ -175,12 +191,12 @@ async def test_a_write_whose_waiter_gave_up_still_lands_and_the_writer_lives(tmp
     store.open()
     try:
         slow = asyncio.ensure_future(
-            store.write(lambda db: db.conn.execute("INSERT INTO link_events (at, controller_id, state) VALUES ('t','a','x')"))
+            store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (1,'a','x')"))
         )
         await asyncio.sleep(0)  # queued; now its waiter gives up
         slow.cancel()
         await asyncio.gather(slow, return_exceptions=True)
-        await store.write(lambda db: db.conn.execute("INSERT INTO link_events (at, controller_id, state) VALUES ('t','b','x')"))
+        await store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (1,'b','x')"))
         rows = await store.read("SELECT controller_id FROM link_events ORDER BY id")
         assert [r["controller_id"] for r in rows] == ["a", "b"]
     finally:

@@ -14,6 +14,7 @@ from aiohttp import web
 from lightctl.runtime.commands import CommandRefused, parse_until
 from lightctl.runtime.daemon import Daemon
 from lightctl.services.access import Permission
+from lightctl.store import StoreWriteFailed
 
 log = logging.getLogger("lightctl.web")
 
@@ -39,6 +40,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error(exc.status, exc.reason)
     except CommandRefused as exc:
         return error(400, str(exc))
+    except StoreWriteFailed as exc:
+        return error(503, f"the store could not record this (see the store's health in the status): {exc}")
 
 
 USER = web.RequestKey("user", str)

@@ -97,19 +97,21 @@ async def get_commands(request: web.Request) -> web.Response:
         limit = max(1, min(500, int(request.query.get("limit", "50"))))
     except ValueError:
         return error(400, "limit must be a number")
-    return web.json_response(await request.app[DAEMON].store.commands(limit))
+    daemon = request.app[DAEMON]
+    return web.json_response([c.as_json(daemon.tz) for c in await daemon.store.commands.recent(limit)])
 
 
 async def get_command(request: web.Request) -> web.Response:
-    store = request.app[DAEMON].store
+    daemon = request.app[DAEMON]
     try:
         command_id = int(request.match_info["command_id"])
     except ValueError:
         return error(400, "command id must be a number")
-    rows = await store.read("SELECT * FROM commands WHERE id=?", [command_id])
-    if not rows:
+    command = await daemon.store.commands.get(command_id)
+    if command is None:
         return error(404, f"no command #{command_id}")
-    return web.json_response({**rows[0], "results": await store.command_results(command_id)})
+    results = [r.as_json() for r in await daemon.store.commands.results(command_id)]
+    return web.json_response({**command.as_json(daemon.tz), "results": results})
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -160,7 +162,7 @@ UNTIL = {"type": "string", "default": "next", "description": "'next' scheduled t
 
 ROUTES = (
     Route("GET", "/", status_page, Permission.READ, "The status page", content_type="text/html"),
-    Route("GET", "/api/v1/status", get_status, Permission.READ, "Daemon, controllers, overrides and curtailments"),
+    Route("GET", "/api/v1/status", get_status, Permission.READ, "Daemon, controllers, overrides and curtailments, the store's health"),
     Route("GET", "/api/v1/controllers/{controller_id}", get_controller, Permission.READ,
           "One controller: desired, confirmed and reported state per channel",
           parameters=[path_parameter("controller_id")], responses={"404": "unknown controller"}),

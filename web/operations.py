@@ -116,14 +116,8 @@ async def handback(request: web.Request) -> web.Response:
 
 
 async def list_curtailments(request: web.Request) -> web.Response:
-    store = request.app[DAEMON].store
-    rows = await store.read(
-        "SELECT o.id, o.created_at, o.user, o.target, o.cap, o.until, COUNT(s.channel_id) AS channels,"
-        " COALESCE(SUM(s.luminaires), 0) AS luminaires, COALESCE(SUM(s.shed_w), 0) / 1000.0 AS shed_kw"
-        " FROM overrides o LEFT JOIN curtail_shed s ON s.override_id = o.id"
-        " WHERE o.kind = 'curtail' AND o.cleared_at IS NULL GROUP BY o.id ORDER BY o.id"
-    )
-    return web.json_response(rows)
+    daemon = request.app[DAEMON]
+    return web.json_response([c.as_json(daemon.tz) for c in await daemon.store.layers.active_curtailments()])
 
 
 async def restore(request: web.Request) -> web.Response:

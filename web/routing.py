@@ -46,6 +46,7 @@ class Route:
         if self.permission is not Permission.READ:
             responses["400"] = {"description": "refused: the message says what is wrong", "content": error}
             responses["401"] = {"description": "credentials missing or wrong", "content": error}
+            responses["503"] = {"description": "the store could not record it (its health is in /api/v1/status)", "content": error}
         for status, description in self.responses.items():
             responses[status] = {"description": description, "content": error}
         out: dict[str, Any] = {"summary": self.summary, "responses": responses, "x-permission": self.permission.value}

@@ -15,6 +15,13 @@ def register(sub: Any) -> None:
     p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_switch)
+    p = bench.add_parser("store", help="the store's writer: state changes, readings and command records per second")
+    p.add_argument("--events", type=int, default=20_000, help="state-change events of 8 channels each")
+    p.add_argument("--readings", type=int, default=50_000)
+    p.add_argument("--controllers", type=int, default=1000, help="results per command record")
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_store)
     p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
     p.add_argument("--controllers", type=int, default=200)
     p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet, a comma-separated list of them, or mixed")
@@ -28,6 +35,13 @@ def cmd_bench_switch(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_switch_bench(args))
+
+
+def cmd_bench_store(args: argparse.Namespace) -> int:
+    from lightctl.bench.store import run_store_bench
+    from lightctl.loop import run
+
+    return run(run_store_bench(args))
 
 
 def cmd_bench_show(args: argparse.Namespace) -> int:

@@ -271,6 +271,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{status['installation']}  {status['now']}")
     print(f"controllers online {status['controllers_online']}/{status['controllers_total']}, channels pending {status['channels_pending']}, "
           f"handed back to their owners {status['channels_handed_back']}")
+    store = status.get("store") or {}
+    if store and not store["healthy"]:
+        print(f"store UNHEALTHY since {store['unhealthy_since']}: {store['last_error']} "
+              f"({store['failed_batches']} failed batches, {store['observations_pending']} observations waiting)")
+    if store.get("observations_dropped") or store.get("observations_rejected"):
+        print(f"store: {store['observations_dropped']} observation records dropped, "
+              f"{store['observations_rejected']} refused, since the daemon started")
     for override in status["overrides"]:
         until = f" until {override['until']}" if override["until"] else " until cleared"
         if override["kind"] == "curtail":

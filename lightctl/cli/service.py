@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from lightctl.cli.common import EXIT_OK, config_path, full_config
+from lightctl.cli.common import EXIT_OK, UsageError, config_path, full_config
 
 if TYPE_CHECKING:
     from lightctl.model.config import Config
@@ -65,8 +65,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from lightctl.loop import run
     from lightctl.process.service import run_daemon
+    from lightctl.store import StoreError
 
-    run(run_daemon(_with_port(full_config(args), args.port)))
+    try:
+        run(run_daemon(_with_port(full_config(args), args.port)))
+    except StoreError as exc:  # a database it cannot use (newer, damaged): said plainly, no traceback
+        raise UsageError(str(exc)) from None
     return EXIT_OK
 
 

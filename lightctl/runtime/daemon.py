@@ -31,7 +31,7 @@ from lightctl.model.desired import (
     released_keys,
 )
 from lightctl.model.scenes import HANDBACK_SCENE, ShowConfig
-from lightctl.model.times import iso_local
+from lightctl.model.times import from_ms, iso_local
 from lightctl.reconcile.engine import Engine
 from lightctl.reconcile.outcomes import (
     ConvergedEvent,
@@ -77,7 +77,10 @@ class Daemon:
                 confirm_retries=settings.confirm_retries,
             ),
         )
-        self.store = Store(database if database is not None else settings.database)
+        self.store = Store(
+            database if database is not None else settings.database,
+            reading_retention_days=settings.reading_retention_days,
+        )
         self.schedule = schedule
         self.clock = clock
         self.overrides: list[Override] = []
@@ -86,7 +89,7 @@ class Daemon:
         self._last_recorded: dict[str, float] = {}
         self._expiry_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self.records = self.store
+        self.records = self.store.shows
         self.shows = ShowRunner(self)
         self._scheduled_shows_started: set[tuple[str, str]] = set()
 
@@ -95,11 +98,9 @@ class Daemon:
     async def start(self, *, reconcile: bool = True) -> None:
         await asyncio.to_thread(self.store.open)
         self.engine.listeners.append(self._on_engine_event)
-        for row in await self.store.active_overrides():
-            until = datetime.fromisoformat(row["until"]) if row["until"] else None
-            self.overrides.append(
-                Override(row["id"], row["kind"], row["scene"], row["target"], row["user"], until, row["cap"])
-            )
+        for o in await self.store.layers.active():
+            until = from_ms(o.until, self.tz) if o.until is not None else None
+            self.overrides.append(Override(o.id, o.kind, o.scene, o.target, o.user, until, o.cap))
         await self.engine.start()
         settle_heap()
         self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
@@ -134,7 +135,7 @@ class Daemon:
 
     async def clear_overrides(self, ids: Sequence[int], *, user: str, reason: str) -> None:
         """End overrides without a command of their own: what follows (a show) sends the field."""
-        await self.store.clear_overrides(ids, by=f"{user} ({reason})")
+        await self.store.layers.clear(ids, by=f"{user} ({reason})")
         self.overrides = [o for o in self.overrides if o.id not in ids]
         log.info("override(s) %s cleared by %s %s", ", ".join(f"#{i}" for i in ids), user, reason)
 
@@ -226,9 +227,8 @@ class Daemon:
             raise CommandRefused(f"'until' {until.isoformat()} is in the past")
         async with self._command_lock:
             superseded = [o.id for o in self.overrides if o.kind == kind and self.inventory.select(o.target) <= selected]
-            until_text = until.isoformat() if until else None
-            oid = await self.store.add_override(
-                user=user, kind=kind, scene=scene, target=target, until=until_text, supersedes=superseded
+            oid = await self.store.layers.add(
+                user=user, kind=kind, scene=scene, target=target, until=until, supersedes=superseded
             )
             self.overrides = [o for o in self.overrides if o.id not in superseded]
             self.overrides.append(Override(oid, kind, scene, target, user, until))
@@ -267,9 +267,8 @@ class Daemon:
                 if now < was:
                     channel = self.inventory.channels[key].channel
                     shed.append((key[0], key[1], channel.luminaire_count, was, now, channel.rated_w * (was - now) / 100))
-            oid = await self.store.add_override(
-                user=user, kind="curtail", scene="curtail", target=target,
-                until=until.isoformat() if until else None, supersedes=(), cap=cap, shed=shed,
+            oid = await self.store.layers.add(
+                user=user, kind="curtail", scene="curtail", target=target, until=until, cap=cap, shed=shed
             )
             self.overrides.append(Override(oid, "curtail", "curtail", target, user, until, cap))
             self.engine.set_desired(after)
@@ -309,27 +308,27 @@ class Daemon:
             raise CommandRefused(f"no active curtailment {', '.join(f'#{i}' for i in unknown)}")
         if not ids:
             raise CommandRefused("no curtailment is active")
-        await self.store.clear_overrides(ids, by=user)
+        await self.store.layers.clear(ids, by=user)
         self.overrides = [o for o in self.overrides if o.id not in ids]
         return await self.reconcile(f"curtailment {', '.join(f'#{i}' for i in ids)} restored by {user}", source="operator")
 
     async def clear_override(self, override_id: int, *, user: str) -> CommandReport | None:
         if not any(o.id == override_id for o in self.overrides):
             raise CommandRefused(f"no active override #{override_id}")
-        await self.store.clear_overrides([override_id], by=user)
+        await self.store.layers.clear([override_id], by=user)
         self.overrides = [o for o in self.overrides if o.id != override_id]
         return await self.reconcile(f"override #{override_id} cleared by {user}", source="operator")
 
     async def _run_command(
         self, keys: Any, *, user: str, source: str, action: str, scene: str | None, target: str | None
     ) -> CommandReport:
-        command_id = await self.store.command_started(user=user, source=source, action=action, scene=scene, target=target)
+        command_id = await self.store.commands.started(user=user, source=source, action=action, scene=scene, target=target)
         outcome = await self.engine.command(keys)
         rows = [
             ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
             for o in outcome.controllers.values()
         ]
-        await self.store.command_finished(command_id, outcome.elapsed_s, rows)
+        await self.store.commands.finished(command_id, outcome.elapsed_s, rows)
         report = CommandReport(command_id, scene or action, target or "", outcome)
         self._publish({"type": "command", **report.as_json()})
         return report
@@ -342,7 +341,7 @@ class Daemon:
             if not expired:
                 continue
             try:
-                await self.store.clear_overrides([o.id for o in expired], by="expiry")
+                await self.store.layers.clear([o.id for o in expired], by="expiry")
                 self.overrides = [o for o in self.overrides if o not in expired]
                 await self.reconcile(f"override {', '.join(f'#{o.id}' for o in expired)} expired", source="expiry")
             except Exception:
@@ -353,7 +352,7 @@ class Daemon:
     def _on_engine_event(self, event: EngineEvent) -> None:
         if isinstance(event, ReadingEvent):
             if event.changed:
-                self.store.record_state_changes(event.controller_id, event.reading.at, event.changed)
+                self.store.observations.record_state_changes(event.controller_id, event.reading.at, event.changed)
                 self._publish(
                     {
                         "type": "state",
@@ -367,10 +366,9 @@ class Daemon:
             last = self._last_recorded.get(event.controller_id, 0.0)
             if event.reading.at - last >= READING_RECORD_INTERVAL_S and event.reading.power_w is not None:
                 self._last_recorded[event.controller_id] = event.reading.at
-                r = event.reading
-                self.store.record_reading(event.controller_id, r.at, r.power_w, r.energy_kwh, r.faults, r.measurements)
+                self.store.observations.record_reading(event.controller_id, event.reading)
         elif isinstance(event, LinkEvent):
-            self.store.record_link(event.controller_id, event.state.value, event.error)
+            self.store.observations.record_link(event.controller_id, event.state.value, event.error)
             self._publish({"type": "link", "controller": event.controller_id, "state": event.state.value, "error": event.error})
         elif isinstance(event, ConvergedEvent):
             self._publish({"type": "converged", "controller": event.outcome.controller_id, **event.outcome.as_json()})
@@ -422,6 +420,7 @@ class Daemon:
                 for o in self.overrides
             ],
             "controllers": controllers,
+            "store": self.store.health().as_json(self.tz),
         }
 
     def metrics(self) -> dict[str, Any]:

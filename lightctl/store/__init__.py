@@ -1,0 +1,18 @@
+"""The daemon's records (SQLite): see :mod:`lightctl.store.records` for the whole, and one module
+per kind of record: ``commands``, ``observations``, ``layers`` (overrides, curtailments), ``shows``."""
+
+from lightctl.store.commands import CommandRecord, ResultRecord, ResultRow
+from lightctl.store.errors import StoreError, StoreTooNew, StoreWriteFailed
+from lightctl.store.health import StoreHealth
+from lightctl.store.records import Store
+
+__all__ = [
+    "CommandRecord",
+    "ResultRecord",
+    "ResultRow",
+    "Store",
+    "StoreError",
+    "StoreHealth",
+    "StoreTooNew",
+    "StoreWriteFailed",
+]

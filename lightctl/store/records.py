@@ -1,0 +1,165 @@
+"""The daemon's records: one SQLite database (WAL), written by one writer thread
+(:mod:`lightctl.store.writer`), read through a small pool (:mod:`lightctl.store.readers`), its
+schema brought up to date by numbered migration files (:mod:`lightctl.store.migrate`), and one
+repository per kind of record (``commands``, ``observations``, ``layers``, ``shows``).
+
+Opening: the integrity check (``PRAGMA quick_check``, minutes on a big database) runs only when
+the last stop was not clean; every opening is a row of ``store_runs`` that a clean close
+completes. A database migrated by a newer lightctl is refused (:class:`StoreTooNew`). Commands
+and show runs cut short by the stop before are marked ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lightctl.model.times import now_ms
+from lightctl.store import commands, shows
+from lightctl.store.commands import Commands
+from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S, connect_writer
+from lightctl.store.errors import StoreError
+from lightctl.store.health import StoreHealth
+from lightctl.store.layers import OperatorLayers
+from lightctl.store.migrate import migrate
+from lightctl.store.observations import DAY_MS, PRUNE_INTERVAL_S, Observations, prune_readings
+from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
+from lightctl.store.shows import ShowRuns
+from lightctl.store.writer import DEFAULT_OBSERVATION_LIMIT, DEFAULT_QUEUE_SIZE, Maintenance, Writer
+
+log = logging.getLogger("lightctl.store")
+
+T = TypeVar("T")
+
+
+class Store:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        reading_retention_days: int | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        observation_limit: int = DEFAULT_OBSERVATION_LIMIT,
+        readers: int = DEFAULT_READERS,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+    ) -> None:
+        self.path = str(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.writer = Writer(self.path, queue_size=queue_size, observation_limit=observation_limit)
+        self.readers = ReaderPool(self.path, size=readers, busy_timeout_s=busy_timeout_s)
+        self.commands = Commands(self.writer, self.readers)
+        self.observations = Observations(self.writer, self.readers)
+        self.layers = OperatorLayers(self.writer, self.readers)
+        self.shows = ShowRuns(self.writer, self.readers)
+        if reading_retention_days is not None:
+            retention_ms = reading_retention_days * DAY_MS
+            self.writer.maintenance.append(
+                Maintenance("pruning old readings", PRUNE_INTERVAL_S, lambda conn: prune_readings(conn, now_ms() - retention_ms))
+            )
+        self.integrity_checked = False
+        """Whether the last :meth:`open` checked integrity (the stop before it was not clean)."""
+        self._conn: sqlite3.Connection | None = None
+        self._run_id: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open (creating if needed), check integrity after an unclean stop, migrate, mark what
+        the last stop cut short, and start the writer. Blocking: call it in a thread."""
+        if self.path == ":memory:":
+            raise StoreError("the store needs a file: its writer and readers are separate connections")
+        conn = connect_writer(self.path, self.busy_timeout_s)
+        try:
+            self.integrity_checked = not _last_stop_clean(conn)
+            if self.integrity_checked:
+                _check_integrity(conn, self.path)
+            migrate(conn, self.path)
+            self._run_id = self._begin_run(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self.readers.open()
+        self.writer.start(conn)
+
+    def _begin_run(self, conn: sqlite3.Connection) -> int:
+        at = now_ms()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cut_short = commands.mark_interrupted(conn, at)
+            shows_cut_short = shows.mark_interrupted(conn, at)
+            cur = conn.execute(
+                "INSERT INTO store_runs (opened_at, integrity_checked) VALUES (?, ?)", [at, self.integrity_checked]
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if cut_short or shows_cut_short:
+            log.warning(
+                "%d command(s) and %d show run(s) were cut short by the previous stop; marked interrupted",
+                cut_short, shows_cut_short,
+            )
+        return int(cur.lastrowid or 0)
+
+    def close(self) -> None:
+        """Write everything queued, then record the clean stop and close."""
+        conn, self._conn = self._conn, None
+        stopped = self.writer.stop()
+        self.readers.close()
+        if conn is None:
+            return
+        if not stopped:
+            log.error("store %s: the writer did not finish in time; the next start will check integrity", self.path)
+            return
+        try:
+            conn.execute("UPDATE store_runs SET closed_at=? WHERE id=?", [now_ms(), self._run_id])
+            conn.execute("PRAGMA optimize")
+        except sqlite3.Error as exc:
+            log.error("store %s: the clean stop could not be recorded (%s); the next start will check integrity", self.path, exc)
+        conn.close()
+
+    # -- health and generic access -----------------------------------------------------------
+
+    def health(self) -> StoreHealth:
+        return self.writer.snapshot()
+
+    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job`` on the writer's connection, in a savepoint of the next batch; see
+        :meth:`lightctl.store.writer.Writer.write`."""
+        return await self.writer.write(job)
+
+    async def flush(self) -> None:
+        """Wait until every observation recorded before this call is written (or raise the
+        :class:`StoreWriteFailed` that stopped them)."""
+        await self.writer.write(lambda conn: None, after_rows=True)
+
+    async def read(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """Rows of a query on a read connection of the pool, as dicts."""
+        return await self.readers.query(sql, params)
+
+    async def read_with(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``read`` on a read connection of the pool (rows come as dicts), in its thread."""
+        return await self.readers.run(read)
+
+
+def _last_stop_clean(conn: sqlite3.Connection) -> bool:
+    """Whether the store was closed cleanly the last time it was opened (False if never recorded)."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_runs'").fetchone()
+    if exists is None:
+        return False
+    last = conn.execute("SELECT closed_at FROM store_runs ORDER BY id DESC LIMIT 1").fetchone()
+    return last is not None and last[0] is not None
+
+
+def _check_integrity(conn: sqlite3.Connection, path: str) -> None:
+    log.info("store %s: the last stop was not clean (or not recorded); checking integrity", path)
+    started = time.monotonic()
+    found = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+    if found != ["ok"]:
+        raise StoreError(f"{path}: integrity check failed: {'; '.join(found[:5])}")
+    log.info("store %s: integrity ok (%.2f s)", path, time.monotonic() - started)
