@@ -140,3 +140,30 @@ async def test_the_daemon_refuses_to_start_on_a_database_from_a_newer_lightctl(t
     code, _, err = await lightctl("--config", str(config_path), "run")
     assert code == 2 and "Traceback" not in err
     assert "9001_from_the_future that this lightctl does not know" in err and "written by a newer lightctl" in err
+
+
+async def test_a_store_that_cannot_write_keeps_the_schedule_switching_and_refuses_operators(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The field matters more than its record: the daemon's own reconcile switches without one
+    (and says so), while an operator's command that cannot be recorded is refused (HTTP 503)."""
+    import sqlite3
+
+    from lightctl.runtime.daemon import Daemon
+    from lightctl.store import Store
+
+    data = installation_data([modbus_controller("m1", 0)])
+    _farm, config = await make_farm(data)
+    path = tmp_path / "locked.db"
+    daemon = Daemon(config, store=Store(path, busy_timeout_s=0.1))
+    await daemon.start()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock: nothing can be recorded
+        report = await daemon.reconcile("dusk", force=True)
+        assert report is not None and report.command_id == 0 and report.outcome.count("confirmed") == 1
+        with pytest.raises(StoreWriteFailed, match="database is locked"):
+            await daemon.apply_scene("all-off", "*", user="值班员")
+        assert daemon.overrides == []
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await daemon.stop()

@@ -44,10 +44,13 @@ from lightctl.resolve.desired import resolve
 from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
 from lightctl.services.metrics import installation_metrics
-from lightctl.store import ResultRow, Store
+from lightctl.store import ResultRow, Store, StoreWriteFailed
 from scenes.model import SceneBook, UnknownScene
 
 log = logging.getLogger("lightctl.daemon")
+
+UNRECORDED_SOURCES = frozenset({"schedule", "startup", "expiry", "show"})
+"""The daemon's own commands, which switch even when the store cannot record them."""
 
 READING_RECORD_INTERVAL_S = 60.0
 """Meter readings are recorded at most this often per controller (state changes: every one)."""
@@ -62,7 +65,10 @@ class Daemon:
         engine_settings: EngineSettings | None = None,
         schedule: ScheduleSource | None = None,
         clock: Callable[[], float] = time.time,
+        store: Store | None = None,
     ) -> None:
+        """``store``: records elsewhere than ``database`` or the config's (tests give a store with
+        a short busy timeout)."""
         self.config = config
         self.inventory = Inventory(config)
         self.scenes = SceneBook(config.all_scenes(), self.inventory)
@@ -77,7 +83,7 @@ class Daemon:
                 confirm_retries=settings.confirm_retries,
             ),
         )
-        self.store = Store(
+        self.store = store or Store(
             database if database is not None else settings.database,
             reading_retention_days=settings.reading_retention_days,
         )
@@ -322,13 +328,25 @@ class Daemon:
     async def _run_command(
         self, keys: Any, *, user: str, source: str, action: str, scene: str | None, target: str | None
     ) -> CommandReport:
-        command_id = await self.store.commands.started(user=user, source=source, action=action, scene=scene, target=target)
+        try:
+            command_id = await self.store.commands.started(user=user, source=source, action=action, scene=scene, target=target)
+        except StoreWriteFailed as exc:
+            if source not in UNRECORDED_SOURCES:
+                raise  # an operator's command that cannot be recorded is refused (HTTP 503)
+            # The schedule's own switching goes on without its record: the lights must follow the
+            # schedule through a full disk; the store's health and this line say what is missing.
+            log.error("%s (%s) sent without a record: the store cannot write: %s", action, target, exc)
+            command_id = 0
         outcome = await self.engine.command(keys)
         rows = [
             ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
             for o in outcome.controllers.values()
         ]
-        await self.store.commands.finished(command_id, outcome.elapsed_s, rows)
+        if command_id:
+            try:
+                await self.store.commands.finished(command_id, outcome.elapsed_s, rows)
+            except StoreWriteFailed as exc:  # sent: the outcome stands; the record stays 'running' -> 'interrupted'
+                log.error("command #%d was carried out but its outcome could not be recorded: %s", command_id, exc)
         report = CommandReport(command_id, scene or action, target or "", outcome)
         self._publish({"type": "command", **report.as_json()})
         return report
