@@ -21,6 +21,7 @@ from lightctl.config.loader import read_daemon_settings
 from lightctl.model.config import Config
 from lightctl.runtime.credentials import load_or_create_token
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.wiring import attach_services
 from lightctl.simulation.farm import SimulatorError, SimulatorFarm, raise_open_file_limit
 from schedules.builder import build as build_schedule
 from schedules.runner import run_until_cancelled
@@ -49,7 +50,7 @@ class StopSignal:
 
 async def start_daemon(config: Config, *, database: str | None = None, api_port: int | None = None) -> tuple[Daemon, web.AppRunner]:
     raise_open_file_limit()
-    daemon = Daemon(config, database=database)
+    daemon = attach_services(Daemon(config, database=database))
     daemon.schedule = build_schedule(config, daemon.inventory)
     token = load_or_create_token(str(daemon.store.path))
     await daemon.start(reconcile=False)

@@ -42,6 +42,7 @@ from lightctl.reconcile.outcomes import (
 )
 from lightctl.resolve.desired import resolve
 from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
+from lightctl.runtime.hooks import DaemonService
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
 from lightctl.services.metrics import installation_metrics
 from lightctl.store import ResultRow, Store, StoreWriteFailed
@@ -96,6 +97,8 @@ class Daemon:
         self._expiry_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.records = self.store.shows
+        self.services: list[DaemonService] = []
+        """Parts that follow the field (lightctl.runtime.hooks), attached by lightctl.runtime.wiring."""
         self.shows = ShowRunner(self)
         self._scheduled_shows_started: set[tuple[str, str]] = set()
 
@@ -107,6 +110,8 @@ class Daemon:
         for o in await self.store.layers.active():
             until = from_ms(o.until, self.tz) if o.until is not None else None
             self.overrides.append(Override(o.id, o.kind, o.scene, o.target, o.user, until, o.cap))
+        for service in self.services:
+            await service.start()
         await self.engine.start()
         settle_heap()
         self._expiry_task = asyncio.create_task(self._expire_overrides(), name="override-expiry")
@@ -122,6 +127,11 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.engine.stop()
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("service %s did not stop cleanly", service.name)
         await asyncio.to_thread(self.store.close)
 
     def now(self) -> datetime:
@@ -348,7 +358,12 @@ class Daemon:
             except StoreWriteFailed as exc:  # sent: the outcome stands; the record stays 'running' -> 'interrupted'
                 log.error("command #%d was carried out but its outcome could not be recorded: %s", command_id, exc)
         report = CommandReport(command_id, scene or action, target or "", outcome)
-        self._publish({"type": "command", **report.as_json()})
+        self.publish({"type": "command", **report.as_json()})
+        for service in self.services:
+            try:
+                service.command_done(report)
+            except Exception:
+                log.exception("service %s failed on command #%d", service.name, report.command_id)
         return report
 
     async def _expire_overrides(self) -> None:
@@ -371,7 +386,7 @@ class Daemon:
         if isinstance(event, ReadingEvent):
             if event.changed:
                 self.store.observations.record_state_changes(event.controller_id, event.reading.at, event.changed)
-                self._publish(
+                self.publish(
                     {
                         "type": "state",
                         "controller": event.controller_id,
@@ -387,11 +402,18 @@ class Daemon:
                 self.store.observations.record_reading(event.controller_id, event.reading)
         elif isinstance(event, LinkEvent):
             self.store.observations.record_link(event.controller_id, event.state.value, event.error)
-            self._publish({"type": "link", "controller": event.controller_id, "state": event.state.value, "error": event.error})
+            self.publish({"type": "link", "controller": event.controller_id, "state": event.state.value, "error": event.error})
         elif isinstance(event, ConvergedEvent):
-            self._publish({"type": "converged", "controller": event.outcome.controller_id, **event.outcome.as_json()})
+            self.publish({"type": "converged", "controller": event.outcome.controller_id, **event.outcome.as_json()})
+        for service in self.services:
+            try:
+                service.observe(event)
+            except Exception:
+                log.exception("service %s failed on %s", service.name, type(event).__name__)
 
-    def _publish(self, message: dict[str, Any]) -> None:
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """An event for the WebSocket's subscribers (console, federation)."""
         for subscriber in list(self.subscribers):
             try:
                 subscriber(message)

@@ -1,0 +1,14 @@
+"""The daemon with its services (lightctl.runtime.hooks) attached: what ``lightctl run`` starts.
+
+One line per service, in the order they start; tests that want a bare daemon build ``Daemon``
+directly.
+"""
+
+from __future__ import annotations
+
+from lightctl.runtime.daemon import Daemon
+
+
+def attach_services(daemon: Daemon) -> Daemon:
+    """Attach every service the configuration asks for; returns the daemon."""
+    return daemon
