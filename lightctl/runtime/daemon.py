@@ -44,6 +44,7 @@ from lightctl.resolve.desired import resolve
 from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
 from lightctl.runtime.hooks import DaemonService
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
+from lightctl.runtime.telemetry import Telemetry
 from lightctl.services.metrics import installation_metrics
 from lightctl.store import ResultRow, Store, StoreWriteFailed
 from scenes.model import SceneBook, UnknownScene
@@ -97,9 +98,11 @@ class Daemon:
         self._expiry_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.records = self.store.shows
-        self.services: list[DaemonService] = []
-        """Parts that follow the field (lightctl.runtime.hooks), attached by lightctl.runtime.wiring."""
         self.shows = ShowRunner(self)
+        self.telemetry = Telemetry(self.engine, self.store, self.shows, lambda: list(self.overrides))
+        self.services: list[DaemonService] = [self.telemetry]
+        """Parts that follow the field (lightctl.runtime.hooks): the telemetry, then what
+        lightctl.runtime.wiring attaches."""
         self._scheduled_shows_started: set[tuple[str, str]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -357,7 +360,7 @@ class Daemon:
                 await self.store.commands.finished(command_id, outcome.elapsed_s, rows)
             except StoreWriteFailed as exc:  # sent: the outcome stands; the record stays 'running' -> 'interrupted'
                 log.error("command #%d was carried out but its outcome could not be recorded: %s", command_id, exc)
-        report = CommandReport(command_id, scene or action, target or "", outcome)
+        report = CommandReport(command_id, scene or action, target or "", outcome, source, action)
         self.publish({"type": "command", **report.as_json()})
         for service in self.services:
             try:
