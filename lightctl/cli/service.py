@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lightctl.store import StoreError
 
     try:
-        run(run_daemon(_with_port(full_config(args), args.port)))
+        run(run_daemon(_with_port(full_config(args), args.port), verbose=args.verbose))
     except StoreError as exc:  # a database it cannot use (newer, damaged): said plainly, no traceback
         raise UsageError(str(exc)) from None
     return EXIT_OK
@@ -86,5 +86,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from lightctl.loop import run
     from lightctl.process.service import run_demo
 
-    run(run_demo(_with_port(full_config(args), args.port), config_path(args), args.processes))
+    run(run_demo(_with_port(full_config(args), args.port), config_path(args), args.processes, verbose=args.verbose))
     return EXIT_OK

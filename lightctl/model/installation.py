@@ -186,3 +186,4 @@ class DaemonSettings(Frozen):
     deadline_s: float = Field(default=3.0, gt=0, le=120, description="per controller, apply + read-back")
     confirm_retries: int = Field(default=2, ge=0, le=10, description="read-backs before 'unconfirmed'")
     reading_retention_days: int = Field(default=90, ge=1)
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one event per line, with its context")

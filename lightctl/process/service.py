@@ -13,12 +13,14 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from drivers.base import Fault
 from lightctl.config.loader import read_daemon_settings
 from lightctl.model.config import Config
+from lightctl.process.logs import configure as configure_logs
 from lightctl.runtime.credentials import load_or_create_token
 from lightctl.runtime.daemon import Daemon
 from lightctl.runtime.wiring import attach_services
@@ -67,7 +69,8 @@ async def start_daemon(config: Config, *, database: str | None = None, api_port:
     return daemon, runner
 
 
-async def run_daemon(config: Config) -> None:
+async def run_daemon(config: Config, *, verbose: bool = False) -> None:
+    configure_logs(config.daemon.log_format, ZoneInfo(config.installation.timezone), verbose=verbose)
     stop = StopSignal()
     daemon, runner = await start_daemon(config)
     url = f"http://{config.daemon.api_host}:{bound_port(runner)}/"
@@ -138,7 +141,8 @@ async def run_simulators(config: Config, config_path: Path, processes: int) -> N
         await farm.stop()
 
 
-async def run_demo(config: Config, config_path: Path, processes: int) -> None:
+async def run_demo(config: Config, config_path: Path, processes: int, *, verbose: bool = False) -> None:
+    configure_logs(config.daemon.log_format, ZoneInfo(config.installation.timezone), verbose=verbose)
     stop = StopSignal()
     farm, sim_runner = await start_simulators(config, str(config_path), processes)
     try:

@@ -39,6 +39,7 @@ from lightctl.reconcile.outcomes import (
     EngineSettings,
     LinkEvent,
     ReadingEvent,
+    Status,
 )
 from lightctl.resolve.desired import resolve
 from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
@@ -361,6 +362,12 @@ class Daemon:
             except StoreWriteFailed as exc:  # sent: the outcome stands; the record stays 'running' -> 'interrupted'
                 log.error("command #%d was carried out but its outcome could not be recorded: %s", command_id, exc)
         report = CommandReport(command_id, scene or action, target or "", outcome, source, action)
+        log.info(
+            "command #%d %s %s on %s by %s: %d confirmed, %d unconfirmed, %d failed in %.3f s",
+            command_id, source, scene or action, target, user, outcome.count(Status.CONFIRMED),
+            outcome.count(Status.UNCONFIRMED), outcome.count(Status.FAILED), outcome.elapsed_s,
+            extra={"command": command_id, "user": user},
+        )
         self.publish({"type": "command", **report.as_json()})
         for service in self.services:
             try:
