@@ -23,10 +23,10 @@ from lightctl.model.config import Config
 from lightctl.process.logs import configure as configure_logs
 from lightctl.runtime.credentials import load_or_create_token
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.reload import ReloadRefused
 from lightctl.runtime.wiring import attach_services
 from lightctl.simulation.farm import SimulatorError, SimulatorFarm, raise_open_file_limit
 from schedules.builder import build as build_schedule
-from schedules.runner import run_until_cancelled
 from web.app import bound_port, serve
 
 log = logging.getLogger("lightctl")
@@ -50,9 +50,11 @@ class StopSignal:
                 self.loop.remove_signal_handler(sig)
 
 
-async def start_daemon(config: Config, *, database: str | None = None, api_port: int | None = None) -> tuple[Daemon, web.AppRunner]:
+async def start_daemon(
+    config: Config, *, database: str | None = None, api_port: int | None = None, config_path: Path | None = None
+) -> tuple[Daemon, web.AppRunner]:
     raise_open_file_limit()
-    daemon = attach_services(Daemon(config, database=database))
+    daemon = attach_services(Daemon(config, database=database, config_path=config_path))
     daemon.schedule = build_schedule(config, daemon.inventory)
     token = load_or_create_token(str(daemon.store.path))
     await daemon.start(reconcile=False)
@@ -64,15 +66,27 @@ async def start_daemon(config: Config, *, database: str | None = None, api_port:
         raise
     # Operators can read status while the start-up reconcile runs; commands queue behind it.
     await daemon.reconcile("startup", source="startup", force=True)
-    if daemon.schedule is not None:  # "reconcile now" at every schedule transition, clock jump, missed trigger
-        daemon.spawn(run_until_cancelled(daemon.schedule, daemon.reconcile, zone=daemon.tz, wall=daemon.clock), "schedule-runner")
+    daemon.run_schedule()  # "reconcile now" at every schedule transition, clock jump, missed trigger
     return daemon, runner
 
 
-async def run_daemon(config: Config, *, verbose: bool = False) -> None:
+async def reload_on_hangup(daemon: Daemon) -> None:
+    """SIGHUP (``systemctl reload``): read and validate the config file, take what changed."""
+    try:
+        report = await daemon.reload_from_file()
+    except ReloadRefused as exc:
+        log.error("config reload refused: %s", exc)
+    except Exception:
+        log.exception("config reload failed; the running config is kept")
+    else:
+        log.info("config reloaded on SIGHUP: %s", report.as_json())
+
+
+async def run_daemon(config: Config, *, verbose: bool = False, config_path: Path | None = None) -> None:
     configure_logs(config.daemon.log_format, ZoneInfo(config.installation.timezone), verbose=verbose)
     stop = StopSignal()
-    daemon, runner = await start_daemon(config)
+    daemon, runner = await start_daemon(config, config_path=config_path)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: daemon.spawn(reload_on_hangup(daemon), "reload"))
     url = f"http://{config.daemon.api_host}:{bound_port(runner)}/"
     log.info("lightctl daemon running: %d controllers; API and status page at %s", len(daemon.inventory.controllers), url)
     try:
@@ -146,7 +160,8 @@ async def run_demo(config: Config, config_path: Path, processes: int, *, verbose
     stop = StopSignal()
     farm, sim_runner = await start_simulators(config, str(config_path), processes)
     try:
-        daemon, runner = await start_daemon(config)
+        daemon, runner = await start_daemon(config, config_path=config_path)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: daemon.spawn(reload_on_hangup(daemon), "reload"))
     except BaseException:
         await sim_runner.cleanup()
         await farm.stop()

@@ -30,7 +30,7 @@ from typing import Any
 
 from drivers.base import DriverError, PreparedSend, WriteInDoubt
 from drivers.registry import get_plugin
-from lightctl.inventory.index import Inventory
+from lightctl.inventory.index import ControllerInfo, Inventory
 from lightctl.model.desired import ChannelKey, Desired, Released
 from lightctl.model.values import (
     ApplyResult,
@@ -39,7 +39,7 @@ from lightctl.model.values import (
     ControllerReading,
     LinkState,
 )
-from lightctl.reconcile.controller import Runtime, describe_mismatch, matches, refusal
+from lightctl.reconcile.controller import LockTaken, Runtime, busy, describe_mismatch, matches, refusal
 from lightctl.reconcile.outcomes import (
     CommandOutcome,
     ControllerOutcome,
@@ -49,6 +49,7 @@ from lightctl.reconcile.outcomes import (
     LinkEvent,
     Listener,
     ReadingEvent,
+    Reconfigured,
     Status,
 )
 from lightctl.reconcile.reconnect import Backoff, Link
@@ -64,45 +65,65 @@ OFFLINE_PROBE_S = 1.0
 # --------------------------------------------------------------------------- the engine
 
 
-class LockTaken:
-    """Whether a send got its controller before its deadline (see ``Engine._sent``)."""
-
-    __slots__ = ("taken",)
-
-    def __init__(self) -> None:
-        self.taken = False
-
-
-def busy(rt: Runtime, deadline_s: float) -> str:
-    return f"not sent: the controller stayed busy with {rt.lock.holder or 'another operation'} for {deadline_s:g} s"
-
-
 class Engine:
     def __init__(self, inventory: Inventory, settings: EngineSettings | None = None) -> None:
         self.inventory = inventory
         self.settings = settings or EngineSettings()
         self.listeners: list[Listener] = []
-        self.runtimes: dict[str, Runtime] = {}
-        for cid, info in inventory.controllers.items():
-            backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
-            driver = get_plugin(info.controller.protocol).create_driver(info.controller)
-            self.runtimes[cid] = Runtime(
-                info,
-                driver,
-                Link(cid, backoff),
-                converge_backoff=Backoff(self.settings.retry_initial_s, self.settings.retry_max_s),
-            )
+        self.runtimes: dict[str, Runtime] = {cid: self._runtime(info) for cid, info in inventory.controllers.items()}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = False
+
+    def _runtime(self, info: ControllerInfo) -> Runtime:
+        driver = get_plugin(info.controller.protocol).create_driver(info.controller)
+        return Runtime(
+            info,
+            driver,
+            Link(info.controller.id, Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)),
+            converge_backoff=Backoff(self.settings.retry_initial_s, self.settings.retry_max_s),
+        )
+
+    def _supervisor(self, rt: Runtime) -> None:
+        rt.pushed = rt.driver.subscribe(functools.partial(self._on_push, rt))
+        self._tasks[rt.id] = asyncio.create_task(self._supervise(rt), name=f"supervise:{rt.id}")
+
+    async def reconfigure(self, inventory: Inventory) -> Reconfigured:
+        """Take a new inventory while running (a config reload). Controllers whose config is
+        unchanged keep their runtime, driver and session, with their place in the new inventory;
+        removed ones are stopped and closed; changed ones are closed and made anew, like added
+        ones. The caller holds every command off meanwhile (and no show runs)."""
+        old = self.runtimes
+        new = inventory.controllers
+        removed = sorted(cid for cid in old if cid not in new)
+        changed = sorted(cid for cid in old if cid in new and new[cid].controller != old[cid].info.controller)
+        added = sorted(cid for cid in new if cid not in old)
+        gone = [old[cid] for cid in (*removed, *changed)]
+        tasks = [self._tasks.pop(rt.id) for rt in gone if rt.id in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(rt.driver.close() for rt in gone), return_exceptions=True)
+        runtimes: dict[str, Runtime] = {}
+        for cid, info in new.items():
+            if cid in old and cid not in changed:
+                rt = old[cid]
+                rt.info = info  # its site, district and tags as the new config has them
+            else:
+                rt = self._runtime(info)
+            runtimes[cid] = rt
+        self.inventory, self.runtimes = inventory, runtimes
+        if self._running:
+            for cid in (*changed, *added):
+                self._supervisor(runtimes[cid])
+        return Reconfigured(tuple(added), tuple(removed), tuple(changed), len(runtimes) - len(added) - len(changed))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start one supervisor per controller. Connections are made on first use."""
         self._running = True
-        for cid, rt in self.runtimes.items():
-            rt.pushed = rt.driver.subscribe(functools.partial(self._on_push, rt))
-            self._tasks[cid] = asyncio.create_task(self._supervise(rt), name=f"supervise:{cid}")
+        for rt in self.runtimes.values():
+            self._supervisor(rt)
 
     async def stop(self) -> None:
         self._running = False

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from lightctl.config.problems import ConfigError
 from lightctl.inventory.handback import cannot_release
 from lightctl.inventory.handback import refusal as handback_refusal
 from lightctl.inventory.index import Inventory
@@ -42,17 +43,20 @@ from lightctl.reconcile.outcomes import (
     Status,
 )
 from lightctl.resolve.desired import resolve
+from lightctl.resolve.loading import load_config
 from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
 from lightctl.runtime.hooks import DaemonService
+from lightctl.runtime.reload import ReloadRefused, ReloadReport, reload_daemon
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
 from lightctl.runtime.telemetry import Telemetry
 from lightctl.services.metrics import installation_metrics
 from lightctl.store import ResultRow, Store, StoreWriteFailed
 from scenes.model import SceneBook, UnknownScene
+from schedules.runner import run_until_cancelled
 
 log = logging.getLogger("lightctl.daemon")
 
-UNRECORDED_SOURCES = frozenset({"schedule", "startup", "expiry", "show"})
+UNRECORDED_SOURCES = frozenset({"schedule", "startup", "expiry", "show", "reload"})
 """The daemon's own commands, which switch even when the store cannot record them."""
 
 READING_RECORD_INTERVAL_S = 60.0
@@ -69,10 +73,13 @@ class Daemon:
         schedule: ScheduleSource | None = None,
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
+        config_path: str | Path | None = None,
     ) -> None:
         """``store``: records elsewhere than ``database`` or the config's (tests give a store with
         a short busy timeout)."""
         self.config = config
+        self.config_path = config_path
+        """The file the config came from, read again by a reload (None: built in code, tests)."""
         self.inventory = Inventory(config)
         self.scenes = SceneBook(config.all_scenes(), self.inventory)
         self.tz = ZoneInfo(config.installation.timezone)
@@ -94,7 +101,7 @@ class Daemon:
         self.clock = clock
         self.overrides: list[Override] = []
         self.subscribers: list[Callable[[dict[str, Any]], None]] = []
-        self._command_lock = asyncio.Lock()
+        self.command_lock = asyncio.Lock()
         self._last_recorded: dict[str, float] = {}
         self._expiry_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -105,6 +112,7 @@ class Daemon:
         """Parts that follow the field (lightctl.runtime.hooks): the telemetry, then what
         lightctl.runtime.wiring attaches."""
         self._scheduled_shows_started: set[tuple[str, str]] = set()
+        self._schedule_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -122,7 +130,21 @@ class Daemon:
         if reconcile:
             await self.reconcile("startup", source="startup", force=True)
 
+    def run_schedule(self) -> None:
+        """Reconcile at every schedule transition, clock jump and missed trigger, from now on (the
+        daemon has just reconciled). Started again when a reload brings a new schedule."""
+        if self._schedule_task is not None:
+            self._schedule_task.cancel()
+            self._schedule_task = None
+        if self.schedule is not None:
+            self._schedule_task = asyncio.create_task(
+                run_until_cancelled(self.schedule, self.reconcile, zone=self.tz, wall=self.clock), name="schedule-runner"
+            )
+
     async def stop(self) -> None:
+        if self._schedule_task is not None:
+            self._schedule_task.cancel()
+            await asyncio.gather(self._schedule_task, return_exceptions=True)
         await self.shows.close()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
@@ -178,7 +200,7 @@ class Daemon:
         """Bring the field to the desired state for now. Only what changed is sent, unless forced
         (start-up: nothing is known of the field yet), and ``force_keys`` are sent in any case
         (the channels a show just drove: their end state is confirmed by read-back)."""
-        async with self._command_lock:
+        async with self.command_lock:
             desired, _why = self.desired_now()
             changed = self.engine.set_desired(desired)
             keys = set(desired) if force else changed | set(force_keys)
@@ -190,7 +212,7 @@ class Daemon:
 
     async def confirm(self, keys: Iterable[ChannelKey], reason: str) -> CommandReport:
         """Send and read back these channels' desired state (a held show's last cue)."""
-        async with self._command_lock:
+        async with self.command_lock:
             return await self._run_command(set(keys), user="lightctl", source="show", action="confirm", scene=None, target=reason)
 
     async def _start_scheduled_shows(self) -> None:
@@ -245,7 +267,7 @@ class Daemon:
             raise CommandRefused(handback_refusal(f"scene {scene!r} on {target!r}", refused))
         if until is not None and until <= self.now():
             raise CommandRefused(f"'until' {until.isoformat()} is in the past")
-        async with self._command_lock:
+        async with self.command_lock:
             superseded = [o.id for o in self.overrides if o.kind == kind and self.inventory.select(o.target) <= selected]
             oid = await self.store.layers.add(
                 user=user, kind=kind, scene=scene, target=target, until=until, supersedes=superseded
@@ -277,7 +299,7 @@ class Daemon:
         if not 0 <= cap < 100:
             raise CommandRefused(f"a curtailment level must be 0 (off) to 99 percent, got {cap:g}")
         selected = self.select(target)
-        async with self._command_lock:
+        async with self.command_lock:
             before, _ = self.desired_now()
             probe = Override(0, "curtail", "curtail", target, user, until, cap)
             after, _ = self.desired_now(probe.layer())
@@ -296,6 +318,21 @@ class Daemon:
                 selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target
             )
         return CurtailReport(oid, len(shed), sum(r[2] for r in shed), sum(r[5] for r in shed) / 1000, report)
+
+    async def reload(self, config: Config) -> ReloadReport:
+        """Take a new, already validated config while running (lightctl.runtime.reload)."""
+        return await reload_daemon(self, config)
+
+    async def reload_from_file(self) -> ReloadReport:
+        """Read the config file the daemon was started from again, validate it completely, and
+        take it; any problem refuses the reload and the running config stays (SIGHUP, the API)."""
+        if self.config_path is None:
+            raise ReloadRefused("this daemon was not started from a config file: nothing to reload")
+        try:
+            config = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as exc:
+            raise ReloadRefused(f"the config file has problems; the running config is kept.\n{exc}") from None
+        return await self.reload(config)
 
     def select(self, target: str) -> frozenset[ChannelKey]:
         """The channels an operator's selector names; a selector that is malformed, names what does
