@@ -91,7 +91,7 @@ async def test_a_reload_that_cannot_apply_keeps_the_old_config(make_farm: Any, t
 
         await daemon.clear_override(held, user="值班员")
         run = await daemon.shows.start("long", user="导演")
-        with pytest.raises(ReloadRefused, match="show .long. is (starting|running): stop it first"):
+        with pytest.raises(ReloadRefused, match=r"show .long. is (starting|running): stop it first"):
             await daemon.reload(build_config(live))
         await daemon.shows.stop(user="导演")
         assert run is not None
