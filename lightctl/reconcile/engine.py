@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import random
@@ -368,7 +369,7 @@ class Engine:
                     except DriverError as exc:
                         self._link_failed(rt, str(exc))
                         return outcome(Status.UNCONFIRMED, exc.kind, f"read-back failed: {exc.detail}")
-                    self._take_reading(rt, reading, partial=True)
+                    self._take_reading(rt, reading, partial=True, readback=True)
                     if all(matches(reading.channels.get(ch), st, tolerance) for ch, st in batch.items()):
                         rt.confirmed.update(batch)
                         rt.converge_backoff.reset()
@@ -395,11 +396,16 @@ class Engine:
             rt.wake.set()
 
     def _take_reading(
-        self, rt: Runtime, reading: ControllerReading, *, partial: bool = False, observed: bool = False
+        self, rt: Runtime, reading: ControllerReading, *, partial: bool = False, observed: bool = False,
+        readback: bool = False,
     ) -> None:
         """Keep a reading. ``partial``: it covers some channels only (a read-back, a push).
         ``observed`` (polls and pushes, not our own read-backs): channels it shows away from what
-        was confirmed are no longer confirmed, so that they are converged again."""
+        was confirmed are no longer confirmed, so that they are converged again. A ``readback``
+        asked for levels: it is passed on as not ``complete`` (its fault flags say nothing), and
+        the controller's faults and measurements are kept from the reading before."""
+        if readback and reading.complete:
+            reading = dataclasses.replace(reading, complete=False)
         previous = rt.reading.channels if rt.reading is not None else {}
         changed = {
             ch: r
@@ -407,7 +413,7 @@ class Engine:
             if (old := previous.get(ch)) is None
             or (old.on, old.level, old.released, old.held_by) != (r.on, r.level, r.released, r.held_by)
         }
-        if partial and rt.reading is not None and len(reading.channels) < len(rt.reading.channels):
+        if partial and rt.reading is not None and (len(reading.channels) < len(rt.reading.channels) or not reading.complete):
             merged = dict(rt.reading.channels)
             merged.update(reading.channels)
             reading = ControllerReading(
@@ -415,8 +421,9 @@ class Engine:
                 merged,
                 reading.power_w if reading.power_w is not None else rt.reading.power_w,
                 reading.energy_kwh if reading.energy_kwh is not None else rt.reading.energy_kwh,
-                reading.faults,
+                reading.faults if reading.complete else rt.reading.faults,
                 reading.measurements or rt.reading.measurements,
+                reading.complete,
             )
         seen = reading.channels
         rt.reading = reading

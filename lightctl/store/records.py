@@ -23,13 +23,16 @@ from lightctl.store import commands, shows
 from lightctl.store.commands import Commands
 from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S, connect_writer
 from lightctl.store.errors import StoreError
+from lightctl.store.faults import Faults
 from lightctl.store.health import StoreHealth
 from lightctl.store.layers import OperatorLayers
 from lightctl.store.migrate import migrate
 from lightctl.store.observations import DAY_MS, PRUNE_INTERVAL_S, Observations, prune_readings
+from lightctl.store.outbox import Outbox
 from lightctl.store.ownership import Ownership
 from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
 from lightctl.store.shows import ShowRuns
+from lightctl.store.workorders import WorkOrders
 from lightctl.store.writer import DEFAULT_OBSERVATION_LIMIT, DEFAULT_QUEUE_SIZE, Maintenance, Writer
 
 log = logging.getLogger("lightctl.store")
@@ -56,6 +59,9 @@ class Store:
         self.observations = Observations(self.writer, self.readers)
         self.layers = OperatorLayers(self.writer, self.readers)
         self.shows = ShowRuns(self.writer, self.readers)
+        self.faults = Faults(self.readers)
+        self.work_orders = WorkOrders(self.readers)
+        self.outbox = Outbox(self.writer, self.readers)
         if reading_retention_days is not None:
             retention_ms = reading_retention_days * DAY_MS
             self.writer.maintenance.append(
