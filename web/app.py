@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from lightctl.runtime.daemon import Daemon
-from web import admin, core, operations, telemetry
+from web import admin, core, faults, operations, telemetry
 from web.context import DAEMON, OPENAPI, TOKEN, WEBSOCKETS, errors_as_json
 from web.routing import openapi_document, register
 
-ROUTE_MODULES = (core, operations, telemetry, admin)
+ROUTE_MODULES = (core, operations, telemetry, admin, faults)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 

@@ -44,10 +44,12 @@ if TYPE_CHECKING:
 FAULT_KINDS = frozenset(
     {
         "offline", "slow", "error", "breaker_trip", "lamp_failure", "stuck_contactor",
-        "door_open", "phase_loss", "supply_voltage",
+        "door_open", "phase_loss", "supply_voltage", "cable_theft", "leakage", "over_current",
     }
 )
 CHANNEL_FAULTS = frozenset({"breaker_trip", "lamp_failure", "stuck_contactor"})
+OVER_CURRENT_DEFAULT_A = 150.0
+"""Amps an ``over_current`` fault adds to phase A unless its value says otherwise."""
 LISTEN_BACKLOG = 128
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -404,6 +406,12 @@ class ModbusSimulator:
             model.set_supply(phase_lost=1 if fault.value is None else int(fault.value))
         elif kind == "supply_voltage":
             model.set_supply(volts=NOMINAL_V if fault.value is None else float(fault.value))
+        elif kind == "cable_theft":
+            model.set_supply(cable_theft=True)
+        elif kind == "leakage":
+            model.set_supply(leakage=True)
+        elif kind == "over_current":
+            model.set_supply(fault_current_a=OVER_CURRENT_DEFAULT_A if fault.value is None else float(fault.value))
 
     def clear(self, controller_id: str, kind: str | None = None) -> None:
         cabinet = self.cabinet(controller_id)
@@ -435,6 +443,12 @@ class ModbusSimulator:
             model.set_supply(phase_lost=0)
         if "supply_voltage" in kinds:
             model.set_supply(volts=NOMINAL_V)
+        if "cable_theft" in kinds:
+            model.set_supply(cable_theft=False)
+        if "leakage" in kinds:
+            model.set_supply(leakage=False)
+        if "over_current" in kinds:
+            model.set_supply(fault_current_a=0.0)
 
     def request_count(self, controller_id: str) -> int:
         return self.cabinet(controller_id).requests

@@ -374,6 +374,20 @@ class FaultService:
         await self.store.write(job)
         self.publish({"type": "fault", "event": event.event, "fault": self.fault_view(rec, now)})
 
+    async def relamp(self, cid: str, channel_id: str, by: str, now: int, note: str | None = None) -> float:
+        """Lamps replaced on a channel: its burning hours start again (recorded with who and the
+        hours the old lamps had); returns those hours."""
+        self._check_store()
+        hours = self.hours.relamp(cid, channel_id, now)
+        row = fault_rows.ChannelHours(cid, channel_id, 0.0, now)
+
+        def job(conn: sqlite3.Connection) -> None:
+            fault_rows.save_hours(conn, [row], now)
+            fault_rows.add_relamping(conn, cid, channel_id, now, by, hours, note)
+
+        await self.store.write(job)
+        return hours
+
     async def fault(self, fault_id: int) -> FaultRecord:
         rec = self.tracker.by_id.get(fault_id)
         return rec if rec is not None else await self._closed_fault(fault_id)

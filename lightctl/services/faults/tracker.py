@@ -192,13 +192,17 @@ class Tracker:
         """Clear what stayed clear through its hold-off; end expired shelves; forget old history."""
         holdoff = round(self.config.clear_holdoff_s * 1000)
         stable = round(self.config.chatter_stable_s * 1000)
+        due = []
         for fid in list(self.clearing):
             rec = self.by_id.get(fid)
             if rec is None or rec.clear_since is None:
                 self.clearing.discard(fid)
-                continue
-            if now - rec.clear_since >= (stable if rec.chattering else holdoff):
-                self.clearing.discard(fid)
+            elif now - rec.clear_since >= (stable if rec.chattering else holdoff):
+                due.append(rec)
+        # children first: a cause and its effects gone together is no alarm for the effects
+        for rec in sorted(due, key=self._depth, reverse=True):
+            self.clearing.discard(rec.id)
+            if rec.active:
                 self._close(rec, now, "condition gone" if not rec.chattering else "stable again after chattering")
         for fid in list(self.shelved):
             rec = self.by_id.get(fid)
@@ -209,6 +213,14 @@ class Tracker:
                 self._changed(rec, "unshelved", note="shelf expired")
         for key in [k for k, shelf in self.shelves.items() if shelf[0] <= now]:
             del self.shelves[key]
+
+    def _depth(self, rec: FaultRecord) -> int:
+        depth, parent = 0, rec.parent_id
+        while parent is not None and depth < len(CAUSES):
+            depth += 1
+            found = self.by_id.get(parent)
+            parent = found.parent_id if found is not None else None
+        return depth
 
     def forget_history(self, now: int) -> int:
         """Drop the opening history of keys quiet for an hour (memory stays flat); how many."""
