@@ -82,6 +82,7 @@ CAUSES: tuple[Cause, ...] = (
     Cause(K.SUPPLY_LOSS, "controller", "controller", ELECTRICAL),
     Cause(K.PHASE_LOSS, "controller", "controller", frozenset({K.UNDER_VOLTAGE, K.LAMP_FAILURE, K.UNCONFIRMED, K.GEAR_FAILURE})),
     Cause(K.BREAKER_TRIP, "channel", "channel", frozenset({K.LAMP_FAILURE, K.GEAR_FAILURE, K.STUCK_CONTACTOR})),
+    Cause(K.DEVICE_FAULT, "channel", "channel", frozenset({K.LAMP_FAILURE, K.STUCK_CONTACTOR})),
     # a channel fault already annunciated explains its controller's command that did not confirm
     Cause(K.BREAKER_TRIP, "channel", "controller", frozenset({K.UNCONFIRMED})),
     Cause(K.STUCK_CONTACTOR, "channel", "controller", frozenset({K.UNCONFIRMED})),

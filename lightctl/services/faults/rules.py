@@ -106,6 +106,9 @@ def evaluate(
     flags = reading.faults
     if flags:
         for kind in flags & CONTROLLER_FLAGS:
+            # a gateway's or PLC's summary of its channels' faults is theirs, not its own
+            if kind is K.DEVICE_FAULT and any(K.DEVICE_FAULT in got.faults for got in reading.channels.values()):
+                continue
             present[(kind, None)] = FLAG_EVIDENCE[kind]
     measured = reading.measurements
     over_v, under_v, over_a = memory.over_v, memory.under_v, memory.over_a
@@ -130,7 +133,7 @@ def evaluate(
             if run is not None:
                 count = low.get(channel_id, 0) + 1
                 low = _set(low, channel_id, count)
-                if count >= spec.lamp_readings and (K.LAMP_FAILURE, channel_id) not in present:
+                if count >= spec.lamp_readings:  # measured: more telling than the device's flag
                     present[(K.LAMP_FAILURE, channel_id)] = run
             elif low.get(channel_id):
                 low = _set(low, channel_id, 0)
