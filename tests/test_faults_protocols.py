@@ -10,8 +10,8 @@ from typing import Any
 from conftest import installation_data
 from test_faults_modbus import FAST_FAULTS, alarms, start, wait_for
 
-from drivers.base import Fault
 from drivers.bacnet.bench import controller_data as bacnet_controller
+from drivers.base import Fault
 from drivers.dali.bench import controller_data as dali_controller
 from drivers.opcua.bench import controller_data as opcua_controller
 from lightctl.model.values import FaultKind

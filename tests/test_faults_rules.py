@@ -158,7 +158,7 @@ def test_every_cabinet_of_a_site_without_supply_is_one_site_fault() -> None:
     for cid, feed in feeds.items():
         feed(reading({"c1": ChannelReading(on=False, level=0.0, power_w=0.0)}), want, 0)
         tracker.note_metered(cid)
-    for n, (cid, feed) in enumerate(feeds.items()):
+    for n, feed in enumerate(feeds.values()):
         feed(reading({"c1": ChannelReading(on=False, level=0.0, power_w=0.0)}, dead), want, (10 + n) * S)
     (alarm,) = tracker.alarms(20 * S)
     assert alarm.kind is K.SUPPLY_LOSS and alarm.controller_id is None and alarm.site_id == "site-0"
