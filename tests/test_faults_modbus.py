@@ -115,7 +115,8 @@ async def test_each_cabinet_fault_is_found_once_with_its_place_and_evidence_and_
         await wait_for(lambda: not faults.service.tracker.by_id, 20.0, "every fault to clear")
         await faults.service.flush(now_ms())
         stored = await daemon.store.faults.query(limit=100)
-        assert {(r.controller_id, r.kind, r.channel_id) for r in stored if r.parent_id is None} == set(expected)
+        roots = {(r.controller_id, r.kind, r.channel_id) for r in stored if r.parent_id is None}
+        assert roots == set(expected), sorted(roots ^ set(expected))
         assert all(r.cleared_at is not None for r in stored)
     finally:
         await daemon.stop()

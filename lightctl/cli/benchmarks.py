@@ -22,6 +22,13 @@ def register(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_store)
+    p = bench.add_parser("faults", help="fault detection at scale: latency, cost per poll round, a 30% offline flood, chattering memory")
+    p.add_argument("--controllers", type=int, default=5000)
+    p.add_argument("--poll-s", type=float, default=10.0)
+    p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
+    p.add_argument("--seed", type=int, default=14)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_faults)
     p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
     p.add_argument("--controllers", type=int, default=200)
     p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet, a comma-separated list of them, or mixed")
@@ -49,3 +56,10 @@ def cmd_bench_show(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_show_bench(args))
+
+
+def cmd_bench_faults(args: argparse.Namespace) -> int:
+    from lightctl.bench.faults import run_faults_bench
+    from lightctl.loop import run
+
+    return run(run_faults_bench(args))

@@ -125,6 +125,7 @@ def cross_check(config: Config, file: str, locate: Locator) -> list[Problem]:
         if tag not in declared_tags:
             problems.append(problem_at(file, locate, path, f"unknown tag {tag!r}: declare it under 'tags:'"))
     problems += _scene_bases(config, file, locate)
+    problems += _faults_section(config, file, locate)
     problems += _duplicates(((s.id, ("shows", i, "id")) for i, s in enumerate(config.shows)), "show id", file, locate)
     scene_ids = config.all_scenes()
     entry_ids = {entry.id for entry in config.schedule.entries}
@@ -161,4 +162,29 @@ def _scene_bases(config: Config, file: str, locate: Locator) -> list[Problem]:
                 break
             seen.append(base)
             base = scenes[base].base
+    return problems
+
+
+def _faults_section(config: Config, file: str, locate: Locator) -> list[Problem]:
+    """The ``faults:`` section names sites, districts and crews that exist, each once."""
+    section = config.faults
+    sites = {site.id for district in config.districts for site in district.sites}
+    districts = {district.id for district in config.districts}
+    crews = {crew.id for crew in section.crews}
+    problems = _duplicates(((s.site, ("faults", "sites", i, "site")) for i, s in enumerate(section.sites)), "site", file, locate)
+    problems += _duplicates(((c.id, ("faults", "crews", i, "id")) for i, c in enumerate(section.crews)), "crew id", file, locate)
+    problems += _duplicates(((w.id, ("faults", "webhooks", i, "id")) for i, w in enumerate(section.webhooks)), "webhook id", file, locate)
+    for i, site in enumerate(section.sites):
+        if site.site not in sites:
+            problems.append(problem_at(file, locate, ("faults", "sites", i, "site"), f"unknown site {site.site!r}"))
+    for i, crew in enumerate(section.crews):
+        for j, district in enumerate(crew.districts):
+            if district not in districts:
+                message = f"unknown district {district!r} (known: {', '.join(sorted(districts))})"
+                problems.append(problem_at(file, locate, ("faults", "crews", i, "districts", j), message))
+    for i, hook in enumerate(section.webhooks):
+        for j, crew_id in enumerate(hook.crews):
+            if crew_id not in crews:
+                message = f"unknown crew {crew_id!r} (known: {', '.join(sorted(crews)) or 'none'})"
+                problems.append(problem_at(file, locate, ("faults", "webhooks", i, "crews", j), message))
     return problems

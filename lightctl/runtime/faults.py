@@ -24,6 +24,8 @@ from prometheus_client.registry import Collector
 
 from lightctl.model.config import Config
 from lightctl.model.times import now_ms
+from lightctl.model.values import ControllerReading
+from lightctl.reconcile.controller import Runtime, matches
 from lightctl.reconcile.outcomes import (
     ControllerOutcome,
     ConvergedEvent,
@@ -102,12 +104,21 @@ class Faults:
                 return
             now = now_ms()
             service.reading(event.controller_id, event.reading, rt.desired, rt.held, now)
-            if event.controller_id in service.unconfirmed and not rt.held and not rt.pending():
+            if event.controller_id in service.unconfirmed and not rt.held and self._in_desired_state(rt, event.reading):
                 service.outcome(event.controller_id, True, None, now)
         elif isinstance(event, LinkEvent):
             service.link(event.controller_id, event.state.value == "online", event.error, now_ms())
         elif isinstance(event, ConvergedEvent):
             self._outcomes([event.outcome])
+
+    @staticmethod
+    def _in_desired_state(rt: Runtime, reading: ControllerReading) -> bool:
+        """The controller shows what is wanted of it: confirmed by the engine, or read so (the
+        fault is gone even if the engine's next convergence is a while away)."""
+        if not rt.pending():
+            return True
+        tolerance = rt.driver.level_tolerance
+        return all(matches(reading.channels.get(ch), state, tolerance) for ch, state in rt.desired.items())
 
     def command_done(self, report: CommandReport) -> None:
         self._outcomes(report.outcome.controllers.values())
