@@ -49,6 +49,8 @@ from schedules.calendars import OfficialCalendar
 log = logging.getLogger("lightctl.faults")
 
 HOURS_SAVED_EVERY_MS = 300_000
+HISTORY_PRUNE_MS = 60_000
+"""How often the openings history of keys quiet for an hour is dropped (memory stays flat)."""
 NOTIFIED_FAULT_EVENTS = frozenset({"opened", "annunciated", "cleared"})
 AUTO = "lightctl"
 Publish = Callable[[dict[str, Any]], None]
@@ -93,6 +95,7 @@ class FaultService:
         self.tick_cpu_s = 0.0
         """CPU time spent on the timers (``tick``)."""
         self.readings_seen = 0
+        self._history_pruned = 0
         self.opened = 0
         """Faults opened since start."""
 
@@ -145,7 +148,7 @@ class FaultService:
         if spec is not None:
             self.hours.observe(cid, reading, now)
             if reading.complete:
-                if "voltage_l1_v" in reading.measurements and spec.site_id not in tracker.metered.get(spec.site_id, ()):
+                if "voltage_l1_v" in reading.measurements and cid not in tracker.metered.get(spec.site_id, ()):
                     tracker.note_metered(cid)
                 findings = evaluate(spec, desired, reading, self.memory.get(cid, EMPTY), held)
                 if findings.memory is not EMPTY or cid in self.memory:
@@ -205,6 +208,9 @@ class FaultService:
                 evidence = f"not confirmed for {(now - since) / 60000:.0f} min: {detail}"
                 tracker.condition(cid, FaultKind.UNCONFIRMED, evidence, now)
         tracker.tick(now)
+        if now - self._history_pruned >= HISTORY_PRUNE_MS:
+            self._history_pruned = now
+            tracker.forget_history(now)
         self.drain(now)
         self.tick_cpu_s += time.thread_time() - started
 
