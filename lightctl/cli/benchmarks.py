@@ -22,6 +22,14 @@ def register(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_store)
+    p = bench.add_parser("load", help="the one switch through the API with and without console clients watching")
+    p.add_argument("--controllers", type=int, default=5000)
+    p.add_argument("--protocol", default="modbus", help="modbus, opcua, dali, bacnet or mixed")
+    p.add_argument("--clients", type=int, default=50, help="console clients: a WebSocket each, and status every 5 s")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--processes", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_load)
     p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
     p.add_argument("--controllers", type=int, default=200)
     p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet, a comma-separated list of them, or mixed")
@@ -49,3 +57,10 @@ def cmd_bench_show(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_show_bench(args))
+
+
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from lightctl.bench.load import run_load_bench
+    from lightctl.loop import run
+
+    return run(run_load_bench(args))

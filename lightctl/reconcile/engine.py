@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Collection, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from typing import Any
 
 from drivers.base import DriverError, PreparedSend, WriteInDoubt
@@ -277,9 +277,12 @@ class Engine:
 
     # -- the one switch ----------------------------------------------------------------------
 
-    async def command(self, keys: Iterable[ChannelKey]) -> CommandOutcome:
+    async def command(
+        self, keys: Iterable[ChannelKey], on_outcome: Callable[[ControllerOutcome], None] | None = None
+    ) -> CommandOutcome:
         """Send the desired state of these channels now (forced, even where it seems in force),
-        read it back, and report per controller."""
+        read it back, and report per controller: each controller's outcome also goes to
+        ``on_outcome`` as soon as it is known (a console shows them as they come)."""
         started = time.perf_counter()
         batches: dict[str, dict[ChannelId, Desired]] = defaultdict(dict)
         for cid, ch in keys:
@@ -288,12 +291,16 @@ class Engine:
                 batches[cid][ch] = state
         sem = asyncio.Semaphore(self.settings.concurrency)
         outcomes = await asyncio.gather(
-            *(self._dispatch(self.runtimes[cid], batch, sem) for cid, batch in batches.items())
+            *(self._dispatch(self.runtimes[cid], batch, sem, on_outcome) for cid, batch in batches.items())
         )
         return CommandOutcome(time.perf_counter() - started, {o.controller_id: o for o in outcomes})
 
     async def _dispatch(
-        self, rt: Runtime, batch: dict[ChannelId, Desired], sem: asyncio.Semaphore
+        self,
+        rt: Runtime,
+        batch: dict[ChannelId, Desired],
+        sem: asyncio.Semaphore,
+        on_outcome: Callable[[ControllerOutcome], None] | None = None,
     ) -> ControllerOutcome:
         async with sem:
             known_offline = rt.link.state is LinkState.OFFLINE
@@ -302,6 +309,11 @@ class Engine:
         assert outcome is not None  # a command always has a batch
         if outcome.status is not Status.CONFIRMED:
             rt.wake.set()  # the supervisor takes it from here, with backoff
+        if on_outcome is not None:
+            try:
+                on_outcome(outcome)
+            except Exception:  # a faulty listener must never fail the command
+                log.exception("%s: the outcome's listener failed", rt.id)
         return outcome
 
     async def _apply_and_confirm(

@@ -35,6 +35,7 @@ from lightctl.model.scenes import HANDBACK_SCENE, ShowConfig
 from lightctl.model.times import from_ms, iso_local
 from lightctl.reconcile.engine import Engine
 from lightctl.reconcile.outcomes import (
+    ControllerOutcome,
     ConvergedEvent,
     EngineEvent,
     EngineSettings,
@@ -45,6 +46,7 @@ from lightctl.reconcile.outcomes import (
 from lightctl.resolve.desired import resolve
 from lightctl.resolve.loading import load_config
 from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
+from lightctl.runtime.events import Published
 from lightctl.runtime.hooks import DaemonService
 from lightctl.runtime.reload import ReloadRefused, ReloadReport, reload_daemon
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
@@ -100,7 +102,7 @@ class Daemon:
         self.schedule = schedule
         self.clock = clock
         self.overrides: list[Override] = []
-        self.subscribers: list[Callable[[dict[str, Any]], None]] = []
+        self.subscribers: list[Callable[[Published], None]] = []
         self.command_lock = asyncio.Lock()
         self._last_recorded: dict[str, float] = {}
         self._expiry_task: asyncio.Task[None] | None = None
@@ -388,7 +390,10 @@ class Daemon:
             # schedule through a full disk; the store's health and this line say what is missing.
             log.error("%s (%s) sent without a record: the store cannot write: %s", action, target, exc)
             command_id = 0
-        outcome = await self.engine.command(keys)
+        def result(outcome: ControllerOutcome) -> None:
+            self.publish({"type": "result", "command_id": command_id, "controller": outcome.controller_id, **outcome.as_json()})
+
+        outcome = await self.engine.command(keys, on_outcome=result)
         rows = [
             ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
             for o in outcome.controllers.values()
@@ -460,10 +465,13 @@ class Daemon:
 
 
     def publish(self, message: dict[str, Any]) -> None:
-        """An event for the WebSocket's subscribers (console, federation)."""
+        """An event for the WebSocket's subscribers (console, federation), serialized once."""
+        if not self.subscribers:
+            return
+        event = Published(message)
         for subscriber in list(self.subscribers):
             try:
-                subscriber(message)
+                subscriber(event)
             except Exception:
                 log.exception("a subscriber failed")
 
