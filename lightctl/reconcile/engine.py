@@ -137,21 +137,24 @@ class Engine:
     async def connect_all(self, timeout_s: float = 5.0, controller_ids: Iterable[str] | None = None) -> int:
         """Open sessions now (warm start before a show or a benchmark). Returns how many
         controllers answered; the others are marked offline and retried in the background."""
-        sem = asyncio.Semaphore(self.settings.concurrency)
-        wanted = self.runtimes.values() if controller_ids is None else [self.runtimes[c] for c in controller_ids]
+        wanted = list(self.runtimes.values()) if controller_ids is None else [self.runtimes[c] for c in controller_ids]
+        pending = iter(wanted)
+        answered = 0
 
-        async def one(rt: Runtime) -> bool:
-            async with sem:
+        async def worker() -> None:  # a pool, not a semaphore: see command()
+            nonlocal answered
+            for rt in pending:
                 try:
                     async with asyncio.timeout(timeout_s):
                         await rt.driver.connect()
                 except (DriverError, TimeoutError) as exc:
                     self._link_failed(rt, str(exc) if isinstance(exc, DriverError) else "connect timed out")
-                    return False
+                    continue
                 self._link_ok(rt)
-                return True
+                answered += 1
 
-        return sum(await asyncio.gather(*(one(rt) for rt in wanted)))
+        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(wanted)))))
+        return answered
 
     async def send(self, controller_id: str, batch: Mapping[ChannelId, ChannelState], deadline_s: float) -> ControllerOutcome:
         """Send one controller's batch now without reading it back (a show's cue). The batch
@@ -289,23 +292,24 @@ class Engine:
             state = self.runtimes[cid].desired.get(ch)
             if state is not None:
                 batches[cid][ch] = state
-        sem = asyncio.Semaphore(self.settings.concurrency)
-        outcomes = await asyncio.gather(
-            *(self._dispatch(self.runtimes[cid], batch, sem, on_outcome) for cid, batch in batches.items())
-        )
-        return CommandOutcome(time.perf_counter() - started, {o.controller_id: o for o in outcomes})
+        # A fixed pool of workers takes the batches in turn: asyncio.Semaphore on Python 3.11 scans
+        # its waiters on every release (thousands waiting at the one switch: quadratic).
+        pending = iter(batches.items())
+        outcomes: dict[str, ControllerOutcome] = {}
+
+        async def worker() -> None:
+            for cid, batch in pending:  # one shared iterator: each batch is taken once
+                outcomes[cid] = await self._dispatch(self.runtimes[cid], batch, on_outcome)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(batches)))))
+        return CommandOutcome(time.perf_counter() - started, {cid: outcomes[cid] for cid in batches})
 
     async def _dispatch(
-        self,
-        rt: Runtime,
-        batch: dict[ChannelId, Desired],
-        sem: asyncio.Semaphore,
-        on_outcome: Callable[[ControllerOutcome], None] | None = None,
+        self, rt: Runtime, batch: dict[ChannelId, Desired], on_outcome: Callable[[ControllerOutcome], None] | None = None
     ) -> ControllerOutcome:
-        async with sem:
-            known_offline = rt.link.state is LinkState.OFFLINE
-            deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
-            outcome = await self._apply_and_confirm(rt, batch, deadline)
+        known_offline = rt.link.state is LinkState.OFFLINE
+        deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
+        outcome = await self._apply_and_confirm(rt, batch, deadline)
         assert outcome is not None  # a command always has a batch
         if outcome.status is not Status.CONFIRMED:
             rt.wake.set()  # the supervisor takes it from here, with backoff
