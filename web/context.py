@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lightctl.runtime.commands import CommandRefused, parse_until
+from lightctl.runtime.commands import CommandRefused, NotFound, parse_until
 from lightctl.runtime.daemon import Daemon
 from lightctl.services.access import Permission
 from lightctl.store import StoreWriteFailed
@@ -37,7 +37,13 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or not request.path.startswith("/api/"):
             raise
-        return error(exc.status, exc.reason)
+        response = error(exc.status, exc.reason)
+        for name in ("Allow", "WWW-Authenticate", "Retry-After"):  # what the status means needs them
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except NotFound as exc:
+        return error(404, str(exc))
     except CommandRefused as exc:
         return error(400, str(exc))
     except StoreWriteFailed as exc:
@@ -76,6 +82,8 @@ async def body(request: web.Request) -> dict[str, Any]:
         data = await request.json()
     except json.JSONDecodeError as exc:
         raise CommandRefused(f"request body is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    except UnicodeDecodeError as exc:
+        raise CommandRefused(f"request body is not UTF-8 text (byte {exc.start}): send JSON") from None
     if not isinstance(data, dict):
         raise CommandRefused("request body must be a JSON object")
     return data

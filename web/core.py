@@ -14,6 +14,7 @@ from lightctl.runtime.events import Published
 from lightctl.services.access import Permission
 from web.context import DAEMON, OPENAPI, WEBSOCKETS, body, error, requested_until, user_of
 from web.routing import Route, path_parameter, query_parameter
+from web.schemas import COMMAND_REPORT, OBJECTS, OVERRIDE_CLEARED
 from web.status_page import render_status_page
 
 
@@ -188,20 +189,24 @@ ROUTES = (
     Route("GET", "/api/v1/controllers/{controller_id}", get_controller, Permission.READ,
           "One controller: desired, confirmed and reported state per channel",
           parameters=[path_parameter("controller_id")], responses={"404": "unknown controller"}),
-    Route("GET", "/api/v1/scenes", get_scenes, Permission.READ, "Scenes"),
+    Route("GET", "/api/v1/scenes", get_scenes, Permission.READ, "Scenes", response=OBJECTS),
     Route("POST", "/api/v1/scenes/{scene_id}/apply", apply_scene, Permission.OPERATE,
           "The one switch: a scene on a selector now, confirmed by read-back",
           parameters=[path_parameter("scene_id")],
-          body={"type": "object", "properties": {"target": {"type": "string", "default": "*"}, "until": UNTIL}}),
+          body={"type": "object", "properties": {"target": {"type": "string", "default": "*"}, "until": UNTIL}},
+          response=COMMAND_REPORT, responses={"404": "no such scene"}),
     Route("DELETE", "/api/v1/overrides/{override_id}", delete_override, Permission.OPERATE,
-          "End an override; the schedule takes over again", parameters=[path_parameter("override_id", "integer")]),
+          "End an override; the schedule takes over again", parameters=[path_parameter("override_id", "integer")],
+          response=OVERRIDE_CLEARED, responses={"404": "no such override in force"}),
     Route("GET", "/api/v1/commands", get_commands, Permission.READ, "Audit of commands, newest first",
-          parameters=[query_parameter("limit", "integer", "1-500, default 50")]),
+          parameters=[query_parameter("limit", "integer", "1-500, default 50")], response=OBJECTS,
+          responses={"400": "limit is not a number"}),
     Route("GET", "/api/v1/commands/{command_id}", get_command, Permission.READ,
           "One command with every controller's result",
-          parameters=[path_parameter("command_id", "integer")], responses={"404": "no such command"}),
+          parameters=[path_parameter("command_id", "integer")], responses={"400": "the id is not a number", "404": "no such command"}),
     Route("GET", "/api/v1/metrics", get_metrics, Permission.READ,
           "Control rate, LED share, lighting-on rate, power, energy"),
     Route("GET", "/api/v1/openapi.json", get_openapi, Permission.READ, "This document"),
-    Route("GET", "/api/v1/ws", websocket, Permission.READ, "WebSocket: state, link, command and show events"),
+    Route("GET", "/api/v1/ws", websocket, Permission.READ, "WebSocket: state, link, result, command and show events",
+          responses={"400": "not a WebSocket upgrade request"}),
 )

@@ -32,8 +32,9 @@ class Route:
     parameters: Sequence[Mapping[str, Any]] = ()
     body: Mapping[str, Any] | None = None
     """JSON schema of the request body, if it takes one."""
-    responses: Mapping[str, str] = field(default_factory=dict)
-    """Statuses besides 200 (and the refusals every change can get), with what they mean."""
+    responses: Mapping[str, str | tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+    """Statuses besides 200 (and the refusals every change can get), with what they mean, and
+    their body's schema when it is not the usual ``{"error": ...}``."""
     response: Mapping[str, Any] = field(default_factory=lambda: JSON_OBJECT)
     """JSON schema of the 200 response."""
     content_type: str = "application/json"
@@ -47,8 +48,12 @@ class Route:
             responses["400"] = {"description": "refused: the message says what is wrong", "content": error}
             responses["401"] = {"description": "credentials missing or wrong", "content": error}
             responses["503"] = {"description": "the store could not record it (its health is in /api/v1/status)", "content": error}
-        for status, description in self.responses.items():
-            responses[status] = {"description": description, "content": error}
+        for status, meaning in self.responses.items():
+            if isinstance(meaning, tuple):
+                description, schema = meaning
+                responses[status] = {"description": description, "content": {"application/json": {"schema": dict(schema)}}}
+            else:
+                responses[status] = {"description": meaning, "content": error}
         out: dict[str, Any] = {"summary": self.summary, "responses": responses, "x-permission": self.permission.value}
         if self.parameters:
             out["parameters"] = [dict(p) for p in self.parameters]
