@@ -66,10 +66,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lightctl.loop import run
     from lightctl.process.service import run_daemon
     from lightctl.store import StoreError
+    from web.app import TlsSetupError
 
     try:
         run(run_daemon(_with_port(full_config(args), args.port)))
-    except StoreError as exc:  # a database it cannot use (newer, damaged): said plainly, no traceback
+    except (StoreError, TlsSetupError) as exc:  # a database or certificate it cannot use: said plainly, no traceback
         raise UsageError(str(exc)) from None
     return EXIT_OK
 
