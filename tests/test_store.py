@@ -19,10 +19,10 @@ import aiohttp
 import pytest
 
 from drivers.base import Fault
+from lightctl.runtime.credentials import LocalCredentialError
 from lightctl.runtime.daemon import Daemon
 from lightctl.store import Store
 from lightctl.store.migrate import known_migrations
-from lightctl.runtime.credentials import LocalCredentialError
 from tests.conftest import free_port, installation_data, local_secret, modbus_controller, with_endpoints
 from tests.test_cli import lightctl
 
