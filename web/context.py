@@ -160,7 +160,10 @@ def same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    return URL(origin).origin() == request.url.origin()
+    try:
+        return URL(origin).origin() == request.url.origin()
+    except ValueError:  # "null" (a sandboxed page), or not a URL at all
+        return False
 
 
 def caller_of(request: web.Request) -> Caller:

@@ -64,6 +64,7 @@ COMMANDS: Mapping[str, Rule] = {
     "bench switch": PROCESS,
     "bench store": PROCESS,
     "bench show": PROCESS,
+    "bench access": PROCESS,
     "opcua cert": COMMISSIONING,
     "opcua check": COMMISSIONING,
     "dali scan": COMMISSIONING,

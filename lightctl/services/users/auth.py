@@ -90,6 +90,7 @@ class Authenticator:
                 f"too many failed sign-ins for this user or from this address: try again in {math.ceil(wait)} s",
                 429, wait,
             )
+        await self.accounts.passwords.prepare_decoy()
         user = await self.store.users.get(name)
         if user is None or user.disabled_at is not None:
             await self.accounts.passwords.verify_nobody(password)

@@ -80,11 +80,17 @@ class Passwords:
 
         return await self._run(check)
 
+    async def prepare_decoy(self) -> None:
+        """Make the hash :meth:`verify_nobody` checks against, before the first sign-in is timed
+        (a first unknown name must not take a hash longer than a known one)."""
+        if self._decoy is None:
+            self._decoy = await self.hash(generate_password())
+
     async def verify_nobody(self, password: str) -> None:
         """Spend the time a real check takes (an unknown or disabled user): the answer's timing
         must not tell which user names exist."""
-        if self._decoy is None:
-            self._decoy = await self.hash(generate_password())
+        await self.prepare_decoy()
+        assert self._decoy is not None
         await self.verify(self._decoy, password)
 
     async def _run(self, work: Callable[[], T]) -> T:
