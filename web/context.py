@@ -33,6 +33,31 @@ WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+CALLER = web.RequestKey("caller", Caller)
+"""Who the request is, as :func:`authorize` found them (not set for a public route)."""
+CSRF = web.RequestKey("csrf", str)
+"""The CSRF token of the request's session (set for callers signed in with a session)."""
+CLAIMED = web.RequestKey("claimed_user", str)
+"""The user name a sign-in gave, for the audit of a refused one."""
+
+SESSION_COOKIE = "lightctl_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing: not audited, no CSRF token needed."""
+
+
+class Refused(Exception):
+    """A request refused before its handler ran (401, 403) or by a sign-in (401, 429); rendered
+    as JSON under /api/ and as a page elsewhere by :func:`errors_as_json`."""
+
+    def __init__(self, status: int, message: str, *, forget_session: bool = False, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.forget_session = forget_session
+        self.retry_after_s = retry_after_s
+
+
 def error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
@@ -83,31 +108,6 @@ def refusal_page(request: web.Request, refused: Refused) -> str:
         f"<!doctype html><meta charset='utf-8'><title>lightctl: sign in</title>"
         f"<meta http-equiv='refresh' content='0; url={target}'><p>{message} <a href='{target}'>Sign in</a></p>"
     )
-
-
-CALLER = web.RequestKey("caller", Caller)
-"""Who the request is, as :func:`authorize` found them (not set for a public route)."""
-CSRF = web.RequestKey("csrf", str)
-"""The CSRF token of the request's session (set for callers signed in with a session)."""
-CLAIMED = web.RequestKey("claimed_user", str)
-"""The user name a sign-in gave, for the audit of a refused one."""
-
-SESSION_COOKIE = "lightctl_session"
-CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-"""Methods that change nothing: not audited, no CSRF token needed."""
-
-
-class Refused(Exception):
-    """A request refused before its handler ran (401, 403) or by a sign-in (401, 429); rendered
-    as JSON under /api/ and as a page elsewhere by :func:`errors_as_json`."""
-
-    def __init__(self, status: int, message: str, *, forget_session: bool = False, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.forget_session = forget_session
-        self.retry_after_s = retry_after_s
 
 
 async def authorize(request: web.Request, permission: Permission) -> None:
