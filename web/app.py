@@ -19,12 +19,12 @@ from lightctl.runtime.credentials import first_password_path
 from lightctl.runtime.daemon import Daemon
 from lightctl.services.users.accounts import Accounts
 from lightctl.services.users.auth import Authenticator
-from web import accounts, core, operations, session
+from web import accounts, admin, core, operations, session, telemetry
 from web.auditing import audit_changes
 from web.context import ACCESS, DAEMON, OPENAPI, WEBSOCKETS, errors_as_json
 from web.routing import openapi_document, register
 
-ROUTE_MODULES = (core, operations, session, accounts)
+ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 

@@ -4,13 +4,13 @@ WebSocket of events and the status page."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
+from collections import deque
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from lightctl.model.desired import Released
 from lightctl.runtime.commands import CommandRefused
+from lightctl.runtime.events import Published
 from lightctl.services.access import Permission
 from web.context import (
     ACCESS,
@@ -134,13 +134,23 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """Events as they happen. Each text frame is a JSON array of events (objects with a ``type``),
+    the first frame ``[{"type": "hello", "status": ...}]``: events that come together are sent
+    together, each serialized once for every client. A client that cannot keep up (more than
+    :data:`WS_BACKLOG` events waiting) is not dropped: its backlog is replaced by one
+    ``{"type": "overflow", "dropped": N}`` event, telling it to fetch the state again."""
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+    backlog: deque[Published] = deque()
+    ready = asyncio.Event()
 
-    def push(message: dict[str, Any]) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            queue.put_nowait(message)
+    def push(event: Published) -> None:
+        if len(backlog) >= WS_BACKLOG:
+            dropped = len(backlog)
+            backlog.clear()
+            backlog.append(Published({"type": "overflow", "dropped": dropped}))
+        backlog.append(event)
+        ready.set()
 
     daemon = request.app[DAEMON]
     daemon.subscribers.append(push)
@@ -148,7 +158,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
     async def sender() -> None:
         while True:
-            await ws.send_json(await queue.get())
+            await ready.wait()
+            await asyncio.sleep(WS_COALESCE_S)  # let the events of one moment go in one frame
+            ready.clear()
+            while backlog:
+                batch = [backlog.popleft() for _ in range(min(len(backlog), WS_FRAME_EVENTS))]
+                await ws.send_str("[" + ",".join(event.text() for event in batch) + "]")
 
     async def still_allowed() -> None:
         """A session or token revoked (or timed out) while the socket is open closes it."""
@@ -162,7 +177,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     send_task = asyncio.create_task(sender())
     check_task = asyncio.create_task(still_allowed())
     try:
-        await ws.send_json({"type": "hello", "status": daemon.status()})
+        await ws.send_str("[" + Published({"type": "hello", "status": daemon.status()}).text() + "]")
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break
@@ -180,6 +195,13 @@ async def status_page(request: web.Request) -> web.Response:
     page = render_status_page(daemon.status(), daemon.metrics(), caller_of(request).describe(), request.get(CSRF))
     return web.Response(text=page, content_type="text/html")
 
+
+WS_BACKLOG = 50_000
+"""Events waiting for one client before its backlog is replaced by an ``overflow`` event."""
+WS_COALESCE_S = 0.05
+"""How long a client's sender waits for more events before sending a frame."""
+WS_FRAME_EVENTS = 2_000
+"""Events in one frame at most."""
 
 WEBSOCKET_RECHECK_S = 30.0
 """How often an open WebSocket's caller is checked again (revoked, signed out, timed out)."""

@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from lightctl.cli import bacnet, benchmarks, dali, opcua, operate, schedule, service, users
+from lightctl.cli import bacnet, benchmarks, dali, opcua, operate, records, schedule, service, users
 from lightctl.cli.common import (
     DEFAULT_CONFIG,
     EXIT_INCOMPLETE,
@@ -22,7 +22,7 @@ from lightctl.cli.common import (
 from lightctl.cli.rules import COMMANDS, Acts, leaf_commands
 from lightctl.config.problems import ConfigError
 
-COMMAND_GROUPS = (service, operate, schedule, benchmarks, opcua, dali, bacnet, users)
+COMMAND_GROUPS = (service, operate, schedule, records, benchmarks, opcua, dali, bacnet, users)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import TYPE_CHECKING, Any
 
-from lightctl.cli.common import EXIT_OK, UsageError, config_path, full_config
+from lightctl.cli.common import EXIT_OK, UsageError, api, config_path, full_config
 
 if TYPE_CHECKING:
     from lightctl.model.config import Config
@@ -27,6 +28,9 @@ def register(sub: Any) -> None:
     p = config.add_parser("check", help="validate a config file")
     p.add_argument("file", nargs="?")
     p.set_defaults(func=cmd_config_check)
+    p = config.add_parser("reload", help="make the running daemon read its config file again (validated first)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_config_reload)
 
 
 def _port(text: str) -> int:
@@ -62,6 +66,20 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_config_reload(args: argparse.Namespace) -> int:
+    result = api(args, "POST", "/api/v1/config/reload")
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return EXIT_OK
+    c = result["controllers"]
+    print(f"config reloaded: controllers {len(c['added'])} added, {len(c['removed'])} removed, {len(c['changed'])} changed, "
+          f"{c['kept']} kept with their sessions; scenes {'changed' if result['scenes_changed'] else 'unchanged'}, "
+          f"schedule {'changed' if result['schedule_changed'] else 'unchanged'}")
+    if result["needs_restart"]:
+        print(f"  waiting for a restart: daemon.{', daemon.'.join(result['needs_restart'])}")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from lightctl.loop import run
     from lightctl.process.service import run_daemon
@@ -69,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from web.app import TlsSetupError
 
     try:
-        run(run_daemon(_with_port(full_config(args), args.port)))
+        run(run_daemon(_with_port(full_config(args), args.port), verbose=args.verbose, config_path=config_path(args)))
     except (StoreError, TlsSetupError) as exc:  # a database or certificate it cannot use: said plainly, no traceback
         raise UsageError(str(exc)) from None
     return EXIT_OK
@@ -87,5 +105,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from lightctl.loop import run
     from lightctl.process.service import run_demo
 
-    run(run_demo(_with_port(full_config(args), args.port), config_path(args), args.processes))
+    run(run_demo(_with_port(full_config(args), args.port), config_path(args), args.processes, verbose=args.verbose))
     return EXIT_OK

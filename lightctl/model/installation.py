@@ -187,6 +187,7 @@ class DaemonSettings(Frozen):
     deadline_s: float = Field(default=3.0, gt=0, le=120, description="per controller, apply + read-back")
     confirm_retries: int = Field(default=2, ge=0, le=10, description="read-backs before 'unconfirmed'")
     reading_retention_days: int = Field(default=90, ge=1)
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one event per line, with its context")
     tls_cert: str | None = Field(default=None, description="PEM certificate (chain): the API is served over HTTPS")
     tls_key: str | None = Field(default=None, description="PEM private key of tls_cert")
     plain_http_beyond_loopback: bool = Field(

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -20,6 +21,7 @@ from drivers.base import Fault
 from lightctl.config.loader import read_daemon_settings
 from lightctl.model.config import Config
 from lightctl.model.installation import DaemonSettings
+from lightctl.process.logs import configure as configure_logs
 from lightctl.runtime.credentials import (
     LocalCredential,
     first_password_path,
@@ -28,12 +30,12 @@ from lightctl.runtime.credentials import (
     write_local_credential,
 )
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.reload import ReloadRefused
 from lightctl.runtime.wiring import attach_services
 from lightctl.services.users.accounts import FIRST_ADMIN, Accounts
 from lightctl.services.users.passwords import generate_password
 from lightctl.simulation.farm import SimulatorError, SimulatorFarm, raise_open_file_limit
 from schedules.builder import build as build_schedule
-from schedules.runner import run_until_cancelled
 from web.app import bound_port, serve, tls_context
 
 log = logging.getLogger("lightctl")
@@ -57,11 +59,13 @@ class StopSignal:
                 self.loop.remove_signal_handler(sig)
 
 
-async def start_daemon(config: Config, *, database: str | None = None, api_port: int | None = None) -> tuple[Daemon, web.AppRunner]:
+async def start_daemon(
+    config: Config, *, database: str | None = None, api_port: int | None = None, config_path: Path | None = None
+) -> tuple[Daemon, web.AppRunner]:
     raise_open_file_limit()
     settings = config.daemon
     tls = tls_context(settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key else None
-    daemon = attach_services(Daemon(config, database=database))
+    daemon = attach_services(Daemon(config, database=database, config_path=config_path))
     daemon.schedule = build_schedule(config, daemon.inventory)
     secret = new_local_credential()
     await daemon.start(reconcile=False)
@@ -77,8 +81,7 @@ async def start_daemon(config: Config, *, database: str | None = None, api_port:
     _say_how_served(settings, url)
     # Operators can read status while the start-up reconcile runs; commands queue behind it.
     await daemon.reconcile("startup", source="startup", force=True)
-    if daemon.schedule is not None:  # "reconcile now" at every schedule transition, clock jump, missed trigger
-        daemon.spawn(run_until_cancelled(daemon.schedule, daemon.reconcile, zone=daemon.tz, wall=daemon.clock), "schedule-runner")
+    daemon.run_schedule()  # "reconcile now" at every schedule transition, clock jump, missed trigger
     return daemon, runner
 
 
@@ -113,9 +116,23 @@ def _say_how_served(settings: DaemonSettings, where: str) -> None:
                     "session cookies cross the network in clear unless a TLS-terminating proxy is the only way in", where)
 
 
-async def run_daemon(config: Config) -> None:
+async def reload_on_hangup(daemon: Daemon) -> None:
+    """SIGHUP (``systemctl reload``): read and validate the config file, take what changed."""
+    try:
+        report = await daemon.reload_from_file()
+    except ReloadRefused as exc:
+        log.error("config reload refused: %s", exc)
+    except Exception:
+        log.exception("config reload failed; the running config is kept")
+    else:
+        log.info("config reloaded on SIGHUP: %s", report.as_json())
+
+
+async def run_daemon(config: Config, *, verbose: bool = False, config_path: Path | None = None) -> None:
+    configure_logs(config.daemon.log_format, ZoneInfo(config.installation.timezone), verbose=verbose)
     stop = StopSignal()
-    daemon, runner = await start_daemon(config)
+    daemon, runner = await start_daemon(config, config_path=config_path)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: daemon.spawn(reload_on_hangup(daemon), "reload"))
     url = config.daemon.local_url(bound_port(runner))
     log.info("lightctl daemon running: %d controllers; API and status page at %s/", len(daemon.inventory.controllers), url)
     try:
@@ -184,11 +201,13 @@ async def run_simulators(config: Config, config_path: Path, processes: int) -> N
         await farm.stop()
 
 
-async def run_demo(config: Config, config_path: Path, processes: int) -> None:
+async def run_demo(config: Config, config_path: Path, processes: int, *, verbose: bool = False) -> None:
+    configure_logs(config.daemon.log_format, ZoneInfo(config.installation.timezone), verbose=verbose)
     stop = StopSignal()
     farm, sim_runner = await start_simulators(config, str(config_path), processes)
     try:
-        daemon, runner = await start_daemon(config)
+        daemon, runner = await start_daemon(config, config_path=config_path)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: daemon.spawn(reload_on_hangup(daemon), "reload"))
     except BaseException:
         await sim_runner.cleanup()
         await farm.stop()

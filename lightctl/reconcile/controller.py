@@ -133,3 +133,16 @@ def describe_mismatch(
         if len(parts) == 4:
             break
     return "read-back differs: " + "; ".join(parts)
+
+
+class LockTaken:
+    """Whether a send got its controller before its deadline (see ``Engine._sent``)."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self) -> None:
+        self.taken = False
+
+
+def busy(rt: Runtime, deadline_s: float) -> str:
+    return f"not sent: the controller stayed busy with {rt.lock.holder or 'another operation'} for {deadline_s:g} s"

@@ -25,12 +25,12 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Collection, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from typing import Any
 
 from drivers.base import DriverError, PreparedSend, WriteInDoubt
 from drivers.registry import get_plugin
-from lightctl.inventory.index import Inventory
+from lightctl.inventory.index import ControllerInfo, Inventory
 from lightctl.model.desired import ChannelKey, Desired, Released
 from lightctl.model.values import (
     ApplyResult,
@@ -39,7 +39,7 @@ from lightctl.model.values import (
     ControllerReading,
     LinkState,
 )
-from lightctl.reconcile.controller import Runtime, describe_mismatch, matches, refusal
+from lightctl.reconcile.controller import LockTaken, Runtime, busy, describe_mismatch, matches, refusal
 from lightctl.reconcile.outcomes import (
     CommandOutcome,
     ControllerOutcome,
@@ -49,6 +49,7 @@ from lightctl.reconcile.outcomes import (
     LinkEvent,
     Listener,
     ReadingEvent,
+    Reconfigured,
     Status,
 )
 from lightctl.reconcile.reconnect import Backoff, Link
@@ -64,45 +65,65 @@ OFFLINE_PROBE_S = 1.0
 # --------------------------------------------------------------------------- the engine
 
 
-class LockTaken:
-    """Whether a send got its controller before its deadline (see ``Engine._sent``)."""
-
-    __slots__ = ("taken",)
-
-    def __init__(self) -> None:
-        self.taken = False
-
-
-def busy(rt: Runtime, deadline_s: float) -> str:
-    return f"not sent: the controller stayed busy with {rt.lock.holder or 'another operation'} for {deadline_s:g} s"
-
-
 class Engine:
     def __init__(self, inventory: Inventory, settings: EngineSettings | None = None) -> None:
         self.inventory = inventory
         self.settings = settings or EngineSettings()
         self.listeners: list[Listener] = []
-        self.runtimes: dict[str, Runtime] = {}
-        for cid, info in inventory.controllers.items():
-            backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
-            driver = get_plugin(info.controller.protocol).create_driver(info.controller)
-            self.runtimes[cid] = Runtime(
-                info,
-                driver,
-                Link(cid, backoff),
-                converge_backoff=Backoff(self.settings.retry_initial_s, self.settings.retry_max_s),
-            )
+        self.runtimes: dict[str, Runtime] = {cid: self._runtime(info) for cid, info in inventory.controllers.items()}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running = False
+
+    def _runtime(self, info: ControllerInfo) -> Runtime:
+        driver = get_plugin(info.controller.protocol).create_driver(info.controller)
+        return Runtime(
+            info,
+            driver,
+            Link(info.controller.id, Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)),
+            converge_backoff=Backoff(self.settings.retry_initial_s, self.settings.retry_max_s),
+        )
+
+    def _supervisor(self, rt: Runtime) -> None:
+        rt.pushed = rt.driver.subscribe(functools.partial(self._on_push, rt))
+        self._tasks[rt.id] = asyncio.create_task(self._supervise(rt), name=f"supervise:{rt.id}")
+
+    async def reconfigure(self, inventory: Inventory) -> Reconfigured:
+        """Take a new inventory while running (a config reload). Controllers whose config is
+        unchanged keep their runtime, driver and session, with their place in the new inventory;
+        removed ones are stopped and closed; changed ones are closed and made anew, like added
+        ones. The caller holds every command off meanwhile (and no show runs)."""
+        old = self.runtimes
+        new = inventory.controllers
+        removed = sorted(cid for cid in old if cid not in new)
+        changed = sorted(cid for cid in old if cid in new and new[cid].controller != old[cid].info.controller)
+        added = sorted(cid for cid in new if cid not in old)
+        gone = [old[cid] for cid in (*removed, *changed)]
+        tasks = [self._tasks.pop(rt.id) for rt in gone if rt.id in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(rt.driver.close() for rt in gone), return_exceptions=True)
+        runtimes: dict[str, Runtime] = {}
+        for cid, info in new.items():
+            if cid in old and cid not in changed:
+                rt = old[cid]
+                rt.info = info  # its site, district and tags as the new config has them
+            else:
+                rt = self._runtime(info)
+            runtimes[cid] = rt
+        self.inventory, self.runtimes = inventory, runtimes
+        if self._running:
+            for cid in (*changed, *added):
+                self._supervisor(runtimes[cid])
+        return Reconfigured(tuple(added), tuple(removed), tuple(changed), len(runtimes) - len(added) - len(changed))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start one supervisor per controller. Connections are made on first use."""
         self._running = True
-        for cid, rt in self.runtimes.items():
-            rt.pushed = rt.driver.subscribe(functools.partial(self._on_push, rt))
-            self._tasks[cid] = asyncio.create_task(self._supervise(rt), name=f"supervise:{cid}")
+        for rt in self.runtimes.values():
+            self._supervisor(rt)
 
     async def stop(self) -> None:
         self._running = False
@@ -116,21 +137,24 @@ class Engine:
     async def connect_all(self, timeout_s: float = 5.0, controller_ids: Iterable[str] | None = None) -> int:
         """Open sessions now (warm start before a show or a benchmark). Returns how many
         controllers answered; the others are marked offline and retried in the background."""
-        sem = asyncio.Semaphore(self.settings.concurrency)
-        wanted = self.runtimes.values() if controller_ids is None else [self.runtimes[c] for c in controller_ids]
+        wanted = list(self.runtimes.values()) if controller_ids is None else [self.runtimes[c] for c in controller_ids]
+        pending = iter(wanted)
+        answered = 0
 
-        async def one(rt: Runtime) -> bool:
-            async with sem:
+        async def worker() -> None:  # a pool, not a semaphore: see command()
+            nonlocal answered
+            for rt in pending:
                 try:
                     async with asyncio.timeout(timeout_s):
                         await rt.driver.connect()
                 except (DriverError, TimeoutError) as exc:
                     self._link_failed(rt, str(exc) if isinstance(exc, DriverError) else "connect timed out")
-                    return False
+                    continue
                 self._link_ok(rt)
-                return True
+                answered += 1
 
-        return sum(await asyncio.gather(*(one(rt) for rt in wanted)))
+        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(wanted)))))
+        return answered
 
     async def send(self, controller_id: str, batch: Mapping[ChannelId, ChannelState], deadline_s: float) -> ControllerOutcome:
         """Send one controller's batch now without reading it back (a show's cue). The batch
@@ -256,31 +280,44 @@ class Engine:
 
     # -- the one switch ----------------------------------------------------------------------
 
-    async def command(self, keys: Iterable[ChannelKey]) -> CommandOutcome:
+    async def command(
+        self, keys: Iterable[ChannelKey], on_outcome: Callable[[ControllerOutcome], None] | None = None
+    ) -> CommandOutcome:
         """Send the desired state of these channels now (forced, even where it seems in force),
-        read it back, and report per controller."""
+        read it back, and report per controller: each controller's outcome also goes to
+        ``on_outcome`` as soon as it is known (a console shows them as they come)."""
         started = time.perf_counter()
         batches: dict[str, dict[ChannelId, Desired]] = defaultdict(dict)
         for cid, ch in keys:
             state = self.runtimes[cid].desired.get(ch)
             if state is not None:
                 batches[cid][ch] = state
-        sem = asyncio.Semaphore(self.settings.concurrency)
-        outcomes = await asyncio.gather(
-            *(self._dispatch(self.runtimes[cid], batch, sem) for cid, batch in batches.items())
-        )
-        return CommandOutcome(time.perf_counter() - started, {o.controller_id: o for o in outcomes})
+        # A fixed pool of workers takes the batches in turn: asyncio.Semaphore on Python 3.11 scans
+        # its waiters on every release (thousands waiting at the one switch: quadratic).
+        pending = iter(batches.items())
+        outcomes: dict[str, ControllerOutcome] = {}
+
+        async def worker() -> None:
+            for cid, batch in pending:  # one shared iterator: each batch is taken once
+                outcomes[cid] = await self._dispatch(self.runtimes[cid], batch, on_outcome)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(batches)))))
+        return CommandOutcome(time.perf_counter() - started, {cid: outcomes[cid] for cid in batches})
 
     async def _dispatch(
-        self, rt: Runtime, batch: dict[ChannelId, Desired], sem: asyncio.Semaphore
+        self, rt: Runtime, batch: dict[ChannelId, Desired], on_outcome: Callable[[ControllerOutcome], None] | None = None
     ) -> ControllerOutcome:
-        async with sem:
-            known_offline = rt.link.state is LinkState.OFFLINE
-            deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
-            outcome = await self._apply_and_confirm(rt, batch, deadline)
+        known_offline = rt.link.state is LinkState.OFFLINE
+        deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
+        outcome = await self._apply_and_confirm(rt, batch, deadline)
         assert outcome is not None  # a command always has a batch
         if outcome.status is not Status.CONFIRMED:
             rt.wake.set()  # the supervisor takes it from here, with backoff
+        if on_outcome is not None:
+            try:
+                on_outcome(outcome)
+            except Exception:  # a faulty listener must never fail the command
+                log.exception("%s: the outcome's listener failed", rt.id)
         return outcome
 
     async def _apply_and_confirm(

@@ -86,3 +86,14 @@ class ConvergedEvent:
 
 EngineEvent = ReadingEvent | LinkEvent | ConvergedEvent
 Listener = Callable[[EngineEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconfigured:
+    """What a new inventory changed in the engine: controllers by id."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    kept: int
+    """Controllers whose runtime, driver and session were kept."""

@@ -51,7 +51,7 @@ class Link:
         if self.state is LinkState.ONLINE:
             return False
         if self.state is LinkState.OFFLINE:
-            log.info("%s: back online after %.0f s", self.controller_id, time.time() - self.since)
+            log.info("%s: back online after %.0f s", self.controller_id, time.time() - self.since, extra={"controller": self.controller_id})
         self.state, self.since, self.last_error = LinkState.ONLINE, time.time(), None
         return True
 
@@ -61,6 +61,6 @@ class Link:
         self.retry_at = time.monotonic() + self.backoff.next_delay()
         if self.state is LinkState.OFFLINE:
             return False
-        log.warning("%s: offline: %s", self.controller_id, error)
+        log.warning("%s: offline: %s", self.controller_id, error, extra={"controller": self.controller_id})
         self.state, self.since = LinkState.OFFLINE, time.time()
         return True

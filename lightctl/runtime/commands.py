@@ -55,6 +55,10 @@ class CommandReport:
     scene: str
     target: str
     outcome: CommandOutcome
+    source: str = ""
+    """Who asked: ``operator``, ``schedule``, ``startup``, ``expiry``, ``show``."""
+    action: str = ""
+    """``override``, ``curtail``, ``reconcile``, ``confirm``."""
 
     def as_json(self) -> dict[str, Any]:
         return {

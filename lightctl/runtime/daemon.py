@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from lightctl.config.problems import ConfigError
 from lightctl.inventory.handback import cannot_release
 from lightctl.inventory.handback import refusal as handback_refusal
 from lightctl.inventory.index import Inventory
@@ -34,23 +35,30 @@ from lightctl.model.scenes import HANDBACK_SCENE, ShowConfig
 from lightctl.model.times import from_ms, iso_local
 from lightctl.reconcile.engine import Engine
 from lightctl.reconcile.outcomes import (
+    ControllerOutcome,
     ConvergedEvent,
     EngineEvent,
     EngineSettings,
     LinkEvent,
     ReadingEvent,
+    Status,
 )
 from lightctl.resolve.desired import resolve
+from lightctl.resolve.loading import load_config
 from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
+from lightctl.runtime.events import Published
 from lightctl.runtime.hooks import DaemonService
+from lightctl.runtime.reload import ReloadRefused, ReloadReport, reload_daemon
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
+from lightctl.runtime.telemetry import Telemetry
 from lightctl.services.metrics import installation_metrics
 from lightctl.store import ResultRow, Store, StoreWriteFailed
 from scenes.model import SceneBook, UnknownScene
+from schedules.runner import run_until_cancelled
 
 log = logging.getLogger("lightctl.daemon")
 
-UNRECORDED_SOURCES = frozenset({"schedule", "startup", "expiry", "show"})
+UNRECORDED_SOURCES = frozenset({"schedule", "startup", "expiry", "show", "reload"})
 """The daemon's own commands, which switch even when the store cannot record them."""
 
 READING_RECORD_INTERVAL_S = 60.0
@@ -67,10 +75,13 @@ class Daemon:
         schedule: ScheduleSource | None = None,
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
+        config_path: str | Path | None = None,
     ) -> None:
         """``store``: records elsewhere than ``database`` or the config's (tests give a store with
         a short busy timeout)."""
         self.config = config
+        self.config_path = config_path
+        """The file the config came from, read again by a reload (None: built in code, tests)."""
         self.inventory = Inventory(config)
         self.scenes = SceneBook(config.all_scenes(), self.inventory)
         self.tz = ZoneInfo(config.installation.timezone)
@@ -91,16 +102,19 @@ class Daemon:
         self.schedule = schedule
         self.clock = clock
         self.overrides: list[Override] = []
-        self.subscribers: list[Callable[[dict[str, Any]], None]] = []
-        self._command_lock = asyncio.Lock()
+        self.subscribers: list[Callable[[Published], None]] = []
+        self.command_lock = asyncio.Lock()
         self._last_recorded: dict[str, float] = {}
         self._expiry_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.records = self.store.shows
-        self.services: list[DaemonService] = []
-        """Parts that follow the field (lightctl.runtime.hooks), attached by lightctl.runtime.wiring."""
         self.shows = ShowRunner(self)
+        self.telemetry = Telemetry(self.engine, self.store, self.shows, lambda: list(self.overrides))
+        self.services: list[DaemonService] = [self.telemetry]
+        """Parts that follow the field (lightctl.runtime.hooks): the telemetry, then what
+        lightctl.runtime.wiring attaches."""
         self._scheduled_shows_started: set[tuple[str, str]] = set()
+        self._schedule_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -118,7 +132,21 @@ class Daemon:
         if reconcile:
             await self.reconcile("startup", source="startup", force=True)
 
+    def run_schedule(self) -> None:
+        """Reconcile at every schedule transition, clock jump and missed trigger, from now on (the
+        daemon has just reconciled). Started again when a reload brings a new schedule."""
+        if self._schedule_task is not None:
+            self._schedule_task.cancel()
+            self._schedule_task = None
+        if self.schedule is not None:
+            self._schedule_task = asyncio.create_task(
+                run_until_cancelled(self.schedule, self.reconcile, zone=self.tz, wall=self.clock), name="schedule-runner"
+            )
+
     async def stop(self) -> None:
+        if self._schedule_task is not None:
+            self._schedule_task.cancel()
+            await asyncio.gather(self._schedule_task, return_exceptions=True)
         await self.shows.close()
         if self._expiry_task is not None:
             self._expiry_task.cancel()
@@ -174,7 +202,7 @@ class Daemon:
         """Bring the field to the desired state for now. Only what changed is sent, unless forced
         (start-up: nothing is known of the field yet), and ``force_keys`` are sent in any case
         (the channels a show just drove: their end state is confirmed by read-back)."""
-        async with self._command_lock:
+        async with self.command_lock:
             desired, _why = self.desired_now()
             changed = self.engine.set_desired(desired)
             keys = set(desired) if force else changed | set(force_keys)
@@ -186,7 +214,7 @@ class Daemon:
 
     async def confirm(self, keys: Iterable[ChannelKey], reason: str) -> CommandReport:
         """Send and read back these channels' desired state (a held show's last cue)."""
-        async with self._command_lock:
+        async with self.command_lock:
             return await self._run_command(set(keys), user="lightctl", source="show", action="confirm", scene=None, target=reason)
 
     async def _start_scheduled_shows(self) -> None:
@@ -241,7 +269,7 @@ class Daemon:
             raise CommandRefused(handback_refusal(f"scene {scene!r} on {target!r}", refused))
         if until is not None and until <= self.now():
             raise CommandRefused(f"'until' {until.isoformat()} is in the past")
-        async with self._command_lock:
+        async with self.command_lock:
             superseded = [o.id for o in self.overrides if o.kind == kind and self.inventory.select(o.target) <= selected]
             oid = await self.store.layers.add(
                 user=user, kind=kind, scene=scene, target=target, until=until, supersedes=superseded
@@ -273,7 +301,7 @@ class Daemon:
         if not 0 <= cap < 100:
             raise CommandRefused(f"a curtailment level must be 0 (off) to 99 percent, got {cap:g}")
         selected = self.select(target)
-        async with self._command_lock:
+        async with self.command_lock:
             before, _ = self.desired_now()
             probe = Override(0, "curtail", "curtail", target, user, until, cap)
             after, _ = self.desired_now(probe.layer())
@@ -292,6 +320,21 @@ class Daemon:
                 selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target
             )
         return CurtailReport(oid, len(shed), sum(r[2] for r in shed), sum(r[5] for r in shed) / 1000, report)
+
+    async def reload(self, config: Config) -> ReloadReport:
+        """Take a new, already validated config while running (lightctl.runtime.reload)."""
+        return await reload_daemon(self, config)
+
+    async def reload_from_file(self) -> ReloadReport:
+        """Read the config file the daemon was started from again, validate it completely, and
+        take it; any problem refuses the reload and the running config stays (SIGHUP, the API)."""
+        if self.config_path is None:
+            raise ReloadRefused("this daemon was not started from a config file: nothing to reload")
+        try:
+            config = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as exc:
+            raise ReloadRefused(f"the config file has problems; the running config is kept.\n{exc}") from None
+        return await self.reload(config)
 
     def select(self, target: str) -> frozenset[ChannelKey]:
         """The channels an operator's selector names; a selector that is malformed, names what does
@@ -347,7 +390,10 @@ class Daemon:
             # schedule through a full disk; the store's health and this line say what is missing.
             log.error("%s (%s) sent without a record: the store cannot write: %s", action, target, exc)
             command_id = 0
-        outcome = await self.engine.command(keys)
+        def result(outcome: ControllerOutcome) -> None:
+            self.publish({"type": "result", "command_id": command_id, "controller": outcome.controller_id, **outcome.as_json()})
+
+        outcome = await self.engine.command(keys, on_outcome=result)
         rows = [
             ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
             for o in outcome.controllers.values()
@@ -357,7 +403,13 @@ class Daemon:
                 await self.store.commands.finished(command_id, outcome.elapsed_s, rows)
             except StoreWriteFailed as exc:  # sent: the outcome stands; the record stays 'running' -> 'interrupted'
                 log.error("command #%d was carried out but its outcome could not be recorded: %s", command_id, exc)
-        report = CommandReport(command_id, scene or action, target or "", outcome)
+        report = CommandReport(command_id, scene or action, target or "", outcome, source, action)
+        log.info(
+            "command #%d %s %s on %s by %s: %d confirmed, %d unconfirmed, %d failed in %.3f s",
+            command_id, source, scene or action, target, user, outcome.count(Status.CONFIRMED),
+            outcome.count(Status.UNCONFIRMED), outcome.count(Status.FAILED), outcome.elapsed_s,
+            extra={"command": command_id, "user": user},
+        )
         self.publish({"type": "command", **report.as_json()})
         for service in self.services:
             try:
@@ -413,10 +465,13 @@ class Daemon:
 
 
     def publish(self, message: dict[str, Any]) -> None:
-        """An event for the WebSocket's subscribers (console, federation)."""
+        """An event for the WebSocket's subscribers (console, federation), serialized once."""
+        if not self.subscribers:
+            return
+        event = Published(message)
         for subscriber in list(self.subscribers):
             try:
-                subscriber(message)
+                subscriber(event)
             except Exception:
                 log.exception("a subscriber failed")
 

@@ -10,5 +10,6 @@ from lightctl.runtime.daemon import Daemon
 
 
 def attach_services(daemon: Daemon) -> Daemon:
-    """Attach every service the configuration asks for; returns the daemon."""
+    """Attach every service the configuration asks for; returns the daemon. (The daemon's own
+    telemetry is always attached, by the daemon itself.)"""
     return daemon

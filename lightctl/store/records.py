@@ -29,6 +29,7 @@ from lightctl.store.health import StoreHealth
 from lightctl.store.layers import OperatorLayers
 from lightctl.store.migrate import applied_versions, check_not_newer, known_migrations, migrate
 from lightctl.store.observations import DAY_MS, PRUNE_INTERVAL_S, Observations, prune_readings
+from lightctl.store.ownership import Ownership
 from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
 from lightctl.store.sessions import Sessions
 from lightctl.store.shows import ShowRuns
@@ -73,6 +74,7 @@ class Store:
         """Whether the last :meth:`open` checked integrity (the stop before it was not clean)."""
         self._conn: sqlite3.Connection | None = None
         self._run_id: int | None = None
+        self.ownership = Ownership(self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -81,6 +83,15 @@ class Store:
         the last stop cut short, and start the writer. Blocking: call it in a thread."""
         if self.path == ":memory:":
             raise StoreError("the store needs a file: its writer and readers are separate connections")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.ownership.take()
+        try:
+            self._open()
+        except BaseException:
+            self.ownership.release()
+            raise
+
+    def _open(self) -> None:
         conn = connect_writer(self.path, self.busy_timeout_s)
         try:
             self.integrity_checked = not _last_stop_clean(conn)
@@ -144,6 +155,12 @@ class Store:
     def close(self) -> None:
         """Write everything queued, then record the clean stop and close."""
         conn, self._conn = self._conn, None
+        try:
+            self._close(conn)
+        finally:
+            self.ownership.release()
+
+    def _close(self, conn: sqlite3.Connection | None) -> None:
         stopped = self.writer.stop()
         self.readers.close()
         if conn is None:

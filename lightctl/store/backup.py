@@ -1,0 +1,124 @@
+"""Backing the records up while the daemon runs, and restoring them while it does not.
+
+* :func:`backup` copies the database with SQLite's online backup API in one step: the copy is the
+  database as one read transaction saw it, consistent whatever the writer does meanwhile (in WAL
+  mode a reader holds up no writer). The copy is checked (``PRAGMA integrity_check``) before it is
+  given its final name, so a half-written backup never passes for a good one.
+* :func:`restore` refuses while a daemon holds the database (its owner lock), checks the backup's
+  integrity and that this lightctl knows every migration it carries, keeps the current database
+  beside it (``<db>.before-restore-<time>``), and puts the backup in place by a rename.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lightctl.model.times import now_ms
+from lightctl.store.errors import StoreError
+from lightctl.store.migrate import known_migrations
+from lightctl.store.ownership import Ownership
+
+
+@dataclass(frozen=True, slots=True)
+class BackupReport:
+    path: Path
+    bytes: int
+    seconds: float
+    schema_version: int
+    commands: int
+
+
+def _check(path: Path) -> tuple[int, int]:
+    """Integrity of a database file, and (highest migration, commands recorded)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        try:
+            found = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a readable database: {exc}") from None
+        if found != ["ok"]:
+            raise StoreError(f"{path}: integrity check failed: {'; '.join(found[:5])}")
+        try:
+            version = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] or 0
+            commands = conn.execute("SELECT COUNT(*) FROM commands").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{path} is not a lightctl database: {exc}") from None
+        return int(version), int(commands)
+    finally:
+        conn.close()
+
+
+def backup(database: str | Path, target: str | Path, *, overwrite: bool = False) -> BackupReport:
+    source_path, target_path = Path(database), Path(target)
+    if not source_path.exists():
+        raise StoreError(f"no database at {source_path}")
+    if target_path.exists() and not overwrite:
+        raise StoreError(f"{target_path} exists: choose another name, or --force to replace it")
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = target_path.with_name(target_path.name + ".partial")
+    started = time.monotonic()
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=10.0)
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)  # one step: one read transaction, a consistent copy
+        finally:
+            copy.close()
+    except sqlite3.Error as exc:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"backup of {source_path} failed: {exc}") from None
+    finally:
+        source.close()
+    try:
+        version, commands = _check(partial)
+    except StoreError:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target_path)
+    return BackupReport(target_path, target_path.stat().st_size, time.monotonic() - started, version, commands)
+
+
+def restore(backup_path: str | Path, database: str | Path) -> Path | None:
+    """Put ``backup_path`` in place of ``database``; returns where the previous database was kept
+    (None if there was none). Raises :class:`StoreError` (``DatabaseInUse`` while a daemon runs)."""
+    source, target = Path(backup_path), Path(database)
+    if not source.exists():
+        raise StoreError(f"no backup at {source}")
+    _check(source)
+    known = {m.version for m in known_migrations()}
+    unknown = sorted(v for v in _versions(source) if v not in known)
+    if unknown:
+        raise StoreError(
+            f"{source} was written by a newer lightctl (migrations {', '.join(map(str, unknown))} are unknown here): "
+            "restore it with that version"
+        )
+    owner = Ownership(target)
+    owner.take()  # refuses while a daemon runs on the database
+    try:
+        kept: Path | None = None
+        if target.exists():
+            kept = target.with_name(f"{target.name}.before-restore-{now_ms()}")
+            os.replace(target, kept)
+            for suffix in ("-wal", "-shm"):
+                side = Path(f"{target}{suffix}")
+                if side.exists():
+                    os.replace(side, Path(f"{kept}{suffix}"))
+        incoming = target.with_name(target.name + ".restoring")
+        shutil.copyfile(source, incoming)
+        os.replace(incoming, target)
+        return kept
+    finally:
+        owner.release()
+
+
+def _versions(path: Path) -> list[int]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations")]
+    finally:
+        conn.close()
