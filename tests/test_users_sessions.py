@@ -157,7 +157,7 @@ async def test_a_websocket_closes_when_its_session_ends(make_farm: Any, tmp_path
             await session.ws_connect(f"{live.url}/api/v1/ws", headers={"Origin": "https://evil.example"})
         assert refused.value.status == 403
         ws = await session.ws_connect(f"{live.url}/api/v1/ws", headers={"Origin": live.url})
-        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        assert (await ws.receive_json(timeout=5))[0]["type"] == "hello"  # frames are arrays of events
         async with session.delete(f"{live.url}/api/v1/session", headers={CSRF_HEADER: csrf}) as response:
             assert response.status == 200
         closing = await ws.receive(timeout=5)

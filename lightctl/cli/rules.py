@@ -5,8 +5,8 @@ for the caller the token or local credential names). A command that acts on the 
 records directly (users and tokens on the daemon's machine) is checked here, against
 ``lightctl.services.access``, for the local caller: whoever can read the local credential, i.e.
 the daemon's OS user. The rest carry no lightctl identity: they read the config file, start a
-process, or commission field devices directly, and the operating system and the network decide
-who may. A command missing from :data:`COMMANDS` does not run (and a test fails), as a route
+process, copy or replace the database file (backup, restore), or commission field devices
+directly, and the operating system and the network decide who may. A command missing from :data:`COMMANDS` does not run (and a test fails), as a route
 without a rule cannot be registered.
 """
 
@@ -25,6 +25,7 @@ class Acts(Enum):
     RECORDS = "on the daemon's records as the local caller, checked here (through the API with --url)"
     CONFIG = "reads the config file only"
     PROCESS = "starts the daemon, simulators or a benchmark of its own: the OS user's rights decide"
+    FILES = "copies or replaces the daemon's database file: the file system's permissions decide"
     COMMISSIONING = "talks to field devices directly, before or beside the daemon: no lightctl identity"
 
 
@@ -38,6 +39,7 @@ API = Rule(Acts.API)
 CONFIG = Rule(Acts.CONFIG)
 PROCESS = Rule(Acts.PROCESS)
 COMMISSIONING = Rule(Acts.COMMISSIONING)
+FILES = Rule(Acts.FILES)
 ADMINISTER_RECORDS = Rule(Acts.RECORDS, Permission.ADMINISTER)
 
 COMMANDS: Mapping[str, Rule] = {
@@ -45,6 +47,9 @@ COMMANDS: Mapping[str, Rule] = {
     "sim": PROCESS,
     "demo": PROCESS,
     "config check": CONFIG,
+    "config reload": API,
+    "backup": FILES,
+    "restore": FILES,
     "scene apply": API,
     "scene list": CONFIG,
     "scene show": CONFIG,
@@ -65,6 +70,8 @@ COMMANDS: Mapping[str, Rule] = {
     "bench store": PROCESS,
     "bench show": PROCESS,
     "bench access": PROCESS,
+    "bench load": PROCESS,
+    "bench soak": PROCESS,
     "opcua cert": COMMISSIONING,
     "opcua check": COMMISSIONING,
     "dali scan": COMMISSIONING,

@@ -76,7 +76,8 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
           f"{c['kept']} kept with their sessions; scenes {'changed' if result['scenes_changed'] else 'unchanged'}, "
           f"schedule {'changed' if result['schedule_changed'] else 'unchanged'}")
     if result["needs_restart"]:
-        print(f"  waiting for a restart: daemon.{', daemon.'.join(result['needs_restart'])}")
+        waiting = [name if name == "access" else f"daemon.{name}" for name in result["needs_restart"]]
+        print(f"  waiting for a restart: {', '.join(waiting)}")
     return EXIT_OK
 
 
