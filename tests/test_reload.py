@@ -14,7 +14,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import build_config, free_port, installation_data, local_secret, modbus_controller, with_endpoints
+from conftest import (
+    build_config,
+    free_port,
+    installation_data,
+    local_secret,
+    modbus_controller,
+    with_endpoints,
+)
 
 from lightctl.model.values import OFF
 from lightctl.runtime.daemon import Daemon
