@@ -6,13 +6,24 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from lightctl.model.desired import Released
 from lightctl.runtime.commands import CommandRefused
 from lightctl.runtime.events import Published
 from lightctl.services.access import Permission
-from web.context import DAEMON, OPENAPI, WEBSOCKETS, body, error, requested_until, user_of
+from web.context import (
+    ACCESS,
+    CSRF,
+    DAEMON,
+    OPENAPI,
+    WEBSOCKETS,
+    body,
+    caller_of,
+    error,
+    requested_until,
+    user_of,
+)
 from web.routing import Route, path_parameter, query_parameter
 from web.schemas import COMMAND_REPORT, OBJECTS, OVERRIDE_CLEARED
 from web.status_page import render_status_page
@@ -155,7 +166,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 batch = [backlog.popleft() for _ in range(min(len(backlog), WS_FRAME_EVENTS))]
                 await ws.send_str("[" + ",".join(event.text() for event in batch) + "]")
 
+    async def still_allowed() -> None:
+        """A session or token revoked (or timed out) while the socket is open closes it."""
+        caller = caller_of(request)
+        while True:
+            await asyncio.sleep(WEBSOCKET_RECHECK_S)
+            if not await request.app[ACCESS].still_valid(caller):
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"signed out")
+                return
+
     send_task = asyncio.create_task(sender())
+    check_task = asyncio.create_task(still_allowed())
     try:
         await ws.send_str("[" + Published({"type": "hello", "status": daemon.status()}).text() + "]")
         async for msg in ws:
@@ -163,7 +184,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 break
     finally:
         send_task.cancel()
-        await asyncio.gather(send_task, return_exceptions=True)
+        check_task.cancel()
+        await asyncio.gather(send_task, check_task, return_exceptions=True)
         daemon.subscribers.remove(push)
         request.app[WEBSOCKETS].discard(ws)
     return ws
@@ -171,7 +193,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def status_page(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    return web.Response(text=render_status_page(daemon.status(), daemon.metrics()), content_type="text/html")
+    page = render_status_page(daemon.status(), daemon.metrics(), caller_of(request).describe(), request.get(CSRF))
+    return web.Response(text=page, content_type="text/html")
 
 
 WS_BACKLOG = 50_000
@@ -180,6 +203,9 @@ WS_COALESCE_S = 0.05
 """How long a client's sender waits for more events before sending a frame."""
 WS_FRAME_EVENTS = 2_000
 """Events in one frame at most."""
+
+WEBSOCKET_RECHECK_S = 30.0
+"""How often an open WebSocket's caller is checked again (revoked, signed out, timed out)."""
 
 UNTIL = {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}
 

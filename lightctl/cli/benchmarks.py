@@ -47,6 +47,11 @@ def register(sub: Any) -> None:
     p.add_argument("--processes", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_show)
+    p = bench.add_parser("access", help="sign-in, the password hash and checking each caller, against the API's floor")
+    p.add_argument("--requests", type=int, default=500)
+    p.add_argument("--rounds", type=int, default=10, help="password hashes and sign-ins")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_access)
 
 
 def cmd_bench_switch(args: argparse.Namespace) -> int:
@@ -68,6 +73,14 @@ def cmd_bench_show(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_show_bench(args))
+
+
+def cmd_bench_access(args: argparse.Namespace) -> int:
+    from lightctl.bench.access import run_access_bench
+    from lightctl.cli.common import full_config
+    from lightctl.loop import run
+
+    return run(run_access_bench(args, full_config(args)))
 
 
 def cmd_bench_load(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from lightctl.model.access import AccessSettings
 from lightctl.model.installation import ControllerConfig, DaemonSettings, District, Frozen, Installation, Tag
 from lightctl.model.scenes import BUILTIN_SCENES, SceneConfig, ShowConfig
 from lightctl.model.schedule import ScheduleConfig
@@ -20,6 +21,7 @@ class Config(Frozen):
     scenes: list[SceneConfig] = []
     shows: list[ShowConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
+    access: AccessSettings = AccessSettings()
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:
