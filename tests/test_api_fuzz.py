@@ -25,7 +25,7 @@ from schemathesis.checks import (
     unsupported_method,
 )
 
-from lightctl.runtime.credentials import load_or_create_token
+from lightctl.runtime.credentials import new_local_credential
 from lightctl.runtime.daemon import Daemon
 from lightctl.simulation.farm import SimulatorFarm
 from web import app as web_app
@@ -69,9 +69,9 @@ class Served:
         farm = SimulatorFarm(data, config, processes=1, any_port=True)
         endpoints = await farm.start()
         daemon = Daemon(config.with_controller_settings(endpoints), database=self.database)
-        self.token = load_or_create_token(str(self.database))
+        self.token = new_local_credential()
         await daemon.start()
-        runner = await serve(daemon, "127.0.0.1", 0, self.token)
+        runner = await serve(daemon, "127.0.0.1", 0, local_credential=self.token)
         self.url = f"http://127.0.0.1:{bound_port(runner)}"
         self.ready.set()
         try:

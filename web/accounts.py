@@ -11,8 +11,9 @@ from lightctl.model.times import to_ms
 from lightctl.runtime.commands import CommandRefused
 from lightctl.services.access import Permission
 from lightctl.services.users import views
-from web.context import ACCESS, DAEMON, body, caller_of, error
+from web.context import ACCESS, DAEMON, body, caller_of, error, path_id
 from web.routing import Route, path_parameter, query_parameter
+from web.schemas import OBJECTS
 
 AUDIT_LIMIT_MAX = 5000
 
@@ -103,10 +104,7 @@ async def get_audit(request: web.Request) -> web.Response:
 
 
 def _number(request: web.Request, key: str, what: str) -> int:
-    try:
-        return int(request.match_info[key])
-    except ValueError:
-        raise CommandRefused(f"{what} must be a number") from None
+    return path_id(request, key, what.removesuffix(" id"))
 
 
 def _instant(text: str | None, name: str, now: datetime) -> int | None:
@@ -149,15 +147,16 @@ ROUTES = (
           responses={"404": "no such user"}),
     Route("POST", "/api/v1/users/{name}/enable", enable_user, Permission.ADMINISTER, "Enable a disabled user",
           parameters=NAME, responses={"404": "no such user"}),
-    Route("GET", "/api/v1/tokens", list_tokens, Permission.ADMINISTER, "API tokens (never their values)"),
+    Route("GET", "/api/v1/tokens", list_tokens, Permission.ADMINISTER, "API tokens (never their values)", response=OBJECTS),
     Route("POST", "/api/v1/tokens", create_token, Permission.ADMINISTER,
           "Create an API token for a user, scoped to a role their own covers; its value is in this answer only",
           body={"type": "object", "required": ["user", "label"], "properties": {
               "user": {"type": "string"}, "label": {"type": "string", "description": "what it is for"},
-              "role": ROLE, "days": {"type": ["integer", "null"], "description": "expiry (default: access.token_days)"}}}),
+              "role": ROLE, "days": {"type": ["integer", "null"], "description": "expiry (default: access.token_days)"}}},
+          responses={"404": "no such user"}),
     Route("DELETE", "/api/v1/tokens/{token_id}", revoke_token, Permission.ADMINISTER, "Revoke an API token",
           parameters=[path_parameter("token_id", "integer")], responses={"404": "no such token"}),
-    Route("GET", "/api/v1/sessions", list_sessions, Permission.ADMINISTER, "Sessions in force, newest first"),
+    Route("GET", "/api/v1/sessions", list_sessions, Permission.ADMINISTER, "Sessions in force, newest first", response=OBJECTS),
     Route("DELETE", "/api/v1/sessions/{session_id}", end_session, Permission.ADMINISTER, "End a session",
           parameters=[path_parameter("session_id", "integer")], responses={"404": "no such session"}),
     Route("GET", "/api/v1/audit", get_audit, Permission.ADMINISTER,
@@ -165,5 +164,6 @@ ROUTES = (
           parameters=[query_parameter("user", "string", "one user name"),
                       query_parameter("from", "string", "ISO 8601 date or time, inclusive (installation's zone)"),
                       query_parameter("to", "string", "ISO 8601 date or time, exclusive"),
-                      query_parameter("limit", "integer", f"1-{AUDIT_LIMIT_MAX}, default 200")]),
+                      query_parameter("limit", "integer", f"1-{AUDIT_LIMIT_MAX}, default 200")],
+          response=OBJECTS, responses={"400": "a bad time or limit"}),
 )

@@ -182,6 +182,22 @@ def user_of(request: web.Request) -> str:
     return request[CALLER].name
 
 
+MAX_ID = 2**63 - 1
+"""Record ids are 64-bit integers: anything larger names nothing."""
+
+
+def path_id(request: web.Request, key: str, what: str) -> int:
+    """A record's id in the path: 400 when it is not a number, 404 when no record can have it."""
+    raw = request.match_info[key]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise CommandRefused(f"{what} id must be a number, got {raw[:40]!r}") from None
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"no {what} #{value}")
+    return value
+
+
 async def body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}

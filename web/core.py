@@ -21,6 +21,7 @@ from web.context import (
     body,
     caller_of,
     error,
+    path_id,
     requested_until,
     user_of,
 )
@@ -96,10 +97,7 @@ async def apply_scene(request: web.Request) -> web.Response:
 
 async def delete_override(request: web.Request) -> web.Response:
     user = user_of(request)
-    try:
-        override_id = int(request.match_info["override_id"])
-    except ValueError:
-        return error(400, "override id must be a number")
+    override_id = path_id(request, "override_id", "override")
     report = await request.app[DAEMON].clear_override(override_id, user=user)
     return web.json_response({"cleared": override_id, "command": report.as_json() if report else None})
 
@@ -115,10 +113,7 @@ async def get_commands(request: web.Request) -> web.Response:
 
 async def get_command(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    try:
-        command_id = int(request.match_info["command_id"])
-    except ValueError:
-        return error(400, "command id must be a number")
+    command_id = path_id(request, "command_id", "command")
     command = await daemon.store.commands.get(command_id)
     if command is None:
         return error(404, f"no command #{command_id}")

@@ -10,7 +10,7 @@ from lightctl.runtime.commands import CommandRefused
 from lightctl.runtime.showrunner import ShowHeld, ShowRefused, UnknownShow
 from lightctl.services.access import Permission
 from scenes.model import UnknownScene
-from web.context import DAEMON, body, error, requested_until, user_of
+from web.context import DAEMON, body, error, path_id, requested_until, user_of
 from web.routing import Route, path_parameter, query_parameter
 from web.schemas import COMMAND_REPORT, CURTAIL_REPORT, OBJECTS, RESTORED, SHOW_HELD, SHOW_RUN, SHOW_STATUS
 
@@ -125,11 +125,7 @@ async def list_curtailments(request: web.Request) -> web.Response:
 
 async def restore(request: web.Request) -> web.Response:
     user = user_of(request)
-    raw = request.match_info.get("curtailment_id")
-    try:
-        ids = None if raw is None else [int(raw)]
-    except ValueError:
-        return error(400, "curtailment id must be a number")
+    ids = None if "curtailment_id" not in request.match_info else [path_id(request, "curtailment_id", "curtailment")]
     report = await request.app[DAEMON].restore(ids, user=user)
     return web.json_response({"restored": ids or "all", "command": report.as_json() if report else None})
 

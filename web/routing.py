@@ -71,7 +71,10 @@ class Route:
 
 
 def path_parameter(name: str, kind: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+    schema: dict[str, Any] = {"type": kind}
+    if kind == "integer":  # record ids: 64-bit, from 1
+        schema.update(minimum=1, maximum=2**63 - 1)
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def query_parameter(name: str, kind: str = "string", description: str = "") -> dict[str, Any]:
