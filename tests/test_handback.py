@@ -30,7 +30,15 @@ from lightctl.runtime.daemon import Daemon
 from lightctl.store import CommandRecord
 from scenes.model import SceneBook
 from schedules.builder import build
-from tests.conftest import ROOT, build_config, free_port, installation_data, modbus_controller, with_endpoints
+from tests.conftest import (
+    ROOT,
+    build_config,
+    free_port,
+    installation_data,
+    modbus_controller,
+    user_with_token,
+    with_endpoints,
+)
 from tests.test_bacnet_cov import _subscriptions
 from tests.test_bacnet_support import building, eventually, running
 from tests.test_cli import lightctl
@@ -175,19 +183,21 @@ async def test_operator_hands_back_through_the_api_and_the_cli_and_a_scene_takes
         daemon, runner = await start_daemon(load_config(config_path))  # no schedule: all off, held at 10
         try:
             assert t1.priority_slot("f1", 10) == 0.0
-            token = (tmp_path / "api-token").read_text().strip()
-            headers = {"Authorization": f"Bearer {token}", "X-Operator": "duty-officer"}
+            token = await user_with_token(daemon, "duty-officer", "operator")
+            headers = {"Authorization": f"Bearer {token}"}
             api = f"http://127.0.0.1:{port}/api/v1"
             async with aiohttp.ClientSession(headers=headers) as session:
                 events = await session.ws_connect(f"{api}/ws")
-                assert (await events.receive_json(timeout=5))["type"] == "hello"
+                assert [e["type"] for e in await events.receive_json(timeout=5)] == ["hello"]
                 async with session.post(f"{api}/handback", json={"target": "controller:t1", "until": "none"}) as response:
                     result = await response.json()
                     assert response.status == 200, result
                 assert result["scene"] == "handback" and result["controllers"]["t1"]["status"] == "confirmed"
                 # the console hears of it: t1's channels now run at the owner's level
-                while (event := await events.receive_json(timeout=5))["type"] != "state" or event["controller"] != "t1":
-                    pass
+                event: dict[str, Any] = {}
+                while event.get("type") != "state" or event["controller"] != "t1":
+                    frame = await events.receive_json(timeout=5)  # a frame is a list of events
+                    event = next((e for e in frame if e["type"] == "state" and e["controller"] == "t1"), frame[-1])
                 assert event["channels"]["f1"] == {"on": True, "level": 25.0, "released": True, "held_by": None}
                 await events.close()
                 assert all(t1.priority_slot(ch, 10) is None for ch in ("f1", "f2", "f3", "f4"))

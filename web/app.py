@@ -1,30 +1,46 @@
-"""The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, a plain status page.
+"""The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, a plain status page and
+the sign-in page.
 
 The routes are the route modules' tables (web.routing): each route declares the permission it
-needs and its OpenAPI description. Every change needs the API token (``Authorization: Bearer ...``,
-kept in a 0600 file beside the database) and is audited with the operator's name (``X-Operator``).
-Reads are open on the API's address, which is loopback by default.
+needs and its OpenAPI description, and is let through only for a caller whose role grants it
+(web.context.authorize: a session, an API token, or the local credential). Every change,
+accepted or refused, is audited (web.auditing). HTTPS when the config gives a certificate.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from aiohttp import web
 
+from lightctl.runtime.credentials import first_password_path
 from lightctl.runtime.daemon import Daemon
-from web import admin, core, faults, operations, telemetry
-from web.context import DAEMON, OPENAPI, TOKEN, WEBSOCKETS, errors_as_json
+from lightctl.services.users.accounts import Accounts
+from lightctl.services.users.auth import Authenticator
+from web import accounts, admin, core, faults, operations, session, telemetry
+from web.auditing import audit_changes
+from web.context import ACCESS, DAEMON, OPENAPI, WEBSOCKETS, errors_as_json
 from web.routing import openapi_document, register
 
-ROUTE_MODULES = (core, operations, telemetry, admin, faults)
+ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts, faults)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 
-def create_app(daemon: Daemon, token: str) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=256 * 1024)
+class TlsSetupError(ValueError):
+    """The configured certificate or key cannot be used; the message names the file."""
+
+
+def create_app(daemon: Daemon, *, local_credential: str | None) -> web.Application:
+    """``local_credential``: the value of the file beside the database that the CLI on this
+    machine presents (None: no local caller)."""
+    app = web.Application(middlewares=[audit_changes, errors_as_json], client_max_size=256 * 1024)
     app[DAEMON] = daemon
-    app[TOKEN] = token
+    user_accounts = Accounts(
+        daemon.store, daemon.config.access, daemon.clock, first_password_file=first_password_path(daemon.store.path)
+    )
+    app[ACCESS] = Authenticator(user_accounts, local_secret=local_credential)
     app[WEBSOCKETS] = set()
 
     async def close_websockets(app: web.Application) -> AsyncIterator[None]:
@@ -39,12 +55,29 @@ def create_app(daemon: Daemon, token: str) -> web.Application:
     return app
 
 
-async def serve(daemon: Daemon, host: str, port: int, token: str) -> web.AppRunner:
-    """Start the API; the caller owns the loop and calls ``runner.cleanup()`` to stop."""
-    runner = web.AppRunner(create_app(daemon, token), access_log=None)
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server context for the API: TLS 1.2 at least, the certificate chain and its key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(Path(cert), Path(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsSetupError(f"daemon.tls_cert {cert} / daemon.tls_key {key}: cannot be used: {exc}") from None
+    return context
+
+
+async def serve(
+    daemon: Daemon, host: str, port: int, *, local_credential: str | None, tls: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Start the API (HTTPS with ``tls``); the caller owns the loop and calls ``runner.cleanup()``."""
+    runner = web.AppRunner(create_app(daemon, local_credential=local_credential), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner
 
 

@@ -4,16 +4,29 @@ WebSocket of events and the status page."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
+from collections import deque
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from lightctl.model.desired import Released
 from lightctl.runtime.commands import CommandRefused
+from lightctl.runtime.events import Published
 from lightctl.services.access import Permission
-from web.context import DAEMON, OPENAPI, WEBSOCKETS, body, error, requested_until, user_of
+from web.context import (
+    ACCESS,
+    CSRF,
+    DAEMON,
+    OPENAPI,
+    WEBSOCKETS,
+    body,
+    caller_of,
+    error,
+    path_id,
+    requested_until,
+    user_of,
+)
 from web.routing import Route, path_parameter, query_parameter
+from web.schemas import COMMAND_REPORT, OBJECTS, OVERRIDE_CLEARED
 from web.status_page import render_status_page
 
 
@@ -84,10 +97,7 @@ async def apply_scene(request: web.Request) -> web.Response:
 
 async def delete_override(request: web.Request) -> web.Response:
     user = user_of(request)
-    try:
-        override_id = int(request.match_info["override_id"])
-    except ValueError:
-        return error(400, "override id must be a number")
+    override_id = path_id(request, "override_id", "override")
     report = await request.app[DAEMON].clear_override(override_id, user=user)
     return web.json_response({"cleared": override_id, "command": report.as_json() if report else None})
 
@@ -103,10 +113,7 @@ async def get_commands(request: web.Request) -> web.Response:
 
 async def get_command(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    try:
-        command_id = int(request.match_info["command_id"])
-    except ValueError:
-        return error(400, "command id must be a number")
+    command_id = path_id(request, "command_id", "command")
     command = await daemon.store.commands.get(command_id)
     if command is None:
         return error(404, f"no command #{command_id}")
@@ -123,13 +130,23 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """Events as they happen. Each text frame is a JSON array of events (objects with a ``type``),
+    the first frame ``[{"type": "hello", "status": ...}]``: events that come together are sent
+    together, each serialized once for every client. A client that cannot keep up (more than
+    :data:`WS_BACKLOG` events waiting) is not dropped: its backlog is replaced by one
+    ``{"type": "overflow", "dropped": N}`` event, telling it to fetch the state again."""
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+    backlog: deque[Published] = deque()
+    ready = asyncio.Event()
 
-    def push(message: dict[str, Any]) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            queue.put_nowait(message)
+    def push(event: Published) -> None:
+        if len(backlog) >= WS_BACKLOG:
+            dropped = len(backlog)
+            backlog.clear()
+            backlog.append(Published({"type": "overflow", "dropped": dropped}))
+        backlog.append(event)
+        ready.set()
 
     daemon = request.app[DAEMON]
     daemon.subscribers.append(push)
@@ -137,17 +154,33 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
     async def sender() -> None:
         while True:
-            await ws.send_json(await queue.get())
+            await ready.wait()
+            await asyncio.sleep(WS_COALESCE_S)  # let the events of one moment go in one frame
+            ready.clear()
+            while backlog:
+                batch = [backlog.popleft() for _ in range(min(len(backlog), WS_FRAME_EVENTS))]
+                await ws.send_str("[" + ",".join(event.text() for event in batch) + "]")
+
+    async def still_allowed() -> None:
+        """A session or token revoked (or timed out) while the socket is open closes it."""
+        caller = caller_of(request)
+        while True:
+            await asyncio.sleep(WEBSOCKET_RECHECK_S)
+            if not await request.app[ACCESS].still_valid(caller):
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"signed out")
+                return
 
     send_task = asyncio.create_task(sender())
+    check_task = asyncio.create_task(still_allowed())
     try:
-        await ws.send_json({"type": "hello", "status": daemon.status()})
+        await ws.send_str("[" + Published({"type": "hello", "status": daemon.status()}).text() + "]")
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break
     finally:
         send_task.cancel()
-        await asyncio.gather(send_task, return_exceptions=True)
+        check_task.cancel()
+        await asyncio.gather(send_task, check_task, return_exceptions=True)
         daemon.subscribers.remove(push)
         request.app[WEBSOCKETS].discard(ws)
     return ws
@@ -155,8 +188,19 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def status_page(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    return web.Response(text=render_status_page(daemon.status(), daemon.metrics()), content_type="text/html")
+    page = render_status_page(daemon.status(), daemon.metrics(), caller_of(request).describe(), request.get(CSRF))
+    return web.Response(text=page, content_type="text/html")
 
+
+WS_BACKLOG = 50_000
+"""Events waiting for one client before its backlog is replaced by an ``overflow`` event."""
+WS_COALESCE_S = 0.05
+"""How long a client's sender waits for more events before sending a frame."""
+WS_FRAME_EVENTS = 2_000
+"""Events in one frame at most."""
+
+WEBSOCKET_RECHECK_S = 30.0
+"""How often an open WebSocket's caller is checked again (revoked, signed out, timed out)."""
 
 UNTIL = {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}
 
@@ -166,20 +210,24 @@ ROUTES = (
     Route("GET", "/api/v1/controllers/{controller_id}", get_controller, Permission.READ,
           "One controller: desired, confirmed and reported state per channel",
           parameters=[path_parameter("controller_id")], responses={"404": "unknown controller"}),
-    Route("GET", "/api/v1/scenes", get_scenes, Permission.READ, "Scenes"),
+    Route("GET", "/api/v1/scenes", get_scenes, Permission.READ, "Scenes", response=OBJECTS),
     Route("POST", "/api/v1/scenes/{scene_id}/apply", apply_scene, Permission.OPERATE,
           "The one switch: a scene on a selector now, confirmed by read-back",
           parameters=[path_parameter("scene_id")],
-          body={"type": "object", "properties": {"target": {"type": "string", "default": "*"}, "until": UNTIL}}),
+          body={"type": "object", "properties": {"target": {"type": "string", "default": "*"}, "until": UNTIL}},
+          response=COMMAND_REPORT, responses={"404": "no such scene"}),
     Route("DELETE", "/api/v1/overrides/{override_id}", delete_override, Permission.OPERATE,
-          "End an override; the schedule takes over again", parameters=[path_parameter("override_id", "integer")]),
+          "End an override; the schedule takes over again", parameters=[path_parameter("override_id", "integer")],
+          response=OVERRIDE_CLEARED, responses={"404": "no such override in force"}),
     Route("GET", "/api/v1/commands", get_commands, Permission.READ, "Audit of commands, newest first",
-          parameters=[query_parameter("limit", "integer", "1-500, default 50")]),
+          parameters=[query_parameter("limit", "integer", "1-500, default 50")], response=OBJECTS,
+          responses={"400": "limit is not a number"}),
     Route("GET", "/api/v1/commands/{command_id}", get_command, Permission.READ,
           "One command with every controller's result",
-          parameters=[path_parameter("command_id", "integer")], responses={"404": "no such command"}),
+          parameters=[path_parameter("command_id", "integer")], responses={"400": "the id is not a number", "404": "no such command"}),
     Route("GET", "/api/v1/metrics", get_metrics, Permission.READ,
           "Control rate, LED share, lighting-on rate, power, energy"),
     Route("GET", "/api/v1/openapi.json", get_openapi, Permission.READ, "This document"),
-    Route("GET", "/api/v1/ws", websocket, Permission.READ, "WebSocket: state, link, command and show events"),
+    Route("GET", "/api/v1/ws", websocket, Permission.READ, "WebSocket: state, link, result, command and show events",
+          responses={"400": "not a WebSocket upgrade request"}),
 )

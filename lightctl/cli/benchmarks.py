@@ -29,12 +29,36 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=14)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_faults)
+    p = bench.add_parser("load", help="the one switch through the API with and without console clients watching")
+    p.add_argument("--controllers", type=int, default=5000)
+    p.add_argument("--protocol", default="modbus", help="modbus, opcua, dali, bacnet or mixed")
+    p.add_argument("--clients", type=int, default=50, help="console clients: a WebSocket each, and status every 5 s")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--processes", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_load)
+    p = bench.add_parser("soak", help="whole nights in compressed time with random faults: memory, tasks, fds, missed transitions")
+    p.add_argument("--hours", type=float, default=24.0, help="compressed hours to run (default 24)")
+    p.add_argument("--speed", type=float, default=120.0, help="compressed seconds per real second (default 120)")
+    p.add_argument("--controllers", type=int, default=500)
+    p.add_argument("--protocol", default="modbus", help="modbus, opcua, dali, bacnet or mixed")
+    p.add_argument("--fault-share", type=float, default=0.05, help="share of controllers given a fault each time")
+    p.add_argument("--fault-every-min", type=float, default=20.0, help="compressed minutes between new faults")
+    p.add_argument("--seed", type=int, default=2027)
+    p.add_argument("--processes", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_soak)
     p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
     p.add_argument("--controllers", type=int, default=200)
     p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet, a comma-separated list of them, or mixed")
     p.add_argument("--processes", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_show)
+    p = bench.add_parser("access", help="sign-in, the password hash and checking each caller, against the API's floor")
+    p.add_argument("--requests", type=int, default=500)
+    p.add_argument("--rounds", type=int, default=10, help="password hashes and sign-ins")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_access)
 
 
 def cmd_bench_switch(args: argparse.Namespace) -> int:
@@ -63,3 +87,25 @@ def cmd_bench_faults(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_faults_bench(args))
+
+
+def cmd_bench_access(args: argparse.Namespace) -> int:
+    from lightctl.bench.access import run_access_bench
+    from lightctl.cli.common import full_config
+    from lightctl.loop import run
+
+    return run(run_access_bench(args, full_config(args)))
+
+
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from lightctl.bench.load import run_load_bench
+    from lightctl.loop import run
+
+    return run(run_load_bench(args))
+
+
+def cmd_bench_soak(args: argparse.Namespace) -> int:
+    from lightctl.bench.soak import run_soak_bench
+    from lightctl.loop import run
+
+    return run(run_soak_bench(args))

@@ -76,7 +76,8 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
           f"{c['kept']} kept with their sessions; scenes {'changed' if result['scenes_changed'] else 'unchanged'}, "
           f"schedule {'changed' if result['schedule_changed'] else 'unchanged'}")
     if result["needs_restart"]:
-        print(f"  waiting for a restart: daemon.{', daemon.'.join(result['needs_restart'])}")
+        waiting = [name if name == "access" else f"daemon.{name}" for name in result["needs_restart"]]
+        print(f"  waiting for a restart: {', '.join(waiting)}")
     return EXIT_OK
 
 
@@ -84,10 +85,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lightctl.loop import run
     from lightctl.process.service import run_daemon
     from lightctl.store import StoreError
+    from web.app import TlsSetupError
 
     try:
         run(run_daemon(_with_port(full_config(args), args.port), verbose=args.verbose, config_path=config_path(args)))
-    except StoreError as exc:  # a database it cannot use (newer, damaged): said plainly, no traceback
+    except (StoreError, TlsSetupError) as exc:  # a database or certificate it cannot use: said plainly, no traceback
         raise UsageError(str(exc)) from None
     return EXIT_OK
 

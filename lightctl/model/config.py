@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from lightctl.model.faults import FaultsConfig
+from lightctl.model.access import AccessSettings
 from lightctl.model.installation import ControllerConfig, DaemonSettings, District, Frozen, Installation, Tag
 from lightctl.model.scenes import BUILTIN_SCENES, SceneConfig, ShowConfig
 from lightctl.model.schedule import ScheduleConfig
@@ -22,6 +23,7 @@ class Config(Frozen):
     shows: list[ShowConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
     faults: FaultsConfig = FaultsConfig()
+    access: AccessSettings = AccessSettings()
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:

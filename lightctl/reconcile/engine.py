@@ -26,7 +26,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Collection, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable, Mapping
 from typing import Any
 
 from drivers.base import DriverError, PreparedSend, WriteInDoubt
@@ -138,21 +138,24 @@ class Engine:
     async def connect_all(self, timeout_s: float = 5.0, controller_ids: Iterable[str] | None = None) -> int:
         """Open sessions now (warm start before a show or a benchmark). Returns how many
         controllers answered; the others are marked offline and retried in the background."""
-        sem = asyncio.Semaphore(self.settings.concurrency)
-        wanted = self.runtimes.values() if controller_ids is None else [self.runtimes[c] for c in controller_ids]
+        wanted = list(self.runtimes.values()) if controller_ids is None else [self.runtimes[c] for c in controller_ids]
+        pending = iter(wanted)
+        answered = 0
 
-        async def one(rt: Runtime) -> bool:
-            async with sem:
+        async def worker() -> None:  # a pool, not a semaphore: see command()
+            nonlocal answered
+            for rt in pending:
                 try:
                     async with asyncio.timeout(timeout_s):
                         await rt.driver.connect()
                 except (DriverError, TimeoutError) as exc:
                     self._link_failed(rt, str(exc) if isinstance(exc, DriverError) else "connect timed out")
-                    return False
+                    continue
                 self._link_ok(rt)
-                return True
+                answered += 1
 
-        return sum(await asyncio.gather(*(one(rt) for rt in wanted)))
+        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(wanted)))))
+        return answered
 
     async def send(self, controller_id: str, batch: Mapping[ChannelId, ChannelState], deadline_s: float) -> ControllerOutcome:
         """Send one controller's batch now without reading it back (a show's cue). The batch
@@ -278,31 +281,44 @@ class Engine:
 
     # -- the one switch ----------------------------------------------------------------------
 
-    async def command(self, keys: Iterable[ChannelKey]) -> CommandOutcome:
+    async def command(
+        self, keys: Iterable[ChannelKey], on_outcome: Callable[[ControllerOutcome], None] | None = None
+    ) -> CommandOutcome:
         """Send the desired state of these channels now (forced, even where it seems in force),
-        read it back, and report per controller."""
+        read it back, and report per controller: each controller's outcome also goes to
+        ``on_outcome`` as soon as it is known (a console shows them as they come)."""
         started = time.perf_counter()
         batches: dict[str, dict[ChannelId, Desired]] = defaultdict(dict)
         for cid, ch in keys:
             state = self.runtimes[cid].desired.get(ch)
             if state is not None:
                 batches[cid][ch] = state
-        sem = asyncio.Semaphore(self.settings.concurrency)
-        outcomes = await asyncio.gather(
-            *(self._dispatch(self.runtimes[cid], batch, sem) for cid, batch in batches.items())
-        )
-        return CommandOutcome(time.perf_counter() - started, {o.controller_id: o for o in outcomes})
+        # A fixed pool of workers takes the batches in turn: asyncio.Semaphore on Python 3.11 scans
+        # its waiters on every release (thousands waiting at the one switch: quadratic).
+        pending = iter(batches.items())
+        outcomes: dict[str, ControllerOutcome] = {}
+
+        async def worker() -> None:
+            for cid, batch in pending:  # one shared iterator: each batch is taken once
+                outcomes[cid] = await self._dispatch(self.runtimes[cid], batch, on_outcome)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.settings.concurrency, len(batches)))))
+        return CommandOutcome(time.perf_counter() - started, {cid: outcomes[cid] for cid in batches})
 
     async def _dispatch(
-        self, rt: Runtime, batch: dict[ChannelId, Desired], sem: asyncio.Semaphore
+        self, rt: Runtime, batch: dict[ChannelId, Desired], on_outcome: Callable[[ControllerOutcome], None] | None = None
     ) -> ControllerOutcome:
-        async with sem:
-            known_offline = rt.link.state is LinkState.OFFLINE
-            deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
-            outcome = await self._apply_and_confirm(rt, batch, deadline)
+        known_offline = rt.link.state is LinkState.OFFLINE
+        deadline = min(self.settings.deadline_s, OFFLINE_PROBE_S) if known_offline else self.settings.deadline_s
+        outcome = await self._apply_and_confirm(rt, batch, deadline)
         assert outcome is not None  # a command always has a batch
         if outcome.status is not Status.CONFIRMED:
             rt.wake.set()  # the supervisor takes it from here, with backoff
+        if on_outcome is not None:
+            try:
+                on_outcome(outcome)
+            except Exception:  # a faulty listener must never fail the command
+                log.exception("%s: the outcome's listener failed", rt.id)
         return outcome
 
     async def _apply_and_confirm(

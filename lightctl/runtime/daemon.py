@@ -35,6 +35,7 @@ from lightctl.model.scenes import HANDBACK_SCENE, ShowConfig
 from lightctl.model.times import from_ms, iso_local
 from lightctl.reconcile.engine import Engine
 from lightctl.reconcile.outcomes import (
+    ControllerOutcome,
     ConvergedEvent,
     EngineEvent,
     EngineSettings,
@@ -44,7 +45,8 @@ from lightctl.reconcile.outcomes import (
 )
 from lightctl.resolve.desired import resolve
 from lightctl.resolve.loading import load_config
-from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
+from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, NotFound, Override
+from lightctl.runtime.events import Published
 from lightctl.runtime.hooks import DaemonService
 from lightctl.runtime.reload import ReloadRefused, ReloadReport, reload_daemon
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
@@ -100,7 +102,7 @@ class Daemon:
         self.schedule = schedule
         self.clock = clock
         self.overrides: list[Override] = []
-        self.subscribers: list[Callable[[dict[str, Any]], None]] = []
+        self.subscribers: list[Callable[[Published], None]] = []
         self.command_lock = asyncio.Lock()
         self._last_recorded: dict[str, float] = {}
         self._expiry_task: asyncio.Task[None] | None = None
@@ -260,7 +262,7 @@ class Daemon:
         try:
             self.scenes.states(scene)
         except UnknownScene as exc:
-            raise CommandRefused(str(exc)) from None
+            raise NotFound(str(exc)) from None
         selected = self.select(target)
         refused = cannot_release(self.inventory, released_keys(self.scenes.compile(scene, selected)))
         if refused:
@@ -362,16 +364,16 @@ class Daemon:
         ids = active if curtailment_ids is None else curtailment_ids
         unknown = sorted(set(ids) - set(active))
         if unknown:
-            raise CommandRefused(f"no active curtailment {', '.join(f'#{i}' for i in unknown)}")
+            raise NotFound(f"no active curtailment {', '.join(f'#{i}' for i in unknown)}")
         if not ids:
-            raise CommandRefused("no curtailment is active")
+            raise NotFound("no curtailment is active")
         await self.store.layers.clear(ids, by=user)
         self.overrides = [o for o in self.overrides if o.id not in ids]
         return await self.reconcile(f"curtailment {', '.join(f'#{i}' for i in ids)} restored by {user}", source="operator")
 
     async def clear_override(self, override_id: int, *, user: str) -> CommandReport | None:
         if not any(o.id == override_id for o in self.overrides):
-            raise CommandRefused(f"no active override #{override_id}")
+            raise NotFound(f"no active override #{override_id}")
         await self.store.layers.clear([override_id], by=user)
         self.overrides = [o for o in self.overrides if o.id != override_id]
         return await self.reconcile(f"override #{override_id} cleared by {user}", source="operator")
@@ -388,7 +390,10 @@ class Daemon:
             # schedule through a full disk; the store's health and this line say what is missing.
             log.error("%s (%s) sent without a record: the store cannot write: %s", action, target, exc)
             command_id = 0
-        outcome = await self.engine.command(keys)
+        def result(outcome: ControllerOutcome) -> None:
+            self.publish({"type": "result", "command_id": command_id, "controller": outcome.controller_id, **outcome.as_json()})
+
+        outcome = await self.engine.command(keys, on_outcome=result)
         rows = [
             ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
             for o in outcome.controllers.values()
@@ -460,10 +465,13 @@ class Daemon:
 
 
     def publish(self, message: dict[str, Any]) -> None:
-        """An event for the WebSocket's subscribers (console, federation)."""
+        """An event for the WebSocket's subscribers (console, federation), serialized once."""
+        if not self.subscribers:
+            return
+        event = Published(message)
         for subscriber in list(self.subscribers):
             try:
-                subscriber(message)
+                subscriber(event)
             except Exception:
                 log.exception("a subscriber failed")
 

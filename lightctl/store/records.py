@@ -1,7 +1,8 @@
 """The daemon's records: one SQLite database (WAL), written by one writer thread
 (:mod:`lightctl.store.writer`), read through a small pool (:mod:`lightctl.store.readers`), its
 schema brought up to date by numbered migration files (:mod:`lightctl.store.migrate`), and one
-repository per kind of record (``commands``, ``observations``, ``layers``, ``shows``).
+repository per kind of record (``commands``, ``observations``, ``layers``, ``shows``, ``users``,
+``sessions``, ``tokens``, ``audit``).
 
 Opening: the integrity check (``PRAGMA quick_check``, minutes on a big database) runs only when
 the last stop was not clean; every opening is a row of ``store_runs`` that a clean close
@@ -20,19 +21,23 @@ from typing import Any, TypeVar
 
 from lightctl.model.times import now_ms
 from lightctl.store import commands, shows
+from lightctl.store.audit import AuditLog
 from lightctl.store.commands import Commands
 from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S, connect_writer
 from lightctl.store.errors import StoreError
 from lightctl.store.faults import Faults
 from lightctl.store.health import StoreHealth
 from lightctl.store.layers import OperatorLayers
-from lightctl.store.migrate import migrate
+from lightctl.store.migrate import applied_versions, check_not_newer, known_migrations, migrate
 from lightctl.store.observations import DAY_MS, PRUNE_INTERVAL_S, Observations, prune_readings
 from lightctl.store.outbox import Outbox
 from lightctl.store.ownership import Ownership
 from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
+from lightctl.store.sessions import Sessions
 from lightctl.store.shows import ShowRuns
 from lightctl.store.workorders import WorkOrders
+from lightctl.store.tokens import ApiTokens
+from lightctl.store.users import Users
 from lightctl.store.writer import DEFAULT_OBSERVATION_LIMIT, DEFAULT_QUEUE_SIZE, Maintenance, Writer
 
 log = logging.getLogger("lightctl.store")
@@ -62,6 +67,10 @@ class Store:
         self.faults = Faults(self.readers)
         self.work_orders = WorkOrders(self.readers)
         self.outbox = Outbox(self.writer, self.readers)
+        self.users = Users(self.writer, self.readers)
+        self.sessions = Sessions(self.writer, self.readers)
+        self.tokens = ApiTokens(self.writer, self.readers)
+        self.audit = AuditLog(self.writer, self.readers)
         if reading_retention_days is not None:
             retention_ms = reading_retention_days * DAY_MS
             self.writer.maintenance.append(
@@ -103,6 +112,32 @@ class Store:
         self.readers.open()
         self.writer.start(conn)
 
+    def open_beside(self) -> None:
+        """Open the database of a daemon on this machine, which may be running, for a short job
+        of the CLI (users, tokens): no integrity check, no migration, no run recorded (the
+        daemon's own runs say whether *it* stopped cleanly). A database whose schema is not this
+        lightctl's is refused: the daemon migrates it when it starts. Blocking."""
+        if not Path(self.path).exists():
+            raise StoreError(f"no database at {self.path}: start the daemon (lightctl run) once first")
+        conn = connect_writer(self.path, self.busy_timeout_s)
+        try:
+            applied = applied_versions(conn)
+            known = known_migrations()
+            check_not_newer(applied, known, self.path)
+            pending = [m.file for m in known if m.version not in applied]
+            if pending:
+                raise StoreError(
+                    f"{self.path}: the database lacks migration(s) {', '.join(pending)}: start the daemon "
+                    "(lightctl run), which brings it up to date, then try again"
+                )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self._run_id = None
+        self.readers.open()
+        self.writer.start(conn)
+
     def _begin_run(self, conn: sqlite3.Connection) -> int:
         at = now_ms()
         conn.execute("BEGIN IMMEDIATE")
@@ -138,6 +173,9 @@ class Store:
             return
         if not stopped:
             log.error("store %s: the writer did not finish in time; the next start will check integrity", self.path)
+            return
+        if self._run_id is None:  # opened beside a daemon: its runs are not ours to close
+            conn.close()
             return
         try:
             conn.execute("UPDATE store_runs SET closed_at=? WHERE id=?", [now_ms(), self._run_id])
