@@ -27,6 +27,7 @@ from schemathesis.checks import (
 
 from lightctl.runtime.credentials import new_local_credential
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.wiring import attach_services
 from lightctl.simulation.farm import SimulatorFarm
 from web import app as web_app
 from web.app import bound_port, serve
@@ -68,7 +69,7 @@ class Served:
         config = build_config(data)
         farm = SimulatorFarm(data, config, processes=1, any_port=True)
         endpoints = await farm.start()
-        daemon = Daemon(config.with_controller_settings(endpoints), database=self.database)
+        daemon = attach_services(Daemon(config.with_controller_settings(endpoints), database=self.database))
         self.token = new_local_credential()
         await daemon.start()
         runner = await serve(daemon, "127.0.0.1", 0, local_credential=self.token)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from conftest import free_port, installation_data, modbus_controller, with_endpoints
+from conftest import free_port, installation_data, local_secret, modbus_controller, with_endpoints
 from test_store import _daemon_process, _wait_for_api
 
 from drivers.base import Fault
@@ -28,8 +28,10 @@ def all_faults(database: Path) -> list[tuple[str, int]]:
         return conn.execute("SELECT fault_key, id FROM faults ORDER BY id").fetchall()
 
 
-async def api_faults(port: int) -> list[dict[str, Any]]:
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/api/v1/faults?active=1") as response:
+async def api_faults(port: int, database: Path) -> list[dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {local_secret(database)}"}
+    url = f"http://127.0.0.1:{port}/api/v1/faults?active=1"
+    async with aiohttp.ClientSession(headers=headers) as session, session.get(url) as response:
         assert response.status == 200
         found: list[dict[str, Any]] = (await response.json())["faults"]
         return found
@@ -59,7 +61,7 @@ async def test_no_duplicate_fault_after_sigkill_and_restart(make_farm: Any, tmp_
 
     daemon = _daemon_process(config_path)
     try:
-        await _wait_for_api(port)
+        await _wait_for_api(port, database)
         before = await until(lambda: len(open_faults(database)) == 2 and open_faults(database), 15.0, "two faults recorded")
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(timeout=10)
@@ -68,9 +70,9 @@ async def test_no_duplicate_fault_after_sigkill_and_restart(make_farm: Any, tmp_
             daemon.kill()
     daemon = _daemon_process(config_path)
     try:
-        await _wait_for_api(port)
+        await _wait_for_api(port, database)
         await asyncio.sleep(2.0)  # a few polls: both conditions are seen again
-        active = await api_faults(port)
+        active = await api_faults(port, database)
         assert sorted((f["kind"], f["location"]["controller"]["id"]) for f in active) == [("breaker_trip", "k1"), ("door_open", "k0")]
         assert {f["id"] for f in active} == set(before.values())
         assert [key for key, _ in all_faults(database)] == sorted(before, key=before.__getitem__)  # never a second row

@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.wiring import attach_services
 from lightctl.services.access import local_caller
 from lightctl.services.users.accounts import Accounts
 from tests.conftest import installation_data, modbus_controller
@@ -64,7 +65,7 @@ async def running_daemon(
     data["access"].update(access or {})
     _farm, config = await make_farm(data)
     clock = FrozenClock()
-    daemon = Daemon(config, database=tmp_path / "users.db", clock=clock)
+    daemon = attach_services(Daemon(config, database=tmp_path / "users.db", clock=clock))
     await daemon.start()
     try:
         runner = await serve(daemon, "127.0.0.1", 0, local_credential=LOCAL)

@@ -24,7 +24,8 @@ from lightctl.services.faults.desk import MAX_PHOTO_BYTES
 from lightctl.services.faults.service import FaultActionRefused
 from lightctl.services.faults.views import FAULT_CSV_COLUMNS, ORDER_CSV_COLUMNS, fault_csv_row, order_csv_row
 from lightctl.services.faults.workorders import STEP_RULES, WorkOrderRefused
-from web.context import DAEMON, body, error, user_of
+from web import fault_schemas as schema
+from web.context import DAEMON, MAX_ID, body, caller_of, error, path_id, user_of
 from web.routing import Route, path_parameter, query_parameter
 
 FAULT_ID = path_parameter("fault_id", "integer")
@@ -43,13 +44,20 @@ def _now(request: web.Request) -> int:
     return to_ms(request.app[DAEMON].now())
 
 
-def _int(value: str | None, name: str) -> int | None:
+MAX_LIMIT = 100_000
+MAX_SHELF_HOURS = 24 * 366
+
+
+def _limit(value: str | None, default: int) -> int:
     if value is None or value == "":
-        return None
+        return default
     try:
-        return int(value)
+        limit = int(value)
     except ValueError:
-        raise CommandRefused(f"'{name}' must be a whole number, got {value!r}") from None
+        raise CommandRefused(f"'limit' must be a whole number, got {value!r}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise CommandRefused(f"'limit' must be 1 to {MAX_LIMIT}")
+    return limit
 
 
 def _flag(value: str | None) -> bool:
@@ -64,7 +72,7 @@ def _time(request: web.Request, value: Any, name: str) -> int | None:
         raise CommandRefused(f"'{name}' must be HH:MM or an ISO 8601 time")
     try:
         parsed = parse_until(value, request.app[DAEMON].now())
-    except ValueError:
+    except (ValueError, OverflowError):
         raise CommandRefused(f"'{name}' {value!r} is not HH:MM or an ISO 8601 time") from None
     return None if parsed is None else to_ms(parsed)
 
@@ -104,7 +112,7 @@ async def _fault_rows(request: web.Request) -> list[Any]:
         return [r for r in faults.service.active(now) if (site is None or r.site_id == site) and (kind is None or r.kind == kind)]
     return await request.app[DAEMON].store.faults.query(
         site=site, kind=kind, since=_time(request, query.get("since"), "since"),
-        until=_time(request, query.get("until"), "until"), limit=_int(query.get("limit"), "limit") or 1000,
+        until=_time(request, query.get("until"), "until"), limit=_limit(query.get("limit"), 1000),
     )
 
 
@@ -130,7 +138,7 @@ async def export_faults(request: web.Request) -> web.Response:
 
 async def get_fault(request: web.Request) -> web.Response:
     faults = faults_of(request)
-    fault_id = int(request.match_info["fault_id"])
+    fault_id = path_id(request, "fault_id", "fault")
     try:
         rec = await faults.service.fault(fault_id)
     except FaultActionRefused as exc:
@@ -150,7 +158,7 @@ async def get_fault(request: web.Request) -> web.Response:
 
 async def _fault_action(request: web.Request, action: str) -> web.Response:
     faults = faults_of(request)
-    fault_id = int(request.match_info["fault_id"])
+    fault_id = path_id(request, "fault_id", "fault")
     user = user_of(request)
     data = await body(request)
     now = _now(request)
@@ -162,7 +170,10 @@ async def _fault_action(request: web.Request, action: str) -> web.Response:
             reason = _text(data, "reason", required=True) or ""
             until = _time(request, data.get("until"), "until")
             hours = data.get("hours")
-            if until is None and isinstance(hours, int | float) and not isinstance(hours, bool) and hours > 0:
+            if hours is not None and (not isinstance(hours, int | float) or isinstance(hours, bool)
+                                      or not 0 < hours <= MAX_SHELF_HOURS):
+                raise CommandRefused(f"'hours' must be a number above 0 and at most {MAX_SHELF_HOURS}")
+            if until is None and hours is not None:
                 until = to_ms(request.app[DAEMON].now() + timedelta(hours=float(hours)))
             if until is None:
                 raise CommandRefused("shelving needs an expiry: 'until' (HH:MM or ISO 8601) or 'hours'")
@@ -191,11 +202,22 @@ async def unshelve_fault(request: web.Request) -> web.Response:
 
 async def _order_rows(request: web.Request) -> list[Any]:
     query = request.query
+    crew = query.get("crew")
+    if crew == "mine":  # the caller's crew: a crew member's phone asks for its own queue
+        crew = _my_crew(request)
     return await request.app[DAEMON].store.work_orders.query(
-        open_only=_flag(query.get("open")), crew=query.get("crew"), site=query.get("site"), state=query.get("state"),
+        open_only=_flag(query.get("open")), crew=crew, site=query.get("site"), state=query.get("state"),
         since=_time(request, query.get("since"), "since"), until=_time(request, query.get("until"), "until"),
-        limit=_int(query.get("limit"), "limit") or 1000,
+        limit=_limit(query.get("limit"), 1000),
     )
+
+
+def _my_crew(request: web.Request) -> str:
+    caller = caller_of(request)
+    crews = faults_of(request).desk.crews_of(caller.name, caller.crew)
+    if not crews:
+        raise CommandRefused(f"{caller.name} belongs to no crew")
+    return crews[0]
 
 
 async def list_orders(request: web.Request) -> web.Response:
@@ -214,7 +236,7 @@ async def export_orders(request: web.Request) -> web.Response:
 async def get_order(request: web.Request) -> web.Response:
     faults = faults_of(request)
     try:
-        order = await faults.desk.get(int(request.match_info["order_id"]))
+        order = await faults.desk.get(path_id(request, "order_id", "work order"))
     except WorkOrderRefused as exc:
         return error(404, str(exc))
     (view,) = await faults.desk.views([order], _now(request))
@@ -225,7 +247,7 @@ async def file_order(request: web.Request) -> web.Response:
     faults = faults_of(request)
     data = await body(request)
     ids = data.get("faults", [])
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID for i in ids):
         raise CommandRefused("'faults' must be a list of fault ids")
     severity = _text(data, "severity")
     if severity is not None and severity not in set(Severity):
@@ -233,8 +255,8 @@ async def file_order(request: web.Request) -> web.Response:
     coords = {}
     for name in ("lat", "lon"):
         value = data.get(name)
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise CommandRefused(f"'{name}' must be a number")
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or not -180 <= value <= 180):
+            raise CommandRefused(f"'{name}' must be a number of degrees")
         coords[name] = None if value is None else float(value)
     now = _now(request)
     try:
@@ -264,7 +286,7 @@ def _step_handler(step: str) -> Any:
             name = "verify" if ok else "reject"
         try:
             order = await faults.desk.step(
-                int(request.match_info["order_id"]), name, by=user_of(request), now=now,
+                path_id(request, "order_id", "work order"), name, by=user_of(request), now=now,
                 note=_text(data, "note") or _text(data, "reason"), crew=_text(data, "crew"), photo=_text(data, "photo"),
                 until=_time(request, data.get("until"), "until"),
             )
@@ -336,7 +358,7 @@ async def lamp_ages(request: web.Request) -> web.Response:
     service = faults.service
     maintenance = service.config.maintenance
     ages = service.hours.due(maintenance) if _flag(request.query.get("due")) else service.hours.ages(maintenance)
-    limit = _int(request.query.get("limit"), "limit") or 1000
+    limit = _limit(request.query.get("limit"), 1000)
     zone = service.zone
     out = []
     for age in ages[:limit]:
@@ -368,7 +390,7 @@ async def relamp(request: web.Request) -> web.Response:
 async def notifications(request: web.Request) -> web.Response:
     store = request.app[DAEMON].store
     zone = faults_of(request).service.zone
-    rows = await store.outbox.rows(_int(request.query.get("limit"), "limit") or 100)
+    rows = await store.outbox.rows(_limit(request.query.get("limit"), 100))
     for row in rows:
         for key in ("created_at", "delivered_at", "next_attempt_at"):
             value = row.get(key)
@@ -376,16 +398,18 @@ async def notifications(request: web.Request) -> web.Response:
     return web.json_response({"summary": await store.outbox.summary(), "deliveries": rows})
 
 
+BAD_PARAMETER = {"400": "a parameter that cannot be used: the message says which"}
 FAULT_FILTERS = (
     query_parameter("active", "boolean", "open faults only (alarms first, then shelved and suppressed)"),
     query_parameter("site"), query_parameter("kind"),
     query_parameter("since", description="opened at or after (HH:MM or ISO 8601)"),
-    query_parameter("until", description="opened before"), query_parameter("limit", "integer"),
+    query_parameter("until", description="opened before"), query_parameter("limit", "integer", f"1-{MAX_LIMIT}"),
 )
 ORDER_FILTERS = (
-    query_parameter("open", "boolean", "open orders only, earliest deadline first"), query_parameter("crew"),
+    query_parameter("open", "boolean", "open orders only, earliest deadline first"),
+    query_parameter("crew", description="a crew's id, or 'mine': the caller's crew"),
     query_parameter("site"), query_parameter("state"), query_parameter("since"), query_parameter("until"),
-    query_parameter("limit", "integer"),
+    query_parameter("limit", "integer", f"1-{MAX_LIMIT}"),
 )
 NOTE_BODY = {"type": "object", "properties": {"note": {"type": "string"}}}
 STEP_BODIES: dict[str, dict[str, Any]] = {
@@ -402,26 +426,29 @@ STEP_SUMMARIES = {
     "close": "结案: close a verified work order", "defer": "延期: a new deadline, with its reason",
 }
 assert set(STEP_BODIES) == set(STEPS) and set(STEPS) <= set(STEP_RULES)
+FAULT_ID_PARAMETER = (FAULT_ID,)
+NO_FAULT = {"404": "no such fault"}
+NO_ORDER = {"404": "no such work order"}
 
 ROUTES = (
     Route("GET", "/api/v1/faults", list_faults, Permission.READ, "Faults (open or past) with place, evidence and status",
-          parameters=FAULT_FILTERS),
+          parameters=FAULT_FILTERS, responses=BAD_PARAMETER, response=schema.FAULT_LIST),
     Route("GET", "/api/v1/faults.csv", export_faults, Permission.READ, "Faults as CSV", parameters=FAULT_FILTERS,
-          content_type="text/csv", response={"type": "string"}),
+          content_type="text/csv", response=schema.CSV, responses=BAD_PARAMETER),
     Route("GET", "/api/v1/faults/{fault_id}", get_fault, Permission.READ, "One fault with its transitions and children",
-          parameters=(FAULT_ID,), responses={"404": "no such fault"}),
+          parameters=FAULT_ID_PARAMETER, responses={**NO_FAULT, "400": "not a fault id"}, response=schema.FAULT),
     Route("POST", "/api/v1/faults/{fault_id}/ack", ack_fault, Permission.MAINTAIN, "Acknowledge a fault",
-          parameters=(FAULT_ID,), body=NOTE_BODY, responses={"404": "no such fault"}),
+          parameters=FAULT_ID_PARAMETER, body=NOTE_BODY, responses=NO_FAULT, response=schema.FAULT),
     Route("POST", "/api/v1/faults/{fault_id}/shelve", shelve_fault, Permission.MAINTAIN,
-          "Shelve an active fault's point, with a reason, until an expiry", parameters=(FAULT_ID,),
+          "Shelve an active fault's point, with a reason, until an expiry", parameters=FAULT_ID_PARAMETER,
           body={"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string"}, "until": {"type": "string"}, "hours": {"type": "number"}}},
-          responses={"404": "no such fault"}),
+          responses=NO_FAULT, response=schema.FAULT),
     Route("POST", "/api/v1/faults/{fault_id}/unshelve", unshelve_fault, Permission.MAINTAIN, "End a shelf now",
-          parameters=(FAULT_ID,), responses={"404": "no such fault"}),
+          parameters=FAULT_ID_PARAMETER, responses=NO_FAULT, response=schema.FAULT),
     Route("GET", "/api/v1/workorders", list_orders, Permission.READ, "Work orders with place, faults, steps and deadline",
-          parameters=ORDER_FILTERS),
+          parameters=ORDER_FILTERS, responses=BAD_PARAMETER, response=schema.WORK_ORDER_LIST),
     Route("GET", "/api/v1/workorders.csv", export_orders, Permission.READ, "Work orders as CSV", parameters=ORDER_FILTERS,
-          content_type="text/csv", response={"type": "string"}),
+          content_type="text/csv", response=schema.CSV, responses=BAD_PARAMETER),
     Route("POST", "/api/v1/workorders", file_order, Permission.MAINTAIN,
           "立案: file a work order from faults, or for a report (12319 hotline) with its place",
           body={"type": "object", "properties": {
@@ -429,28 +456,31 @@ ROUTES = (
               "description": {"type": "string"}, "severity": {"type": "string", "enum": list(Severity)},
               "source": {"type": "string", "enum": ["fault", "hotline", "manual"]}, "reference": {"type": "string"},
               "site": {"type": "string"}, "controller": {"type": "string"}, "channel": {"type": "string"},
-              "lat": {"type": "number"}, "lon": {"type": "number"}, "crew": {"type": "string"}, "note": {"type": "string"}}}),
+              "lat": {"type": "number"}, "lon": {"type": "number"}, "crew": {"type": "string"}, "note": {"type": "string"}}},
+          response=schema.WORK_ORDER),
     Route("GET", "/api/v1/workorders/{order_id}", get_order, Permission.READ, "One work order", parameters=(ORDER_ID,),
-          responses={"404": "no such work order"}),
+          responses={**NO_ORDER, "400": "not a work order id"}, response=schema.WORK_ORDER),
     *(
         Route("POST", f"/api/v1/workorders/{{order_id}}/{step}", _step_handler(step), Permission.MAINTAIN, STEP_SUMMARIES[step],
-              parameters=(ORDER_ID,), body=STEP_BODIES[step], responses={"404": "no such work order"})
+              parameters=(ORDER_ID,), body=STEP_BODIES[step], responses=NO_ORDER, response=schema.WORK_ORDER)
         for step in STEPS
     ),
-    Route("GET", "/api/v1/crews", list_crews, Permission.READ, "Crews with their open and overdue work orders"),
+    Route("GET", "/api/v1/crews", list_crews, Permission.READ, "Crews with their open and overdue work orders", response=schema.CREWS),
     Route("GET", "/api/v1/crews/{crew_id}/queue", crew_queue, Permission.READ, "A crew's open work orders, earliest deadline first",
-          parameters=(path_parameter("crew_id"),), responses={"404": "no such crew"}),
+          parameters=(path_parameter("crew_id"),), responses={"404": "no such crew"}, response=schema.WORK_ORDER_LIST),
     Route("POST", "/api/v1/photos", upload_photo, Permission.MAINTAIN, "Keep a photo (JPEG, PNG or WebP body) by its SHA-256",
-          responses={"413": "too large"}),
+          responses={"413": "too large"}, response=schema.PHOTO),
     Route("GET", "/api/v1/photos/{sha256}", get_photo, Permission.READ, "A photo by its SHA-256",
           parameters=(path_parameter("sha256"),), content_type="image/jpeg", response={"type": "string", "format": "binary"},
-          responses={"404": "no such photo"}),
+          responses={"404": "no such photo", "400": "not a SHA-256"}),
     Route("GET", "/api/v1/maintenance/lamps", lamp_ages, Permission.READ,
           "Burning hours per channel against the lamps' rated life; due=1: due for replacement",
-          parameters=(query_parameter("due", "boolean"), query_parameter("limit", "integer"))),
+          parameters=(query_parameter("due", "boolean"), query_parameter("limit", "integer", f"1-{MAX_LIMIT}")),
+          responses=BAD_PARAMETER, response=schema.LAMPS),
     Route("POST", "/api/v1/maintenance/relamp", relamp, Permission.MAINTAIN, "Lamps replaced: burning hours start again",
           body={"type": "object", "required": ["controller", "channel"], "properties": {
-              "controller": {"type": "string"}, "channel": {"type": "string"}, "note": {"type": "string"}}}),
+              "controller": {"type": "string"}, "channel": {"type": "string"}, "note": {"type": "string"}}},
+          responses={"404": "no such channel"}, response=schema.RELAMPED),
     Route("GET", "/api/v1/notifications", notifications, Permission.READ, "The webhook outbox: deliveries and their state",
-          parameters=(query_parameter("limit", "integer"),)),
+          parameters=(query_parameter("limit", "integer", f"1-{MAX_LIMIT}"),), responses=BAD_PARAMETER, response=schema.OUTBOX),
 )

@@ -344,33 +344,30 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _raw(args: argparse.Namespace, method: str, path: str, data: bytes | None = None, content_type: str | None = None) -> tuple[int, bytes]:
-    """A request whose body or answer is not JSON (a photo, CSV)."""
-    import getpass
-
+    """A request whose body or answer is not JSON (a photo, CSV), to the daemon and with the
+    credential ``api`` would use."""
     import aiohttp  # start-up cost: only the commands that send or fetch files
 
-    from lightctl.cli.apiclient import REQUEST_TIMEOUT_S, base_url, read_token
+    from lightctl.cli.apiclient import REQUEST_TIMEOUT_S, target
     from lightctl.config.loader import read_daemon_settings
     from lightctl.loop import run
 
     settings = read_daemon_settings(config_path(args))
-    headers = {"X-Operator": f"cli:{getpass.getuser()}"}
-    if (token := read_token(settings)) is not None:
-        headers["Authorization"] = f"Bearer {token}"
+    where = target(settings, url=args.url, token=args.token, cacert=args.cacert)
+    headers = {"Authorization": f"Bearer {where.credential}"} if where.credential else {}
     if content_type is not None:
         headers["Content-Type"] = content_type
-    url = base_url(settings, args.api) + path
 
     async def go() -> tuple[int, bytes]:
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as session,
-                session.request(method, url, data=data, headers=headers) as response,
+                session.request(method, where.url + path, data=data, headers=headers, ssl=where.ssl or True) as response,
             ):
                 return response.status, await response.read()
         except aiohttp.ClientConnectionError as exc:
-            raise ApiError(f"cannot reach the daemon at {base_url(settings, args.api)}: {exc}") from None
+            raise ApiError(f"cannot reach the daemon at {where.url}: {exc}") from None
         except TimeoutError:
-            raise ApiError(f"the daemon did not answer in {REQUEST_TIMEOUT_S:g} s") from None
+            raise ApiError(f"the daemon at {where.url} did not answer in {REQUEST_TIMEOUT_S:g} s") from None
 
     return run(go())

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from lightctl.model.faults import FaultsConfig
 from lightctl.model.access import AccessSettings
+from lightctl.model.faults import FaultsConfig
 from lightctl.model.installation import ControllerConfig, DaemonSettings, District, Frozen, Installation, Tag
 from lightctl.model.scenes import BUILTIN_SCENES, SceneConfig, ShowConfig
 from lightctl.model.schedule import ScheduleConfig

@@ -35,9 +35,9 @@ from lightctl.store.ownership import Ownership
 from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
 from lightctl.store.sessions import Sessions
 from lightctl.store.shows import ShowRuns
-from lightctl.store.workorders import WorkOrders
 from lightctl.store.tokens import ApiTokens
 from lightctl.store.users import Users
+from lightctl.store.workorders import WorkOrders
 from lightctl.store.writer import DEFAULT_OBSERVATION_LIMIT, DEFAULT_QUEUE_SIZE, Maintenance, Writer
 
 log = logging.getLogger("lightctl.store")

@@ -53,9 +53,11 @@ class WorkOrderDesk:
         known = await self.faults.store.faults.by_ids(wanted)
         return [self.faults.order_view(order, now, known) for order in orders]
 
-    def crews_of(self, user: str) -> list[str]:
-        """The crews a user is a member of (the users' room will hand us who a caller is)."""
-        return [crew.id for crew in self.faults.config.crews if user in crew.members]
+    def crews_of(self, user: str, crew: str | None = None) -> list[str]:
+        """The crews a user works in: the crew of their account (users and roles), then the
+        crews whose members name them in the config."""
+        found = [crew] if crew is not None else []
+        return found + [c.id for c in self.faults.config.crews if user in c.members and c.id not in found]
 
     # -- filing ---------------------------------------------------------------------------------
 
