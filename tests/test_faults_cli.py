@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ async def test_faults_and_work_orders_from_the_command_line(make_farm: Any, tmp_
                 code, out, err = await lightctl(*cli, "workorders", *step)
                 assert code == 0, err
             photo = tmp_path / "after.jpg"
-            photo.write_bytes(b"\xff\xd8\xff\xe0 a photo of the mended breaker")
+            photo.write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(3_000_000))  # a phone's photo: larger than a JSON body may be
             code, out, err = await lightctl(*cli, "workorders", "feedback", oid, "--note", "更换空开", "--photo", str(photo), "--json")
             assert code == 0, err
             digest = json.loads(out)["steps"][-1]["photo"]

@@ -229,3 +229,12 @@ def test_the_config_section_refuses_what_cannot_work() -> None:
         FaultsConfig.model_validate({"deadlines": {"serious": {"hours": 3, "working_days": 2}}})
     with pytest.raises(ValidationError, match="secret"):
         FaultsConfig.model_validate({"webhooks": [{"id": "w", "url": "http://x/y"}]})
+
+
+def test_a_controller_removed_by_a_reload_takes_its_open_faults_with_it() -> None:
+    specs, tracker = setup()
+    Feed(specs, tracker, "m1")(reading({"c1": lit(0)}, faults=frozenset({K.DOOR_OPEN})), {"c1": OFF}, 0)
+    (door,) = tracker.by_id.values()
+    tracker.specs = {cid: spec for cid, spec in specs.items() if cid != "m1"}
+    assert tracker.retire(10 * S) == 1
+    assert not door.active and door.cleared_how == "removed from the configuration" and not tracker.by_id

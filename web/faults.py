@@ -45,6 +45,7 @@ def _now(request: web.Request) -> int:
 
 
 MAX_LIMIT = 100_000
+PHOTO_CHUNK = 256 * 1024
 MAX_SHELF_HOURS = 24 * 366
 
 
@@ -332,7 +333,14 @@ async def upload_photo(request: web.Request) -> web.Response:
     content_type = request.content_type
     if request.content_length is not None and request.content_length > MAX_PHOTO_BYTES:
         return error(413, f"a photo is at most {MAX_PHOTO_BYTES / 1e6:.0f} MB")
-    data = await request.content.read(MAX_PHOTO_BYTES + 1)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(PHOTO_CHUNK):  # read() gives what has arrived, not all
+        size += len(chunk)
+        if size > MAX_PHOTO_BYTES:
+            return error(413, f"a photo is at most {MAX_PHOTO_BYTES / 1e6:.0f} MB")
+        chunks.append(chunk)
+    data = b"".join(chunks)
     try:
         digest = await faults.desk.store_photo(data, content_type, user_of(request), _now(request))
     except WorkOrderRefused as exc:

@@ -91,7 +91,7 @@ class Faults:
         await self.notifier.close()
 
     async def reload(self, config: Config) -> None:
-        self.service.reconfigure(config, self.daemon.inventory)
+        self.service.reconfigure(config, self.daemon.inventory, now_ms())
         self._pushes_known = False
 
     # -- engine events ---------------------------------------------------------------------------

@@ -105,12 +105,19 @@ class FaultService:
         self.specs: dict[str, ControllerSpec] = compile_specs(inventory, config.faults)
         self.names = Names(inventory)
 
-    def reconfigure(self, config: Config, inventory: Inventory) -> None:
-        """A reloaded config: new limits, crews, webhooks and inventory; open faults stay."""
+    def reconfigure(self, config: Config, inventory: Inventory, now: int) -> None:
+        """A reloaded config: new limits, crews, webhooks and inventory. Open faults stay, but
+        those of controllers the config no longer has are cleared, saying why."""
         self._configure(config, inventory)
         self.tracker.specs, self.tracker.config, self.hours.specs = self.specs, self.config, self.specs
-        for cid in [c for c in self.memory if c not in self.specs]:
-            del self.memory[cid]
+        for table in (self.memory, self.last_reading, self.offline, self.unconfirmed, self.push_limits):
+            for cid in [c for c in table if c not in self.specs]:
+                del table[cid]
+        for cid in self.specs:
+            self.last_reading.setdefault(cid, now)
+        if retired := self.tracker.retire(now):
+            log.info("config reload: %d open fault(s) of controllers no longer configured cleared", retired)
+        self.drain(now)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -222,6 +222,17 @@ class Tracker:
             parent = found.parent_id if found is not None else None
         return depth
 
+    def retire(self, now: int) -> int:
+        """Clear the open faults of controllers and sites the inventory no longer has (a config
+        reload removed them): nobody will judge them again. How many."""
+        sites = {spec.site_id for spec in self.specs.values()}
+        gone = [r for r in self.by_id.values() if (r.controller_id is not None and r.controller_id not in self.specs)
+                or (r.controller_id is None and r.site_id not in sites)]
+        for rec in gone:
+            if rec.active:
+                self._close(rec, now, "removed from the configuration")
+        return len(gone)
+
     def forget_history(self, now: int) -> int:
         """Drop the opening history of keys quiet for an hour (memory stays flat); how many."""
         stale = [key for key, history in self.opens.items() if key not in self.open and (not history or now - history[-1] > HOUR_MS)]
