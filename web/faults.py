@@ -103,7 +103,7 @@ def _csv(columns: tuple[str, ...], rows: list[list[Any]], name: str) -> web.Resp
 # --------------------------------------------------------------------------- faults
 
 
-async def _fault_rows(request: web.Request) -> list[Any]:
+async def _fault_rows(request: web.Request, default_limit: int = 1000) -> list[Any]:
     faults = faults_of(request)
     query = request.query
     active = _flag(query.get("active"))
@@ -113,7 +113,7 @@ async def _fault_rows(request: web.Request) -> list[Any]:
         return [r for r in faults.service.active(now) if (site is None or r.site_id == site) and (kind is None or r.kind == kind)]
     return await request.app[DAEMON].store.faults.query(
         site=site, kind=kind, since=_time(request, query.get("since"), "since"),
-        until=_time(request, query.get("until"), "until"), limit=_limit(query.get("limit"), 1000),
+        until=_time(request, query.get("until"), "until"), limit=_limit(query.get("limit"), default_limit),
     )
 
 
@@ -134,7 +134,8 @@ async def list_faults(request: web.Request) -> web.Response:
 async def export_faults(request: web.Request) -> web.Response:
     zone = faults_of(request).service.zone
     now = _now(request)
-    return _csv(FAULT_CSV_COLUMNS, [fault_csv_row(r, zone, now) for r in await _fault_rows(request)], "faults.csv")
+    rows = await _fault_rows(request, MAX_LIMIT)
+    return _csv(FAULT_CSV_COLUMNS, [fault_csv_row(r, zone, now) for r in rows], "faults.csv")
 
 
 async def get_fault(request: web.Request) -> web.Response:
@@ -201,7 +202,7 @@ async def unshelve_fault(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- work orders
 
 
-async def _order_rows(request: web.Request) -> list[Any]:
+async def _order_rows(request: web.Request, default_limit: int = 1000) -> list[Any]:
     query = request.query
     crew = query.get("crew")
     if crew == "mine":  # the caller's crew: a crew member's phone asks for its own queue
@@ -209,7 +210,7 @@ async def _order_rows(request: web.Request) -> list[Any]:
     return await request.app[DAEMON].store.work_orders.query(
         open_only=_flag(query.get("open")), crew=crew, site=query.get("site"), state=query.get("state"),
         since=_time(request, query.get("since"), "since"), until=_time(request, query.get("until"), "until"),
-        limit=_limit(query.get("limit"), 1000),
+        limit=_limit(query.get("limit"), default_limit),
     )
 
 
@@ -231,7 +232,8 @@ async def list_orders(request: web.Request) -> web.Response:
 async def export_orders(request: web.Request) -> web.Response:
     zone = faults_of(request).service.zone
     now = _now(request)
-    return _csv(ORDER_CSV_COLUMNS, [order_csv_row(o, zone, now) for o in await _order_rows(request)], "workorders.csv")
+    orders = await _order_rows(request, MAX_LIMIT)
+    return _csv(ORDER_CSV_COLUMNS, [order_csv_row(o, zone, now) for o in orders], "workorders.csv")
 
 
 async def get_order(request: web.Request) -> web.Response:

@@ -89,6 +89,8 @@ class WorkOrderDesk:
         source = source or ("fault" if faults else "hotline" if reference else "manual")
         if source not in SOURCES:
             raise WorkOrderRefused(f"unknown source {source!r} (one of {', '.join(SOURCES)})")
+        if (source == "fault") != bool(faults):
+            raise WorkOrderRefused("a work order of source 'fault' names its faults, and only such an order does")
         if not faults and severity is None:
             raise WorkOrderRefused("a work order without faults needs its severity (emergency, serious or ordinary)")
         if severity is None:

@@ -67,10 +67,6 @@ def watts(value: float) -> str:
     return f"{value / 1000:.1f} kW" if value >= 1000 else f"{value:.0f} W"
 
 
-def lamps_on(want: Desired | None) -> bool:
-    return isinstance(want, ChannelState) and want.on and want.level > 0
-
-
 def lamps_off(want: Desired | None) -> bool:
     return isinstance(want, ChannelState) and not (want.on and want.level > 0)
 
@@ -92,7 +88,7 @@ def judges(spec: ControllerSpec, desired: Mapping[str, Desired], reading: Contro
         return False
     if kind is K.LAMP_FAILURE:
         want = desired.get(channel)
-        return not held and lamps_on(want) and _settled(got, want)  # type: ignore[arg-type]
+        return not held and isinstance(want, ChannelState) and want.on and want.level > 0 and _settled(got, want)
     if kind is K.STUCK_CONTACTOR:
         return not held and lamps_off(desired.get(channel)) and got.held_by is None
     return True
