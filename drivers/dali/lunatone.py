@@ -31,6 +31,7 @@ from drivers.dali.transport import HeldLineTransport
 log = logging.getLogger(__name__)
 
 RESULT_SENT = 0
+RESULT_NO_BUS_POWER = 1
 RESULT_NAMES = {
     1: "no bus voltage",
     2: "gateway busy initialising",
@@ -170,6 +171,9 @@ class LunatoneTransport(HeldLineTransport[str]):
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    def where(self, line: int, transaction: Transaction | None = None) -> str:
+        return f"line {line} ({self.url})" + (f" {transaction}" if transaction is not None else "")
+
     def encode(self, line: int, transaction: Transaction) -> str:
         if line not in self._locks:
             raise RequestRejected(self.controller_id, f"no line {line} configured on this gateway")
@@ -265,6 +269,10 @@ class LunatoneTransport(HeldLineTransport[str]):
 
     def _refused(self, line: int, transaction: Transaction, result: int) -> None:
         reason = RESULT_NAMES.get(result, f"result {result}")
+        if result == RESULT_NO_BUS_POWER:
+            raise ControllerUnreachable(
+                self.controller_id, f"{self.where(line, transaction)}: the gateway could not put the frame on the bus: {reason}"
+            )
         if result in (61, 62, 63):
             raise ProtocolFault(self.controller_id, f"{self.where(line, transaction)}: {reason}")
         raise RequestRejected(self.controller_id, f"{self.where(line, transaction)}: gateway refused: {reason}")
