@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected, try_acquire
+from drivers.dali.aiohttp_internals import send_now, why_not
 from drivers.dali.frames import FRAMING_ERROR, NO_REPLY, Reply, ReplyKind, Transaction
 from drivers.dali.transport import HeldLineTransport
 
@@ -180,27 +181,19 @@ class LunatoneTransport(HeldLineTransport[str]):
         return encode_request(line, transaction)
 
     def try_hold(self, line: int) -> bool:
+        """Also False where the frame could not be written without awaiting (drivers/dali/aiohttp_internals.py)."""
         ws = self._ws
-        # compressed frames may wait for a lock before they are written: write() needs them not
-        return self.is_open() and ws is not None and ws.compress == 0 and try_acquire(self._locks[line])
+        return self.is_open() and ws is not None and why_not(ws) is None and try_acquire(self._locks[line])
 
     def write(self, line: int, request: str) -> None:
-        """aiohttp sends only by awaiting: its send coroutine is stepped once here, which writes an
-        uncompressed frame to the socket before it first awaits anything. What may be left is the
-        wait for a full socket buffer to drain, which is dropped: the gateway's events pace the line."""
         ws = self._ws
         assert ws is not None
         self._unsent.pop(line, None)  # what an earlier, abandoned write left
         self._flush(line)
-        sending = ws.send_str(request)
         try:
-            sending.send(None)
-        except StopIteration:
-            return
+            send_now(ws, request)
         except (aiohttp.ClientError, ConnectionError) as exc:
             self._unsent[line] = str(exc) or exc.__class__.__name__
-            return
-        sending.close()
 
     def _line_lock(self, line: int) -> asyncio.Lock:
         return self._locks[line]

@@ -303,10 +303,9 @@ class LunatoneEndpoint:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server  # asyncio's or uvloop's Server: both have the bound sockets
-        sockets = getattr(server, "sockets", None)
-        assert sockets, "the gateway's WebSocket site is not listening"
-        self.port = sockets[0].getsockname()[1]
+        addresses = self._runner.addresses
+        assert addresses, "the gateway's WebSocket site is not listening"
+        self.port = addresses[0][1]
 
     async def stop(self) -> None:
         await self.drop_sessions()
@@ -322,6 +321,11 @@ class LunatoneEndpoint:
         for ws in list(self._sockets):
             with contextlib.suppress(Exception):
                 await ws.close()
+
+    def drop_sessions_soon(self) -> None:
+        task = asyncio.ensure_future(self.drop_sessions())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         if "offline" in self.gateway.faults:
@@ -494,9 +498,7 @@ class DaliSimulatorHost:
             for endpoint in self._daliserver.get(controller_id, []):
                 endpoint.drop_sessions()
             if controller_id in self._lunatone:
-                task = asyncio.ensure_future(self._lunatone[controller_id].drop_sessions())
-                self._lunatone[controller_id]._tasks.add(task)
-                task.add_done_callback(self._lunatone[controller_id]._tasks.discard)
+                self._lunatone[controller_id].drop_sessions_soon()
 
     def clear(self, controller_id: str, kind: str | None = None) -> None:
         self.gateways[controller_id].clear(kind)
