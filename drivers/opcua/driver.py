@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from asyncua import Client, ua
@@ -25,20 +24,14 @@ from drivers.base import (
     ControllerUnreachable,
     Driver,
     DriverError,
-    HeldTurns,
     PreparedSend,
-    fire_with_turns,
     settings_of,
 )
 from drivers.opcua.asyncua_internals import (
-    EncodedRequest,
     encode_call,
     encode_write,
-    is_ready,
     ready_protocol,
-    response,
     send_encoded,
-    send_now,
     usable,
 )
 from drivers.opcua.errors import (
@@ -51,6 +44,15 @@ from drivers.opcua.errors import (
 )
 from drivers.opcua.nodes import NodeRef, Resolved, resolve
 from drivers.opcua.profile import Profile, ZoneKey, load_profile
+from drivers.opcua.requests import (
+    VARIANT,
+    Compiled,
+    PreparedRequest,
+    bare_value,
+    int_to_rgb,
+    partial_refusal,
+    rgb_to_int,
+)
 from drivers.opcua.security import client_certificate_hint, configure_client_security
 from drivers.opcua.settings import OpcUaSettings
 from lightctl.model.installation import ControllerConfig
@@ -76,40 +78,9 @@ COMPILED_KEPT = 64
 """Compiled batches remembered per session (a show's cues, the day's scenes)."""
 SESSION_TIMEOUT_MS = 600_000
 """Ten minutes, what most PLCs grant: a session the daemon forgot is gone in that time."""
-VARIANT = {
-    "Boolean": ua.VariantType.Boolean, "Byte": ua.VariantType.Byte, "UInt16": ua.VariantType.UInt16,
-    "UInt32": ua.VariantType.UInt32, "Int32": ua.VariantType.Int32, "Float": ua.VariantType.Float,
-    "Double": ua.VariantType.Double,
-}
 CONFIRM_KEYS: tuple[ZoneKey, ...] = ("on", "level")
 POLL_ZONE_KEYS: tuple[ZoneKey, ...] = ("on", "level", "rgb", "cct", "power_w", "faults")
 """What a full poll (and the subscription) covers per zone; ``output`` follows from power."""
-
-
-@dataclass
-class Compiled:
-    """A batch as the request it becomes (see ``OpcUaDriver.compile``)."""
-
-    writes: list[ua.WriteValue] = field(default_factory=list)
-    owners: list[tuple[ChannelId, NodeRef]] = field(default_factory=list)
-    call: ua.CallMethodRequest | None = None
-    call_ref: NodeRef | None = None
-    scene: int | None = None
-    encoded: EncodedRequest | None = None
-    """The Write or Call with its parameters already encoded: at the beat only a header is added."""
-
-
-def bare_value(value: Any, type_name: str) -> ua.DataValue:
-    """What strict servers accept: a value with its type, no status code, no timestamps."""
-    return ua.DataValue(ua.Variant(value, VARIANT[type_name]), StatusCode=None)
-
-
-def rgb_to_int(rgb: tuple[int, int, int]) -> int:
-    return (rgb[0] & 0xFF) << 16 | (rgb[1] & 0xFF) << 8 | (rgb[2] & 0xFF)
-
-
-def int_to_rgb(value: int) -> tuple[int, int, int]:
-    return (value >> 16 & 0xFF, value >> 8 & 0xFF, value & 0xFF)
 
 
 class _Pushes:
@@ -394,7 +365,7 @@ class OpcUaDriver(Driver[OpcUaSettings]):
         if half_written:
             after = await self._after_partial_write(client, half_written)
             for channel_id in half_written:
-                rejected[channel_id] = _partial(refused[channel_id], applied[channel_id], after.get(channel_id))
+                rejected[channel_id] = partial_refusal(refused[channel_id], applied[channel_id], after.get(channel_id))
                 log.warning("%s: %s half-written: %s", self.controller_id, channel_id, rejected[channel_id])
         return ApplyResult(operations=1, rejected=rejected)
 
@@ -576,50 +547,6 @@ class OpcUaDriver(Driver[OpcUaSettings]):
     def _push(self) -> None:
         if self._on_reading is not None and self.resolved is not None:
             self._on_reading(self._reading())
-
-
-def _partial(
-    refused: list[tuple[NodeRef, ua.StatusCode]], applied: list[NodeRef], now: ChannelReading | str | None
-) -> str:
-    first, status = refused[0]
-    others = "".join(f", {ref.path.rsplit('/', 1)[-1]}: {st.name}" for ref, st in refused[1:])
-    taken = ", ".join(ref.path.rsplit("/", 1)[-1] for ref in applied)
-    if isinstance(now, ChannelReading):
-        state = f"read back: on={now.on}, level={now.level}"
-    else:
-        state = now or "not read back"
-    return f"{first.path}: {status.name}{others}; written all the same: {taken}; {state}"
-
-
-class PreparedRequest:
-    """A batch compiled on a session with its Write or Call encoded: ``fire`` sends it on that
-    session before returning (one socket write), if the session still holds."""
-
-    def __init__(
-        self, driver: OpcUaDriver, client: Client, protocol: Any, compiled: Compiled, states: Mapping[ChannelId, ChannelState]
-    ) -> None:
-        assert compiled.encoded is not None
-        self.driver, self.client, self.protocol = driver, client, protocol
-        self.compiled, self.states, self.encoded = compiled, states, compiled.encoded
-
-    def fire(self) -> asyncio.Future[ApplyResult] | None:
-        if not self.driver.holds_session(self.client) or not is_ready(self.client, self.protocol):
-            return None
-        return fire_with_turns((), self._send_first, self._complete, _give_up)
-
-    def _send_first(self) -> asyncio.Future[Any] | None:
-        try:
-            return send_now(self.protocol, self.encoded)
-        except Exception as exc:  # nothing went on the wire: apply() sends again and reports what fails
-            log.warning("%s: the prepared send did not go (%r); apply() sends it", self.driver.controller_id, exc)
-            return None
-
-    async def _complete(self, sent: asyncio.Future[Any], _held: HeldTurns) -> ApplyResult:
-        return await self.driver.finish(self.states, self.client, self.compiled, response(self.protocol, self.encoded, sent))
-
-
-def _give_up(sent: asyncio.Future[Any]) -> None:
-    sent.cancel()  # a response still due is given up (a no-op once it came)
 
 
 async def _disconnect(client: Client, limit_s: float = 1.0) -> None:

@@ -39,7 +39,7 @@ from asyncua.server.internal_session import InternalSession, SessionState
 from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary, variant_from_binary
 
-from drivers.opcua.sim_load import install_cheap_value_copies
+from drivers.opcua.sim_load import install_cheap_value_copies, lift_process_session_cap
 from drivers.simturns import turns
 
 DATAVALUE_STATUS_BIT = 0x02
@@ -424,6 +424,7 @@ class PlcServer(Server):
 
     def __init__(self, hooks: PlcHooks, template: dict[ua.NodeId, NodeData]) -> None:
         install_cheap_value_copies()
+        lift_process_session_cap()
         super().__init__(iserver=_PlcInternalServer(hooks, template))
         self.endpoint: ParseResult = self.endpoint
         self.bserver: BinaryServer | None = None
