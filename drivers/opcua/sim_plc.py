@@ -223,9 +223,7 @@ class BridgePlc:
             await server.register_namespace("urn:vendor:plc:system-diagnostics")
         idx = await server.register_namespace(self.profile.namespace_uri)
         next_id = iter(range(5000 + 7919 * self.generation, 10**9))
-        # Ids asyncua makes itself (the method's argument properties) start past ours, so that it
-        # does not scan the whole address space for the highest id in the namespace.
-        server.iserver.aspace._nodeid_counter[idx] = 900_000_000
+        server.own_ids_from(idx, 900_000_000)
 
         def nid() -> ua.NodeId:
             return ua.NodeId(next(next_id), idx)

@@ -456,6 +456,12 @@ class PlcServer(Server):
         watchdogs = [s._timeout_task for s in sessions if s._timeout_task is not None]
         await asyncio.gather(*watchdogs, return_exceptions=True)
 
+    def own_ids_from(self, namespace: int, first: int) -> None:
+        """Ids asyncua makes itself in ``namespace`` (a method's argument properties) start at
+        ``first``, past the PLC's own, so that it does not scan the whole address space for the
+        highest id in the namespace."""
+        self.iserver.aspace._nodeid_counter[namespace] = first
+
     async def end_sessions(self) -> None:
         """End every session as a PLC does on a session timeout or a runtime restart, its
         subscriptions with it, leaving the connections and secure channels open."""
