@@ -23,18 +23,19 @@ log = logging.getLogger("lightctl.audit")
 async def audit_changes(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method in SAFE_METHODS:
         return await handler(request)
+    pending = await begin(request)  # recorded before it acts: a crash leaves it 'interrupted'
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        await record(request, exc.status, exc.text or exc.reason)
+        await finish(request, pending, exc.status, exc.text or exc.reason)
         raise
     except asyncio.CancelledError:  # the daemon is stopping: record it without holding the stop up
-        request.app[DAEMON].spawn(record(request, 499, "cut short: the daemon was stopping"), "audit")
+        request.app[DAEMON].spawn(finish(request, pending, 499, "cut short: the daemon was stopping"), "audit")
         raise
     except Exception:
-        await record(request, 500, "internal error (the daemon's log has it)")
+        await finish(request, pending, 500, "internal error (the daemon's log has it)")
         raise
-    await record(request, response.status, error_of(response))
+    await finish(request, pending, response.status, error_of(response))
     return response
 
 
@@ -49,14 +50,36 @@ def error_of(response: web.StreamResponse) -> str | None:
     return str(message)[:500] if message is not None else response.reason
 
 
-async def record(request: web.Request, status: int, error: str | None) -> None:
+async def begin(request: web.Request) -> int | None:
+    """The request recorded as pending (its caller is not known yet: the outcome's row part fills
+    who it was); None when the store cannot record, which is logged."""
+    try:
+        return await request.app[DAEMON].store.audit.begin(await entry_of(request, 0, None))
+    except Exception as exc:
+        log.error("the audit could not record %s %s before handling it: %s", request.method, request.path, exc)
+        return None
+
+
+async def finish(request: web.Request, pending: int | None, status: int, error: str | None) -> None:
+    """The outcome: on the pending row, with the caller as authentication found it."""
+    if pending is None:
+        await record(request, status, error)
+        return
+    entry = await entry_of(request, status, error)
+    try:
+        await request.app[DAEMON].store.audit.finish(pending, entry, status, result_of(status), error)
+    except Exception as exc:
+        log.error("the audit could not record the outcome of %s %s (%d): %s", request.method, request.path, status, exc)
+
+
+async def entry_of(request: web.Request, status: int, error: str | None) -> AuditEntry:
     caller = request.get(CALLER)
     try:
         raw = await request.read() if request.body_exists else b""
         detail = describe_body(raw, request.content_type)
     except web.HTTPException:  # too large to read
         detail = json.dumps({"body": "too large"})
-    entry = AuditEntry(
+    return AuditEntry(
         at=request.app[ACCESS].accounts.now_ms(),
         user_name=caller.name if caller is not None else request.get(CLAIMED),
         role=caller.role.value if caller is not None else None,
@@ -69,6 +92,11 @@ async def record(request: web.Request, status: int, error: str | None) -> None:
         result=result_of(status),
         error=error,
     )
+
+
+async def record(request: web.Request, status: int, error: str | None) -> None:
+    """One row with its outcome (the pending row could not be written)."""
+    entry = await entry_of(request, status, error)
     try:
         await request.app[DAEMON].store.audit.record(entry)
     except Exception as exc:

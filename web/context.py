@@ -199,7 +199,7 @@ def path_id(request: web.Request, key: str, what: str) -> int:
 
 
 async def body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
+    if not request.body_exists:  # (not can_read_body: the audit has read it already)
         return {}
     try:
         data = await request.json()

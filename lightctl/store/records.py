@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lightctl.model.times import now_ms
-from lightctl.store import commands, shows
+from lightctl.store import audit, commands, shows
 from lightctl.store.audit import AuditLog
 from lightctl.store.commands import Commands
 from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S, connect_writer
@@ -144,6 +144,7 @@ class Store:
         try:
             cut_short = commands.mark_interrupted(conn, at)
             shows_cut_short = shows.mark_interrupted(conn, at)
+            requests_cut_short = audit.mark_interrupted(conn, at)
             cur = conn.execute(
                 "INSERT INTO store_runs (opened_at, integrity_checked) VALUES (?, ?)", [at, self.integrity_checked]
             )
@@ -151,10 +152,10 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        if cut_short or shows_cut_short:
+        if cut_short or shows_cut_short or requests_cut_short:
             log.warning(
-                "%d command(s) and %d show run(s) were cut short by the previous stop; marked interrupted",
-                cut_short, shows_cut_short,
+                "%d command(s), %d show run(s) and %d request(s) were cut short by the previous stop; marked interrupted",
+                cut_short, shows_cut_short, requests_cut_short,
             )
         return int(cur.lastrowid or 0)
 
