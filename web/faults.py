@@ -343,6 +343,8 @@ async def upload_photo(request: web.Request) -> web.Response:
             return error(413, f"a photo is at most {MAX_PHOTO_BYTES / 1e6:.0f} MB")
         chunks.append(chunk)
     data = b"".join(chunks)
+    if request.content_length is not None and len(data) != request.content_length:
+        return error(400, f"the photo arrived incomplete ({len(data)} of {request.content_length} bytes)")
     try:
         digest = await faults.desk.store_photo(data, content_type, user_of(request), _now(request))
     except WorkOrderRefused as exc:
