@@ -1,8 +1,10 @@
 """The daemon SIGKILLed at random moments, 50 times in a row (issue 18): mid-command, mid-show,
-mid-burst of readings, mid-change of an operator layer. After every restart the database passes
-``PRAGMA integrity_check``, nothing acknowledged is lost and nothing is recorded twice (every
-request carries a unique marker that the audit keeps), and the lights are back at their desired
-state within 5 s of the restart."""
+mid-burst of readings, mid-curtailment, mid-work-order step, while field faults come and go. After
+every restart the database passes ``PRAGMA integrity_check``; nothing acknowledged is lost and
+nothing is recorded twice: every request carries a unique marker that the audit keeps, a work
+order filed under a marker exists once at most, no fault is open twice, no notification is queued
+twice and each reaches the receiver (a retry after a kill repeats its delivery id, which the
+receiver drops); and the lights are back at their desired state within 5 s of the restart."""
 
 from __future__ import annotations
 
@@ -21,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from conftest import free_port, installation_data, modbus_controller, with_endpoints
 
+from drivers.base import Fault
 from lightctl.runtime.credentials import read_local_credential
 
 KILLS = int(os.environ.get("CRASH_KILLS", "50"))
@@ -39,9 +43,14 @@ class Ledger:
     """Commands an answer reported (must be on record, done)."""
 
 
-def crash_data(port: int, database: Path) -> dict[str, Any]:
+def crash_data(port: int, database: Path, hook_url: str) -> dict[str, Any]:
     controllers = [modbus_controller(f"k{i}", i, channels=4, poll_s=0.3) for i in range(4)]
     data = installation_data(controllers, per_site=2, api_port=port, database=str(database), deadline_s=1.0)
+    districts = [d["id"] for d in data["districts"]]
+    data["faults"] = {
+        "crews": [{"id": "crew-1", "name": "维护一班", "districts": districts}],
+        "webhooks": [{"id": "duty", "url": hook_url, "secret": "s" * 32}],
+    }
     data["shows"] = [{"id": "long", "duration_s": 4.0, "loops": 10, "cues": [
         {"at_s": 0, "rules": [{"target": "*", "level": 30}]}, {"at_s": 2, "rules": [{"target": "*", "level": 80}]}]}]
     return data
@@ -104,12 +113,38 @@ async def curtail(session: aiohttp.ClientSession, url: str, headers: dict[str, s
     return await _post(session, f"{url}/api/v1/curtailments", headers, {"target": "site:site-1", "level": 40, "marker": marker})
 
 
+async def file_order(session: aiohttp.ClientSession, url: str, headers: dict[str, str], marker: str) -> tuple[int, dict[str, Any]]:
+    return await _post(session, f"{url}/api/v1/workorders", headers, {
+        "title": "市民报修 灯不亮", "source": "12319", "reference": marker, "site": "site-0", "note": marker})
+
+
+async def dispatch(session: aiohttp.ClientSession, url: str, headers: dict[str, str], marker: str) -> tuple[int, dict[str, Any]]:
+    async with session.get(f"{url}/api/v1/workorders", headers=headers) as response:
+        orders = [o for o in await response.json() if o.get("state") == "filed"]
+    if not orders:
+        return await file_order(session, url, headers, marker)
+    return await _post(session, f"{url}/api/v1/workorders/{orders[0]['id']}/dispatch", headers, {"crew": "crew-1", "note": marker})
+
+
 async def readings(session: aiohttp.ClientSession, url: str, headers: dict[str, str], marker: str) -> tuple[int, dict[str, Any]]:
     await asyncio.sleep(10)  # killed meanwhile: mid-burst of readings (every controller polled every 0.3 s)
     return 0, {}
 
 
-ACTIONS: list[Action] = [switch, switch, show, curtail, readings]
+ACTIONS: list[Action] = [switch, switch, show, curtail, readings, file_order, dispatch]
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: deliveries by their id (a repeated id is a retry, dropped)."""
+
+    deliveries: dict[str, int] = field(default_factory=dict)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        delivery = request.headers["X-Lightctl-Delivery"]
+        self.deliveries[delivery] = self.deliveries.get(delivery, 0) + 1
+        await request.read()
+        return web.Response(status=204)
 
 
 def check_records(database: Path, ledger: Ledger) -> None:
@@ -129,6 +164,13 @@ def check_records(database: Path, ledger: Ledger) -> None:
             "SELECT COUNT(*) FROM audit WHERE path LIKE '%/apply' OR path = '/api/v1/curtailments' OR path LIKE '%/handback'"
         ).fetchone()[0]
         assert commands <= requests, f"{commands} operator commands but only {requests} requests audited"
+        references = [row[0] for row in conn.execute("SELECT reference FROM work_orders WHERE reference IS NOT NULL")]
+        for marker in ledger.sent:
+            assert references.count(marker) <= 1, f"work order {marker} filed {references.count(marker)} times"
+        open_keys = [row[0] for row in conn.execute("SELECT fault_key FROM faults WHERE cleared_at IS NULL")]
+        assert len(open_keys) == len(set(open_keys)), "a fault is open twice"
+        queued = [row[0] for row in conn.execute("SELECT webhook_id || ':' || body FROM outbox")]
+        assert len(queued) == len(set(queued)), "a notification is queued twice"
         done = {row[0] for row in conn.execute("SELECT id FROM commands WHERE status = 'done'")}
         assert ledger.commands <= done, f"answered commands missing: {sorted(ledger.commands - done)}"
         assert conn.execute("SELECT COUNT(*) FROM commands WHERE status = 'running'").fetchone()[0] <= 1
@@ -140,7 +182,14 @@ async def test_fifty_kills_lose_nothing_and_the_lights_come_back(make_farm: Any,
     random.seed(2027)
     database = tmp_path / "var" / "lightctl.db"
     port = free_port()
-    data = crash_data(port, database)
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    hook = web.AppRunner(app)
+    await hook.setup()
+    site = web.TCPSite(hook, "127.0.0.1", 0)
+    await site.start()
+    data = crash_data(port, database, f"http://127.0.0.1:{hook.addresses[0][1]}/hook")
     data["scenes"] = [{"id": "half", "rules": [{"target": "*", "level": 50}]}]
     farm, _ = await make_farm(data)
     config_path = tmp_path / "config.yaml"
@@ -158,6 +207,12 @@ async def test_fifty_kills_lose_nothing_and_the_lights_come_back(make_farm: Any,
                     break
                 marker = uuid.uuid4().hex
                 ledger.sent.add(marker)
+                if random.random() < 0.3:  # a field fault comes or goes meanwhile
+                    victim = random.choice(["k0", "k1", "k2", "k3"])
+                    if random.random() < 0.5:
+                        await farm.inject(victim, Fault("door_open"))
+                    else:
+                        await farm.clear(victim)
                 action = random.choice(ACTIONS)
                 doing = asyncio.create_task(action(session, url, {"Authorization": f"Bearer {secret}"}, marker))
                 await asyncio.sleep(random.uniform(0.0, 0.4))
@@ -177,10 +232,22 @@ async def test_fifty_kills_lose_nothing_and_the_lights_come_back(make_farm: Any,
                 if process.returncode is None:
                     process.send_signal(signal.SIGTERM)
                     await asyncio.wait_for(process.wait(), 30)
+        # The last daemon ran on: every notification queued is delivered, each under its own id.
+        await asyncio.sleep(2.0)
+        conn = sqlite3.connect(database)
+        try:
+            queued = {str(row[0]) for row in conn.execute("SELECT id FROM outbox")}
+            undelivered = conn.execute("SELECT COUNT(*) FROM outbox WHERE state != 'delivered'").fetchone()[0]
+        finally:
+            conn.close()
+    await hook.cleanup()
     check_records(database, ledger)
+    assert queued and undelivered == 0, f"{undelivered} of {len(queued)} notifications not delivered"
+    assert set(receiver.deliveries) == queued, "a notification was lost or one never queued arrived"
     assert len(back_times) == KILLS + 1
     assert max(back_times) <= BACK_WITHIN_S, f"slowest return to the desired state: {max(back_times):.2f} s ({sorted(back_times)[-5:]})"
     assert ledger.acknowledged, "no request was answered before its kill: the test proves nothing"
     print(f"\n{KILLS} kills: {len(ledger.acknowledged)} of {len(ledger.sent)} requests answered before their kill, "
           f"{len(ledger.commands)} commands; back at the desired state {min(back_times):.2f}-{max(back_times):.2f} s "
-          f"after each restart (median {sorted(back_times)[len(back_times) // 2]:.2f} s)")
+          f"after each restart (median {sorted(back_times)[len(back_times) // 2]:.2f} s); {len(queued)} notifications "
+          f"delivered, {sum(receiver.deliveries.values()) - len(receiver.deliveries)} repeated after a kill and dropped")
