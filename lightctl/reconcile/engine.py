@@ -59,6 +59,8 @@ log = logging.getLogger("lightctl.engine")
 
 CONFIRM_RETRY_DELAY_S = 0.05
 """Pause before reading back again when the first read-back disagrees (a contactor still moving)."""
+SILENT_POLLS = 3
+"""A pushing device silent this many poll intervals is polled once (a watchdog: silence may be death)."""
 OFFLINE_PROBE_S = 1.0
 """Deadline for a controller already known to be offline, so a command's answer is not held up."""
 
@@ -451,6 +453,7 @@ class Engine:
         self._emit(ReadingEvent(rt.id, reading, changed))
 
     def _link_ok(self, rt: Runtime) -> None:
+        rt.seen_at = time.monotonic()
         if rt.link.succeeded():
             self._emit(LinkEvent(rt.id, LinkState.ONLINE, None))
 
@@ -486,9 +489,15 @@ class Engine:
     async def _supervise(self, rt: Runtime) -> None:
         poll_s = rt.info.controller.poll_s
         next_poll = time.monotonic() + random.uniform(0.1, 1.0) * poll_s
+        rt.seen_at = time.monotonic()
         while self._running:
             now = time.monotonic()
             polling = self.settings.polling and not rt.pushed
+            if rt.pushed and self.settings.polling:
+                # A device that pushes only on change says nothing when nothing changes, and nothing
+                # when it is dead: after SILENT_POLLS poll intervals of silence it is asked once.
+                next_poll = rt.seen_at + poll_s * SILENT_POLLS
+                polling = True
             wake_at = next_poll if polling else now + 3600.0
             if rt.pending() and not rt.held:
                 wake_at = min(wake_at, max(rt.converge_at, rt.link.retry_at))
