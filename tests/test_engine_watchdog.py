@@ -30,7 +30,7 @@ def one_plc_config(ctrl_settings: dict[str, object]) -> object:
 
 
 async def test_a_silent_pushing_plc_is_polled_and_found_dead() -> None:
-    async with simulated_plc(bridge_controller("plc-w", poll_s=0.5, timeout_s=0.5)) as (sim, ctrl):
+    async with simulated_plc(bridge_controller("plc-w", poll_s=0.5, timeout_s=0.5)) as (sim, _ctrl):
         config = one_plc_config(dict(sim.endpoints()["plc-w"]))
         inventory = Inventory(config)  # type: ignore[arg-type]
         engine = Engine(inventory, EngineSettings(deadline_s=2.0, retry_initial_s=0.2, retry_max_s=0.5))
