@@ -46,7 +46,7 @@ async def test_status_page_in_headless_chromium(make_farm, tmp_path: Path) -> No
     daemon, runner = await start_daemon(config)
     try:
         await daemon.apply_scene("all-on", "*", user="test")
-        url = f"http://127.0.0.1:{bound_port(runner)}/"
+        url = f"http://127.0.0.1:{bound_port(runner)}/status"
         dom = await chromium("--dump-dom", url)
         assert "controllers online: 2 / 3" in dom
         assert "<td>w2</td>" in dom and "offline" in dom

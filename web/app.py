@@ -1,4 +1,5 @@
-"""The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, a plain status page.
+"""The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, the
+operators' console (web/console, served by web.console_static) and a plain status page at /status.
 
 The routes are the route modules' tables (web.routing): each route declares the permission it
 needs and its OpenAPI description. Every change needs the API token (``Authorization: Bearer ...``,
@@ -13,11 +14,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from lightctl.runtime.daemon import Daemon
-from web import admin, core, operations, telemetry
+from web import admin, console_api, console_static, core, operations, telemetry
 from web.context import DAEMON, OPENAPI, TOKEN, WEBSOCKETS, errors_as_json
 from web.routing import openapi_document, register
 
-ROUTE_MODULES = (core, operations, telemetry, admin)
+ROUTE_MODULES = (core, operations, telemetry, admin, console_api, console_static)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 

@@ -1,5 +1,5 @@
 """API routes: status, controllers, scenes and the one switch, overrides, commands, metrics, the
-WebSocket of events and the status page."""
+WebSocket of events."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from lightctl.services.access import Permission
 from web.context import DAEMON, OPENAPI, WEBSOCKETS, body, error, requested_until, user_of
 from web.routing import Route, path_parameter, query_parameter
 from web.schemas import COMMAND_REPORT, OBJECTS, OVERRIDE_CLEARED
-from web.status_page import render_status_page
 
 
 async def get_status(request: web.Request) -> web.Response:
@@ -169,11 +168,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def status_page(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
-    return web.Response(text=render_status_page(daemon.status(), daemon.metrics()), content_type="text/html")
-
-
 WS_BACKLOG = 50_000
 """Events waiting for one client before its backlog is replaced by an ``overflow`` event."""
 WS_COALESCE_S = 0.05
@@ -184,7 +178,6 @@ WS_FRAME_EVENTS = 2_000
 UNTIL = {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}
 
 ROUTES = (
-    Route("GET", "/", status_page, Permission.READ, "The status page", content_type="text/html"),
     Route("GET", "/api/v1/status", get_status, Permission.READ, "Daemon, controllers, overrides and curtailments, the store's health"),
     Route("GET", "/api/v1/controllers/{controller_id}", get_controller, Permission.READ,
           "One controller: desired, confirmed and reported state per channel",
