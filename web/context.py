@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -66,7 +67,8 @@ def authorize(request: web.Request, permission: Permission) -> None:
             text=json.dumps({"error": "a valid API token is required for changes (Authorization: Bearer ...)"}),
             content_type="application/json",
         )
-    name = request.headers.get("X-Operator", "").strip()[:64]
+    # Percent-encoded by the console (a browser sends only Latin-1 in headers; names are Chinese).
+    name = unquote(request.headers.get("X-Operator", "")).strip()[:64]
     request[USER] = name or "operator"
 
 

@@ -17,7 +17,8 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (session.token) headers["Authorization"] = `Bearer ${session.token}`;
-  if (session.operatorName) headers["X-Operator"] = session.operatorName;
+  // percent-encoded: a header carries Latin-1 only, and operators' names are Chinese (web/context.py)
+  if (session.operatorName) headers["X-Operator"] = encodeURIComponent(session.operatorName);
   if (session.csrfHeader && session.csrfToken && method !== "GET") headers[session.csrfHeader] = session.csrfToken;
   const abort = new AbortController();
   const timer = window.setTimeout(() => abort.abort(), TIMEOUT_MS);
