@@ -18,19 +18,16 @@ import re
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from drivers.base import Fault
 from lightctl.bench.consoledaemon import CHROMIUM_ARGS, ThreadedDaemon, chromium_path
 from tests.conftest import ROOT
 from tests.test_all_protocols import shipped_config_data
 from web.console_static import DIST
-
-pytest.importorskip("playwright")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 pytestmark = [
     pytest.mark.skipif(chromium_path() is None, reason="make test installs chromium (Debian package)"),
