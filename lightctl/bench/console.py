@@ -13,6 +13,9 @@ controllers (5,000 by default), each against a real daemon and simulators (Threa
   console's ``lightctl:map-drawn`` mark), and a link change reaching the open map (an offline
   controller switched through the API) with the frames during the redraw.
 
+The daemon and the simulators run at a lower priority than the browser (``NICE``): on this machine
+they share its two cores, where a control room's browser would have its own machine.
+
 Budgets (issue 17): usable <= 1 s, JavaScript <= 500 KB gzipped, no frame over 50 ms while the
 results arrive, the map drawn <= 500 ms. The report gives each figure with its budget and ratio.
 """
@@ -23,6 +26,7 @@ import argparse
 import gzip
 import json
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -38,6 +42,8 @@ from web.console_static import DIST
 BUDGETS = {"first_usable_ms": 1000.0, "js_gzip_kb": 500.0, "switch_max_frame_ms": 50.0, "map_drawn_ms": 500.0}
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 USABLE_RUNS = 3
+NICE = 10
+"""Niceness of the daemon and simulators (this process, after the browser is launched)."""
 
 FRAME_RECORDER = """() => {
   window.__bench = { frames: [], longTasks: [], recording: true };
@@ -84,13 +90,17 @@ def _api(console: ThreadedDaemon, method: str, path: str, body: dict[str, Any] |
 def measure(console: ThreadedDaemon, browser: Any, label: str) -> dict[str, Any]:
     total = len(console.daemon.engine.runtimes)
     out: dict[str, Any] = {"config": label, "controllers": total}
+    errors: list[str] = []
+    out["page_errors"] = errors
 
     def new_page() -> Any:
         context = browser.new_context(viewport={"width": 1920, "height": 1080})
         context.add_init_script(
             f"localStorage.setItem('lightctl.token', {json.dumps(console.token)}); localStorage.setItem('lightctl.operator', 'bench');"
         )
-        return context.new_page()
+        fresh = context.new_page()
+        fresh.on("pageerror", lambda error: errors.append(str(error)))
+        return fresh
 
     usable = []
     for _ in range(USABLE_RUNS):
@@ -202,6 +212,10 @@ def run_console_bench(args: argparse.Namespace) -> int:
     results = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        # In a control room the browser runs on its own machine; here it shares two cores with the
+        # daemon and the simulators. They (this process and the workers it starts from now on) yield
+        # to it, so that its frames measure the console rather than the box.
+        os.nice(NICE)
         try:
             for label, data, processes in configs:
                 print(f"starting {label}...", flush=True)
