@@ -1,6 +1,5 @@
 import { createI18n } from "vue-i18n";
-import en from "./en";
-import zh, { type Messages } from "./zh";
+import { en, type Messages, zh } from "./messages";
 
 export type Locale = "zh" | "en";
 const STORED = "lightctl.locale";
