@@ -98,7 +98,7 @@ async def test_changes_need_the_token(make_farm, tmp_path: Path) -> None:  # typ
                 spec = await response.json()
             routes = {r.resource.canonical for r in runner.app.router.routes() if r.resource and r.resource.canonical.startswith("/api/")}
             assert routes == set(spec["paths"])
-            async with session.get(f"http://127.0.0.1:{port}/") as response:
+            async with session.get(f"http://127.0.0.1:{port}/status") as response:  # the plain page, without script
                 page = await response.text()
                 assert "controllers online" in page and "t0" in page
     finally:
