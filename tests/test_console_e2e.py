@@ -224,6 +224,18 @@ def test_the_map_opens_a_site_and_applies_a_scene_to_sites_selected_on_it(browse
     assert count(page, "all") == expected and count(page, "confirmed") == expected
     command = api(console, "GET", "/api/v1/commands?limit=1")[0]
     assert command["target"] == "site:jiabin-road, site:shuangbei-bridge" and command["scene"] == "night-normal"
+
+    # A box dragged over the map selects the sites inside it (here the two western bridges).
+    page.get_by_test_id("clear-selection").click()
+    corners = [page.evaluate(f"window.lightctlConsole.mapPixel({json.dumps(s)})") for s in ("shuangbei-bridge", "gaojiahuayuan-bridge")]
+    left, right = min(c[0] for c in corners) - 20, max(c[0] for c in corners) + 20
+    top, bottom = min(c[1] for c in corners) - 20, max(c[1] for c in corners) + 20
+    page.mouse.move(left, top)
+    page.mouse.down()
+    page.mouse.move((left + right) / 2, (top + bottom) / 2, steps=5)
+    page.mouse.move(right, bottom, steps=5)
+    page.mouse.up()
+    expect(page.get_by_test_id("selector")).to_have_text(re.compile(r"^site:(shuangbei|gaojiahuayuan)-bridge, site:(shuangbei|gaojiahuayuan)-bridge$"))
     page.context.close()
 
 

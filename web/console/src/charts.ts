@@ -1,13 +1,13 @@
 // ECharts, only the parts the console draws (tree-shaken: the JavaScript budget is 500 KB gzipped),
 // and the rivers' schematic registered once as a map.
 import { ScatterChart } from "echarts/charts";
-import { GeoComponent, TooltipComponent } from "echarts/components";
+import { BrushComponent, GeoComponent, TooltipComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import { LabelLayout } from "echarts/features";
 import { CanvasRenderer } from "echarts/renderers";
 import rivers from "./geo/rivers.json";
 
-echarts.use([ScatterChart, GeoComponent, TooltipComponent, LabelLayout, CanvasRenderer]);
+echarts.use([ScatterChart, GeoComponent, TooltipComponent, BrushComponent, LabelLayout, CanvasRenderer]);
 // The schematic of the Yangtze and the Jialing through the core area (src/geo/rivers.json).
 echarts.registerMap("two-rivers", rivers as unknown as Parameters<typeof echarts.registerMap>[1]);
 

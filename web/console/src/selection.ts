@@ -14,3 +14,7 @@ export function toggleSite(id: string): void {
 export function clearSelection(): void {
   selection.sites.splice(0);
 }
+
+export function addSites(ids: readonly string[]): void {
+  for (const id of ids) if (!selection.sites.includes(id)) selection.sites.push(id);
+}
