@@ -341,6 +341,8 @@ def test_every_page_in_both_languages_has_no_untranslated_string(browser: Browse
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(250)
             page.screenshot(path=str(ARTIFACTS / f"{page_id}-{locale}-{size}.png"), full_page=size == "phone")
+            width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], f"{page_id} ({locale}, {size}) is wider than the screen: {width}"
             missing = page.evaluate("window.lightctlConsole.missingKeys()")
             assert missing == [], f"{page_id} ({locale}): keys missing from the messages: {missing}"
             if locale == "en":
