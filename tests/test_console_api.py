@@ -102,3 +102,9 @@ def test_the_build_is_served_with_cache_headers_gzip_and_never_outside_its_folde
     again = respond(make_mocked_request("GET", "/", headers={"If-None-Match": index.etag}), index, NO_CACHE)
     assert again.status == 304 and again.headers["Cache-Control"] == NO_CACHE
     assert ConsoleFiles(tmp_path / "not-built").get("index.html") is None
+
+
+async def test_a_command_id_beyond_sqlites_integers_is_not_found(client: TestClient[Any, Any]) -> None:
+    """Found by the API fuzzing test in this session's run: such an id reached SQLite and was a 500."""
+    response = await client.get("/api/v1/commands/388318545149183418957824")
+    assert response.status == 404 and "no command" in (await response.json())["error"]

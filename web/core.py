@@ -107,7 +107,7 @@ async def get_command(request: web.Request) -> web.Response:
         command_id = int(request.match_info["command_id"])
     except ValueError:
         return error(400, "command id must be a number")
-    command = await daemon.store.commands.get(command_id)
+    command = await daemon.store.commands.get(command_id) if 0 < command_id < 2**63 else None  # SQLite's integers
     if command is None:
         return error(404, f"no command #{command_id}")
     results = [r.as_json() for r in await daemon.store.commands.results(command_id)]
