@@ -16,7 +16,7 @@ export default defineConfig({
   },
   resolve: {
     alias: {
-      // the runtime-only build: messages are plain strings compiled at start (no eval: CSP-friendly)
+      // the runtime build: the JSON messages are compiled just in time, without eval (CSP-friendly)
       "vue-i18n": "vue-i18n/dist/vue-i18n.runtime.esm-bundler.js",
     },
   },
