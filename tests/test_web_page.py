@@ -33,8 +33,8 @@ async def test_status_page_behind_the_sign_in_page_in_headless_chromium(make_far
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
             try:
                 page = await browser.new_page(viewport={"width": 1200, "height": 700})
-                await page.goto(f"{url}/")
-                await page.wait_for_url(f"{url}/login?next=%2F")  # not signed in: sent to sign in
+                await page.goto(f"{url}/status")
+                await page.wait_for_url(f"{url}/login?next=%2Fstatus")  # not signed in: sent to sign in
                 await page.fill("#user", "admin")
                 await page.fill("#password", "not the password")
                 await page.click("button[type=submit]")
@@ -42,7 +42,7 @@ async def test_status_page_behind_the_sign_in_page_in_headless_chromium(make_far
                 await page.fill("#user", "admin")
                 await page.fill("#password", password)
                 await page.click("button[type=submit]")
-                await page.wait_for_url(f"{url}/")
+                await page.wait_for_url(f"{url}/status")
                 dom = await page.content()
                 assert "controllers online: 2 / 3" in dom
                 assert "<td>w2</td>" in dom and "offline" in dom
@@ -57,8 +57,8 @@ async def test_status_page_behind_the_sign_in_page_in_headless_chromium(make_far
 
                 await page.click("#sign-out")
                 await page.wait_for_url(f"{url}/login")
-                await page.goto(f"{url}/")
-                await page.wait_for_url(f"{url}/login?next=%2F")  # the session ended on the server
+                await page.goto(f"{url}/status")
+                await page.wait_for_url(f"{url}/login?next=%2Fstatus")  # the session ended on the server
             finally:
                 await browser.close()
         rows = await daemon.store.audit.query(limit=10)

@@ -1,5 +1,5 @@
-"""The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, a plain status page and
-the sign-in page.
+"""The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, the operators' console
+(web/console, served by web.console_static), a plain status page at /status and the sign-in page.
 
 The routes are the route modules' tables (web.routing): each route declares the permission it
 needs and its OpenAPI description, and is let through only for a caller whose role grants it
@@ -19,12 +19,12 @@ from lightctl.runtime.credentials import first_password_path
 from lightctl.runtime.daemon import Daemon
 from lightctl.services.users.accounts import Accounts
 from lightctl.services.users.auth import Authenticator
-from web import accounts, admin, core, faults, operations, session, telemetry
+from web import accounts, admin, console_api, console_static, core, faults, operations, session, telemetry
 from web.auditing import audit_changes
 from web.context import ACCESS, DAEMON, OPENAPI, WEBSOCKETS, errors_as_json
 from web.routing import openapi_document, register
 
-ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts, faults)
+ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts, faults, console_api, console_static)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 

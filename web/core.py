@@ -1,5 +1,5 @@
 """API routes: status, controllers, scenes and the one switch, overrides, commands, metrics, the
-WebSocket of events and the status page."""
+WebSocket of events."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from lightctl.runtime.events import Published
 from lightctl.services.access import Permission
 from web.context import (
     ACCESS,
-    CSRF,
     DAEMON,
     OPENAPI,
     WEBSOCKETS,
@@ -27,7 +26,6 @@ from web.context import (
 )
 from web.routing import Route, path_parameter, query_parameter
 from web.schemas import COMMAND_REPORT, OBJECTS, OVERRIDE_CLEARED
-from web.status_page import render_status_page
 
 
 async def get_status(request: web.Request) -> web.Response:
@@ -186,12 +184,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def status_page(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
-    page = render_status_page(daemon.status(), daemon.metrics(), caller_of(request).describe(), request.get(CSRF))
-    return web.Response(text=page, content_type="text/html")
-
-
 WS_BACKLOG = 50_000
 """Events waiting for one client before its backlog is replaced by an ``overflow`` event."""
 WS_COALESCE_S = 0.05
@@ -205,7 +197,6 @@ WEBSOCKET_RECHECK_S = 30.0
 UNTIL = {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}
 
 ROUTES = (
-    Route("GET", "/", status_page, Permission.READ, "The status page", content_type="text/html"),
     Route("GET", "/api/v1/status", get_status, Permission.READ, "Daemon, controllers, overrides and curtailments, the store's health"),
     Route("GET", "/api/v1/controllers/{controller_id}", get_controller, Permission.READ,
           "One controller: desired, confirmed and reported state per channel",

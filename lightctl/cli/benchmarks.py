@@ -59,6 +59,11 @@ def register(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=10, help="password hashes and sign-ins")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_access)
+    p = bench.add_parser("console", help="the console in headless Chromium: first page, JavaScript size, frames, map")
+    p.add_argument("--controllers", type=int, default=5000, help="a generated config of this many (0: none)")
+    p.add_argument("--demo", action=argparse.BooleanOptionalAction, default=True, help="also the shipped config.yaml")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_console)
 
 
 def cmd_bench_switch(args: argparse.Namespace) -> int:
@@ -109,3 +114,9 @@ def cmd_bench_soak(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_soak_bench(args))
+
+
+def cmd_bench_console(args: argparse.Namespace) -> int:
+    from lightctl.bench.console import run_console_bench
+
+    return run_console_bench(args)  # synchronous: Playwright's API, the daemon on a thread of its own

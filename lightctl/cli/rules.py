@@ -72,6 +72,7 @@ COMMANDS: Mapping[str, Rule] = {
     "bench access": PROCESS,
     "bench load": PROCESS,
     "bench soak": PROCESS,
+    "bench console": PROCESS,
     "opcua cert": COMMISSIONING,
     "opcua check": COMMISSIONING,
     "dali scan": COMMISSIONING,

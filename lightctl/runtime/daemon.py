@@ -390,6 +390,9 @@ class Daemon:
             # schedule through a full disk; the store's health and this line say what is missing.
             log.error("%s (%s) sent without a record: the store cannot write: %s", action, target, exc)
             command_id = 0
+        self.publish({"type": "command_started", "command_id": command_id, "user": user, "source": source,
+                      "action": action, "scene": scene, "target": target})
+
         def result(outcome: ControllerOutcome) -> None:
             self.publish({"type": "result", "command_id": command_id, "controller": outcome.controller_id, **outcome.as_json()})
 

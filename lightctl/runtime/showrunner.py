@@ -198,6 +198,10 @@ class ShowHost(Protocol):
 
     def configured_shows(self) -> Sequence[ShowConfig]: ...
 
+    def publish(self, message: dict[str, Any]) -> None:
+        """An event for the WebSocket's clients (the console's timeline follows the cue)."""
+        ...
+
     def active_overrides(self) -> Sequence[Override]:
         """Overrides and curtailments in force: they rank above a show's cues."""
         ...
@@ -229,7 +233,8 @@ class ShowRunner:
 
     def shows(self) -> list[dict[str, Any]]:
         return [
-            {"id": s.id, "name": s.name, "target": s.target, "duration_s": s.duration_s, "loops": s.loops, "cues": len(s.cues)}
+            {"id": s.id, "name": s.name, "target": s.target, "duration_s": s.duration_s, "loops": s.loops, "cues": len(s.cues),
+             "cue_at_s": [cue.at_s for cue in s.cues], "end": s.end}
             for s in self.host.configured_shows()
         ]
 
@@ -308,9 +313,16 @@ class ShowRunner:
         self._end_in_background(run, "stopped", f"stopped by {user}")
         return run
 
+    def _progress(self, run: ShowRun) -> None:
+        """A ``show`` event: the run's status, loop and cue (what the console's timeline follows)."""
+        self.host.publish({"type": "show", "run_id": run.run_id, "show": run.show.config.id, "status": run.status,
+                           "loop": run.loop, "loops": run.show.config.loops, "cue": run.cue, "cues": len(run.show.cues),
+                           "started_at": run.started_at})
+
     def _end_in_background(self, run: ShowRun, status: str, detail: str) -> None:
         self.layer = None
         run.status = status
+        self._progress(run)
         self._ending = asyncio.create_task(self._end(run, status, detail), name=f"show-end:{run.show.config.id}")
 
     async def close(self) -> None:
@@ -348,6 +360,7 @@ class ShowRunner:
         run.start_monotonic = start = time.monotonic() + LEAD_S
         run.started_at = self.host.now().isoformat(timespec="seconds")
         run.status = "running"
+        self._progress(run)
         duration = show.config.duration_s
         try:
             with collections_held(), short_switch_interval():
@@ -384,6 +397,7 @@ class ShowRunner:
                             wake[cid].set()
                         run.cue = cue.index
                         self.layer = Layer("show", None, show.config.target, f"{show.config.id} cue {cue.index}", states=cue.accumulated)
+                        self._progress(run)  # after the beat's sends: never in their way
                     await asyncio.sleep(max(0.0, start + (loop + 1) * duration - time.monotonic()))
         finally:
             for task in senders:
@@ -394,6 +408,7 @@ class ShowRunner:
                     slot.close()
         if show.config.end == "hold":
             run.status = "holding"
+            self._progress(run)
             await engine.pause_pushes(show.controllers, False)
             try:
                 await self.host.confirm(show.channels, f"show {show.config.id} holds its last cue")
@@ -473,6 +488,7 @@ class ShowRunner:
     async def _record(self, run: ShowRun, status: str, detail: str | None) -> None:
         run.status = status
         self.last = run
+        self._progress(run)
         await self.host.records.show_finished(
             run.run_id,
             status,
