@@ -60,3 +60,23 @@ def test_misuse_is_refused_with_a_clear_message(argv: tuple[str, ...], said: str
     code, text = run("--config", str(ROOT / "config.yaml"), *argv)
     assert code == 2, text
     assert said in text, text
+
+
+def test_every_command_prints_its_help() -> None:
+    """`lightctl <any command> --help` prints, never a traceback: argparse formats help strings with %,
+    so a bare percent sign in one (such as "a 30% offline flood") broke `lightctl bench --help`."""
+    import argparse
+
+    from lightctl.cli.main import build_parser
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        assert parser.format_help(), path
+        found = [path]
+        for action in parser._actions:  # argparse offers no public list of subparsers
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    found += walk(child, f"{path} {name}")
+        return found
+
+    commands = walk(build_parser(), "lightctl")
+    assert "lightctl bench faults" in commands and len(commands) > 30

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_store)
-    p = bench.add_parser("faults", help="fault detection at scale: latency, cost per poll round, a 30% offline flood, chattering memory")
+    p = bench.add_parser("faults", help="fault detection at scale: latency, cost per poll round, a 30%% offline flood, chattering memory")
     p.add_argument("--controllers", type=int, default=5000)
     p.add_argument("--poll-s", type=float, default=10.0)
     p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
