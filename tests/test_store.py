@@ -197,7 +197,7 @@ async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconci
     assert startup[1] == 10 and startup[2] == 0
     # The killed run never recorded its stop, so the restart checked integrity; it stopped cleanly.
     runs = db.execute("SELECT integrity_checked, closed_at IS NOT NULL FROM store_runs ORDER BY id").fetchall()
-    assert runs == [(1, 0), (1, 1)]  # (a new database is checked too: it has no record of a clean stop)
+    assert runs == [(0, 0), (1, 1)]  # (a new database is not checked: there is nothing in it yet)
     db.close()
     assert os.path.exists(tmp_path / "kill.db")
 

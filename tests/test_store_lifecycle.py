@@ -40,7 +40,9 @@ def reopen(path: Path) -> bool:
 def test_integrity_is_checked_only_after_an_unclean_stop(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="lightctl.store")
     path = tmp_path / "quick.db"
-    assert reopen(path)  # a new database has no record of a clean stop
+    assert not reopen(path)  # a new database: nothing to check, and no word of an unclean stop
+    assert any("a new database" in r.getMessage() for r in caplog.records)
+    assert not any("not clean" in r.getMessage() for r in caplog.records)
     caplog.clear()
     assert not reopen(path) and not reopen(path)
     assert not any("checking integrity" in r.getMessage() for r in caplog.records)
@@ -51,7 +53,7 @@ def test_integrity_is_checked_only_after_an_unclean_stop(tmp_path: Path, caplog:
     assert not reopen(path)
     db = sqlite3.connect(path)
     runs = db.execute("SELECT integrity_checked, closed_at IS NOT NULL FROM store_runs ORDER BY id").fetchall()
-    assert runs == [(1, 1), (0, 1), (0, 1), (0, 0), (1, 1), (0, 1)]
+    assert runs == [(0, 1), (0, 1), (0, 1), (0, 0), (1, 1), (0, 1)]
     db.close()
 
 

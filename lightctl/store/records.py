@@ -100,7 +100,10 @@ class Store:
     def _open(self) -> None:
         conn = connect_writer(self.path, self.busy_timeout_s)
         try:
-            self.integrity_checked = not _last_stop_clean(conn)
+            new = _is_new(conn)
+            if new:
+                log.info("store %s: a new database", self.path)
+            self.integrity_checked = not new and not _last_stop_clean(conn)
             if self.integrity_checked:
                 _check_integrity(conn, self.path)
             migrate(conn, self.path)
@@ -209,6 +212,11 @@ class Store:
         return await self.readers.run(read)
 
 
+def _is_new(conn: sqlite3.Connection) -> bool:
+    """A database without any table: nothing to check, and no stop, clean or not, to speak of."""
+    return conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None
+
+
 def _last_stop_clean(conn: sqlite3.Connection) -> bool:
     """Whether the store was closed cleanly the last time it was opened (False if never recorded)."""
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_runs'").fetchone()
@@ -219,7 +227,7 @@ def _last_stop_clean(conn: sqlite3.Connection) -> bool:
 
 
 def _check_integrity(conn: sqlite3.Connection, path: str) -> None:
-    log.info("store %s: the last stop was not clean (or not recorded); checking integrity", path)
+    log.info("store %s: the last stop was not clean (or not recorded by this version); checking integrity", path)
     started = time.monotonic()
     found = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
     if found != ["ok"]:
