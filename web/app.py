@@ -21,8 +21,9 @@ from lightctl.services.users.accounts import Accounts
 from lightctl.services.users.auth import Authenticator
 from web import accounts, admin, console_api, console_static, core, faults, operations, session, telemetry
 from web.auditing import audit_changes
-from web.context import ACCESS, DAEMON, OPENAPI, WEBSOCKETS, errors_as_json
+from web.context import ACCESS, DAEMON, OPENAPI, STATUS, WEBSOCKETS, errors_as_json
 from web.routing import openapi_document, register
+from web.shared_status import SharedStatus
 
 ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts, faults, console_api, console_static)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
@@ -42,6 +43,7 @@ def create_app(daemon: Daemon, *, local_credential: str | None) -> web.Applicati
     )
     app[ACCESS] = Authenticator(user_accounts, local_secret=local_credential)
     app[WEBSOCKETS] = set()
+    app[STATUS] = SharedStatus(daemon)
 
     async def close_websockets(app: web.Application) -> AsyncIterator[None]:
         yield

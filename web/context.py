@@ -22,6 +22,7 @@ from lightctl.services.access import AccessDenied, Caller, Permission, require
 from lightctl.services.users.accounts import AccountError, UnknownAccount
 from lightctl.services.users.auth import Authenticator, NotSignedIn
 from lightctl.store import StoreWriteFailed
+from web.shared_status import SharedStatus
 
 log = logging.getLogger("lightctl.web")
 
@@ -29,6 +30,7 @@ DAEMON = web.AppKey("daemon", Daemon)
 ACCESS = web.AppKey("access", Authenticator)
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
+STATUS = web.AppKey("status", SharedStatus)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

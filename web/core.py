@@ -16,6 +16,7 @@ from web.context import (
     ACCESS,
     DAEMON,
     OPENAPI,
+    STATUS,
     WEBSOCKETS,
     body,
     caller_of,
@@ -29,7 +30,10 @@ from web.schemas import COMMAND_REPORT, OBJECTS, OVERRIDE_CLEARED
 
 
 async def get_status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[DAEMON].status())
+    shared = request.app[STATUS].current()
+    if request.headers.get("If-None-Match") == shared.etag:
+        return web.Response(status=304, headers={"ETag": shared.etag})
+    return web.Response(body=shared.body, content_type="application/json", charset="utf-8", headers={"ETag": shared.etag})
 
 
 async def get_controller(request: web.Request) -> web.Response:

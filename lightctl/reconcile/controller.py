@@ -89,6 +89,15 @@ class Runtime:
     def pending(self) -> dict[ChannelId, Desired]:
         return {ch: st for ch, st in self.desired.items() if self.confirmed.get(ch) != st}
 
+    def pending_count(self) -> int:
+        """``len(self.pending())`` without building it (the status of thousands of controllers)."""
+        confirmed = self.confirmed
+        return sum(1 for ch, st in self.desired.items() if confirmed.get(ch) != st)
+
+    def handed_back_count(self) -> int:
+        desired = self.desired
+        return sum(1 for ch, st in self.confirmed.items() if isinstance(st, Released) and desired.get(ch) == st)
+
     def handed_back(self) -> list[ChannelId]:
         """Channels handed back to their owner, confirmed by read-back."""
         return [ch for ch, st in self.confirmed.items() if isinstance(st, Released) and self.desired.get(ch) == st]

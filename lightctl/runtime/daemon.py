@@ -101,7 +101,10 @@ class Daemon:
         )
         self.schedule = schedule
         self.clock = clock
-        self.overrides: list[Override] = []
+        self.revision = 0
+        """Counts changes to the overrides and the ends of commands: a view of the daemon built at one
+        revision (the API's shared status) is stale at the next."""
+        self._overrides: list[Override] = []
         self.subscribers: list[Callable[[Published], None]] = []
         self.command_lock = asyncio.Lock()
         self._last_recorded: dict[str, float] = {}
@@ -123,7 +126,7 @@ class Daemon:
         self.engine.listeners.append(self._on_engine_event)
         for o in await self.store.layers.active():
             until = from_ms(o.until, self.tz) if o.until is not None else None
-            self.overrides.append(Override(o.id, o.kind, o.scene, o.target, o.user, until, o.cap))
+            self.overrides = [*self.overrides, Override(o.id, o.kind, o.scene, o.target, o.user, until, o.cap)]
         for service in self.services:
             await service.start()
         await self.engine.start()
@@ -173,6 +176,17 @@ class Daemon:
         curtailments, which sit above everything."""
         shows = [self.shows.layer] if self.shows.layer is not None else []
         return [*shows, *self.operator_layers()]
+
+    @property
+    def overrides(self) -> list[Override]:
+        """Operator overrides and curtailments in force. Replaced, never changed in place, so that
+        every change counts in :attr:`revision`."""
+        return self._overrides
+
+    @overrides.setter
+    def overrides(self, value: list[Override]) -> None:
+        self._overrides = value
+        self.revision += 1
 
     def active_overrides(self) -> list[Override]:
         return list(self.overrides)
@@ -274,8 +288,7 @@ class Daemon:
             oid = await self.store.layers.add(
                 user=user, kind=kind, scene=scene, target=target, until=until, supersedes=superseded
             )
-            self.overrides = [o for o in self.overrides if o.id not in superseded]
-            self.overrides.append(Override(oid, kind, scene, target, user, until))
+            self.overrides = [*(o for o in self.overrides if o.id not in superseded), Override(oid, kind, scene, target, user, until)]
             desired, _why = self.desired_now()
             self.engine.set_desired(desired)
             # What the scene sets on the selector, forced; channels it leaves alone keep their state.
@@ -314,7 +327,7 @@ class Daemon:
             oid = await self.store.layers.add(
                 user=user, kind="curtail", scene="curtail", target=target, until=until, cap=cap, shed=shed
             )
-            self.overrides.append(Override(oid, "curtail", "curtail", target, user, until, cap))
+            self.overrides = [*self.overrides, Override(oid, "curtail", "curtail", target, user, until, cap)]
             self.engine.set_desired(after)
             report = await self._run_command(
                 selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target
@@ -413,6 +426,7 @@ class Daemon:
             outcome.count(Status.UNCONFIRMED), outcome.count(Status.FAILED), outcome.elapsed_s,
             extra={"command": command_id, "user": user},
         )
+        self.revision += 1
         self.publish({"type": "command", **report.as_json()})
         for service in self.services:
             try:
@@ -495,8 +509,8 @@ class Daemon:
                 "link": state,
                 "since": rt.link.since,
                 "last_error": rt.link.last_error,
-                "pending": len(rt.pending()),
-                "handed_back": len(rt.handed_back()),
+                "pending": rt.pending_count(),
+                "handed_back": rt.handed_back_count(),
                 "power_w": None if reading is None else reading.power_w,
                 "energy_kwh": None if reading is None else reading.energy_kwh,
                 "faults": [] if reading is None else sorted(reading.faults),
