@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from drivers.base import Driver, HeldTurns, PreparedSend, fire_with_turns, settings_of
 from drivers.modbus.profile import Profile, profiles
-from drivers.modbus.protocol import ChannelMap, Request, StatusDecoder, compile_batch, status_request
+from drivers.modbus.protocol import ChannelMap, Request, compile_batch, shared_decoder, status_request
 from drivers.modbus.settings import ModbusSettings
 from drivers.modbus.transport import ModbusTcpLink, Sending
 from lightctl.model.values import ApplyResult, ChannelId, ChannelState, ControllerReading, PlannedOperation
@@ -23,7 +23,7 @@ COMPILE_CACHE = 16
 
 def channel_map(controller: ControllerConfig, profile: Profile | None = None) -> ChannelMap:
     profile = profile or profiles()[controller.profile]
-    return ChannelMap.build(profile, ((ch.id, int(ch.point), ch.dimmable) for ch in controller.channels))
+    return ChannelMap.shared(profile, ((ch.id, int(ch.point), ch.dimmable) for ch in controller.channels))
 
 
 def modbus_settings(controller: ControllerConfig) -> ModbusSettings:
@@ -43,7 +43,7 @@ class ModbusDriver(Driver[ModbusSettings]):
         settings = self.settings
         self.link = ModbusTcpLink(controller.id, settings.host, settings.port, settings.unit, controller.timeout_s)
         self._status = status_request(self.cmap.profile)
-        self._decoder = StatusDecoder(self.cmap)
+        self._decoder = shared_decoder(self.cmap)
         self._compiled: dict[tuple[tuple[ChannelId, ChannelState], ...], list[Request]] = {}
 
     async def connect(self) -> None:

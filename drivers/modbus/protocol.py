@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import weakref
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -96,7 +97,7 @@ def read_input_registers(address: int, count: int) -> Request:
     return Request(FC_READ_INPUT_REGISTERS, address, count, (), (), bytes([FC_READ_INPUT_REGISTERS]) + pdu.encode())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class ChannelMap:
     """A controller's channels on its profile's circuits (validated config: one channel per circuit)."""
 
@@ -113,6 +114,22 @@ class ChannelMap:
             if wants_dimming and profile.is_dimmable(circuit):
                 dimmable.add(channel_id)
         return cls(profile, circuit_of, frozenset(dimmable))
+
+    @classmethod
+    def shared(cls, profile: Profile, channels: Iterable[tuple[ChannelId, int, bool]]) -> ChannelMap:
+        """:meth:`build`, one map for every controller of the same profile and channels (thousands
+        of cabinets alike in a city: each built its own, with its decoder about 5 KB a cabinet)."""
+        listed = tuple(channels)
+        key = (id(profile), listed)  # the map holds the profile, so its id is not reused while kept
+        found = _SHARED_MAPS.get(key)
+        if found is None:
+            found = _SHARED_MAPS[key] = cls.build(profile, listed)
+        return found
+
+
+_SHARED_MAPS: weakref.WeakValueDictionary[tuple[int, tuple[tuple[ChannelId, int, bool], ...]], ChannelMap] = (
+    weakref.WeakValueDictionary()
+)
 
 
 def _runs(cells: Mapping[int, tuple[int, ChannelId | None]], limit: int) -> list[tuple[int, list[int], list[ChannelId]]]:
@@ -180,6 +197,7 @@ class StatusDecoder:
     """Decodes a controller's status block; offsets are worked out once, not per reading."""
 
     def __init__(self, cmap: ChannelMap) -> None:
+        self.cmap = cmap
         profile = cmap.profile
         ir = profile.input_registers
         start, _ = profile.status_block()
@@ -265,6 +283,19 @@ class StatusDecoder:
 INTERNED_READINGS = 256
 TRIPPED = frozenset({FaultKind.BREAKER_TRIP})
 NO_FAULTS: frozenset[FaultKind] = frozenset()
+
+
+_SHARED_DECODERS: weakref.WeakValueDictionary[int, StatusDecoder] = weakref.WeakValueDictionary()
+"""By ``id`` of the map: a decoder holds its map, so the id is not reused while the entry lives."""
+
+
+def shared_decoder(cmap: ChannelMap) -> StatusDecoder:
+    """One decoder per channel map (decoders are immutable but for their cache of readings, which
+    controllers alike share the better)."""
+    found = _SHARED_DECODERS.get(id(cmap))
+    if found is None:
+        found = _SHARED_DECODERS[id(cmap)] = StatusDecoder(cmap)
+    return found
 
 
 def decode_status(

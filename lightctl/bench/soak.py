@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo
 
 from drivers.base import Fault
 from lightctl.bench.runner import bench_protocols, synthetic_config
-from lightctl.inventory.index import Inventory
 from lightctl.resolve.loading import config_from_data
 from lightctl.runtime.daemon import Daemon
 from lightctl.simulation.farm import SimulatorFarm, raise_open_file_limit
@@ -106,18 +105,18 @@ async def run_soak_bench(args: argparse.Namespace) -> int:
     farm = SimulatorFarm(data, config, processes=args.processes or 2, any_port=True)
     endpoints = await farm.start()
     config = config.with_controller_settings(endpoints)
-    inventory = Inventory(config)
-    schedule = build_schedule(config, inventory, log_missing=False)
-    transitions = sorted({t.at for t in schedule.transitions(start, end)})
+    del data  # the daemon is measured, not the harness's copy of what its config was made from
     rng = random.Random(args.seed)
-    controllers = sorted(inventory.controllers)
+    controllers = sorted(c.id for c in config.controllers())
     samples: list[Sample] = []
     missed: list[str] = []
     faulted: dict[str, tuple[str, float]] = {}
     checked = 0
     with tempfile.TemporaryDirectory() as tmp:
         clock = CompressedClock(start, args.speed)
-        daemon = Daemon(config, database=Path(tmp) / "soak.db", schedule=schedule, clock=clock)
+        daemon = Daemon(config, database=Path(tmp) / "soak.db", clock=clock)
+        schedule = daemon.schedule = build_schedule(config, daemon.inventory, log_missing=False)  # as `lightctl run` does
+        transitions = sorted({t.at for t in schedule.transitions(start, end)})
         try:
             await daemon.start()
             next_sample = start
