@@ -52,7 +52,7 @@ from lightctl.reconcile.outcomes import (
     Reconfigured,
     Status,
 )
-from lightctl.reconcile.reconnect import Backoff, Link
+from lightctl.reconcile.reconnect import REAL_TIME, Backoff, Link, Pace
 
 log = logging.getLogger("lightctl.engine")
 
@@ -66,9 +66,11 @@ OFFLINE_PROBE_S = 1.0
 
 
 class Engine:
-    def __init__(self, inventory: Inventory, settings: EngineSettings | None = None) -> None:
+    def __init__(self, inventory: Inventory, settings: EngineSettings | None = None, pace: Pace = REAL_TIME) -> None:
         self.inventory = inventory
         self.settings = settings or EngineSettings()
+        self.pace = pace
+        """The clock of retries, backoff and polls (sped up in tests and benchmarks)."""
         self.listeners: list[Listener] = []
         self.runtimes: dict[str, Runtime] = {cid: self._runtime(info) for cid, info in inventory.controllers.items()}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -79,7 +81,7 @@ class Engine:
         return Runtime(
             info,
             driver,
-            Link(info.controller.id, Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)),
+            Link(info.controller.id, Backoff(self.settings.retry_initial_s, self.settings.retry_max_s), clock=self.pace.now),
             converge_backoff=Backoff(self.settings.retry_initial_s, self.settings.retry_max_s),
         )
 
@@ -478,28 +480,29 @@ class Engine:
 
     async def _supervise(self, rt: Runtime) -> None:
         poll_s = rt.info.controller.poll_s
-        next_poll = time.monotonic() + random.uniform(0.1, 1.0) * poll_s
+        clock = self.pace.now
+        next_poll = clock() + random.uniform(0.1, 1.0) * poll_s
         while self._running:
-            now = time.monotonic()
+            now = clock()
             polling = self.settings.polling and not rt.pushed
             wake_at = next_poll if polling else now + 3600.0
             if rt.pending() and not rt.held:
                 wake_at = min(wake_at, max(rt.converge_at, rt.link.retry_at))
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, wake_at - now)):
+                async with asyncio.timeout(self.pace.real_s(max(0.0, wake_at - now))):
                     await rt.wake.wait()
             rt.wake.clear()
-            now = time.monotonic()
+            now = clock()
             try:
                 if rt.pending() and not rt.held and now >= max(rt.converge_at, rt.link.retry_at):
                     result = await self._apply_and_confirm(rt, None, self.settings.deadline_s)
                     if result is not None:
                         if result.status is not Status.CONFIRMED:
-                            rt.converge_at = time.monotonic() + rt.converge_backoff.next_delay()
+                            rt.converge_at = clock() + rt.converge_backoff.next_delay()
                         self._emit(ConvergedEvent(result))
                 elif polling and now >= next_poll:
                     await self.poll(rt)
-                    next_poll = time.monotonic() + poll_s
+                    next_poll = clock() + poll_s
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let one controller's surprise end its supervision
