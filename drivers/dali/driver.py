@@ -169,7 +169,11 @@ class DaliDriver(Driver[DaliSettings]):
     async def _latest_sweep(self) -> ControllerReading:
         """A full poll is the last pass of the driver's own background sweep, so that the caller's
         poll never holds the controller (and a command) for the seconds a 1,200-baud sweep takes.
-        The first call starts the sweep and waits for its first pass; a pass that failed raises."""
+        The first call starts the sweep and waits for its first pass; a pass that failed raises.
+        Without a session the poll reconnects first, as every read does: a gateway that went away
+        since the last pass is reported by this poll, not hidden behind that pass's readings."""
+        if not self.transport.is_open():
+            await self.connect()
         if self._sweeper is None or self._sweeper.done():
             self._swept.clear()
             self._sweeper = asyncio.create_task(self._sweep_loop(), name=f"dali-sweep:{self.controller_id}")

@@ -80,7 +80,7 @@ class Runtime:
     pushed: bool = False
     """The driver pushes readings (OPC UA data changes, BACnet COV, or its own poll): no polling here."""
     seen_at: float = 0.0
-    """``time.monotonic()`` when the device last answered or pushed anything."""
+    """When the device last answered or pushed anything, on the engine's clock (``Pace.now``)."""
 
     @property
     def id(self) -> str:
