@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from lightctl.model.installation import ControllerConfig, DaemonSettings, District, Frozen, Installation, Tag
+from lightctl.model.reports import ReportsConfig
 from lightctl.model.scenes import BUILTIN_SCENES, SceneConfig, ShowConfig
 from lightctl.model.schedule import ScheduleConfig
 
@@ -20,6 +21,7 @@ class Config(Frozen):
     scenes: list[SceneConfig] = []
     shows: list[ShowConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
+    reports: ReportsConfig = ReportsConfig()
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:

@@ -1,7 +1,10 @@
 """The daemon's records: one SQLite database (WAL), written by one writer thread
 (:mod:`lightctl.store.writer`), read through a small pool (:mod:`lightctl.store.readers`), its
 schema brought up to date by numbered migration files (:mod:`lightctl.store.migrate`), and one
-repository per kind of record (``commands``, ``observations``, ``layers``, ``shows``).
+repository per kind of record (``commands``, ``observations``, ``layers``, ``shows``, ``energy``,
+``inspections``). Given the installation's :class:`~lightctl.store.rollups.RollupModel`, the
+writer rolls energy up as readings land (:mod:`lightctl.store.rollups`), and old roll-ups and
+inspections are pruned as ``retention`` says.
 
 Opening: the integrity check (``PRAGMA quick_check``, minutes on a big database) runs only when
 the last stop was not clean; every opening is a row of ``store_runs`` that a clean close
@@ -18,16 +21,21 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lightctl.model.reports import Retention
 from lightctl.model.times import now_ms
 from lightctl.store import commands, shows
 from lightctl.store.commands import Commands
 from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S, connect_writer
+from lightctl.store.energy import PRUNE_INTERVAL_S as ROLLUP_PRUNE_INTERVAL_S
+from lightctl.store.energy import EnergyRecords, Grain, prune_rollups
 from lightctl.store.errors import StoreError
 from lightctl.store.health import StoreHealth
+from lightctl.store.inspections import Inspections, prune_inspections
 from lightctl.store.layers import OperatorLayers
 from lightctl.store.migrate import migrate
 from lightctl.store.observations import DAY_MS, PRUNE_INTERVAL_S, Observations, prune_readings
 from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
+from lightctl.store.rollups import EnergyRollup, RollupModel
 from lightctl.store.shows import ShowRuns
 from lightctl.store.writer import DEFAULT_OBSERVATION_LIMIT, DEFAULT_QUEUE_SIZE, Maintenance, Writer
 
@@ -46,6 +54,8 @@ class Store:
         observation_limit: int = DEFAULT_OBSERVATION_LIMIT,
         readers: int = DEFAULT_READERS,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        rollups: RollupModel | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.path = str(path)
         self.busy_timeout_s = busy_timeout_s
@@ -55,15 +65,44 @@ class Store:
         self.observations = Observations(self.writer, self.readers)
         self.layers = OperatorLayers(self.writer, self.readers)
         self.shows = ShowRuns(self.writer, self.readers)
+        self.energy = EnergyRecords(self.readers)
+        self.inspections = Inspections(self.writer, self.readers)
+        self.rollup = (
+            EnergyRollup(
+                rollups,
+                readings=self.observations.readings_sink,
+                state_changes=self.observations.state_changes_sink,
+                link_events=self.observations.link_events_sink,
+            )
+            if rollups is not None
+            else None
+        )
         if reading_retention_days is not None:
             retention_ms = reading_retention_days * DAY_MS
             self.writer.maintenance.append(
                 Maintenance("pruning old readings", PRUNE_INTERVAL_S, lambda conn: prune_readings(conn, now_ms() - retention_ms))
             )
+        if retention is not None:
+            self._prune_reports(retention)
         self.integrity_checked = False
         """Whether the last :meth:`open` checked integrity (the stop before it was not clean)."""
         self._conn: sqlite3.Connection | None = None
         self._run_id: int | None = None
+
+    def _prune_reports(self, retention: Retention) -> None:
+        for grain, days in ((Grain.HOUR, retention.hour_days), (Grain.DAY, retention.day_days), (Grain.MONTH, retention.month_days)):
+            if days is not None:
+                self.writer.maintenance.append(
+                    Maintenance(f"pruning old {grain.value} roll-ups", ROLLUP_PRUNE_INTERVAL_S, _rollup_pruner(grain, days))
+                )
+        if retention.inspection_days is not None:
+            inspections_ms = retention.inspection_days * DAY_MS
+            self.writer.maintenance.append(
+                Maintenance(
+                    "pruning old inspections", ROLLUP_PRUNE_INTERVAL_S,
+                    lambda conn: prune_inspections(conn, now_ms() - inspections_ms),
+                )
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -78,12 +117,16 @@ class Store:
             if self.integrity_checked:
                 _check_integrity(conn, self.path)
             migrate(conn, self.path)
+            if self.rollup is not None:
+                self.rollup.load(conn)
             self._run_id = self._begin_run(conn)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
         self.readers.open()
+        if self.rollup is not None and self.rollup not in self.writer.observers:
+            self.writer.observers.append(self.rollup)
         self.writer.start(conn)
 
     def _begin_run(self, conn: sqlite3.Connection) -> int:
@@ -145,6 +188,11 @@ class Store:
     async def read_with(self, read: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``read`` on a read connection of the pool (rows come as dicts), in its thread."""
         return await self.readers.run(read)
+
+
+def _rollup_pruner(grain: Grain, days: int) -> Callable[[sqlite3.Connection], bool]:
+    kept_ms = days * DAY_MS
+    return lambda conn: prune_rollups(conn, grain, now_ms() - kept_ms)
 
 
 def _last_stop_clean(conn: sqlite3.Connection) -> bool:
