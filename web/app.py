@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from lightctl.runtime.daemon import Daemon
-from web import core, operations
+from web import core, operations, reports
 from web.context import DAEMON, OPENAPI, TOKEN, WEBSOCKETS, errors_as_json
 from web.routing import openapi_document, register
 
-ROUTE_MODULES = (core, operations)
+ROUTE_MODULES = (core, operations, reports)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 

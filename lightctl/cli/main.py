@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from lightctl.cli import bacnet, benchmarks, dali, opcua, operate, schedule, service
+from lightctl.cli import bacnet, benchmarks, dali, opcua, operate, reports, schedule, service
 from lightctl.cli.common import (
     DEFAULT_CONFIG,
     EXIT_INCOMPLETE,
@@ -18,7 +18,7 @@ from lightctl.cli.common import (
 )
 from lightctl.config.problems import ConfigError
 
-COMMAND_GROUPS = (service, operate, schedule, benchmarks, opcua, dali, bacnet)
+COMMAND_GROUPS = (service, operate, schedule, reports, benchmarks, opcua, dali, bacnet)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,8 +7,10 @@ directly.
 from __future__ import annotations
 
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.reports import ReportsService
 
 
 def attach_services(daemon: Daemon) -> Daemon:
     """Attach every service the configuration asks for; returns the daemon."""
+    daemon.services.append(ReportsService(daemon))
     return daemon
