@@ -50,6 +50,8 @@ log = logging.getLogger("lightctl.store")
 
 WMS_PER_KWH = 3.6e9
 """Energy is accumulated in watt-milliseconds (watts x ms) and turned into kWh once."""
+BACKSTEP_MS = 60_000
+"""An observation this much older than the last one of its controller means the clock went back."""
 UNATTRIBUTED = ""
 """The channel id of metered energy no channel's observed state accounts for."""
 HOURS_SQL = (
@@ -133,9 +135,11 @@ class Track:
     """A controller as the roll-ups follow it: its channels' last states, its last meter point,
     and the channels' energy since that point, waiting to be settled against the meter."""
 
-    __slots__ = ("channels", "gap", "meter_at", "meter_kwh", "meter_w", "pending", "warned")
+    __slots__ = ("channels", "gap", "last_at", "meter_at", "meter_kwh", "meter_w", "pending", "warned")
 
     def __init__(self) -> None:
+        self.last_at = 0
+        """The latest time of an observation rolled up (a much earlier one means the clock went back)."""
         self.channels: dict[str, ChannelTrack] = {}
         self.pending: Pending = {}
         self.meter_at: int | None = None
@@ -150,7 +154,7 @@ class Track:
         other.channels = dict(self.channels)
         other.pending = {key: value.copy() for key, value in self.pending.items()}
         other.meter_at, other.meter_kwh, other.meter_w = self.meter_at, self.meter_kwh, self.meter_w
-        other.gap, other.warned = self.gap, self.warned
+        other.gap, other.warned, other.last_at = self.gap, self.warned, self.last_at
         return other
 
 
@@ -249,6 +253,10 @@ class EnergyRollup:
     def _reading(self, controller_id: str, at: int, reading: ControllerReading) -> None:
         # The hot path of a burst of readings: kept flat on purpose (see lightctl bench report).
         track = self._work.get(controller_id) or self._track(controller_id)
+        if at < track.last_at - BACKSTEP_MS:
+            self._restart(controller_id, track, at)
+        elif at > track.last_at:
+            track.last_at = at
         model = self.model.controllers.get(controller_id, NO_MODEL)
         hold = model.hold_ms or self.model.hold_ms
         channels = track.channels
@@ -313,8 +321,26 @@ class EnergyRollup:
         if watts is None:
             track.gap = True
 
+    def _restart(self, controller_id: str, track: Track, at: int) -> None:
+        """Observations went back in time (the daemon's clock was stepped back): what is known is
+        rolled up as it stands and the controller is followed afresh from ``at``."""
+        log.warning(
+            "controller %s: an observation at %s is %.0f s older than the last rolled up (the clock went back?): "
+            "its energy is counted afresh from there", controller_id, at, (track.last_at - at) / 1000,
+        )
+        self._settle(controller_id, track, None, at, at)
+        track.channels = {}
+        track.meter_at = track.meter_kwh = track.meter_w = None
+        track.gap = False
+        track.last_at = at
+        self._marks.add(controller_id)
+
     def _changes(self, controller_id: str, at: int, changes: Mapping[str, ChannelReading]) -> None:
         track = self._track(controller_id)
+        if at < track.last_at - BACKSTEP_MS:
+            self._restart(controller_id, track, at)
+        elif at > track.last_at:
+            track.last_at = at
         model = self._model(controller_id)
         hold = model.hold_ms or self.model.hold_ms
         channels = track.channels
@@ -375,6 +401,7 @@ class EnergyRollup:
             # No meter in this reading: settle now only if the controller has no meter point to wait for.
             if since is not None and at - since > hold:
                 track.meter_at = track.meter_kwh = track.meter_w = None
+                self._marks.add(controller_id)
                 since = None
             return since is None, None, at
         if since is not None and at <= since:
@@ -511,7 +538,8 @@ class EnergyRollup:
             conn.executemany(MONTHS_SQL, [(*key, *row) for key, row in months.items()])
         if marks:
             tracks = self._work
-            conn.executemany(
-                MARKS_SQL,
-                [(cid, tracks[cid].meter_at, tracks[cid].meter_kwh, tracks[cid].meter_w) for cid in marks],
-            )
+            kept = [(cid, t.meter_at, t.meter_kwh, t.meter_w) for cid in marks if (t := tracks[cid]).meter_at is not None]
+            gone = [(cid,) for cid in marks if tracks[cid].meter_at is None]
+            conn.executemany(MARKS_SQL, kept)
+            if gone:
+                conn.executemany("DELETE FROM meter_marks WHERE controller_id = ?", gone)

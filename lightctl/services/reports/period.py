@@ -31,9 +31,14 @@ class Period:
     @classmethod
     def parse(cls, first: str | None, last: str | None, zone: tzinfo, today: date) -> Period:
         """From ``--from``/``--to`` (YYYY-MM-DD, both included; a month YYYY-MM is the whole
-        month); without them, the month so far."""
+        month, and ``--from`` a month alone is that month); without them, the month so far."""
         start = _parse_day(first, "from", start=True) if first else today.replace(day=1)
-        end = _parse_day(last, "to", start=False) if last else (today if not first else max(start, today))
+        if last:
+            end = _parse_day(last, "to", start=False)
+        elif first and len(first) == 7:
+            end = _parse_day(first, "from", start=False)
+        else:
+            end = max(start, today)
         return cls(start, end, zone)
 
     @classmethod
