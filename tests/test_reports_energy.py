@@ -14,7 +14,17 @@ from astral import Observer
 from astral.sun import sun
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reports_support import LOCATION, by_key, channel, config_of, controller, installation, reports_for, site, store_for
+from reports_support import (
+    LOCATION,
+    by_key,
+    channel,
+    config_of,
+    controller,
+    installation,
+    reports_for,
+    site,
+    store_for,
+)
 
 from lightctl.model.values import ChannelReading, ControllerReading
 from lightctl.services.reports.period import Period

@@ -14,10 +14,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import free_port, installation_data, modbus_controller, with_endpoints
 from openpyxl import load_workbook
 from test_cli import lightctl
 
-from conftest import free_port, installation_data, modbus_controller, with_endpoints
 from lightctl.model.values import ChannelReading, ControllerReading
 from lightctl.process.service import start_daemon
 from lightctl.resolve.loading import load_config

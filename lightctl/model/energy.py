@@ -82,7 +82,9 @@ class QuarterPlace:
 class LocalCalendar:
     """The installation's local hours, days and months, for UTC quarter-hour numbers (cached)."""
 
-    CACHE_LIMIT = 200_000
+    CACHE_LIMIT = 8192
+    """Quarters kept: recent ones are asked again and again, old ones seldom (and a big cache
+    costs every full garbage collection a walk through it)."""
 
     def __init__(self, zone: tzinfo) -> None:
         self.zone = zone

@@ -50,6 +50,8 @@ log = logging.getLogger("lightctl.store")
 
 WMS_PER_KWH = 3.6e9
 """Energy is accumulated in watt-milliseconds (watts x ms) and turned into kWh once."""
+RECENT_HOURS = 2048
+"""The hours (and their quarters) whose place in the calendar is kept between transactions."""
 BACKSTEP_MS = 60_000
 """An observation this much older than the last one of its controller means the clock went back."""
 UNATTRIBUTED = ""
@@ -127,8 +129,10 @@ class RollupModel:
 ChannelTrack = tuple[int, float | None, bool, ChannelReading | None]
 """(since when, in UTC ms; watts drawn from then on, None when unknown; whether measured; the
 reading that said so, so that the same reading seen again costs nothing)."""
-Pending = dict[tuple[int, str], list[float]]
-"""(quarter, channel) -> [energy in W·ms, of which measured, covered ms], since the last settling."""
+Pending = list[tuple[int, str, float, float, int]]
+"""(quarter, channel, energy in W·ms, of which measured, covered ms) since the last settling: one
+entry per span a channel was integrated over (appending is cheaper than keeping them summed; the
+hours they go to sum them)."""
 
 
 class Track:
@@ -141,7 +145,7 @@ class Track:
         self.last_at = 0
         """The latest time of an observation rolled up (a much earlier one means the clock went back)."""
         self.channels: dict[str, ChannelTrack] = {}
-        self.pending: Pending = {}
+        self.pending: Pending = []
         self.meter_at: int | None = None
         self.meter_kwh: float | None = None
         self.meter_w: float | None = None
@@ -152,7 +156,7 @@ class Track:
     def copy(self) -> Track:
         other = Track()
         other.channels = dict(self.channels)
-        other.pending = {key: value.copy() for key, value in self.pending.items()}
+        other.pending = list(self.pending)
         other.meter_at, other.meter_kwh, other.meter_w = self.meter_at, self.meter_kwh, self.meter_w
         other.gap, other.warned, other.last_at = self.gap, self.warned, self.last_at
         return other
@@ -274,16 +278,8 @@ class EnergyRollup:
                 self._advance(track, channel_id, state, at, hold)
                 continue
             channels[channel_id] = (at, watts, measured, got)
-            span = at - since
-            energy = watts * span
-            entry = pending.get((quarter, channel_id))
-            if entry is None:
-                pending[(quarter, channel_id)] = [energy, energy if measured else 0.0, span]
-            else:
-                entry[0] += energy
-                if measured:
-                    entry[1] += energy
-                entry[2] += span
+            energy = watts * (at - since)
+            pending.append((quarter, channel_id, energy, energy if measured else 0.0, at - since))
         counter, meter_at, last_counter = reading.energy_kwh, track.meter_at, track.meter_kwh
         if counter is not None and meter_at is not None and last_counter is not None and at > meter_at and model is not NO_MODEL:
             # The common case, a counter that stepped within bounds: the general path is _meter.
@@ -379,16 +375,8 @@ class EnergyRollup:
         while start < at:
             quarter = start // QUARTER_MS
             end = min(at, (quarter + 1) * QUARTER_MS)
-            span = end - start
-            energy = watts * span
-            entry = pending.get((quarter, channel_id))
-            if entry is None:
-                pending[(quarter, channel_id)] = [energy, energy if measured else 0.0, span]
-            else:
-                entry[0] += energy
-                if measured:
-                    entry[1] += energy
-                entry[2] += span
+            energy = watts * (end - start)
+            pending.append((quarter, channel_id, energy, energy if measured else 0.0, end - start))
             start = end
 
     def _meter(
@@ -439,30 +427,26 @@ class EnergyRollup:
         channel '' over the interval."""
         pending = track.pending
         if pending:
-            track.pending = {}
+            track.pending = []
         if metered_kwh is None:
-            scale, attribute = 1.0, False
+            scale, attribute = 1.0 / WMS_PER_KWH, False
         else:
             total = 0.0
-            for entry in pending.values():
-                total += entry[0]
+            for entry in pending:
+                total += entry[2]
             attribute = not track.gap and total > 0
             scale = metered_kwh / total if attribute else 0.0
         track.gap = False
         hours, buckets = self._hours, self._buckets
-        for (quarter, channel_id), (energy, measured, covered) in pending.items():
+        for quarter, channel_id, energy, measured, covered in pending:
             bucket = buckets.get(quarter) or self._bucket(quarter)
             key = (bucket[0], controller_id, channel_id)
             row = hours.get(key)
             if row is None:
                 row = hours[key] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-            if metered_kwh is None:
-                kwh = energy / WMS_PER_KWH
-                row[1] += measured / WMS_PER_KWH
-            else:
-                kwh = energy * scale
-                row[1] += kwh
+            kwh = energy * scale
             row[0] += kwh
+            row[1] += kwh if metered_kwh is not None else measured / WMS_PER_KWH
             row[2 + bucket[1]] += kwh
             row[6] += covered
         if metered_kwh is not None and not attribute and metered_kwh > 0:
@@ -488,8 +472,6 @@ class EnergyRollup:
             start = end
 
     def _bucket(self, quarter: int) -> tuple[int, int]:
-        if len(self._buckets) > 100_000:
-            self._buckets.clear()
         place = self.model.calendar.place(quarter)
         found = self._buckets[quarter] = (place.hour, place.index)
         if place.hour not in self._hour_info:
@@ -529,7 +511,7 @@ class EnergyRollup:
                     total[2] += on_peak
                     total[3] += on_valley
                     total[4] += covered
-        if len(info) > 100_000:
+        if len(info) > RECENT_HOURS:  # a year of them would be walked by every full garbage collection
             info.clear()
             self._buckets.clear()
         if hour_rows:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -69,16 +69,13 @@ def _place(inventory: Inventory, key: ChannelKey) -> Place:
     return Place(info.site.id, info.district.id, info.district.region)
 
 
-def night_energy(ctx: ForecastContext, night: date) -> dict[str, list[float]]:
-    """Per group key of every place grouping: [kWh, peak kWh, valley kWh, highest kW] of one night."""
-    zone = ctx.schedule.zone
-    start, end = day_start(night, zone), day_end(night, zone)
-    cuts = sorted({start, end, *(t.at for t in ctx.schedule.transitions(start, end))})
-    periods = ctx.tariff.quarter_periods()
-    channels = [k for k in ctx.inventory.channels if ctx.places.wanted(_place(ctx.inventory, k))]
-    out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
-    for a, b in pairwise(cuts):
-        desired, _why = resolve(a, ctx.inventory, ctx.scenes, ctx.schedule, (), ctx.default_scene)
+def segment_watts(ctx: ForecastContext, at: datetime, channels: list[ChannelKey], cache: dict[Any, dict[str, float]]) -> dict[str, float]:
+    """Watts per group key (``by:key`` for every place grouping) while the entries in force at
+    ``at`` hold: resolved once per distinct set of entries (nights repeat them)."""
+    active = tuple(ctx.schedule.active(at))
+    found = cache.get(active)
+    if found is None:
+        desired, _why = resolve(at, ctx.inventory, ctx.scenes, ctx.schedule, (), ctx.default_scene)
         watts: dict[str, float] = defaultdict(float)
         for key in channels:
             w = channel_watts_of(ctx.inventory, key, desired[key], ctx.curve)
@@ -86,6 +83,21 @@ def night_energy(ctx: ForecastContext, night: date) -> dict[str, list[float]]:
                 place = _place(ctx.inventory, key)
                 for by in ("site", "district", "region", AREA):
                     watts[f"{by}:{ctx.places.key(by, place)}"] += w
+        found = cache[active] = dict(watts)
+    return found
+
+
+def night_energy(ctx: ForecastContext, night: date, cache: dict[Any, dict[str, float]] | None = None) -> dict[str, list[float]]:
+    """Per group key of every place grouping: [kWh, peak kWh, valley kWh, highest kW] of one night."""
+    zone = ctx.schedule.zone
+    start, end = day_start(night, zone), day_end(night, zone)
+    cuts = sorted({start, end, *(t.at for t in ctx.schedule.transitions(start, end))})
+    periods = ctx.tariff.quarter_periods()
+    channels = [k for k in ctx.inventory.channels if ctx.places.wanted(_place(ctx.inventory, k))]
+    out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    cache = {} if cache is None else cache
+    for a, b in pairwise(cuts):
+        watts = segment_watts(ctx, a, channels, cache)
         if not watts:
             continue
         ms = {"peak": 0, "flat": 0, "valley": 0}
@@ -115,11 +127,12 @@ def forecast_table(ctx: ForecastContext, first: date, nights: int, by: str) -> T
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     estimated_nights = []
     area_key = f"area:{AREA}"
+    cache: dict[Any, dict[str, float]] = {}
     for n in range(nights):
         night = first + timedelta(days=n)
         if ctx.schedule.official.estimated(night) and ctx.schedule.uses_official_calendar():
             estimated_nights.append(night.isoformat())
-        energy = night_energy(ctx, night)
+        energy = night_energy(ctx, night, cache)
         if by == "night":
             kwh, peak, valley, kw = energy.get(area_key, [0.0, 0.0, 0.0, 0.0])
             rows.append({"bucket": night.isoformat(), **_money(tariff, kwh, peak, valley, kw)})
