@@ -5,6 +5,7 @@ builds spreadsheets from exactly these answers."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from aiohttp import web
@@ -93,8 +94,12 @@ async def get_forecast(request: web.Request) -> web.Response:
         nights = int(request.query.get("nights", "7"))
     except ValueError:
         return error(400, "nights must be a number")
+    first_text = _query(request, "from")
     try:
-        first = reports.period(_query(request, "from"), _query(request, "from")).first if _query(request, "from") else None
+        first = date.fromisoformat(first_text) if first_text else None
+    except ValueError:
+        return error(400, f"from {first_text!r}: expected the first night as YYYY-MM-DD")
+    try:
         table = reports.forecast(first, nights, _query(request, "by") or "night", _query(request, "district"))
     except ReportError as exc:
         return error(400, str(exc))

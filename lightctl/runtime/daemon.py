@@ -357,7 +357,8 @@ class Daemon:
             # schedule through a full disk; the store's health and this line say what is missing.
             log.error("%s (%s) sent without a record: the store cannot write: %s", action, target, exc)
             command_id = 0
-        outcome = await self.engine.command(keys)
+        with self.store.holding_observations():  # the switch first: readings are written after it
+            outcome = await self.engine.command(keys)
         rows = [
             ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
             for o in outcome.controllers.values()

@@ -14,6 +14,7 @@ and show runs cut short by the stop before are marked ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -175,6 +176,11 @@ class Store:
         """Run ``job`` on the writer's connection, in a savepoint of the next batch; see
         :meth:`lightctl.store.writer.Writer.write`."""
         return await self.writer.write(job)
+
+    def holding_observations(self) -> contextlib.AbstractContextManager[None]:
+        """While the block runs, observation rows wait in the buffer (a command first: see
+        :meth:`lightctl.store.writer.Writer.holding_rows`)."""
+        return self.writer.holding_rows()
 
     async def flush(self) -> None:
         """Wait until every observation recorded before this call is written (or raise the

@@ -29,6 +29,11 @@ buffer of observation rows.
   readings and state changes). Retries of records alone are spaced out (doubling to
   :data:`RETRY_MAX_S`); a job is tried at once. A job queued with ``after_rows`` (the store's
   ``flush``) waits until every record buffered before it is written.
+* **Commands first.** While a command is being carried out (:meth:`Writer.holding_rows`, the
+  daemon's one switch), buffered observation rows wait, so that writing and rolling them up do not
+  take the interpreter from the switch; jobs (the command's own record) are written at once. A
+  transaction of rows under way ends after its chunk. Rows are written again when the last hold
+  ends, or at once if the buffer passes half its bound meanwhile (none is ever dropped for a hold).
 * **Observers of rows** (the energy roll-ups, :mod:`lightctl.store.rollups`) see each chunk of
   observation rows that landed, write what those rows imply at the end of the same transaction
   (``stage``, in a savepoint of its own), and are told whether it committed. Roll-ups therefore
@@ -47,7 +52,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -144,6 +149,7 @@ class Writer:
         self._waiting_for_room = 0
         self._retry_at = 0.0
         self._first_row_at = 0.0
+        self._rows_held = 0
         self._retry_delay = RETRY_FIRST_S
         self._open = False
         self._closing = False
@@ -215,6 +221,18 @@ class Writer:
             elif self._row_count == ROWS_PER_BATCH:
                 self._cond.notify()
 
+    @contextlib.contextmanager
+    def holding_rows(self) -> Iterator[None]:
+        """Observation rows wait while the block runs (see the module's docstring); jobs do not."""
+        with self._cond:
+            self._rows_held += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._rows_held -= 1
+                self._cond.notify()
+
     def snapshot(self) -> StoreHealth:
         with self._cond:
             queued, pending = len(self._jobs), self._row_count
@@ -232,7 +250,7 @@ class Writer:
                 self._jobs.clear()
                 flush = any(q.after_rows for q in jobs)
                 rows: dict[RowSink, list[Any]] = {}
-                if closing or flush or time.monotonic() >= self._retry_at:
+                if closing or flush or time.monotonic() >= self._rows_due():
                     rows, self._rows, self._row_count = self._rows, {}, 0
             self._free_room(jobs)
             try:
@@ -267,14 +285,22 @@ class Writer:
 
     def _rows_due(self) -> float:
         """When the buffered rows are written: after a failure's retry delay, and once they are
-        :data:`ROWS_PER_BATCH` or the first has waited :data:`ROW_LINGER_S`."""
+        :data:`ROWS_PER_BATCH` or the first has waited :data:`ROW_LINGER_S`; not while a command
+        holds them, unless the buffer is half full."""
+        if self._held():
+            return float("inf")
         gathered = self._row_count >= ROWS_PER_BATCH
         return max(self._retry_at, self._first_row_at if gathered else self._first_row_at + ROW_LINGER_S)
+
+    def _held(self) -> bool:
+        """Whether a command holds the observation rows (and the buffer has room to wait)."""
+        return bool(self._rows_held) and self._row_count < self.observation_limit // 2
 
     def _idle_timeout(self) -> float | None:
         wakes = [m.due for m in self.maintenance]
         if self._row_count:
             wakes.append(self._rows_due())
+        wakes = [w for w in wakes if w != float("inf")]
         return max(0.0, min(wakes) - time.monotonic()) if wakes else None
 
     def _free_room(self, jobs: list[_Queued]) -> None:
@@ -364,7 +390,7 @@ class Writer:
             items = list(rows.items())
             for index, (sink, batch) in enumerate(items):
                 for start in range(0, len(batch), ROWS_PER_CHUNK):
-                    if yield_to_jobs and (index or start) and self._jobs:
+                    if yield_to_jobs and (index or start) and (self._jobs or self._held()):
                         untried[sink] = batch[start:]
                         untried.update(items[index + 1 :])
                         return self._stage(conn)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -56,6 +56,19 @@ class EnergyContext:
     factors: EnergyFactors
     lat: float
     lon: float
+    nights: dict[date, tuple[int, int] | None] = field(default_factory=dict)
+    """Each day's night, as it is asked for."""
+
+
+def night_of(ctx: EnergyContext, day: date) -> tuple[int, int] | None:
+    """The night that begins at ``day``'s sunset: (sunset, next sunrise) in UTC ms; None where the
+    sun does not set (polar latitudes)."""
+    try:
+        today = sun_times(ctx.lat, ctx.lon, day, ctx.calendar.zone)  # type: ignore[arg-type]
+        tomorrow = sun_times(ctx.lat, ctx.lon, day + timedelta(days=1), ctx.calendar.zone)  # type: ignore[arg-type]
+    except EventError:
+        return None
+    return round(today["sunset"].timestamp() * 1000), round(tomorrow["sunrise"].timestamp() * 1000)
 
 
 def dark_ms(ctx: EnergyContext, start: int, end: int) -> int:
@@ -64,15 +77,11 @@ def dark_ms(ctx: EnergyContext, start: int, end: int) -> int:
     day = ctx.calendar.date_of(start) - timedelta(days=1)
     last = ctx.calendar.date_of(end)
     while day <= last:
-        try:
-            today = sun_times(ctx.lat, ctx.lon, day, ctx.calendar.zone)  # type: ignore[arg-type]
-            tomorrow = sun_times(ctx.lat, ctx.lon, day + timedelta(days=1), ctx.calendar.zone)  # type: ignore[arg-type]
-        except EventError:
-            day += timedelta(days=1)
-            continue
-        night_start = round(today["sunset"].timestamp() * 1000)
-        night_end = round(tomorrow["sunrise"].timestamp() * 1000)
-        total += max(0, min(end, night_end) - max(start, night_start))
+        night = ctx.nights.get(day)
+        if night is None and day not in ctx.nights:
+            night = ctx.nights[day] = night_of(ctx, day)
+        if night is not None:
+            total += max(0, min(end, night[1]) - max(start, night[0]))
         day += timedelta(days=1)
     return total
 
@@ -293,10 +302,20 @@ async def _by_time(records: EnergyRecords, ctx: EnergyContext, where: Scope, by:
                 spans[bucket] = step
                 darks[bucket] = dark_ms(ctx, bucket, bucket + step)
     else:
-        for first, last in day_runs:
+        if by == "month" and not where.windowed:  # whole months from their own rows, the rest from days
+            months, days = where.period.split()
+            if months:
+                start, end = calendar.day_start(months[0]), calendar.day_start(month_after(months[-1]))
+                for month_key, sums in (await records.by_bucket(Grain.MONTH, start, end, where.controllers)).items():
+                    buckets[month_key] += sums
+            fetch = runs(days)
+        else:
+            fetch = day_runs
+        for first, last in fetch:
             start, end = calendar.day_start(first), calendar.day_start(last + timedelta(days=1))
             for day_key, sums in (await records.by_bucket(Grain.DAY, start, end, where.controllers)).items():
                 buckets[_fold(calendar, day_key, by)] += sums
+        for first, last in day_runs:
             day = first
             while day <= last:
                 day_start, day_end = calendar.day_start(day), calendar.day_start(day + timedelta(days=1))
