@@ -107,6 +107,7 @@ async def test_the_daemon_reports_an_unhealthy_store_in_its_status(make_farm, tm
     cli = ("--config", str(config_path), "--url", api.removesuffix("/api/v1"))
     try:
         store = daemon.store
+        await store.flush()  # the start-up's readings land first (they wait up to 50 ms to be batched)
         pages = await store.write(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
         await store.write(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
         with pytest.raises(StoreWriteFailed, match="full"):  # a disk full: the write that needs a page fails

@@ -259,7 +259,7 @@ async def test_from_an_empty_database_every_migration_applies(tmp_path: Path) ->
     db = sqlite3.connect(path)
     columns = {r[1]: r[2] for r in db.execute("PRAGMA table_info(readings)")}
     assert set(READING_COLUMNS) <= set(columns) and columns["at"] == "BIGINT"
-    assert {r[1] for r in db.execute("PRAGMA index_list(readings)")} == {"readings_controller"}
+    assert {r[1] for r in db.execute("PRAGMA index_list(readings)")} == {"readings_hour_controller"}
     assert db.execute("PRAGMA user_version").fetchone()[0] == MANAGED_USER_VERSION
     db.close()
 

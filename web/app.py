@@ -19,13 +19,24 @@ from lightctl.runtime.credentials import first_password_path
 from lightctl.runtime.daemon import Daemon
 from lightctl.services.users.accounts import Accounts
 from lightctl.services.users.auth import Authenticator
-from web import accounts, admin, console_api, console_static, core, faults, operations, session, telemetry
+from web import (
+    accounts,
+    admin,
+    console_api,
+    console_static,
+    core,
+    faults,
+    operations,
+    reports,
+    session,
+    telemetry,
+)
 from web.auditing import audit_changes
 from web.context import ACCESS, DAEMON, OPENAPI, STATUS, WEBSOCKETS, errors_as_json
 from web.routing import openapi_document, register
 from web.shared_status import SharedStatus
 
-ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts, faults, console_api, console_static)
+ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts, faults, reports, console_api, console_static)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 

@@ -48,6 +48,19 @@ def register(sub: Any) -> None:
     p.add_argument("--processes", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_soak)
+    p = bench.add_parser("report", help="a year of readings through the store's writer, every report over it, the switch beside ingest")
+    p.add_argument("--meters", type=int, default=500, help="metered channels (one per cabinet)")
+    p.add_argument("--days", type=int, default=365, help="days of 15-minute readings")
+    p.add_argument("--repeat", type=int, default=5, help="runs of each report (p50)")
+    p.add_argument("--controllers", type=int, default=1000, help="simulated cabinets for the switch")
+    p.add_argument("--rounds", type=int, default=10, help="switch rounds without, with, and again without ingest")
+    p.add_argument("--rate", type=int, default=100_000, help="readings a second recorded during the switch")
+    p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
+    p.add_argument("--no-switch", action="store_true", help="ingest and reports only")
+    p.add_argument("--pause", type=float, default=1.5, help="seconds between switch rounds")
+    p.add_argument("--dir", default=None, help="where the temporary database goes (default: the system's temp)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_report)
     p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
     p.add_argument("--controllers", type=int, default=200)
     p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet, a comma-separated list of them, or mixed")
@@ -78,6 +91,13 @@ def cmd_bench_store(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_store_bench(args))
+
+
+def cmd_bench_report(args: argparse.Namespace) -> int:
+    from lightctl.bench.report import run_report_bench
+    from lightctl.loop import run
+
+    return run(run_report_bench(args))
 
 
 def cmd_bench_show(args: argparse.Namespace) -> int:

@@ -7,7 +7,19 @@ import argparse
 import logging
 import sys
 
-from lightctl.cli import bacnet, benchmarks, dali, faults, opcua, operate, records, schedule, service, users
+from lightctl.cli import (
+    bacnet,
+    benchmarks,
+    dali,
+    faults,
+    opcua,
+    operate,
+    records,
+    reports,
+    schedule,
+    service,
+    users,
+)
 from lightctl.cli.common import (
     DEFAULT_CONFIG,
     EXIT_INCOMPLETE,
@@ -22,7 +34,7 @@ from lightctl.cli.common import (
 from lightctl.cli.rules import COMMANDS, Acts, leaf_commands
 from lightctl.config.problems import ConfigError
 
-COMMAND_GROUPS = (service, operate, schedule, records, faults, benchmarks, opcua, dali, bacnet, users)
+COMMAND_GROUPS = (service, operate, schedule, records, faults, reports, benchmarks, opcua, dali, bacnet, users)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from pydantic import Field
 from lightctl.model.access import AccessSettings
 from lightctl.model.faults import FaultsConfig
 from lightctl.model.installation import ControllerConfig, DaemonSettings, District, Frozen, Installation, Tag
+from lightctl.model.reports import ReportsConfig
 from lightctl.model.scenes import BUILTIN_SCENES, SceneConfig, ShowConfig
 from lightctl.model.schedule import ScheduleConfig
 
@@ -24,6 +25,7 @@ class Config(Frozen):
     schedule: ScheduleConfig = ScheduleConfig()
     faults: FaultsConfig = FaultsConfig()
     access: AccessSettings = AccessSettings()
+    reports: ReportsConfig = ReportsConfig()
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:

@@ -26,6 +26,10 @@ class Frozen(BaseModel):
 # --------------------------------------------------------------------------- inventory
 
 
+RoadClass = Literal["arterial", "other"]
+"""A street light's road, for the lighting-on targets (DOMAIN.md: arterial roads >= 98%, others >= 96%)."""
+
+
 class Luminaires(Frozen):
     """A batch of identical luminaires on one channel."""
 
@@ -34,6 +38,21 @@ class Luminaires(Frozen):
     led: bool
     watts: float = Field(gt=0, le=5_000, description="rated watts of one luminaire")
     colour: Literal["none", "cct", "rgb"] = "none"
+    road: RoadClass | None = Field(default=None, description="street lights only: the road's class (default other)")
+
+    @model_validator(mode="after")
+    def _road_for_street_lights(self) -> Luminaires:
+        if self.road is not None and self.kind != "street":
+            raise ValueError(f"'road' is the class of a street light's road; these luminaires are {self.kind}")
+        return self
+
+    @property
+    def lighting_class(self) -> Literal["arterial", "other", "landscape"]:
+        """Which lighting-on target applies: a street light's road class, else landscape
+        (landscape and decoration lighting)."""
+        if self.kind == "street":
+            return self.road or "other"
+        return "landscape"
 
 
 def as_list(value: Any) -> Any:
@@ -147,10 +166,16 @@ class Site(Frozen):
     legacy: list[LegacyCircuit] = []
 
 
+Region = Literal["main_city", "western"]
+"""The action plan's regions, whose targets differ: main city (主城区) and western districts (渝西)."""
+REGION_NAMES: dict[str, str] = {"main_city": "主城区 main city", "western": "渝西 western districts"}
+
+
 class District(Frozen):
     id: Ident
     name: str
     name_en: str
+    region: Region = Field(default="main_city", description="main_city (主城区) or western (渝西): sets the targets")
     tags: list[Tag] = []
     sites: list[Site] = Field(min_length=1)
 
@@ -186,7 +211,9 @@ class DaemonSettings(Frozen):
     concurrency: int = Field(default=500, ge=1, le=20_000, description="controllers dispatched at once")
     deadline_s: float = Field(default=3.0, gt=0, le=120, description="per controller, apply + read-back")
     confirm_retries: int = Field(default=2, ge=0, le=10, description="read-backs before 'unconfirmed'")
-    reading_retention_days: int = Field(default=90, ge=1)
+    reading_retention_days: int = Field(
+        default=30, ge=1, description="raw readings; their roll-ups (reports:) are kept far longer"
+    )
     log_format: Literal["text", "json"] = Field(default="text", description="json: one event per line, with its context")
     tls_cert: str | None = Field(default=None, description="PEM certificate (chain): the API is served over HTTPS")
     tls_key: str | None = Field(default=None, description="PEM private key of tls_cert")

@@ -31,6 +31,7 @@ from lightctl.model.desired import (
     ScheduleSource,
     released_keys,
 )
+from lightctl.model.energy import DimmingCurve
 from lightctl.model.scenes import HANDBACK_SCENE, ShowConfig
 from lightctl.model.times import from_ms, iso_local
 from lightctl.reconcile.engine import Engine
@@ -48,11 +49,15 @@ from lightctl.resolve.loading import load_config
 from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, NotFound, Override
 from lightctl.runtime.events import Published
 from lightctl.runtime.hooks import DaemonService
+from lightctl.runtime.observed import observed_now
 from lightctl.runtime.reload import ReloadRefused, ReloadReport, reload_daemon
 from lightctl.runtime.showrunner import ShowRefused, ShowRunner
 from lightctl.runtime.telemetry import Telemetry
-from lightctl.services.metrics import installation_metrics
+from lightctl.services.reports.forecast import shed as shed_by
+from lightctl.services.reports.lighting_on import InspectionSettings
+from lightctl.services.reports.live import live_metrics
 from lightctl.store import ResultRow, Store, StoreWriteFailed
+from lightctl.store.rollups import RollupModel
 from scenes.model import SceneBook, UnknownScene
 from schedules.runner import run_until_cancelled
 
@@ -62,7 +67,8 @@ UNRECORDED_SOURCES = frozenset({"schedule", "startup", "expiry", "show", "reload
 """The daemon's own commands, which switch even when the store cannot record them."""
 
 READING_RECORD_INTERVAL_S = 60.0
-"""Meter readings are recorded at most this often per controller (state changes: every one)."""
+"""Readings are recorded at most this often per controller (state changes: every one); the
+energy roll-ups take each channel's state as holding between them."""
 
 
 class Daemon:
@@ -98,7 +104,10 @@ class Daemon:
         self.store = store or Store(
             database if database is not None else settings.database,
             reading_retention_days=settings.reading_retention_days,
+            rollups=RollupModel.from_config(config),
+            retention=config.reports.retention,
         )
+        self.curve = DimmingCurve.of(config.reports.energy)
         self.schedule = schedule
         self.clock = clock
         self.revision = 0
@@ -316,14 +325,11 @@ class Daemon:
         selected = self.select(target)
         async with self.command_lock:
             before, _ = self.desired_now()
-            probe = Override(0, "curtail", "curtail", target, user, until, cap)
-            after, _ = self.desired_now(probe.layer())
-            shed = []
-            for key in selected:
-                was, now = self._output(key, before[key]), self._output(key, after[key])
-                if now < was:
-                    channel = self.inventory.channels[key].channel
-                    shed.append((key[0], key[1], channel.luminaire_count, was, now, channel.rated_w * (was - now) / 100))
+            after, _ = self.desired_now(self.curtail_layer(target, cap, user=user, until=until))
+            shed = [
+                (s.controller_id, s.channel_id, s.luminaires, s.level_before, s.level_after, s.shed_w)
+                for s in shed_by(self.inventory, selected, before, after, self.output_of, self.curve)
+            ]
             oid = await self.store.layers.add(
                 user=user, kind="curtail", scene="curtail", target=target, until=until, cap=cap, shed=shed
             )
@@ -361,7 +367,11 @@ class Daemon:
             raise CommandRefused(f"selector {target!r} matches no channel: nothing would be switched")
         return selected
 
-    def _output(self, key: ChannelKey, state: Desired) -> float:
+    def curtail_layer(self, target: str, cap: float, *, user: str = "what-if", until: datetime | None = None) -> Layer:
+        """The layer a curtailment of ``target`` to ``cap`` percent would add (not applied)."""
+        return Override(0, "curtail", "curtail", target, user, until, cap).layer()
+
+    def output_of(self, key: ChannelKey, state: Desired) -> float:
         """Output in percent: commanded, or for a channel its owner runs, as last read."""
         if not isinstance(state, Released):
             return state.output
@@ -409,7 +419,8 @@ class Daemon:
         def result(outcome: ControllerOutcome) -> None:
             self.publish({"type": "result", "command_id": command_id, "controller": outcome.controller_id, **outcome.as_json()})
 
-        outcome = await self.engine.command(keys, on_outcome=result)
+        with self.store.holding_observations():  # the switch first: readings are written after it
+            outcome = await self.engine.command(keys, on_outcome=result)
         rows = [
             ResultRow(o.controller_id, o.status.value, o.error_kind, o.error, o.operations, o.channels, o.elapsed_s)
             for o in outcome.controllers.values()
@@ -466,7 +477,7 @@ class Daemon:
                     }
                 )
             last = self._last_recorded.get(event.controller_id, 0.0)
-            if event.reading.at - last >= READING_RECORD_INTERVAL_S and event.reading.power_w is not None:
+            if event.reading.at - last >= READING_RECORD_INTERVAL_S:
                 self._last_recorded[event.controller_id] = event.reading.at
                 self.store.observations.record_reading(event.controller_id, event.reading)
         elif isinstance(event, LinkEvent):
@@ -536,8 +547,10 @@ class Daemon:
         }
 
     def metrics(self) -> dict[str, Any]:
-        """The action plan's figures now (lightctl.services.metrics)."""
-        return installation_metrics(self.inventory, self.engine.runtimes, self.config.installation.energy)
+        """The action plan's figures now (lightctl.services.reports.live)."""
+        reports = self.config.reports
+        settings = InspectionSettings(self.clock(), reports.inspections.stale_s, reports.energy.lamp_fault_below, self.curve)
+        return live_metrics(self.inventory, observed_now(self.engine), self.config.installation.energy, settings)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> None:
         """Run a background job with a strong reference kept until it ends."""

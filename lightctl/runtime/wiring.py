@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from lightctl.runtime.daemon import Daemon
 from lightctl.runtime.faults import Faults
+from lightctl.runtime.reports import ReportsService
 
 
 def attach_services(daemon: Daemon) -> Daemon:
     """Attach every service the configuration asks for; returns the daemon. (The daemon's own
     telemetry is always attached, by the daemon itself.)"""
     daemon.services.append(Faults(daemon))
+    daemon.services.append(ReportsService(daemon))
     return daemon

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_BUSY_TIMEOUT_S = 10.0
+WRITER_CACHE_KIB = 32_768
+"""The writer's page cache (SQLite's default is 2 MiB): the growing ends of the readings, their
+index and the roll-ups' tables, and the inner pages above them, stay in memory as they deepen."""
 
 
 def dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -22,6 +25,7 @@ def connect_writer(path: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) ->
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
     return conn
 
 

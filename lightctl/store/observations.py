@@ -49,6 +49,9 @@ READING_COLUMNS = (
 """Measurements stored in a column of their own, named as the drivers name them."""
 _COLUMN_SET = frozenset(READING_COLUMNS)
 
+HOUR_MS = 3_600_000
+HOURS_PER_QUERY = 744
+"""A controller's readings are read at most a month of hours per query (one seek per hour)."""
 PRUNE_BATCH = 2000
 PRUNE_INTERVAL_S = 300.0
 DAY_MS = 86_400_000
@@ -57,6 +60,7 @@ _INSERT_READING = (
     f"INSERT INTO readings (id, at, controller_id, power_w, energy_kwh, faults, {', '.join(READING_COLUMNS)})"
     f" VALUES ({', '.join('?' for _ in range(6 + len(READING_COLUMNS)))})"
 )
+_INSERT_BARE_READING = "INSERT INTO readings (id, at, controller_id, power_w, energy_kwh, faults) VALUES (?,?,?,?,?,?)"
 
 
 def fault_text(faults: Iterable[str]) -> str | None:
@@ -86,17 +90,25 @@ class _Readings:
 
     def insert(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, ControllerReading]]) -> None:
         first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM readings").fetchone()[0]
+        bare: list[tuple[Any, ...]] = []
         main: list[tuple[Any, ...]] = []
         extra: list[tuple[int, str, float]] = []
         for number, (controller_id, r) in enumerate(rows):
             reading_id = first + number
             measurements = r.measurements
+            faults = fault_text(r.faults) if r.faults else None
+            if not measurements:  # half the binding work: the named columns stay NULL
+                bare.append((reading_id, to_ms(r.at), controller_id, r.power_w, r.energy_kwh, faults))
+                continue
             main.append(
-                (reading_id, to_ms(r.at), controller_id, r.power_w, r.energy_kwh, fault_text(r.faults),
+                (reading_id, to_ms(r.at), controller_id, r.power_w, r.energy_kwh, faults,
                  *[measurements.get(name) for name in READING_COLUMNS])
             )
             extra.extend((reading_id, name, value) for name, value in measurements.items() if name not in _COLUMN_SET)
-        conn.executemany(_INSERT_READING, main)
+        if bare:
+            conn.executemany(_INSERT_BARE_READING, bare)
+        if main:
+            conn.executemany(_INSERT_READING, main)
         if extra:
             conn.executemany("INSERT INTO reading_values (reading_id, name, value) VALUES (?,?,?)", extra)
 
@@ -149,34 +161,49 @@ class Observations:
     def __init__(self, writer: Writer, readers: ReaderPool) -> None:
         self._writer = writer
         self._readers = readers
-        self._state_changes = _StateChanges()
-        self._readings = _Readings()
-        self._link_events = _LinkEvents()
+        self.state_changes_sink = _StateChanges()
+        self.readings_sink = _Readings()
+        self.link_events_sink = _LinkEvents()
 
     # -- recording (synchronous, never waits) ------------------------------------------------
 
     def record_state_changes(self, controller_id: str, at: float, changes: Mapping[ChannelId, ChannelReading]) -> None:
         """``at``: ``time.time()`` of the reading. ``changes`` is kept as given (readings are frozen)."""
-        self._writer.record(self._state_changes, (controller_id, to_ms(at), changes))
+        self._writer.record(self.state_changes_sink, (controller_id, to_ms(at), changes))
 
     def record_reading(self, controller_id: str, reading: ControllerReading) -> None:
-        self._writer.record(self._readings, (controller_id, reading))
+        self._writer.record(self.readings_sink, (controller_id, reading))
 
     def record_link(self, controller_id: str, state: str, error: str | None) -> None:
-        self._writer.record(self._link_events, (now_ms(), controller_id, state, error))
+        self._writer.record(self.link_events_sink, (now_ms(), controller_id, state, error))
 
     # -- reading back ------------------------------------------------------------------------
 
     async def readings(
         self, controller_id: str, *, since: int | None = None, until: int | None = None, limit: int = 1000
     ) -> list[ReadingRecord]:
-        """A controller's readings between two UTC ms (inclusive), oldest first."""
+        """A controller's readings between two UTC ms (inclusive), oldest first. Readings are
+        indexed by hour, then controller (migration 0021): the span is read one seek per hour of
+        it (within the hours that have readings), and stops at ``limit``."""
 
         def read(conn: sqlite3.Connection) -> list[ReadingRecord]:
-            rows = conn.execute(
-                "SELECT * FROM readings WHERE controller_id = ? AND at BETWEEN ? AND ? ORDER BY at, id LIMIT ?",
-                [controller_id, since if since is not None else 0, until if until is not None else 2**62, limit],
-            ).fetchall()
+            first, last = conn.execute(
+                f"SELECT MIN(at / {HOUR_MS}) AS first, MAX(at / {HOUR_MS}) AS last FROM readings"
+            ).fetchone().values()
+            if first is None:
+                return []
+            lo = since if since is not None else 0
+            hi = until if until is not None else 2**62
+            rows: list[dict[str, Any]] = []
+            hour, last = max(first, lo // HOUR_MS), min(last, hi // HOUR_MS)
+            while hour <= last and len(rows) < limit:
+                hours = list(range(hour, min(last, hour + HOURS_PER_QUERY - 1) + 1))
+                rows += conn.execute(
+                    f"SELECT * FROM readings WHERE (at / {HOUR_MS}) IN ({','.join('?' * len(hours))}) AND controller_id = ?"
+                    " AND at BETWEEN ? AND ? ORDER BY at, id LIMIT ?",
+                    [*hours, controller_id, lo, hi, limit - len(rows)],
+                ).fetchall()
+                hour = hours[-1] + 1
             values: dict[int, dict[str, float]] = {}
             ids = [r["id"] for r in rows]
             for start in range(0, len(ids), 500):

@@ -1,8 +1,11 @@
 """The daemon's records: one SQLite database (WAL), written by one writer thread
 (:mod:`lightctl.store.writer`), read through a small pool (:mod:`lightctl.store.readers`), its
 schema brought up to date by numbered migration files (:mod:`lightctl.store.migrate`), and one
-repository per kind of record (``commands``, ``observations``, ``layers``, ``shows``, ``users``,
-``sessions``, ``tokens``, ``audit``).
+repository per kind of record (``commands``, ``observations``, ``layers``, ``shows``, ``faults``,
+``work_orders``, ``outbox``, ``users``, ``sessions``, ``tokens``, ``audit``, ``energy``,
+``inspections``). Given the installation's :class:`~lightctl.store.rollups.RollupModel`, the
+writer rolls energy up as readings land (:mod:`lightctl.store.rollups`), and old roll-ups and
+inspections are pruned as ``retention`` says.
 
 Opening: the integrity check (``PRAGMA quick_check``, minutes on a big database) runs only when
 the last stop was not clean; every opening is a row of ``store_runs`` that a clean close
@@ -12,6 +15,7 @@ and show runs cut short by the stop before are marked ``interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -19,20 +23,25 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lightctl.model.reports import Retention
 from lightctl.model.times import now_ms
 from lightctl.store import audit, commands, shows
 from lightctl.store.audit import AuditLog
 from lightctl.store.commands import Commands
 from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S, connect_writer
+from lightctl.store.energy import PRUNE_INTERVAL_S as ROLLUP_PRUNE_INTERVAL_S
+from lightctl.store.energy import EnergyRecords, Grain, prune_rollups
 from lightctl.store.errors import StoreError
 from lightctl.store.faults import Faults
 from lightctl.store.health import StoreHealth
+from lightctl.store.inspections import Inspections, prune_inspections
 from lightctl.store.layers import OperatorLayers
 from lightctl.store.migrate import applied_versions, check_not_newer, known_migrations, migrate
 from lightctl.store.observations import DAY_MS, PRUNE_INTERVAL_S, Observations, prune_readings
 from lightctl.store.outbox import Outbox
 from lightctl.store.ownership import Ownership
 from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
+from lightctl.store.rollups import EnergyRollup, RollupModel
 from lightctl.store.sessions import Sessions
 from lightctl.store.shows import ShowRuns
 from lightctl.store.tokens import ApiTokens
@@ -55,6 +64,8 @@ class Store:
         observation_limit: int = DEFAULT_OBSERVATION_LIMIT,
         readers: int = DEFAULT_READERS,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        rollups: RollupModel | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.path = str(path)
         self.busy_timeout_s = busy_timeout_s
@@ -71,16 +82,45 @@ class Store:
         self.sessions = Sessions(self.writer, self.readers)
         self.tokens = ApiTokens(self.writer, self.readers)
         self.audit = AuditLog(self.writer, self.readers)
+        self.energy = EnergyRecords(self.readers)
+        self.inspections = Inspections(self.writer, self.readers)
+        self.rollup = (
+            EnergyRollup(
+                rollups,
+                readings=self.observations.readings_sink,
+                state_changes=self.observations.state_changes_sink,
+                link_events=self.observations.link_events_sink,
+            )
+            if rollups is not None
+            else None
+        )
         if reading_retention_days is not None:
             retention_ms = reading_retention_days * DAY_MS
             self.writer.maintenance.append(
                 Maintenance("pruning old readings", PRUNE_INTERVAL_S, lambda conn: prune_readings(conn, now_ms() - retention_ms))
             )
+        if retention is not None:
+            self._prune_reports(retention)
         self.integrity_checked = False
         """Whether the last :meth:`open` checked integrity (the stop before it was not clean)."""
         self._conn: sqlite3.Connection | None = None
         self._run_id: int | None = None
         self.ownership = Ownership(self.path)
+
+    def _prune_reports(self, retention: Retention) -> None:
+        for grain, days in ((Grain.HOUR, retention.hour_days), (Grain.DAY, retention.day_days), (Grain.MONTH, retention.month_days)):
+            if days is not None:
+                self.writer.maintenance.append(
+                    Maintenance(f"pruning old {grain.value} roll-ups", ROLLUP_PRUNE_INTERVAL_S, _rollup_pruner(grain, days))
+                )
+        if retention.inspection_days is not None:
+            inspections_ms = retention.inspection_days * DAY_MS
+            self.writer.maintenance.append(
+                Maintenance(
+                    "pruning old inspections", ROLLUP_PRUNE_INTERVAL_S,
+                    lambda conn: prune_inspections(conn, now_ms() - inspections_ms),
+                )
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -107,12 +147,16 @@ class Store:
             if self.integrity_checked:
                 _check_integrity(conn, self.path)
             migrate(conn, self.path)
+            if self.rollup is not None:
+                self.rollup.load(conn)
             self._run_id = self._begin_run(conn)
         except BaseException:
             conn.close()
             raise
         self._conn = conn
         self.readers.open()
+        if self.rollup is not None and self.rollup not in self.writer.observers:
+            self.writer.observers.append(self.rollup)
         self.writer.start(conn)
 
     def open_beside(self) -> None:
@@ -198,6 +242,11 @@ class Store:
         :meth:`lightctl.store.writer.Writer.write`."""
         return await self.writer.write(job)
 
+    def holding_observations(self) -> contextlib.AbstractContextManager[None]:
+        """While the block runs, observation rows wait in the buffer (a command first: see
+        :meth:`lightctl.store.writer.Writer.holding_rows`)."""
+        return self.writer.holding_rows()
+
     async def flush(self) -> None:
         """Wait until every observation recorded before this call is written (or raise the
         :class:`StoreWriteFailed` that stopped them)."""
@@ -215,6 +264,9 @@ class Store:
 def _is_new(conn: sqlite3.Connection) -> bool:
     """A database without any table: nothing to check, and no stop, clean or not, to speak of."""
     return conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None
+def _rollup_pruner(grain: Grain, days: int) -> Callable[[sqlite3.Connection], bool]:
+    kept_ms = days * DAY_MS
+    return lambda conn: prune_rollups(conn, grain, now_ms() - kept_ms)
 
 
 def _last_stop_clean(conn: sqlite3.Connection) -> bool:

@@ -29,6 +29,16 @@ buffer of observation rows.
   readings and state changes). Retries of records alone are spaced out (doubling to
   :data:`RETRY_MAX_S`); a job is tried at once. A job queued with ``after_rows`` (the store's
   ``flush``) waits until every record buffered before it is written.
+* **Commands first.** While a command is being carried out (:meth:`Writer.holding_rows`, the
+  daemon's one switch), buffered observation rows wait, so that writing and rolling them up do not
+  take the interpreter from the switch; jobs (the command's own record) are written at once. A
+  transaction of rows under way ends after its chunk. Rows are written again when the last hold
+  ends, or at once if the buffer passes half its bound meanwhile (none is ever dropped for a hold).
+* **Observers of rows** (the energy roll-ups, :mod:`lightctl.store.rollups`) see each chunk of
+  observation rows that landed, write what those rows imply at the end of the same transaction
+  (``stage``, in a savepoint of its own), and are told whether it committed. Roll-ups therefore
+  commit with the readings they come from or not at all; an observer's own bug loses its roll-up
+  of that transaction (logged), never the rows.
 * **Maintenance** (e.g. pruning old readings) runs in small steps, each its own transaction,
   after a batch: a command record never waits behind more than one step.
 """
@@ -42,7 +52,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -59,6 +69,11 @@ DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_OBSERVATION_LIMIT = 500_000
 ROWS_PER_CHUNK = 250
 """Observation records per ``executemany``; also how often a burst of them looks for a job."""
+ROW_LINGER_S = 0.05
+ROWS_PER_BATCH = 5000
+"""Observation records are written once this many are buffered or the first has waited
+ROW_LINGER_S: under a burst, one transaction (one sync to disk, one upsert per roll-up row
+touched) carries thousands of them."""
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
 STOP_TIMEOUT_S = 30.0
@@ -70,6 +85,26 @@ class RowSink(Protocol):
     name: str
 
     def insert(self, conn: sqlite3.Connection, rows: Sequence[Any]) -> None: ...
+
+
+class RowObserver(Protocol):
+    """Follows the observation rows as they are written (see the module's docstring)."""
+
+    name: str
+
+    def landed(self, sink: RowSink, rows: Sequence[Any]) -> None:
+        """Rows of ``sink`` inserted in the transaction under way (not yet committed)."""
+        ...
+
+    def stage(self, conn: sqlite3.Connection) -> None:
+        """Write what the transaction's rows imply, before it commits."""
+        ...
+
+    def committed(self) -> None: ...
+
+    def abandoned(self) -> None:
+        """The transaction was rolled back: forget its rows (they will land again)."""
+        ...
 
 
 @dataclass(eq=False)
@@ -105,13 +140,16 @@ class Writer:
         self.queue_size = queue_size
         self.observation_limit = observation_limit
         self.maintenance: list[Maintenance] = []
-        self._cond = threading.Condition()
+        self.observers: list[RowObserver] = []
+        self._cond = threading.Condition(threading.Lock())  # never taken twice by one thread
         self._jobs: deque[_Queued] = deque()
         self._rows: dict[RowSink, list[Any]] = {}
         self._row_count = 0
         self._room = asyncio.Semaphore(queue_size)
         self._waiting_for_room = 0
         self._retry_at = 0.0
+        self._first_row_at = 0.0
+        self._rows_held = 0
         self._retry_delay = RETRY_FIRST_S
         self._open = False
         self._closing = False
@@ -177,7 +215,23 @@ class Writer:
             else:
                 rows.append(row)
             self._row_count += 1
-            self._cond.notify()
+            if self._row_count == 1:
+                self._first_row_at = time.monotonic()
+                self._cond.notify()
+            elif self._row_count == ROWS_PER_BATCH:
+                self._cond.notify()
+
+    @contextlib.contextmanager
+    def holding_rows(self) -> Iterator[None]:
+        """Observation rows wait while the block runs (see the module's docstring); jobs do not."""
+        with self._cond:
+            self._rows_held += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._rows_held -= 1
+                self._cond.notify()
 
     def snapshot(self) -> StoreHealth:
         with self._cond:
@@ -196,7 +250,7 @@ class Writer:
                 self._jobs.clear()
                 flush = any(q.after_rows for q in jobs)
                 rows: dict[RowSink, list[Any]] = {}
-                if closing or flush or time.monotonic() >= self._retry_at:
+                if closing or flush or time.monotonic() >= self._rows_due():
                     rows, self._rows, self._row_count = self._rows, {}, 0
             self._free_room(jobs)
             try:
@@ -225,14 +279,28 @@ class Writer:
         return (
             bool(self._jobs)
             or self._closing
-            or (self._row_count > 0 and now >= self._retry_at)
+            or (self._row_count > 0 and now >= self._rows_due())
             or any(m.due <= now for m in self.maintenance)
         )
+
+    def _rows_due(self) -> float:
+        """When the buffered rows are written: after a failure's retry delay, and once they are
+        :data:`ROWS_PER_BATCH` or the first has waited :data:`ROW_LINGER_S`; not while a command
+        holds them, unless the buffer is half full."""
+        if self._held():
+            return float("inf")
+        gathered = self._row_count >= ROWS_PER_BATCH
+        return max(self._retry_at, self._first_row_at if gathered else self._first_row_at + ROW_LINGER_S)
+
+    def _held(self) -> bool:
+        """Whether a command holds the observation rows (and the buffer has room to wait)."""
+        return bool(self._rows_held) and self._row_count < self.observation_limit // 2
 
     def _idle_timeout(self) -> float | None:
         wakes = [m.due for m in self.maintenance]
         if self._row_count:
-            wakes.append(self._retry_at)
+            wakes.append(self._rows_due())
+        wakes = [w for w in wakes if w != float("inf")]
         return max(0.0, min(wakes) - time.monotonic()) if wakes else None
 
     def _free_room(self, jobs: list[_Queued]) -> None:
@@ -322,10 +390,10 @@ class Writer:
             items = list(rows.items())
             for index, (sink, batch) in enumerate(items):
                 for start in range(0, len(batch), ROWS_PER_CHUNK):
-                    if yield_to_jobs and (index or start) and self._jobs:
+                    if yield_to_jobs and (index or start) and (self._jobs or self._held()):
                         untried[sink] = batch[start:]
                         untried.update(items[index + 1 :])
-                        return None
+                        return self._stage(conn)
                     chunk = batch[start : start + ROWS_PER_CHUNK]
                     conn.execute("SAVEPOINT rows")
                     try:
@@ -336,15 +404,38 @@ class Writer:
                         self._insert_one_by_one(conn, sink, chunk)
                     else:
                         conn.execute("RELEASE rows")
-            return None
+                        for observer in self.observers:
+                            observer.landed(sink, chunk)
+            return self._stage(conn)
 
         failure = self._transaction(conn, body)
+        for observer in self.observers:
+            if failure is None:
+                observer.committed()
+            else:
+                observer.abandoned()
         if failure is not None:
             self._put_back(rows, failed=True)
         else:
             self._retry_delay = RETRY_FIRST_S
             self._put_back(untried, failed=False)
         return failure
+
+    def _stage(self, conn: sqlite3.Connection) -> StoreWriteFailed | None:
+        """Each observer writes what the transaction's rows imply, in a savepoint of its own: the
+        store's failure fails the batch; an observer's bug costs that observer this transaction."""
+        for observer in self.observers:
+            conn.execute("SAVEPOINT observer")
+            try:
+                observer.stage(conn)
+            except Exception as exc:
+                if is_environment_error(exc) or not self._undo(conn, "observer"):
+                    return StoreWriteFailed(f"store {self.label}: {observer.name} failed: {exc}", exc)
+                log.exception("store %s: %s failed; the rows of this batch are written without it", self.label, observer.name)
+                observer.abandoned()
+            else:
+                conn.execute("RELEASE observer")
+        return None
 
     def _insert_one_by_one(self, conn: sqlite3.Connection, sink: RowSink, batch: list[Any]) -> None:
         """A bad row among many: find it, keep the others. Raises an error of the store itself."""
@@ -361,6 +452,8 @@ class Writer:
                 rejected += 1
             else:
                 conn.execute("RELEASE one_row")
+                for observer in self.observers:
+                    observer.landed(sink, [row])
         self.health.reject(rejected)
 
     @staticmethod
@@ -397,6 +490,7 @@ class Writer:
                 dropped += len(batch) - len(kept)
                 self._rows[sink] = kept + self._rows.get(sink, [])
                 self._row_count += len(kept)
+            self._first_row_at = 0.0  # waiting already: written with the next batch
             if failed:
                 self._retry_at = time.monotonic() + self._retry_delay
                 self._retry_delay = min(RETRY_MAX_S, self._retry_delay * 2)
