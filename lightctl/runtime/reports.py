@@ -26,6 +26,7 @@ from lightctl.resolve.desired import resolve
 from lightctl.runtime.commands import CommandReport
 from lightctl.runtime.daemon import Daemon
 from lightctl.runtime.observed import observed_now
+from lightctl.services.reports.fault_records import FaultRecords, WorkOrderCases
 from lightctl.services.reports.lighting_on import InspectionSettings, inspect
 from lightctl.services.reports.service import Reports
 from lightctl.store.inspections import Inspection
@@ -52,6 +53,8 @@ class ReportsService:
         self.reports = Reports(
             daemon.config, daemon.inventory, daemon.store, daemon.scenes,
             daemon.schedule if isinstance(daemon.schedule, Schedule) else None,
+            faults=FaultRecords(daemon.store, daemon.inventory),
+            cases=WorkOrderCases(daemon.store),
         )
         self.settings = daemon.config.reports.inspections
         self._task: asyncio.Task[None] | None = None

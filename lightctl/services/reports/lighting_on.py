@@ -114,7 +114,9 @@ def inspect(
         if should and reported and got is not None and reading is not None and isinstance(want, ChannelState):
             share, explained = lit_share(info, want, got, reading, settings)
         count = info.channel.luminaire_count
-        out_of_service = faulty.get(key, 0.0) if faulty is not None else (count * (1 - share) if explained else 0.0)
+        estimated = count * (1 - share) if explained else 0.0
+        # the faults' records say what is dark as a whole; a lamp failure's part only the reading can
+        out_of_service = max(faulty.get(key, 0.0), estimated) if faulty is not None else estimated
         for batch in info.channel.luminaires:
             row = rows[(info.site.id, info.district.id, batch.lighting_class)]
             weight = batch.count / count if count else 0.0
