@@ -71,8 +71,22 @@ def encode_request(line: int, transaction: Transaction) -> str:
     )
 
 
+def _connect_error(exc: BaseException) -> str:
+    """What went wrong connecting, in words: a handshake cut short made aiohttp's message the
+    repr of the half response it had read (found by the chaos test's half replies)."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the gateway closed the connection during the WebSocket handshake"
+    return str(exc)
+
+
 class _Closed:
-    """Put into every line's queue when the socket ends."""
+    """Put into every line's queue when the socket ends; ``fault`` says why if the gateway sent
+    what is not a WebSocket frame."""
+
+    __slots__ = ("fault",)
+
+    def __init__(self, fault: str | None = None) -> None:
+        self.fault = fault
 
 
 class LunatoneTransport(HeldLineTransport[str]):
@@ -111,7 +125,10 @@ class LunatoneTransport(HeldLineTransport[str]):
                 raise ControllerTimeout(self.controller_id, f"no WebSocket session with {self.url}") from None
             except (aiohttp.ClientError, OSError) as exc:
                 await session.close()
-                raise ControllerUnreachable(self.controller_id, f"{self.url}: {exc}") from None
+                raise ControllerUnreachable(self.controller_id, f"{self.url}: {_connect_error(exc)}") from None
+            except asyncio.CancelledError:  # the command's deadline came during the handshake
+                self._close_later(None, session, None)
+                raise
             info = _json(greeting)
             if info is None or info.get("type") != "info":
                 await ws.close()
@@ -130,8 +147,12 @@ class LunatoneTransport(HeldLineTransport[str]):
             self._reader = asyncio.create_task(self._read(ws), name=f"dali-ws-{self.controller_id}")
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        fault = None
         try:
             async for message in ws:
+                if message.type is aiohttp.WSMsgType.ERROR:
+                    fault = f"undecodable data from the gateway ({message.data or ws.exception()})"
+                    continue  # aiohttp closes the socket: the iteration ends
                 event = _json(message)
                 if event is None:
                     continue
@@ -146,7 +167,7 @@ class LunatoneTransport(HeldLineTransport[str]):
                     queue.put_nowait(event)
         finally:
             for queue in self._events.values():
-                queue.put_nowait(_Closed())
+                queue.put_nowait(_Closed(fault))
 
     async def close(self) -> None:
         async with self._connect_lock:
@@ -165,7 +186,11 @@ class LunatoneTransport(HeldLineTransport[str]):
 
     def abandon(self, line: int) -> None:
         """The whole WebSocket goes (its events carry no request id), closed in the background."""
-        ws, session, reader = self._detach()
+        self._close_later(*self._detach())
+
+    def _close_later(
+        self, ws: aiohttp.ClientWebSocketResponse | None, session: aiohttp.ClientSession | None, reader: asyncio.Task[None] | None
+    ) -> None:
         if ws is None and session is None and reader is None:
             return
         task = asyncio.ensure_future(_close_session(ws, session, reader))
@@ -231,8 +256,9 @@ class LunatoneTransport(HeldLineTransport[str]):
                 answer = (await self._next(line, queue, "daliAnswer", transaction))["data"]
         except TimeoutError:
             # events carry no request id: a late answer would be taken for the next one's, so
-            # the session is dropped and the next send starts in step on a new one
-            await self.close()
+            # the session is dropped and the next send starts in step on a new one (closed in
+            # the background: a gateway that does not answer does not answer a close either)
+            self.abandon(line)
             raise ControllerTimeout(self.controller_id, f"{self.where(line, transaction)}: no answer event") from None
         except (aiohttp.ClientError, ConnectionError) as exc:
             await self.close()
@@ -255,6 +281,8 @@ class LunatoneTransport(HeldLineTransport[str]):
         while True:
             event = await queue.get()
             if isinstance(event, _Closed):
+                if event.fault is not None:
+                    raise ProtocolFault(self.controller_id, f"{self.where(line, transaction)}: {event.fault}")
                 raise ControllerUnreachable(self.controller_id, f"{self.where(line, transaction)}: WebSocket closed")
             if event.get("type") == kind:
                 return event

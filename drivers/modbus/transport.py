@@ -51,6 +51,11 @@ REPLIES: dict[int, type[ModbusPDU]] = {
 }
 
 
+class FramingError(ConnectionError):
+    """The device's byte stream does not split into MBAP frames (garbage on the line): the
+    connection is dropped, and the request fails as a protocol fault, not as a lost link."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sending:
     """A request on the wire: its transaction id and the future of its reply (unit, PDU)."""
@@ -97,7 +102,7 @@ class _Framing(asyncio.Protocol):
         self.fault = why
         for future in self.waiting.values():
             if not future.done():
-                future.set_exception(ConnectionError(why))
+                future.set_exception(FramingError(why))
         self.waiting.clear()
         if self.transport is not None:
             self.transport.abort()
@@ -198,15 +203,19 @@ class ModbusTcpLink:
             unit, pdu = await self._reply(request, sending)
         except ConnectionError as exc:
             self.close()
-            if not reused:
-                raise ControllerUnreachable(self.controller_id, f"{request.describe()}: {exc}") from None
+            if not reused or isinstance(exc, FramingError):
+                raise self._lost(request, exc) from None
             await self.connect()
             try:
                 unit, pdu = await self._reply(request, self._send(request))
             except ConnectionError as again:
                 self.close()
-                raise ControllerUnreachable(self.controller_id, f"{request.describe()}: {again}") from None
+                raise self._lost(request, again) from None
         return self._check(request, unit, pdu)
+
+    def _lost(self, request: Request, exc: ConnectionError) -> ControllerUnreachable | ProtocolFault:
+        error = ProtocolFault if isinstance(exc, FramingError) else ControllerUnreachable
+        return error(self.controller_id, f"{request.describe()}: {exc}")
 
     def _send(self, request: Request) -> Sending:
         """Frame and write the request; the future fails with ConnectionError if the link is down."""

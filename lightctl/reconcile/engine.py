@@ -496,7 +496,7 @@ class Engine:
         while self._running:
             now = clock()
             polling = self.settings.polling and not rt.pushed
-            if rt.pushed and self.settings.polling:
+            if rt.pushed and self.settings.polling and not rt.held:  # a show pauses its pushes: that silence is ours
                 # A device that pushes only on change says nothing when nothing changes, and nothing
                 # when it is dead: after SILENT_POLLS poll intervals of silence it is asked, then
                 # once a poll interval while the silence lasts (not at every pass: a device away
