@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import multiprocessing
 import multiprocessing.connection
 import resource
@@ -144,6 +145,17 @@ class _Worker:
         return value
 
 
+def _pinned(data: Mapping[str, Any], endpoints: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Config data whose controllers in ``endpoints`` are on those endpoints (the settings patches
+    :meth:`SimulatorFarm.start` returned), for a process that must bind them again."""
+    copied: dict[str, Any] = copy.deepcopy(dict(data))
+    for district in copied.get("districts", []):
+        for site in district.get("sites", []):
+            for ctrl in site.get("controllers", []):
+                ctrl.update(endpoints.get(ctrl.get("id"), {}))
+    return copied
+
+
 class SimulatorFarm:
     """Simulators for every controller of a config, in ``processes`` workers.
 
@@ -214,6 +226,35 @@ class SimulatorFarm:
         if worker is None:
             raise SimulatorError(f"no simulated controller {controller_id!r}")
         return worker
+
+    def kill_process(self, controller_id: str) -> list[str]:
+        """SIGKILL the simulator process that runs ``controller_id``, as a crash would end it;
+        returns every controller it ran (all gone with it)."""
+        worker = self._worker_for(controller_id)
+        worker.process.kill()
+        worker.process.join(timeout=10)
+        return [cid for cid, w in self.owner.items() if w is worker]
+
+    async def restart_process(self, controller_id: str) -> None:
+        """Start again, on the same endpoints, the simulator process that ran ``controller_id``
+        (after :meth:`kill_process`): a device rebooted, its state as at power-on."""
+        dead = self._worker_for(controller_id)
+        if dead.process.is_alive():
+            raise SimulatorError(f"the simulator process of {controller_id!r} is running")
+        share = [cid for cid, w in self.owner.items() if w is dead]
+        if isinstance(self.source, str):
+            raise SimulatorError("a farm started from a config file restarts no process (its endpoints are the file's)")
+        source = _pinned(self.source, {cid: self.endpoints[cid] for cid in share}) if self.any_port else self.source
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker, args=(child, source, share, False), daemon=True)
+        process.start()
+        child.close()
+        worker = _Worker(process, parent)
+        self.workers[self.workers.index(dead)] = worker
+        for cid in share:
+            self.owner[cid] = worker
+        await asyncio.to_thread(self._await_ready, worker)
 
     async def inject(self, controller_id: str, fault: Fault) -> None:
         await asyncio.to_thread(self._worker_for(controller_id).call, "inject", controller_id, asdict(fault))
