@@ -70,7 +70,21 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedDaemon
     data["schedule"] = copy.deepcopy(_shipped_schedule())  # the calendar page shows the real schedule
     data["shows"] = [SHOW]
     with ThreadedDaemon(data, tmp_path_factory.mktemp("console") / "console.db", processes=2) as daemon:
+        for name, role in USERS.items():  # added by the local caller (the daemon's machine), as an admin would
+            api(daemon, "POST", "/api/v1/users", {"name": name, "role": role, "password": PASSWORD})
         yield daemon
+
+
+USERS = {"张工": "operator", "观察员": "viewer"}
+PASSWORD = "灯光控制-e2e-2026"
+
+
+def sign_in(page: Page, name: str) -> None:
+    """The daemon's sign-in page, as an operator meets it: the console sends the browser there."""
+    page.wait_for_url("**/login?next=*")
+    page.locator("#user").fill(name)
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_role("button").click()
 
 
 def _shipped_schedule() -> dict[str, Any]:
@@ -82,14 +96,16 @@ def _shipped_schedule() -> dict[str, Any]:
 
 def open_console(browser: Browser, console: ThreadedDaemon, *, size: str = "wall", signed_in: bool = False,
                  locale: str = "zh", page_id: str = "dashboard") -> Page:
+    """The console at ``page_id``, signed in through the sign-in page as the operator 张工
+    (``signed_in``) or as a viewer."""
     context = browser.new_context(viewport=SIZES[size])  # type: ignore[arg-type]
     setup = f"localStorage.setItem('lightctl.locale', {json.dumps(locale)});"
-    if signed_in:
-        setup += f"localStorage.setItem('lightctl.token', {json.dumps(console.token)}); localStorage.setItem('lightctl.operator', '值班员');"
     context.add_init_script(f"if (!sessionStorage.getItem('set')) {{ {setup} sessionStorage.setItem('set', '1'); }}")
     page = context.new_page()
     page.on("request", lambda request: _offline_only(console, request.url))
     page.goto(f"{console.url}/#/{page_id}")
+    sign_in(page, "张工" if signed_in else "观察员")
+    page.wait_for_url(f"**/#/{page_id}")
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live", timeout=15_000)
     return page
 
@@ -133,9 +149,10 @@ def test_console_is_served_offline_with_hashed_assets_and_cache_headers(console:
             assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
             assert response.headers["Content-Encoding"] == "gzip"
             gzip.decompress(response.read())
-    with urllib.request.urlopen(console.url + "/status", timeout=10) as response:  # the plain page stays
-        assert "controllers online" in response.read().decode()
-    spec = json.loads(urllib.request.urlopen(console.url + "/api/v1/openapi.json", timeout=10).read())
+    signed = {"Authorization": f"Bearer {console.token}"}
+    with urllib.request.urlopen(urllib.request.Request(console.url + "/status", headers=signed), timeout=10) as response:
+        assert "controllers online" in response.read().decode()  # the plain page stays, for a caller
+    spec = json.loads(urllib.request.urlopen(urllib.request.Request(console.url + "/api/v1/openapi.json", headers=signed), timeout=10).read())
     assert "/api/v1/sites" in spec["paths"] and "/api/v1/schedule/nights" in spec["paths"]
     assert not [p for p in spec["paths"] if not p.startswith("/api/")]
 
@@ -163,11 +180,7 @@ def test_sign_in_and_the_one_switch_shows_every_controllers_result(browser: Brow
     offline = "ctm-sq-01"
     console.call(lambda: console.farm.inject(offline, Fault("offline")))  # type: ignore[union-attr]
     try:
-        page = open_console(browser, console)
-        page.get_by_test_id("sign-in").click()
-        page.get_by_test_id("token").fill(console.token)
-        page.get_by_test_id("operator").fill("张工")
-        page.get_by_test_id("token-submit").click()
+        page = open_console(browser, console, signed_in=True)
         expect(page.get_by_test_id("role")).to_have_attribute("data-role", "operator")
         page.get_by_test_id("all-on").click()
         expect(page.get_by_test_id("confirm-dialog")).to_contain_text(str(total))
@@ -183,7 +196,7 @@ def test_sign_in_and_the_one_switch_shows_every_controllers_result(browser: Brow
         expect(row).to_have_attribute("data-status", "failed")
         assert row.locator(".reason").inner_text().strip(), "a failure shows its reason"
         report = api(console, "GET", "/api/v1/commands?limit=1")[0]
-        assert report["user"] == "张工"  # the operator's name went with the token
+        assert report["user"] == "张工"  # the signed-in operator's name is on the record
         print(f"one switch over {total} controllers: summary shown {elapsed:.2f} s after the confirmation")
         page.context.close()
     finally:

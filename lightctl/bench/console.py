@@ -31,6 +31,7 @@ import statistics
 import tempfile
 import time
 import urllib.request
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from drivers.base import Fault
 from lightctl.bench.consoledaemon import CHROMIUM_ARGS, ThreadedDaemon, chromium_path
 from lightctl.bench.runner import synthetic_config
 from web.console_static import DIST
+from web.context import SESSION_COOKIE
 
 BUDGETS = {"first_usable_ms": 1000.0, "js_gzip_kb": 500.0, "switch_max_frame_ms": 50.0, "map_drawn_ms": 500.0}
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
@@ -92,17 +94,33 @@ def _api(console: ThreadedDaemon, method: str, path: str, body: dict[str, Any] |
         return json.loads(response.read())
 
 
+BENCH_USER, BENCH_PASSWORD = "bench", "bench-console-measures-2026"
+
+
+def operator_session(console: ThreadedDaemon) -> str:
+    """A session of an operator added for the benchmark: every measured page starts signed in
+    (a cold browser each time, its cookie given), so the figures are the console's, not the
+    sign-in page's."""
+    _api(console, "POST", "/api/v1/users", {"name": BENCH_USER, "role": "operator", "password": BENCH_PASSWORD})
+    request = urllib.request.Request(
+        console.url + "/api/v1/session", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"user": BENCH_USER, "password": BENCH_PASSWORD}).encode(),
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        cookie = SimpleCookie(response.headers["Set-Cookie"])
+    return cookie[SESSION_COOKIE].value
+
+
 def measure(console: ThreadedDaemon, browser: Any, label: str) -> dict[str, Any]:
     total = len(console.daemon.engine.runtimes)
     out: dict[str, Any] = {"config": label, "controllers": total}
     errors: list[str] = []
     out["page_errors"] = errors
+    secret = operator_session(console)
 
     def new_page() -> Any:
         context = browser.new_context(viewport={"width": 1920, "height": 1080})
-        context.add_init_script(
-            f"localStorage.setItem('lightctl.token', {json.dumps(console.token)}); localStorage.setItem('lightctl.operator', 'bench');"
-        )
+        context.add_cookies([{"name": SESSION_COOKIE, "value": secret, "url": console.url}])
         fresh = context.new_page()
         fresh.on("pageerror", lambda error: errors.append(str(error)))
         return fresh

@@ -16,9 +16,6 @@ const TIMEOUT_MS = 60_000;
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (session.token) headers["Authorization"] = `Bearer ${session.token}`;
-  // percent-encoded: a header carries Latin-1 only, and operators' names are Chinese (web/context.py)
-  if (session.operatorName) headers["X-Operator"] = encodeURIComponent(session.operatorName);
   if (session.csrfHeader && session.csrfToken && method !== "GET") headers[session.csrfHeader] = session.csrfToken;
   const abort = new AbortController();
   const timer = window.setTimeout(() => abort.abort(), TIMEOUT_MS);
@@ -46,7 +43,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (!response.ok) {
     const obj = (data && typeof data === "object" ? data : {}) as Record<string, unknown>;
     const message = typeof obj["error"] === "string" ? (obj["error"] as string) : `HTTP ${response.status}`;
-    if (response.status === 401) session.refused();
+    if (response.status === 401) session.ended();
     throw new ApiError(response.status, obj, message);
   }
   return data as T;

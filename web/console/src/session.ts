@@ -1,9 +1,9 @@
 // Who is using the console and what they may do: the one place the role comes from.
 //
-// With the users issue's sessions (GET /api/v1/session answers the user, role, permissions and the
-// CSRF token), that answer is used as it is. Where the daemon has no sessions yet (404), the
-// console is a viewer until an operator gives the API token (kept in this browser's storage), which
-// today grants every change.
+// The console runs in the daemon's cookie session (users issue): GET /api/v1/session answers the
+// user, role, permissions and the CSRF token that every change sends back. Without a session (or
+// when it has ended: idle or absolute timeout, a password change, a user disabled) the browser goes
+// to the daemon's sign-in page, which comes back to the page the operator was on.
 import { reactive } from "vue";
 
 export type Role = "admin" | "operator" | "maintenance" | "viewer";
@@ -12,49 +12,30 @@ export type Permission = "read" | "operate" | "maintain" | "administer";
 interface SessionAnswer {
   user: string;
   role: Role;
+  crew?: string | null;
   permissions: Permission[];
   csrf_header?: string | null;
   csrf_token?: string | null;
 }
 
-const TOKEN_KEY = "lightctl.token";
-const NAME_KEY = "lightctl.operator";
-
 export const session = reactive({
   loaded: false,
   user: "",
+  crew: null as string | null,
   role: "viewer" as Role,
-  permissions: new Set<Permission>(["read"]),
-  /** "session" (the users issue), "token" (the API token), or "none". */
-  via: "none" as "session" | "token" | "none",
-  sessionsSupported: false,
-  token: null as string | null,
-  operatorName: null as string | null,
+  permissions: new Set<Permission>(),
   csrfHeader: null as string | null,
   csrfToken: null as string | null,
-  notice: "" as "" | "refused",
-  refused(): void {
-    if (this.via === "token") {
-      signOut();
-      this.notice = "refused";
-    }
+  /** The daemon said the session is over (401): the sign-in page is on its way. */
+  ended(): void {
+    toSignIn();
   },
 });
 
-function asViewer(): void {
-  session.user = "";
-  session.role = "viewer";
-  session.permissions = new Set<Permission>(["read"]);
-  session.via = "none";
-}
-
-function fromToken(token: string, name: string): void {
-  session.token = token;
-  session.operatorName = name || null;
-  session.user = name || "operator";
-  session.role = "operator";
-  session.permissions = new Set<Permission>(["read", "operate", "maintain", "administer"]);
-  session.via = "token";
+/** The daemon's sign-in page, back to this page (its path and the console's route) afterwards. */
+export function toSignIn(): void {
+  const next = `${location.pathname}${location.hash}`;
+  window.location.assign(`/login?next=${encodeURIComponent(next)}`);
 }
 
 export async function loadSession(): Promise<void> {
@@ -64,36 +45,30 @@ export async function loadSession(): Promise<void> {
   } catch {
     answer = null;
   }
+  if (answer && answer.status === 401) {
+    toSignIn();
+    return;
+  }
   if (answer && answer.ok) {
     const data = (await answer.json()) as SessionAnswer;
-    session.sessionsSupported = true;
     session.user = data.user;
+    session.crew = data.crew ?? null;
     session.role = data.role;
     session.permissions = new Set(data.permissions);
-    session.via = "session";
     session.csrfHeader = data.csrf_header ?? null;
     session.csrfToken = data.csrf_token ?? null;
-  } else {
-    session.sessionsSupported = answer !== null && answer.status !== 404;
-    const token = localStorage.getItem(TOKEN_KEY);
-    if (token) fromToken(token, localStorage.getItem(NAME_KEY) ?? "");
-    else asViewer();
   }
   session.loaded = true;
 }
 
-export function signInWithToken(token: string, name: string): void {
-  localStorage.setItem(TOKEN_KEY, token.trim());
-  localStorage.setItem(NAME_KEY, name.trim());
-  session.notice = "";
-  fromToken(token.trim(), name.trim());
-}
-
-export function signOut(): void {
-  localStorage.removeItem(TOKEN_KEY);
-  session.token = null;
-  session.operatorName = null;
-  asViewer();
+export async function signOut(): Promise<void> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (session.csrfHeader && session.csrfToken) headers[session.csrfHeader] = session.csrfToken;
+  try {
+    await fetch("/api/v1/session", { method: "DELETE", credentials: "same-origin", headers });
+  } finally {
+    window.location.assign("/login?next=%2F");
+  }
 }
 
 export function can(permission: Permission): boolean {
