@@ -72,6 +72,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedDaemon
     with ThreadedDaemon(data, tmp_path_factory.mktemp("console") / "console.db", processes=2) as daemon:
         for name, role in USERS.items():  # added by the local caller (the daemon's machine), as an admin would
             api(daemon, "POST", "/api/v1/users", {"name": name, "role": role, "password": PASSWORD})
+        api(daemon, "POST", "/api/v1/users", {"name": "wang.jun", "role": "maintenance", "crew": "yuzhong-1", "password": PASSWORD})
         yield daemon
 
 
@@ -95,7 +96,7 @@ def _shipped_schedule() -> dict[str, Any]:
 
 
 def open_console(browser: Browser, console: ThreadedDaemon, *, size: str = "wall", signed_in: bool = False,
-                 locale: str = "zh", page_id: str = "dashboard") -> Page:
+                 locale: str = "zh", page_id: str = "dashboard", user: str | None = None) -> Page:
     """The console at ``page_id``, signed in through the sign-in page as the operator 张工
     (``signed_in``) or as a viewer."""
     context = browser.new_context(viewport=SIZES[size])  # type: ignore[arg-type]
@@ -104,7 +105,7 @@ def open_console(browser: Browser, console: ThreadedDaemon, *, size: str = "wall
     page = context.new_page()
     page.on("request", lambda request: _offline_only(console, request.url))
     page.goto(f"{console.url}/#/{page_id}")
-    sign_in(page, "张工" if signed_in else "观察员")
+    sign_in(page, user or ("张工" if signed_in else "观察员"))
     page.wait_for_url(f"**/#/{page_id}")
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live", timeout=15_000)
     return page
@@ -373,3 +374,48 @@ def _async(function: Any) -> Any:
         return function()
 
     return run
+
+
+def test_a_crew_member_acknowledges_a_fault_and_takes_its_work_order_to_closure(browser: Browser, console: ThreadedDaemon) -> None:
+    """On a phone, as the maintenance crew of 渝中 (wang.jun): a cabinet door opened at 朝天门 is
+    seen, acknowledged, filed, dispatched to the crew, handled, reported done, verified and closed."""
+    cabinet = "ctm-sq-01"
+    console.call(lambda: console.farm.inject(cabinet, Fault("door_open")))  # type: ignore[union-attr]
+    try:
+        console.call(lambda: console.daemon.engine.poll(console.daemon.engine.runtimes[cabinet]))  # its next poll, now
+        page = open_console(browser, console, size="phone", page_id="faults", user="wang.jun")
+        expect(page.get_by_test_id("role")).to_have_attribute("data-role", "maintenance")
+        row = page.locator(f"[data-testid=fault-row][data-kind=door_open]").first
+        expect(row).to_be_visible(timeout=15_000)
+        fault_id = int(row.get_attribute("data-id") or 0)
+        if row.get_attribute("data-status") == "unacknowledged":
+            page.get_by_test_id(f"ack-{fault_id}").click()
+        expect(row).to_have_attribute("data-status", "acknowledged")
+        fault = api(console, "GET", f"/api/v1/faults/{fault_id}")
+        assert fault["acknowledged"]["by"] == "wang.jun"
+        if not fault["work_orders"]:  # a serious fault is filed by a person; an emergency files itself
+            page.get_by_test_id(f"file-{fault_id}").click()
+            expect(row).to_contain_text("#")
+        order_id = api(console, "GET", f"/api/v1/faults/{fault_id}")["work_orders"][0]
+        if api(console, "GET", f"/api/v1/workorders/{order_id}")["state"] == "filed":
+            page.get_by_test_id("mine").uncheck()  # not yet any crew's: the whole queue
+            page.get_by_test_id(f"crew-{order_id}").select_option("yuzhong-1")
+            page.get_by_test_id(f"step-{order_id}").click()
+            page.get_by_test_id("mine").check()
+        order = page.locator(f"[data-testid=order-row][data-id='{order_id}']")
+        for state, step in (("dispatched", "handle"), ("handling", "feedback"), ("handled", "verify"), ("verified", "close")):
+            expect(order).to_have_attribute("data-state", state)
+            button = page.get_by_test_id(f"step-{order_id}")
+            expect(button).to_have_attribute("data-step", step)
+            page.get_by_test_id(f"note-{order_id}").fill("门锁已更换 lock replaced")  # the door is still open: closing needs a reason
+            button.click()
+        expect(order).to_have_count(0)  # closed: out of the open queue
+        closed = api(console, "GET", f"/api/v1/workorders/{order_id}")
+        assert closed["state"] == "closed" and closed["crew"] == "yuzhong-1"
+        assert [s["person"] for s in closed["steps"]][-4:] == ["wang.jun"] * 4
+        assert not page.get_by_test_id("faults-error").is_visible()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "faults-crew-phone.png"), full_page=True)
+        page.context.close()
+    finally:
+        console.call(lambda: console.farm.clear(cabinet))  # type: ignore[union-attr]

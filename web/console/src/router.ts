@@ -17,7 +17,7 @@ export const PAGES: readonly PageInfo[] = [
   { id: "map", needs: "read", available: true },
   { id: "scenes", needs: "read", available: true },
   { id: "schedule", needs: "read", available: true },
-  { id: "faults", needs: "read", available: false },
+  { id: "faults", needs: "read", available: true },
   { id: "reports", needs: "read", available: false },
   { id: "audit", needs: "read", available: false },
   { id: "users", needs: "administer", available: false },
