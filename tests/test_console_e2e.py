@@ -385,7 +385,7 @@ def test_a_crew_member_acknowledges_a_fault_and_takes_its_work_order_to_closure(
         console.call(lambda: console.daemon.engine.poll(console.daemon.engine.runtimes[cabinet]))  # its next poll, now
         page = open_console(browser, console, size="phone", page_id="faults", user="wang.jun")
         expect(page.get_by_test_id("role")).to_have_attribute("data-role", "maintenance")
-        row = page.locator(f"[data-testid=fault-row][data-kind=door_open]").first
+        row = page.locator("[data-testid=fault-row][data-kind=door_open]").first
         expect(row).to_be_visible(timeout=15_000)
         fault_id = int(row.get_attribute("data-id") or 0)
         if row.get_attribute("data-status") == "unacknowledged":
