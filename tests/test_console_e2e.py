@@ -76,7 +76,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedDaemon
         yield daemon
 
 
-USERS = {"张工": "operator", "观察员": "viewer"}
+USERS = {"张工": "operator", "观察员": "viewer", "管理员": "admin"}
 PASSWORD = "灯光控制-e2e-2026"
 
 
@@ -344,7 +344,7 @@ ENGLISH_LEAKS = """() => {
 @pytest.mark.parametrize("size", ["wall", "phone"])
 def test_every_page_in_both_languages_has_no_untranslated_string(browser: Browser, console: ThreadedDaemon, size: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = open_console(browser, console, size=size, signed_in=True)
+    page = open_console(browser, console, size=size, user="管理员")  # an admin sees every page
     for locale in ("zh", "en"):
         if page.evaluate("document.documentElement.lang") != ("zh-CN" if locale == "zh" else "en"):
             page.get_by_test_id("language").click()  # the switch, as a person would use it
@@ -419,3 +419,21 @@ def test_a_crew_member_acknowledges_a_fault_and_takes_its_work_order_to_closure(
         page.context.close()
     finally:
         console.call(lambda: console.farm.clear(cabinet))  # type: ignore[union-attr]
+
+
+def test_reports_show_the_rates_against_their_targets_and_energy_as_a_chart(browser: Browser, console: ThreadedDaemon) -> None:
+    page = open_console(browser, console, signed_in=True, page_id="reports", locale="en")
+    table = page.get_by_test_id("report-table")
+    expect(table).to_have_attribute("data-name", "rates")
+    expect(page.get_by_test_id("report-row").first).to_be_visible()
+    headers = table.locator("th").all_inner_texts()
+    assert any("target" in h.lower() for h in headers), headers
+    rates = api(console, "GET", "/api/v1/reports/rates?by=district")
+    assert page.get_by_test_id("report-row").count() == len(rates["rows"])  # the API's table, row for row
+    page.get_by_test_id("report").select_option("forecast")
+    expect(table).to_have_attribute("data-name", "forecast")
+    expect(page.get_by_test_id("report-chart").locator("canvas")).to_have_count(1, timeout=10_000)
+    with page.expect_download() as download:
+        page.get_by_test_id("report-csv").click()
+    assert download.value.suggested_filename == "lightctl-forecast.csv"
+    page.context.close()

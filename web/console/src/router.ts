@@ -18,8 +18,8 @@ export const PAGES: readonly PageInfo[] = [
   { id: "scenes", needs: "read", available: true },
   { id: "schedule", needs: "read", available: true },
   { id: "faults", needs: "read", available: true },
-  { id: "reports", needs: "read", available: false },
-  { id: "audit", needs: "read", available: false },
+  { id: "reports", needs: "read", available: true },
+  { id: "audit", needs: "administer", available: true },
   { id: "users", needs: "administer", available: false },
 ];
 
