@@ -436,4 +436,11 @@ def test_reports_show_the_rates_against_their_targets_and_energy_as_a_chart(brow
     with page.expect_download() as download:
         page.get_by_test_id("report-csv").click()
     assert download.value.suggested_filename == "lightctl-forecast.csv"
+    page.goto(f"{console.url}/#/dashboard")  # the dashboard: the area's rates against their targets, alarms by severity
+    expect(page.get_by_test_id("rate-targets").locator("tr").first).to_be_visible()
+    area = [r for r in api(console, "GET", "/api/v1/reports/rates?by=area")["rows"] if r["target"] is not None and r["value"] is not None]
+    expect(page.get_by_test_id("rate-targets").locator("tr")).to_have_count(len(area))
+    alarms = [f for f in api(console, "GET", "/api/v1/faults?active=true&limit=1000")["faults"] if f["alarm"]]
+    for severity in ("emergency", "serious", "ordinary"):
+        expect(page.get_by_test_id(f"alarms-{severity}")).to_have_text(str(sum(f["severity"] == severity for f in alarms)))
     page.context.close()
