@@ -8,19 +8,17 @@ export interface PageInfo {
   id: PageId;
   /** What a caller needs to see the page at all. */
   needs: Permission;
-  /** False until the API the page needs exists: the page then says "not yet available". */
-  available: boolean;
 }
 
 export const PAGES: readonly PageInfo[] = [
-  { id: "dashboard", needs: "read", available: true },
-  { id: "map", needs: "read", available: true },
-  { id: "scenes", needs: "read", available: true },
-  { id: "schedule", needs: "read", available: true },
-  { id: "faults", needs: "read", available: true },
-  { id: "reports", needs: "read", available: true },
-  { id: "audit", needs: "administer", available: true },
-  { id: "users", needs: "administer", available: false },
+  { id: "dashboard", needs: "read" },
+  { id: "map", needs: "read" },
+  { id: "scenes", needs: "read" },
+  { id: "schedule", needs: "read" },
+  { id: "faults", needs: "read" },
+  { id: "reports", needs: "read" },
+  { id: "audit", needs: "administer" },
+  { id: "users", needs: "administer" },
 ];
 
 function fromHash(): PageId {
