@@ -136,8 +136,9 @@ async def test_wrong_function_code_is_a_protocol_fault(device: Make) -> None:
 
 
 async def test_malformed_header_drops_the_connection(device: Make) -> None:
+    """Garbage from the device is a protocol fault (it answered, wrongly), not a lost link."""
     _, link = await device(lambda tid, unit, pdu: struct.pack(">HHHB", tid, 7, 5, unit) + b"\x04\x02\x00\x01")
-    with pytest.raises(ControllerUnreachable, match="malformed MBAP header"):
+    with pytest.raises(ProtocolFault, match="malformed MBAP header"):
         await link.execute(READ)
     assert not link.connected
 
