@@ -266,4 +266,4 @@ async def test_observations_going_back_in_time_start_the_count_afresh(tmp_path: 
         await store.flush()
         rows = await store.read("SELECT hour, kwh FROM energy_hours WHERE controller_id = 'est' ORDER BY hour")
     assert [round(r["kwh"], 6) for r in rows] == [round(500 * 600 / 3.6e6, 6)] * 2  # 10 minutes at 500 W in each hour
-    assert sum("the clock went back" in r.getMessage() for r in caplog.records) == 1
+    assert sum("the clock was stepped back" in r.getMessage() for r in caplog.records) == 1

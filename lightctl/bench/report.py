@@ -268,10 +268,15 @@ async def switch_with_ingest(args: argparse.Namespace, meters_data: dict[str, An
     meters_config_ = config_from_data(meters_data, source="<bench meters>")
     model.controllers.update(RollupModel.from_config(meters_config_).controllers)
     meters = Meters(meters_config_)
-    readings = [r for day in range(2) for r in meters.day(date(2026, 6, 1) + timedelta(days=day))]
+    # Enough readings for the whole window, made before it (the feeder only records them): each
+    # meter's readings go forward in time, as a controller's do.
+    needed = args.rate * (args.rounds * (args.pause + 1.0) + 3)
+    days = max(1, -(-int(needed) // (len(meters.ids) * 96)))
+    readings = [r for day in range(days) for r in meters.day(date(2026, 6, 1) + timedelta(days=day))]
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "switch.db", rollups=model)
+        store.commands_first = not args.no_hold
         settings = EngineSettings(concurrency=config.daemon.concurrency, deadline_s=config.daemon.deadline_s, polling=False)
         daemon = Daemon(config, store=store, engine_settings=settings)
         try:
@@ -299,6 +304,7 @@ async def switch_with_ingest(args: argparse.Namespace, meters_data: dict[str, An
             result = {
                 "controllers": args.controllers,
                 "rounds": args.rounds,
+                "readings_held_during_commands": store.commands_first,
                 "switch_p50_s_before": round(percentile(before, 50), 4),
                 "switch_p50_s_with_ingest": round(percentile(during, 50), 4),
                 "switch_p50_s_after": round(percentile(after, 50), 4),
@@ -349,9 +355,9 @@ class _Feeder:
         started = time.perf_counter()
         index = 0
         total = len(self.readings)
-        while self.running:
+        while self.running and index + per_slice <= total:
             for _ in range(per_slice):
-                controller_id, reading = self.readings[index % total]
+                controller_id, reading = self.readings[index]
                 record(controller_id, reading)
                 index += 1
             self.recorded += per_slice

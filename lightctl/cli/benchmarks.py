@@ -58,6 +58,7 @@ def register(sub: Any) -> None:
     p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
     p.add_argument("--no-switch", action="store_true", help="ingest and reports only")
     p.add_argument("--pause", type=float, default=1.5, help="seconds between switch rounds")
+    p.add_argument("--no-hold", action="store_true", help="readings written during the switch too (for comparison)")
     p.add_argument("--dir", default=None, help="where the temporary database goes (default: the system's temp)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_report)

@@ -101,6 +101,8 @@ class Store:
             )
         if retention is not None:
             self._prune_reports(retention)
+        self.commands_first = True
+        """Whether a command holds observation rows while it runs (``holding_observations``)."""
         self.integrity_checked = False
         """Whether the last :meth:`open` checked integrity (the stop before it was not clean)."""
         self._conn: sqlite3.Connection | None = None
@@ -244,8 +246,8 @@ class Store:
 
     def holding_observations(self) -> contextlib.AbstractContextManager[None]:
         """While the block runs, observation rows wait in the buffer (a command first: see
-        :meth:`lightctl.store.writer.Writer.holding_rows`)."""
-        return self.writer.holding_rows()
+        :meth:`lightctl.store.writer.Writer.holding_rows`), unless ``commands_first`` is off."""
+        return self.writer.holding_rows() if self.commands_first else contextlib.nullcontext()
 
     async def flush(self) -> None:
         """Wait until every observation recorded before this call is written (or raise the

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -50,6 +51,8 @@ log = logging.getLogger("lightctl.store")
 
 WMS_PER_KWH = 3.6e9
 """Energy is accumulated in watt-milliseconds (watts x ms) and turned into kWh once."""
+BACKSTEP_LOG_S = 600.0
+"""Observations going back in time are logged at most this often (a clock step moves them all)."""
 RECENT_HOURS = 2048
 """The hours (and their quarters) whose place in the calendar is kept between transactions."""
 BACKSTEP_MS = 60_000
@@ -187,6 +190,8 @@ class EnergyRollup:
         self._hour_info: dict[int, tuple[int, int, tuple[float, ...], tuple[float, ...]]] = {}
         """Hour -> (its day, its month, which of its quarters are peak (1.0) and which valley)."""
         self._marks: set[str] = set()
+        self._backsteps = 0
+        self._backstep_logged = -BACKSTEP_LOG_S
         self._margin = model.settings.meter_margin / WMS_PER_KWH
         self._slack = model.settings.meter_slack_kwh
 
@@ -320,10 +325,15 @@ class EnergyRollup:
     def _restart(self, controller_id: str, track: Track, at: int) -> None:
         """Observations went back in time (the daemon's clock was stepped back): what is known is
         rolled up as it stands and the controller is followed afresh from ``at``."""
-        log.warning(
-            "controller %s: an observation at %s is %.0f s older than the last rolled up (the clock went back?): "
-            "its energy is counted afresh from there", controller_id, at, (track.last_at - at) / 1000,
-        )
+        now = time.monotonic()
+        self._backsteps += 1
+        if now >= self._backstep_logged + BACKSTEP_LOG_S:
+            log.warning(
+                "observations went back in time (the clock was stepped back?): %d controller(s) so far, e.g. %s by %.0f s; "
+                "their energy is counted afresh from there", self._backsteps, controller_id, (track.last_at - at) / 1000,
+            )
+            self._backstep_logged = now
+            self._backsteps = 0
         self._settle(controller_id, track, None, at, at)
         track.channels = {}
         track.meter_at = track.meter_kwh = track.meter_w = None
