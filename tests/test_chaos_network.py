@@ -52,7 +52,8 @@ EXPECTED: dict[Mode, Expect] = {
     Mode.CUT: {
         "modbus": ({"unreachable"}, ("connection closed", "connection lost")),
         "opcua": ({"unreachable"}, ("connection lost", "reset")),
-        "dali-ws": ({"unreachable"}, ("websocket closed",)),
+        # the WebSocket cut, or (the other line's reconnect) its handshake cut
+        "dali-ws": ({"unreachable"}, ("websocket closed", "during the websocket handshake")),
         "daliserver": ({"unreachable"}, ("session lost",)),
         "bacnet": ({"in_doubt"}, ("no answer",)),
     },
