@@ -1,4 +1,5 @@
-"""The API token the daemon keeps beside its database (mode 0600), which the local CLI reads."""
+"""The API token the daemon keeps beside its database (mode 0600), which the local CLI reads (for a
+PostgreSQL database, in the working directory: :func:`lightctl.model.storage.files_dir`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import os
 import secrets
 from pathlib import Path
 
+from lightctl.model.storage import files_dir
+
 
 def token_path(database: str) -> Path:
-    return Path(database).resolve().parent / "api-token"
+    return files_dir(database) / "api-token"
 
 
 def load_or_create_token(database: str) -> str:

@@ -25,7 +25,6 @@ retention by as long as it was late).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -34,6 +33,7 @@ from typing import Any
 from lightctl.model.times import iso_local, now_ms, to_ms
 from lightctl.model.values import ChannelId, ChannelReading, ControllerReading
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 READING_COLUMNS = (
@@ -70,7 +70,7 @@ def fault_set(text: str | None) -> frozenset[str]:
 class _StateChanges:
     name = "state changes"
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, int, Mapping[ChannelId, ChannelReading]]]) -> None:
+    def insert(self, conn: Connection, rows: Sequence[tuple[str, int, Mapping[ChannelId, ChannelReading]]]) -> None:
         conn.executemany(
             "INSERT INTO state_changes (at, controller_id, channel_id, is_on, level, power_w, faults) VALUES (?,?,?,?,?,?,?)",
             [
@@ -84,7 +84,7 @@ class _StateChanges:
 class _Readings:
     name = "readings"
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, ControllerReading]]) -> None:
+    def insert(self, conn: Connection, rows: Sequence[tuple[str, ControllerReading]]) -> None:
         first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM readings").fetchone()[0]
         main: list[tuple[Any, ...]] = []
         extra: list[tuple[int, str, float]] = []
@@ -104,7 +104,7 @@ class _Readings:
 class _LinkEvents:
     name = "link events"
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[tuple[int, str, str, str | None]]) -> None:
+    def insert(self, conn: Connection, rows: Sequence[tuple[int, str, str, str | None]]) -> None:
         conn.executemany("INSERT INTO link_events (at, controller_id, state, error) VALUES (?,?,?,?)", rows)
 
 
@@ -130,7 +130,7 @@ class ReadingRecord:
         }
 
 
-def prune_readings(conn: sqlite3.Connection, cutoff_ms: int, limit: int = PRUNE_BATCH) -> bool:
+def prune_readings(conn: Connection, cutoff_ms: int, limit: int = PRUNE_BATCH) -> bool:
     """Delete readings older than ``cutoff_ms`` among the ``limit`` oldest by id (and their
     values); True if all of those were old, so that more may be left."""
     lo, hi, old = conn.execute(
@@ -172,7 +172,7 @@ class Observations:
     ) -> list[ReadingRecord]:
         """A controller's readings between two UTC ms (inclusive), oldest first."""
 
-        def read(conn: sqlite3.Connection) -> list[ReadingRecord]:
+        def read(conn: Connection) -> list[ReadingRecord]:
             rows = conn.execute(
                 "SELECT * FROM readings WHERE controller_id = ? AND at BETWEEN ? AND ? ORDER BY at, id LIMIT ?",
                 [controller_id, since if since is not None else 0, until if until is not None else 2**62, limit],
