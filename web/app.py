@@ -8,22 +8,23 @@ Reads are open on the API's address, which is loopback by default.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 
 from lightctl.runtime.daemon import Daemon
 from web import admin, core, operations, telemetry
 from web.context import DAEMON, OPENAPI, TOKEN, WEBSOCKETS, errors_as_json
-from web.routing import openapi_document, register
+from web.routing import Route, openapi_document, register
 
 ROUTE_MODULES = (core, operations, telemetry, admin)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 
-def create_app(daemon: Daemon, token: str) -> web.Application:
+def new_app(token: str, routes: Iterable[Route]) -> web.Application:
+    """An app serving ``routes`` (each behind its permission, all in its OpenAPI document),
+    JSON errors, and WebSockets closed when it stops: a district's, or the city's (web.city)."""
     app = web.Application(middlewares=[errors_as_json], client_max_size=256 * 1024)
-    app[DAEMON] = daemon
     app[TOKEN] = token
     app[WEBSOCKETS] = set()
 
@@ -34,14 +35,23 @@ def create_app(daemon: Daemon, token: str) -> web.Application:
             await ws.close()
 
     app.cleanup_ctx.append(close_websockets)
-    routes = register(app, (route for module in ROUTE_MODULES for route in module.ROUTES))
-    app[OPENAPI] = openapi_document(routes)
+    app[OPENAPI] = openapi_document(register(app, routes))
+    return app
+
+
+def create_app(daemon: Daemon, token: str) -> web.Application:
+    app = new_app(token, (route for module in ROUTE_MODULES for route in module.ROUTES))
+    app[DAEMON] = daemon
     return app
 
 
 async def serve(daemon: Daemon, host: str, port: int, token: str) -> web.AppRunner:
     """Start the API; the caller owns the loop and calls ``runner.cleanup()`` to stop."""
-    runner = web.AppRunner(create_app(daemon, token), access_log=None)
+    return await serve_app(create_app(daemon, token), host, port)
+
+
+async def serve_app(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from lightctl.model.federation import FederationConfig
 from lightctl.model.installation import ControllerConfig, DaemonSettings, District, Frozen, Installation, Tag
 from lightctl.model.scenes import BUILTIN_SCENES, SceneConfig, ShowConfig
 from lightctl.model.schedule import ScheduleConfig
@@ -16,10 +17,13 @@ class Config(Frozen):
     installation: Installation
     daemon: DaemonSettings = DaemonSettings()
     tags: list[Tag] = Field(default=[], description="every tag used anywhere must be declared here")
-    districts: list[District] = Field(min_length=1)
+    districts: list[District] = Field(
+        default=[], description="at least one, except for a city daemon (federation.role: city), which has none"
+    )
     scenes: list[SceneConfig] = []
     shows: list[ShowConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
+    federation: FederationConfig | None = None
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:

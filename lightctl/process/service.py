@@ -19,6 +19,8 @@ from aiohttp import web
 
 from drivers.base import Fault
 from lightctl.config.loader import read_daemon_settings
+from lightctl.federation.district import DistrictNode
+from lightctl.federation.mqtt import read_password
 from lightctl.model.config import Config
 from lightctl.process.logs import configure as configure_logs
 from lightctl.runtime.credentials import load_or_create_token
@@ -55,6 +57,8 @@ async def start_daemon(
 ) -> tuple[Daemon, web.AppRunner]:
     raise_open_file_limit()
     daemon = attach_services(Daemon(config, database=database, config_path=config_path))
+    if config.federation is not None:  # a district daemon: its Sparkplug edge node (the city has its own start)
+        daemon.services.append(DistrictNode(daemon, config.federation, password=read_password(config.federation.broker)))
     daemon.schedule = build_schedule(config, daemon.inventory)
     token = load_or_create_token(str(daemon.store.path))
     await daemon.start(reconcile=False)

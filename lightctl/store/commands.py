@@ -143,6 +143,36 @@ class Commands:
 
         await self._writer.write(job)
 
+    async def amend(self, command_id: int, results: Iterable[ResultRow], detail: str | None = None) -> None:
+        """Results that came after the command was recorded (a district of the federation that was
+        offline, and carried the command out when it returned): they replace those controllers'
+        results, and the counts are taken again."""
+        rows = [
+            (command_id, r.controller_id, r.status, r.error_kind, r.error, r.operations, r.channels, r.elapsed_s)
+            for r in results
+        ]
+
+        def job(conn: Connection) -> None:
+            conn.executemany(
+                "INSERT INTO command_results (command_id, controller_id, status, error_kind, error, operations,"
+                " channels, elapsed_s) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (command_id, controller_id) DO UPDATE SET"
+                " status = excluded.status, error_kind = excluded.error_kind, error = excluded.error,"
+                " operations = excluded.operations, channels = excluded.channels, elapsed_s = excluded.elapsed_s",
+                rows,
+            )
+            counts = {
+                status: conn.execute(
+                    "SELECT COUNT(*) FROM command_results WHERE command_id = ? AND status = ?", [command_id, status]
+                ).fetchone()[0]
+                for status in ("confirmed", "unconfirmed", "failed")
+            }
+            conn.execute(
+                "UPDATE commands SET confirmed = ?, unconfirmed = ?, failed = ?, detail = COALESCE(?, detail) WHERE id = ?",
+                [counts["confirmed"], counts["unconfirmed"], counts["failed"], detail, command_id],
+            )
+
+        await self._writer.write(job)
+
     async def recent(self, limit: int = 50) -> list[CommandRecord]:
         """The latest commands, newest first."""
         rows = await self._readers.query("SELECT * FROM commands ORDER BY id DESC LIMIT ?", [limit])

@@ -117,6 +117,22 @@ class FederationRecords:
 
         return await self._readers.run(read)
 
+    async def next_birth_sequence(self) -> int:
+        """The next Sparkplug bdSeq (0-255, one per connection to the broker), kept across restarts."""
+        at = now_ms()
+
+        def job(conn: Connection) -> int:
+            row = conn.execute("SELECT value FROM federation_marks WHERE name = 'bdseq'").fetchone()
+            value = 0 if row is None else (int(row[0]) + 1) % 256
+            conn.execute(
+                "INSERT INTO federation_marks (name, value, at) VALUES ('bdseq', ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value, at = excluded.at",
+                [value, at],
+            )
+            return value
+
+        return await self._writer.write(job)
+
     # -- district: the inbox -----------------------------------------------------------------
 
     async def inbox_claim(self, request_id: str, action: str, body: str) -> InboxEntry | None:
@@ -159,6 +175,11 @@ class FederationRecords:
         )
         return {r["request_id"]: _ids(r["layer_ids"]) for r in rows}
 
+    async def inbox_requests_by_layer(self) -> dict[int, str]:
+        """Which city request set each layer set here by the city."""
+        rows = await self._readers.query("SELECT request_id, layer_ids FROM federation_inbox WHERE layer_ids IS NOT NULL")
+        return {layer: r["request_id"] for r in rows for layer in _ids(r["layer_ids"])}
+
     # -- city: what the districts sent -------------------------------------------------------
 
     async def received(self) -> dict[str, int]:
@@ -192,6 +213,12 @@ class FederationRecords:
             return taken, last
 
         return await self._writer.write(job)
+
+    async def receive_from(self, district: str, floor: int) -> None:
+        """The district's events up to ``floor`` were acknowledged by this city before and are
+        not here (its records were restored from an older backup): take the district's word."""
+        at = now_ms()
+        await self._writer.write(lambda conn: conn.execute(_SET_MARK, [RECEIVED + district, floor, at]))
 
     async def events(self, *, district: str | None = None, kind: str | None = None, limit: int = 100) -> list[dict[str, object]]:
         """The latest events received, newest first (``at`` in UTC ms)."""
