@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Iterable
 from aiohttp import web
 
 from lightctl.runtime.daemon import Daemon
-from web import admin, core, operations, telemetry
+from web import admin, core, federation, operations, telemetry
 from web.context import DAEMON, OPENAPI, TOKEN, WEBSOCKETS, errors_as_json
 from web.routing import Route, openapi_document, register
 
-ROUTE_MODULES = (core, operations, telemetry, admin)
+ROUTE_MODULES = (core, operations, telemetry, admin, federation)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 

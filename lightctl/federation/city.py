@@ -87,6 +87,8 @@ class CityDaemon:
         self.subscribers: list[Callable[[Published], None]] = []
         self.command_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
+        self._targets: dict[int, str] = {}
+        """The selector of each city command whose layers the districts hold."""
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.open)
@@ -265,6 +267,7 @@ class CityDaemon:
     ) -> FanOut:
         started = time.perf_counter()
         command_id = await self.store.commands.started(user=user, source="operator", action=action, scene=scene, target=target)
+        self._targets[command_id] = target
         request_id = f"{command_id}-{secrets.token_hex(4)}"
         requests = {
             d: Request(request_id=request_id, action=action, user=user, target=part.target if part.keys else None, **body)
@@ -390,11 +393,24 @@ class CityDaemon:
                 if command is None:
                     continue
                 entry = grouped.setdefault(command, {
-                    "id": command, "kind": layer.get("kind"), "scene": layer.get("scene"), "user": layer.get("user"),
-                    "until": layer.get("until"), "cap": layer.get("cap"), "districts": {},
+                    "id": command, "kind": layer.get("kind"), "scene": layer.get("scene"), "target": self._target_of(command),
+                    "user": layer.get("user"), "until": layer.get("until"), "cap": layer.get("cap"), "districts": {},
                 })
                 entry["districts"][district] = {"id": layer.get("id"), "target": layer.get("target"), "until": layer.get("until")}
         return [grouped[k] for k in sorted(grouped)]
+
+    def _target_of(self, command_id: int) -> str:
+        """The selector a city command was given (read from its record the first time it is asked)."""
+        target = self._targets.get(command_id)
+        if target is None:
+            self._targets[command_id] = target = "(per district)"
+            self.spawn(self._fetch_target(command_id), f"federation-target:{command_id}")
+        return target
+
+    async def _fetch_target(self, command_id: int) -> None:
+        command = await self.store.commands.get(command_id)
+        if command is not None and command.target is not None:
+            self._targets[command_id] = command.target
 
     def controller(self, controller_id: str) -> dict[str, Any] | None:
         view = self.mirror.controllers.get(controller_id)

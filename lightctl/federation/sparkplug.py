@@ -130,10 +130,12 @@ def _set_value(target: Any, metric: Metric) -> None:
 
 
 def _signed(value: int, kind: int) -> int:
+    """A signed type's value from its two's complement (an Int8 of -5 comes as 0xFFFFFFFB)."""
     bits = _SIGNED_BITS.get(kind)
-    if bits is not None and value >= 1 << (bits - 1):
-        return value - (1 << bits)
-    return value
+    if bits is None:
+        return value
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >= 1 << (bits - 1) else value
 
 
 def _get_value(source: Any) -> Value:

@@ -9,6 +9,7 @@ import contextlib
 import copy
 import json
 import logging
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from lightctl.process.logs import configure as configure_logs
 from lightctl.process.mosquitto import Mosquitto
 from lightctl.process.service import StopSignal, start_daemon, start_simulators
 from lightctl.resolve.loading import config_from_data
+from lightctl.resolve.split import district_configs
 from lightctl.runtime.credentials import load_or_create_token
 from web.app import bound_port
 from web.city import serve_city
@@ -73,21 +75,21 @@ async def run_city(config: Config, *, verbose: bool = False, config_path: Path |
 # -- lightctl demo --federated ---------------------------------------------------------------
 
 
-def split_by_district(data: Mapping[str, Any], broker: Mosquitto, work: Path, *, first_port: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """The shipped config as one district daemon's config per district (its own API port,
-    database and broker user) and the city's (no districts, the districts it expects)."""
-    districts = {}
-    names = [d["id"] for d in data["districts"]]
-    for n, district in enumerate(data["districts"]):
-        own = copy.deepcopy(dict(data))
-        own["districts"] = [district]
-        own["daemon"] = {**own.get("daemon", {}), "api_port": first_port + 1 + n, "database": str(work / f"{district['id']}.db")}
-        own["federation"] = {"role": "district", "group": broker.group, "node": district["id"], "host": CITY,
-                             "broker": _broker(broker, district["id"])}
-        districts[district["id"]] = own
+def split_by_district(data: Mapping[str, Any], broker: Mosquitto, work: Path, *, city_port: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The shipped config as one district daemon's config per district (its own database in
+    ``work`` and broker user, its API on any free port) and the city's (no districts, the
+    districts it expects, its API on ``city_port``, ``city.db`` beside the config's database)."""
+    districts = district_configs(data)
+    names = list(districts)
+    for name, own in districts.items():
+        own["daemon"] = {**own.get("daemon", {}), "api_port": 0, "database": str(work / f"{name}.db")}
+        own["federation"] = {"role": "district", "group": broker.group, "node": name, "host": CITY,
+                             "broker": _broker(broker, name)}
     city = {
         "installation": copy.deepcopy(data["installation"]),
-        "daemon": {**data.get("daemon", {}), "api_port": first_port, "database": str(work / "city.db")},
+        # Beside the config's own database: the CLI finds the city's API token where it looks for the daemon's.
+        "daemon": {**data.get("daemon", {}), "api_port": city_port,
+                   "database": str(Path(data.get("daemon", {}).get("database", "var/lightctl.db")).parent / "city.db")},
         "federation": {"role": "city", "group": broker.group, "host": CITY, "districts": names, "broker": _broker(broker, CITY),
                        "command_timeout_s": 15},
     }
@@ -108,8 +110,7 @@ async def run_federated_demo(config: Config, config_path: Path, processes: int, 
     broker = Mosquitto(group="lightctl", city=CITY, districts=ids)
     await asyncio.to_thread(broker.start)
     work = Path(tempfile.mkdtemp(prefix="lightctl-demo-"))
-    port = config.daemon.api_port
-    district_data, city_data = split_by_district(data, broker, work, first_port=port)
+    district_data, city_data = split_by_district(data, broker, work, city_port=config.daemon.api_port)
     farm, sim_runner = await start_simulators(config, str(config_path), processes)
     started: list[tuple[Any, web.AppRunner]] = []
     try:
@@ -136,3 +137,4 @@ async def run_federated_demo(config: Config, config_path: Path, processes: int, 
         await sim_runner.cleanup()
         await farm.stop()
         await asyncio.to_thread(broker.stop)
+        shutil.rmtree(work, ignore_errors=True)

@@ -171,7 +171,11 @@ class Mosquitto:
             *listener,
         ]
         (self.dir / "mosquitto.conf").write_text("\n".join(config) + "\n", encoding="utf-8")
-        self._launch()
+        try:
+            self._launch()
+        except BaseException:
+            self.stop()
+            raise
 
     def _launch(self) -> None:
         assert self.dir is not None
@@ -187,6 +191,7 @@ class Mosquitto:
             if log.exists() and b" running" in log.read_bytes()[seen:]:
                 return
             time.sleep(0.02)
+        self._halt(signal.SIGKILL)
         raise BrokerUnavailable(f"mosquitto did not start in {START_TIMEOUT_S:.0f} s: {self.log_tail()}")
 
     def log_tail(self) -> str:
