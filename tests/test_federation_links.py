@@ -96,6 +96,7 @@ async def test_a_district_keeps_its_schedule_with_the_broker_down_and_sends_what
     held = await eventually(kept, what="what happened kept in d1's outbox")
     assert [e.kind for e in held] == ["command", "link", "command"]
     assert [json.loads(e.body)["target"] for e in held if e.kind == "command"] == ["dusk", "late night"]
+    assert set(json.loads(held[2].body)["controllers"]) == {"d1-1"}  # the city is told what went wrong
 
     await asyncio.to_thread(federation.broker.restart)
     await eventually(lambda: all_complete(federation.city, DISTRICTS), what="every district born again")

@@ -69,6 +69,7 @@ READING_INTERVAL_S = 60.0
 OUTBOX_PAGE = 200
 RELAY_BATCH = 500
 IDLE_WAKE_S = 1.0
+HELD_WAKE_S = 0.05
 STOP_TIMEOUT_S = 5.0
 
 
@@ -111,6 +112,9 @@ class DistrictNode:
         self._overrides_sent: str | None = None
         self._layer_requests: dict[int, str] = {}
         self._rebirth = False
+        self._configs: dict[str, tuple[Any, str]] = {}
+        self._answering = 0
+        """City requests being carried out and not yet answered: state reports wait for their answers."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._main: list[asyncio.Task[None]] = []
 
@@ -135,7 +139,7 @@ class DistrictNode:
         if client is not None and self.state == "online":
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 async with asyncio.timeout(STOP_TIMEOUT_S):  # a clean stop says so (the will is for a crash)
-                    await client.publish(self._topic(MessageType.NDEATH), self._death(), qos=1)
+                    await client.publish(self._topic(MessageType.NDEATH), self._death(), qos=1, timeout=mqtt.ACK_TIMEOUT_S)
         for task in [*self._tasks, *([session] if session else [])]:
             task.cancel()
         await asyncio.gather(*self._tasks, *([session] if session else []), return_exceptions=True)
@@ -191,7 +195,7 @@ class DistrictNode:
     def _on_published(self, event: Published) -> None:
         kind = FORWARDED.get(event.message.get("type", ""))
         if kind is not None:
-            self._queue.append((now_ms(), kind.kind, kind.controller(event.message), event.text()))
+            self._queue.append((now_ms(), kind.kind, kind.controller(event.message), kind.body(event)))
             self._queue_ready.set()
 
     async def _relay(self) -> None:
@@ -265,7 +269,8 @@ class DistrictNode:
             self.state = "waiting for the city"
             state = state_topic(self.config.host)
             await client.subscribe(
-                [(self._topic(MessageType.NCMD), 1), (f"{self._topic(MessageType.DCMD, '+')}", 1), (state, 1)]
+                [(self._topic(MessageType.NCMD), 1), (f"{self._topic(MessageType.DCMD, '+')}", 1), (state, 1)],
+                timeout=mqtt.ACK_TIMEOUT_S,
             )
             publisher: asyncio.Task[None] | None = None
             try:
@@ -299,7 +304,8 @@ class DistrictNode:
         if not online and publisher is not None:
             publisher.cancel()
             await asyncio.gather(publisher, return_exceptions=True)
-            await client.publish(self._topic(MessageType.NDEATH), self._death(), qos=1)
+            with contextlib.suppress(aiomqtt.MqttError):  # (the broker may be going down too: it sent the host's will)
+                await client.publish(self._topic(MessageType.NDEATH), self._death(), qos=1, timeout=mqtt.ACK_TIMEOUT_S)
             raise HostOffline()
         return publisher
 
@@ -325,10 +331,10 @@ class DistrictNode:
             await self._send_direct(client, seq)
             await self._send_state(client, seq)
             await self._send_overrides(client, seq)
-            if self._outbox_more or self._dirty or self._rebirth:
+            if self._outbox_more or self._rebirth or (self._dirty and not self._state_held()):
                 continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(IDLE_WAKE_S):
+            with contextlib.suppress(TimeoutError):  # (state held for a command: looked at again soon)
+                async with asyncio.timeout(HELD_WAKE_S if self._dirty else IDLE_WAKE_S):
                     await self._wake.wait()
 
     async def _births(self, client: aiomqtt.Client, seq: Sequence256) -> None:
@@ -348,11 +354,7 @@ class DistrictNode:
         now = time.monotonic()
         for cid, rt in list(self.daemon.engine.runtimes.items()):
             facts = self._facts(rt)
-            config = json.dumps(
-                {"site": rt.info.site.id, **rt.info.controller.model_dump(mode="json", exclude={"settings"})},
-                ensure_ascii=False, separators=(",", ":"),
-            )
-            metrics = (Metric(vocabulary.CONFIG, DataType.String, config), *facts.metrics())
+            metrics = (Metric(vocabulary.CONFIG, DataType.String, self._config_text(rt)), *facts.metrics())
             await client.publish(self._topic(MessageType.DBIRTH, cid), encode(Payload(at, metrics, seq.next())))
             self._published[cid] = facts
             self._reading_sent[cid] = now
@@ -370,8 +372,10 @@ class DistrictNode:
             self._cursor, self._unacked_since, self._outbox_more = self._acked, None, True
         if not self._outbox_more:
             return
+        self._outbox_more = False  # (before the read: an event kept while it runs sets it again)
         events = await self.records.outbox_after(self._cursor, OUTBOX_PAGE)
-        self._outbox_more = len(events) == OUTBOX_PAGE
+        if len(events) == OUTBOX_PAGE:
+            self._outbox_more = True
         topic = self._topic(MessageType.NDATA)
         historical_before = now_ms() - 5000
         for event in events:
@@ -381,9 +385,14 @@ class DistrictNode:
                 Metric(vocabulary.EVENT + event.kind, DataType.String, event.body, event.at, late),
             )
             await client.publish(topic, encode(Payload(now_ms(), metrics, seq.next())))
+            if event.kind == ANSWER:
+                log.debug("district %s: answer (event %d) published", self.node, event.id)
             self._cursor = event.id
             if self._unacked_since is None:
                 self._unacked_since = time.monotonic()
+
+    def _state_held(self) -> bool:
+        return bool(self._answering) or self.daemon.command_lock.locked()
 
     async def _send_direct(self, client: aiomqtt.Client, seq: Sequence256) -> None:
         while self._direct:
@@ -392,7 +401,10 @@ class DistrictNode:
             await client.publish(self._topic(MessageType.NDATA), encode(Payload(now_ms(), (metric,), seq.next())))
 
     async def _send_state(self, client: aiomqtt.Client, seq: Sequence256) -> None:
-        if not self._dirty:
+        """The state of controllers that changed. Not while the daemon is switching, nor before
+        the answer to a request of the city is out: the answer (every controller's result) goes
+        first, the burst of state reports after it, coalesced."""
+        if not self._dirty or self._state_held():
             return
         dirty, self._dirty = self._dirty, set()
         now = time.monotonic()
@@ -456,13 +468,22 @@ class DistrictNode:
 
     async def _request(self, request: Any) -> None:
         log.info("district %s: request %s from the city: %s", self.node, request.request_id, request.action)
-        body = await self.runner.run(request)
-        if body is None:
-            return
-        layers = await self.records.inbox_layers([request.request_id])
-        for layer in layers.get(request.request_id, ()):
-            self._layer_requests[layer] = request.request_id
-        await self._answer(body)
+        self._answering += 1
+        started = time.perf_counter()
+        try:
+            body = await self.runner.run(request)
+            if body is None:
+                return
+            ran = time.perf_counter() - started
+            layers = await self.records.inbox_layers([request.request_id])
+            for layer in layers.get(request.request_id, ()):
+                self._layer_requests[layer] = request.request_id
+            await self._answer(body)
+            log.debug("district %s: request %s carried out in %.3f s, its answer kept %.3f s later",
+                     self.node, request.request_id, ran, time.perf_counter() - started - ran)
+        finally:
+            self._answering -= 1
+            self._wake.set()
 
     # -- facts -------------------------------------------------------------------------------
 
@@ -477,6 +498,19 @@ class DistrictNode:
             rt.link.state.value, rt.link.last_error, int(rt.link.since * 1000), len(rt.pending()), channels,
             power, energy, faults, read_at,
         )
+
+    def _config_text(self, rt: Runtime) -> str:
+        """A controller's config as its DBIRTH says it (kept while the config is the same object:
+        a reload makes new ones)."""
+        key = (rt.info.controller, rt.info.site.id)
+        cached = self._configs.get(rt.id)
+        if cached is None or cached[0] != key:
+            text = json.dumps(
+                {"site": rt.info.site.id, **rt.info.controller.model_dump(mode="json", exclude={"settings"})},
+                ensure_ascii=False, separators=(",", ":"),
+            )
+            cached = self._configs[rt.id] = (key, text)
+        return cached[1]
 
     def _inventory_text(self) -> str:
         config = self.daemon.config

@@ -108,6 +108,10 @@ class PrimaryHost:
         self.last_error: str | None = None
         self.dropped = 0
         """Messages dropped while a district was waiting for its rebirth."""
+        self.copies = 0
+        """Events received again (sent again after a lost acknowledgement): dropped, already recorded."""
+        self.early = 0
+        """Events received after a gap in a district's outbox ids: not recorded, the district sends them again."""
         self._client: aiomqtt.Client | None = None
         self._waiting: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._inboxes: dict[str, _Inbox] = {}
@@ -128,7 +132,8 @@ class PrimaryHost:
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 async with asyncio.timeout(STOP_TIMEOUT_S):  # (the will is for a crash)
-                    await client.publish(state_topic(self.config.host), state_payload(False, now_ms()), qos=1, retain=True)
+                    await client.publish(state_topic(self.config.host), state_payload(False, now_ms()), qos=1, retain=True,
+                                         timeout=mqtt.ACK_TIMEOUT_S)
         tasks = [t for t in (self._main, self._ack_task) if t is not None]
         tasks += [inbox.task for inbox in self._inboxes.values()] + list(self._tasks)
         for task in tasks:
@@ -143,6 +148,8 @@ class PrimaryHost:
             "broker": f"{self.config.broker.host}:{self.config.broker.port}",
             "sessions": self.sessions,
             "messages_dropped_waiting_for_rebirth": self.dropped,
+            "events_received_again": self.copies,
+            "events_received_after_a_gap": self.early,
             "requests_waiting": len(self._waiting),
             "last_error": self.last_error,
         }
@@ -178,8 +185,8 @@ class PrimaryHost:
         topic = state_topic(self.config.host)
         will = aiomqtt.Will(topic, state_payload(False, timestamp), qos=1, retain=True)
         async with mqtt.client(self.config, f"{self.config.group}.{self.config.host}", will, self.password) as client:
-            await client.subscribe(f"{self._prefix}#", qos=0)
-            await client.publish(topic, state_payload(True, timestamp), qos=1, retain=True)
+            await client.subscribe(f"{self._prefix}#", qos=0, timeout=mqtt.ACK_TIMEOUT_S)
+            await client.publish(topic, state_payload(True, timestamp), qos=1, retain=True, timeout=mqtt.ACK_TIMEOUT_S)
             self._client = client
             self.sessions += 1
             self.state = "online"
@@ -319,6 +326,9 @@ class PrimaryHost:
         except StoreError as exc:  # not acknowledged: the district sends them again
             log.error("city: events of district %s could not be recorded: %s", district, exc)
             return
+        ahead = sum(1 for e in events if e.id > last)
+        self.early += ahead
+        self.copies += len(events) - len(taken) - ahead
         self._acknowledge(district, last)
         for event in taken:
             try:
@@ -345,6 +355,7 @@ class PrimaryHost:
         with contextlib.suppress(StoreError):
             await self.records.answered(request_id, district)
         future = self._waiting.pop((request_id, district), None)
+        log.debug("city: answer of district %s to %s recorded", district, request_id)
         if future is not None and not future.done():
             future.set_result(body)
         else:

@@ -171,6 +171,7 @@ class Mirror:
         self.controllers: dict[str, ControllerView] = {}
         self._inventory: Inventory | None = None
         self._inventories: dict[str, Inventory] = {}
+        self._configs: dict[str, tuple[str, str, ControllerConfig]] = {}
 
     def district(self, district_id: str) -> DistrictView:
         view = self.districts.get(district_id)
@@ -214,12 +215,7 @@ class Mirror:
 
     def device_birth(self, district_id: str, device: str, payload: Payload) -> ControllerView:
         view = self.districts[district_id]
-        data = _json(payload.by_name(), vocabulary.CONFIG)
-        try:
-            site = str(data.pop("site"))
-            config = ControllerConfig.model_validate(data)
-        except (KeyError, TypeError, AttributeError, ValidationError) as exc:
-            raise SparkplugError(f"district {district_id}: DBIRTH of {device}: its config is not lightctl's: {exc}") from None
+        site, config = self._controller_config(district_id, device, payload.by_name())
         if config.id != device:
             raise SparkplugError(f"district {district_id}: DBIRTH of {device} describes controller {config.id!r}")
         owner = self.controllers.get(device)
@@ -231,6 +227,22 @@ class Mirror:
         self.controllers[device] = controller
         self._changed(district_id)
         return controller
+
+    def _controller_config(self, district_id: str, device: str, metrics: Mapping[str, Metric]) -> tuple[str, ControllerConfig]:
+        """A DBIRTH's controller config (validated once per text: a rebirth says the same again)."""
+        metric = metrics.get(vocabulary.CONFIG)
+        text = metric.value if metric is not None and isinstance(metric.value, str) else ""
+        cached = self._configs.get(device)
+        if cached is not None and cached[0] == text:
+            return cached[1], cached[2]
+        data = _json(metrics, vocabulary.CONFIG)
+        try:
+            site = str(data.pop("site"))
+            config = ControllerConfig.model_validate(data)
+        except (KeyError, TypeError, AttributeError, ValidationError) as exc:
+            raise SparkplugError(f"district {district_id}: DBIRTH of {device}: its config is not lightctl's: {exc}") from None
+        self._configs[device] = (text, site, config)
+        return site, config
 
     def device_data(self, district_id: str, device: str, payload: Payload) -> ControllerView | None:
         controller = self.districts[district_id].controllers.get(device)

@@ -20,6 +20,10 @@ from lightctl.reconcile.reconnect import Backoff
 log = logging.getLogger("lightctl.federation")
 
 RECONNECT_FIRST_S = 0.25
+ACK_TIMEOUT_S = 3.0
+"""How long a subscription or a QoS 1 publish waits for the broker's acknowledgement: a broker
+going down never sends it, and the session ends rather than wait (aiomqtt's default is the
+connect timeout)."""
 
 
 class FederationSetupError(RuntimeError):
