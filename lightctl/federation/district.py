@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import time
@@ -421,7 +420,7 @@ class DistrictNode:
             if with_reading:
                 self._reading_sent[cid] = now
             else:
-                facts = _keeping_reading(facts, before)
+                facts = facts.keeping_reading_of(before)
             self._published[cid] = facts
             if metrics:
                 payload = encode(Payload(now_ms(), tuple(metrics), seq.next()))
@@ -538,15 +537,3 @@ class DistrictNode:
             ],
             ensure_ascii=False, separators=(",", ":"),
         )
-
-
-def _keeping_reading(facts: ControllerFacts, before: ControllerFacts) -> ControllerFacts:
-    """``facts`` with the reading's figures as they were last sent."""
-    channels = {
-        ch: dataclasses.replace(f, power_w=before.channels[ch].power_w) if ch in before.channels else f
-        for ch, f in facts.channels.items()
-    }
-    return dataclasses.replace(
-        facts, power_w=before.power_w, energy_kwh=before.energy_kwh, faults=before.faults, read_at_ms=before.read_at_ms,
-        channels=channels,
-    )

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from lightctl.federation.schema import DataType, PayloadMessage
 
@@ -85,18 +85,18 @@ def parse_state(payload: bytes) -> tuple[bool, int]:
         raise SparkplugError(f"bad STATE payload {payload[:80]!r}: {exc}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
+class Metric(NamedTuple):
     name: str
     datatype: int
+    """The Sparkplug data type; 0 (Unknown) leaves it out of the message, as Sparkplug asks of
+    NDATA and DDATA (the type is the birth's). The value is then taken as the message carries it."""
     value: Value
     timestamp: int | None = None
     historical: bool = False
     """Sent late (kept while the broker or the host was unreachable): not the value of now."""
 
 
-@dataclass(frozen=True, slots=True)
-class Payload:
+class Payload(NamedTuple):
     timestamp: int
     metrics: tuple[Metric, ...] = ()
     seq: int | None = None
@@ -111,6 +111,8 @@ def _set_value(target: Any, metric: Metric) -> None:
     value, kind = metric.value, metric.datatype
     if value is None:
         target.is_null = True
+    elif kind == DataType.Unknown:  # data: typed by the value (Sparkplug: the type is the birth's)
+        _set_by_value(target, metric)
     elif kind in _INTEGERS:
         target.int_value = int(value) & 0xFFFFFFFF  # (the spec carries signed values in two's complement)
     elif kind in _LONGS:
@@ -127,6 +129,22 @@ def _set_value(target: Any, metric: Metric) -> None:
         target.bytes_value = bytes(value) if isinstance(value, bytes | bytearray) else str(value).encode()
     else:
         raise SparkplugError(f"metric {metric.name!r}: data type {kind} is not one lightctl sends")
+
+
+def _set_by_value(target: Any, metric: Metric) -> None:
+    value = metric.value
+    if isinstance(value, bool):
+        target.boolean_value = value
+    elif isinstance(value, int):
+        target.long_value = value & 0xFFFFFFFFFFFFFFFF
+    elif isinstance(value, float):
+        target.double_value = value
+    elif isinstance(value, str):
+        target.string_value = value
+    elif isinstance(value, bytes):
+        target.bytes_value = value
+    else:
+        raise SparkplugError(f"metric {metric.name!r}: a value of type {type(value).__name__} has no Sparkplug type")
 
 
 def _signed(value: int, kind: int) -> int:
@@ -161,7 +179,9 @@ def encode(payload: Payload) -> bytes:
     if payload.body is not None:
         message.body = payload.body
     for metric in payload.metrics:
-        target = message.metrics.add(name=metric.name, datatype=metric.datatype)
+        target = message.metrics.add(name=metric.name)
+        if metric.datatype:
+            target.datatype = metric.datatype
         if metric.timestamp is not None:
             target.timestamp = metric.timestamp
         if metric.historical:

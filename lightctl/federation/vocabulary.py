@@ -14,7 +14,7 @@ Commands to a node (NCMD): ``Node Control/Rebirth``, ``Outbox/Acknowledged``, ``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 from lightctl.federation.schema import DataType
 from lightctl.federation.sparkplug import Metric, Value
@@ -72,9 +72,9 @@ def parse_desired(text: str | None) -> Desired | None:
     raise ValueError(f"bad desired state {text!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelFacts:
-    """What the city is told of one channel: as last read, and what the district wants of it."""
+class ChannelFacts(NamedTuple):
+    """What the city is told of one channel: as last read, and what the district wants of it.
+    (Tuples: a district makes one per channel of every controller that changes.)"""
 
     on: bool | None
     level: float | None
@@ -89,28 +89,15 @@ class ChannelFacts:
             return cls(None, None, None, None, None, desired_text(desired))
         return cls(reading.on, reading.level, reading.power_w, reading.released, reading.held_by, desired_text(desired))
 
-    def metrics(self, channel: str, since: ChannelFacts | None = None) -> list[Metric]:
-        """Its metrics, or only those that differ from ``since``."""
-        out = []
-        fields: tuple[tuple[str, int, Value, Value], ...] = (
-            (ON, DataType.Boolean, self.on, None if since is None else since.on),
-            (LEVEL, DataType.Float, self.level, None if since is None else since.level),
-            (CHANNEL_POWER, DataType.Double, self.power_w, None if since is None else since.power_w),
-            (RELEASED_NAME, DataType.Boolean, self.released, None if since is None else since.released),
-            (HELD_BY, DataType.String, self.held_by, None if since is None else since.held_by),
-            (DESIRED, DataType.String, self.desired, None if since is None else since.desired),
-        )
-        for what, datatype, value, before in fields:
-            if since is None or value != before:
-                out.append(Metric(channel_metric(channel, what), datatype, value))
-        return out
 
-    def without_power(self) -> ChannelFacts:
-        return ChannelFacts(self.on, self.level, None, self.released, self.held_by, self.desired)
+_CHANNEL_FIELDS = (
+    (0, ON, DataType.Boolean), (1, LEVEL, DataType.Float), (2, CHANNEL_POWER, DataType.Double),
+    (3, RELEASED_NAME, DataType.Boolean), (4, HELD_BY, DataType.String), (5, DESIRED, DataType.String),
+)
+_POWER = 2
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerFacts:
+class ControllerFacts(NamedTuple):
     """What the city is told of one controller (a DBIRTH says all of it, a DDATA what changed)."""
 
     link: str
@@ -124,31 +111,43 @@ class ControllerFacts:
     read_at_ms: int | None = None
 
     def metrics(self, since: ControllerFacts | None = None, *, with_reading: bool = True) -> list[Metric]:
-        """Every metric, or those that changed since ``since``; a reading's figures (power,
+        """Every metric with its data type (a birth), or the values that changed since
+        ``since`` (data: Sparkplug sends the type at birth only); a reading's figures (power,
         energy, faults) only ``with_reading`` (they change with every poll: sent at a pace)."""
-        fields: list[tuple[str, int, Value, Value]] = [
-            (LINK, DataType.String, self.link, None if since is None else since.link),
-            (LINK_ERROR, DataType.String, self.link_error, None if since is None else since.link_error),
-            (LINK_SINCE, DataType.DateTime, self.link_since_ms, None if since is None else since.link_since_ms),
-            (PENDING, DataType.UInt32, self.pending, None if since is None else since.pending),
-        ]
-        if with_reading:
-            fields += [
-                (POWER, DataType.Double, self.power_w, None if since is None else since.power_w),
-                (ENERGY, DataType.Double, self.energy_kwh, None if since is None else since.energy_kwh),
-                (FAULTS, DataType.String, self.faults, None if since is None else since.faults),
-                (READ_AT, DataType.DateTime, self.read_at_ms, None if since is None else since.read_at_ms),
-            ]
-        out = [Metric(name, datatype, value) for name, datatype, value, before in fields if since is None or value != before]
+        if since is None:
+            out = [Metric(n, t, cast(Value, self[i])) for i, n, t in _CONTROLLER_FIELDS]
+            for channel, facts in self.channels.items():
+                out += [Metric(channel_metric(channel, n), t, facts[i]) for i, n, t in _CHANNEL_FIELDS]
+            return out
+        last = len(_CONTROLLER_FIELDS) if with_reading else _FIRST_READING_FIELD
+        out = [Metric(n, 0, cast(Value, self[i])) for i, n, _ in _CONTROLLER_FIELDS[:last] if self[i] != since[i]]
         for channel, facts in self.channels.items():
-            before_channel = None if since is None else since.channels.get(channel)
-            if before_channel is None:
-                out += facts.metrics(channel)
-            elif with_reading:
-                out += facts.metrics(channel, before_channel)
-            else:
-                out += facts.without_power().metrics(channel, before_channel.without_power())
+            before = since.channels.get(channel)
+            if before is None:
+                out += [Metric(channel_metric(channel, n), t, facts[i]) for i, n, t in _CHANNEL_FIELDS]
+            elif facts != before:
+                out += [
+                    Metric(channel_metric(channel, n), 0, facts[i]) for i, n, _ in _CHANNEL_FIELDS
+                    if facts[i] != before[i] and (with_reading or i != _POWER)
+                ]
         return out
+
+    def keeping_reading_of(self, before: ControllerFacts) -> ControllerFacts:
+        """These facts with the reading's figures as ``before`` had them (as last sent)."""
+        channels = {
+            ch: f._replace(power_w=before.channels[ch].power_w) if ch in before.channels else f
+            for ch, f in self.channels.items()
+        }
+        return self._replace(power_w=before.power_w, energy_kwh=before.energy_kwh, faults=before.faults,
+                             read_at_ms=before.read_at_ms, channels=channels)
+
+
+_CONTROLLER_FIELDS = (
+    (0, LINK, DataType.String), (1, LINK_ERROR, DataType.String), (2, LINK_SINCE, DataType.DateTime),
+    (3, PENDING, DataType.UInt32), (5, POWER, DataType.Double), (6, ENERGY, DataType.Double),
+    (7, FAULTS, DataType.String), (8, READ_AT, DataType.DateTime),
+)
+_FIRST_READING_FIELD = 4
 
 
 def reading_figures(reading: ControllerReading | None) -> tuple[float | None, float | None, str | None, int | None]:
