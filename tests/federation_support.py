@@ -91,6 +91,16 @@ class Federation:
         )
         return self.districts[district]
 
+    async def reborn(self, district: str, *, store: dict[str, Any] | None = None, **federation: Any) -> Daemon:
+        """Stop a district's daemon, see the city know it offline, start it again and see it born."""
+        births = self.city.mirror.districts[district].births
+        await self.districts[district].stop()
+        await eventually(lambda: not self.city.mirror.districts[district].online, what=f"{district} offline at the city")
+        daemon = await self.restart_district(district, store=store, **federation)
+        view = self.city.mirror.districts[district]
+        await eventually(lambda: view.births > births and view.complete, what=f"{district} born again")
+        return daemon
+
     async def stop(self) -> None:
         for daemon in self.districts.values():
             await daemon.stop()

@@ -151,13 +151,22 @@ async def test_events_sent_again_after_lost_acknowledgements_are_taken_once(fede
     await eventually(lambda: caught_up(federation, "d1"), what="the city up to date with d1")
     count = len(await city_events(federation, "d1"))
     # d1 stops and forgets every acknowledgement (as if none had reached it): it sends all again.
+    births = federation.city.mirror.districts["d1"].births
     await d1.stop()
+    await eventually(lambda: not federation.city.mirror.districts["d1"].online, what="d1 offline at the city")
     db = sqlite3.connect(federation.work / "d1.db")
     db.execute("UPDATE federation_marks SET value = 0 WHERE name = 'acknowledged'")
     db.commit()
     db.close()
     d1 = await federation.restart_district("d1")
+    await eventually(lambda: federation.city.mirror.districts["d1"].births > births, what="d1 born again")
     await d1.reconcile("night", source="schedule", force=True)
+
+    async def night_recorded() -> bool:
+        return any(e["kind"] == "command" and json.loads(e["body"]).get("target") == "night"
+                   for e in await city_events(federation, "d1"))
+
+    await eventually(night_recorded, what="the night's command recorded at the city")
     await eventually(lambda: caught_up(federation, "d1"), what="the city up to date with d1 again")
     events = await city_events(federation, "d1")
     ids = [e["id"] for e in events]

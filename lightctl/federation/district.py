@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -36,6 +35,7 @@ from typing import Any
 import aiomqtt
 
 from lightctl.federation import mqtt, vocabulary
+from lightctl.federation.describe import ConfigTexts, controller_facts, inventory_text, overrides_text
 from lightctl.federation.events import ANSWER, FORWARDED
 from lightctl.federation.requests import RequestError, RequestRunner, answer_text, parse_request
 from lightctl.federation.schema import DataType
@@ -51,10 +51,9 @@ from lightctl.federation.sparkplug import (
     parse_state,
     state_topic,
 )
-from lightctl.federation.vocabulary import ChannelFacts, ControllerFacts, reading_figures
+from lightctl.federation.vocabulary import ControllerFacts
 from lightctl.model.federation import FederationConfig
-from lightctl.model.times import iso_local, now_ms
-from lightctl.reconcile.controller import Runtime
+from lightctl.model.times import now_ms
 from lightctl.reconcile.outcomes import ConvergedEvent, EngineEvent, LinkEvent, ReadingEvent
 from lightctl.runtime.commands import CommandReport
 from lightctl.runtime.daemon import Daemon
@@ -111,7 +110,7 @@ class DistrictNode:
         self._overrides_sent: str | None = None
         self._layer_requests: dict[int, str] = {}
         self._rebirth = False
-        self._configs: dict[str, tuple[Any, str]] = {}
+        self._configs = ConfigTexts()
         self._answering = 0
         """City requests being carried out and not yet answered: state reports wait for their answers."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -340,11 +339,11 @@ class DistrictNode:
         self._rebirth = False
         self._dirty.clear()
         at = now_ms()
-        overrides = self._overrides_text()
+        overrides = overrides_text(self.daemon, self._layer_requests)
         node_metrics = (
             Metric(vocabulary.BD_SEQ, DataType.Int64, self._bd_seq),
             Metric(vocabulary.REBIRTH, DataType.Boolean, False),
-            Metric(vocabulary.INVENTORY, DataType.String, self._inventory_text()),
+            Metric(vocabulary.INVENTORY, DataType.String, inventory_text(self.daemon)),
             Metric(vocabulary.OVERRIDES, DataType.String, overrides),
             Metric(vocabulary.ACKNOWLEDGED, DataType.UInt64, self._acked),
         )
@@ -352,8 +351,8 @@ class DistrictNode:
         self._overrides_sent = overrides
         now = time.monotonic()
         for cid, rt in list(self.daemon.engine.runtimes.items()):
-            facts = self._facts(rt)
-            metrics = (Metric(vocabulary.CONFIG, DataType.String, self._config_text(rt)), *facts.metrics())
+            facts = controller_facts(rt)
+            metrics = (Metric(vocabulary.CONFIG, DataType.String, self._configs.text(rt)), *facts.metrics())
             await client.publish(self._topic(MessageType.DBIRTH, cid), encode(Payload(at, metrics, seq.next())))
             self._published[cid] = facts
             self._reading_sent[cid] = now
@@ -414,7 +413,7 @@ class DistrictNode:
             if rt is None or before is None:
                 self._rebirth = True  # a controller the city was not told of (a reload)
                 continue
-            facts = self._facts(rt)
+            facts = controller_facts(rt)
             with_reading = now - self._reading_sent.get(cid, 0.0) >= READING_INTERVAL_S or facts.faults != before.faults
             metrics = facts.metrics(before, with_reading=with_reading)
             if with_reading:
@@ -427,7 +426,7 @@ class DistrictNode:
                 await client.publish(self._topic(MessageType.DDATA, cid), payload)
 
     async def _send_overrides(self, client: aiomqtt.Client, seq: Sequence256) -> None:
-        text = self._overrides_text()
+        text = overrides_text(self.daemon, self._layer_requests)
         if text == self._overrides_sent:
             return
         metrics = (Metric(vocabulary.OVERRIDES, DataType.String, text),)
@@ -483,57 +482,3 @@ class DistrictNode:
         finally:
             self._answering -= 1
             self._wake.set()
-
-    # -- facts -------------------------------------------------------------------------------
-
-    def _facts(self, rt: Runtime) -> ControllerFacts:
-        reading = rt.reading
-        power, energy, faults, read_at = reading_figures(reading)
-        channels = {
-            ch.id: ChannelFacts.of(reading.channels.get(ch.id) if reading else None, rt.desired.get(ch.id))
-            for ch in rt.info.controller.channels
-        }
-        return ControllerFacts(
-            rt.link.state.value, rt.link.last_error, int(rt.link.since * 1000), len(rt.pending()), channels,
-            power, energy, faults, read_at,
-        )
-
-    def _config_text(self, rt: Runtime) -> str:
-        """A controller's config as its DBIRTH says it (kept while the config is the same object:
-        a reload makes new ones)."""
-        key = (rt.info.controller, rt.info.site.id)
-        cached = self._configs.get(rt.id)
-        if cached is None or cached[0] != key:
-            text = json.dumps(
-                {"site": rt.info.site.id, **rt.info.controller.model_dump(mode="json", exclude={"settings"})},
-                ensure_ascii=False, separators=(",", ":"),
-            )
-            cached = self._configs[rt.id] = (key, text)
-        return cached[1]
-
-    def _inventory_text(self) -> str:
-        config = self.daemon.config
-        district = config.districts[0]
-        sites = [site.model_dump(mode="json", exclude={"controllers"}) for site in district.sites]
-        return json.dumps(
-            {
-                "district": {**district.model_dump(mode="json", exclude={"sites"}), "sites": sites},
-                "tags": list(config.tags),
-                "timezone": config.installation.timezone,
-                "scenes": [{"id": s.id, "name": s.name} for s in config.all_scenes().values()],
-                "shows": [{"id": s.id, "name": s.name} for s in config.shows],
-                "controllers": list(self.daemon.engine.runtimes),
-            },
-            ensure_ascii=False, separators=(",", ":"),
-        )
-
-    def _overrides_text(self) -> str:
-        zone = self.daemon.tz
-        return json.dumps(
-            [
-                {"id": o.id, "kind": o.kind, "scene": o.scene, "target": o.target, "user": o.user,
-                 "until": iso_local(o.until, zone), "cap": o.cap, "request": self._layer_requests.get(o.id)}
-                for o in self.daemon.overrides
-            ],
-            ensure_ascii=False, separators=(",", ":"),
-        )
