@@ -37,7 +37,7 @@ import aiomqtt
 from lightctl.federation import mqtt, vocabulary
 from lightctl.federation.describe import ConfigTexts, controller_facts, inventory_text, overrides_text
 from lightctl.federation.events import ANSWER, FORWARDED
-from lightctl.federation.requests import RequestError, RequestRunner, answer_text, parse_request
+from lightctl.federation.requests import Outcome, RequestError, RequestRunner, answer_text, parse_request
 from lightctl.federation.schema import DataType
 from lightctl.federation.sparkplug import (
     MessageType,
@@ -221,11 +221,15 @@ class DistrictNode:
             self._outbox_more = True
             self._wake.set()
 
-    async def _answer(self, body: dict[str, Any]) -> None:
-        """Into the outbox; when the store cannot keep it, straight to the city (once, not kept:
-        the city waits for it, and a district that cannot write has nothing else to say)."""
+    async def _answer(self, outcome: Outcome) -> None:
+        """Into the inbox and the outbox together; when the store cannot keep it, straight to the
+        city (once, not kept: the city waits for it, and a district that cannot write has nothing
+        else to say)."""
+        body = outcome.answer
         try:
-            await self.records.outbox_add([(now_ms(), ANSWER, None, answer_text(body))])
+            await self.records.answer(
+                body["request_id"], outcome.status, outcome.layers, (now_ms(), ANSWER, None, answer_text(body))
+            )
         except StoreError as exc:
             log.error("district %s: the answer to request %s cannot be kept (%s); sent as it is", self.node, body["request_id"], exc)
             self._direct.append(body)
@@ -469,14 +473,13 @@ class DistrictNode:
         self._answering += 1
         started = time.perf_counter()
         try:
-            body = await self.runner.run(request)
-            if body is None:
+            outcome = await self.runner.run(request)
+            if outcome is None:
                 return
             ran = time.perf_counter() - started
-            layers = await self.records.inbox_layers([request.request_id])
-            for layer in layers.get(request.request_id, ()):
+            for layer in outcome.layers:
                 self._layer_requests[layer] = request.request_id
-            await self._answer(body)
+            await self._answer(outcome)
             log.debug("district %s: request %s carried out in %.3f s, its answer kept %.3f s later",
                      self.node, request.request_id, ran, time.perf_counter() - started - ran)
         finally:

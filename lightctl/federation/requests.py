@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -71,6 +72,17 @@ def answer(request_id: str, status: str, *, error: str | None = None, **extra: A
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    answer: dict[str, Any]
+    layers: tuple[int, ...]
+    """The overrides or curtailments it set in the district."""
+
+    @property
+    def status(self) -> str:
+        return str(self.answer["status"])
+
+
 class RequestRunner:
     """Carries out the city's requests through ``daemon``, each once (``records``' inbox)."""
 
@@ -79,18 +91,19 @@ class RequestRunner:
         self.records = records
         self._running: set[str] = set()
 
-    async def run(self, request: Request) -> dict[str, Any] | None:
-        """The answer, or None for a request already answered (its answer is in the outbox)."""
+    async def run(self, request: Request) -> Outcome | None:
+        """What came of it, or None for a request already answered (its answer is in the
+        outbox). The caller records the outcome in the inbox with the answer (one transaction:
+        :meth:`lightctl.store.federation.FederationRecords.answer`)."""
         if request.request_id in self._running:
             return None
         try:
             seen = await self.records.inbox_claim(request.request_id, request.action, request.text())
         except StoreWriteFailed as exc:  # nothing done: the city may ask again
-            return answer(request.request_id, "failed", error=f"the district could not record it: {exc}")
+            return Outcome(answer(request.request_id, "failed", error=f"the district could not record it: {exc}"), ())
         if seen is not None:
             if seen.status == "running":  # taken by a run of this daemon that stopped before answering
-                await self.records.inbox_finish(request.request_id, "failed")
-                return answer(request.request_id, "failed", error="the district daemon stopped while carrying it out")
+                return Outcome(answer(request.request_id, "failed", error="the district daemon stopped while carrying it out"), ())
             return None
         self._running.add(request.request_id)
         try:
@@ -104,11 +117,7 @@ class RequestRunner:
             result, layers = answer(request.request_id, "failed", error=f"{type(exc).__name__}: {exc}"), []
         finally:
             self._running.discard(request.request_id)
-        try:
-            await self.records.inbox_finish(request.request_id, result["status"], layers)
-        except StoreWriteFailed as exc:
-            log.error("request %s: its outcome could not be recorded in the inbox: %s", request.request_id, exc)
-        return result
+        return Outcome(result, tuple(layers))
 
     async def _carry_out(self, request: Request) -> tuple[dict[str, Any], list[int]]:
         daemon, rid = self.daemon, request.request_id

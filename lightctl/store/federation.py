@@ -154,15 +154,24 @@ class FederationRecords:
 
         return await self._writer.write(job)
 
-    async def inbox_finish(self, request_id: str, status: str, layer_ids: Iterable[int] = ()) -> None:
+    async def answer(
+        self, request_id: str, status: str, layer_ids: Iterable[int], event: tuple[int, str, str | None, str]
+    ) -> OutboxEvent:
+        """A request's outcome in the inbox and its answer into the outbox, in one transaction."""
         ids = ",".join(str(i) for i in layer_ids) or None
-        at = now_ms()
-        await self._writer.write(
-            lambda conn: conn.execute(
+        at, kind, controller_id, body = event
+
+        def job(conn: Connection) -> OutboxEvent:
+            conn.execute(
                 "UPDATE federation_inbox SET status = ?, finished_at = ?, layer_ids = ? WHERE request_id = ?",
                 [status, at, ids, request_id],
             )
-        )
+            cur = conn.execute(
+                "INSERT INTO federation_outbox (at, kind, controller_id, body) VALUES (?,?,?,?)", [at, kind, controller_id, body]
+            )
+            return OutboxEvent(int(cur.lastrowid or 0), at, kind, controller_id, body)
+
+        return await self._writer.write(job)
 
     async def inbox_layers(self, request_ids: Iterable[str]) -> dict[str, tuple[int, ...]]:
         """The layers each of these requests set here (requests never seen are left out)."""
