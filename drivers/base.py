@@ -300,6 +300,13 @@ class Driver(abc.ABC, Generic[SettingsT]):
         driver only polls; the core then polls on ``poll_s``. Pushes start after ``connect``."""
         return False
 
+    def push_interval_s(self) -> float | None:
+        """With pushes: the longest a healthy device goes between two pushed readings (a driver
+        that pushes full polls of its own says how often), or None when pushes come on change
+        only, so that silence is no sign of a lost device. The fault rules count missed pushes
+        with it."""
+        return None
+
 
 # --------------------------------------------------------------------------- plugins
 

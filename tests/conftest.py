@@ -67,7 +67,29 @@ def installation_data(controllers: list[dict[str, Any]], *, per_site: int = 10, 
         if len(sites) > 1
         else [{"id": "d1", "name": "渝中", "name_en": "Yuzhong", "sites": sites}],
         "scenes": [{"id": "half", "rules": [{"target": "*", "level": 50}]}],
+        "access": {"password_hash": CHEAP_HASHING},
     }
+
+
+CHEAP_HASHING = {"time_cost": 1, "memory_kib": 1024, "parallelism": 1}
+"""Argon2id parameters for tests: about 1 ms a hash (the default costs about 150 ms)."""
+
+
+async def user_with_token(daemon: Any, name: str, role: str, *, crew: str | None = None, password: str | None = None) -> str:
+    """Add a user to a daemon's records and return a new API token acting for them."""
+    from lightctl.services.access import local_caller
+    from lightctl.services.users.accounts import Accounts
+
+    accounts = Accounts(daemon.store, daemon.config.access, daemon.clock)
+    await accounts.add_user(local_caller(), name=name, role=role, crew=crew, password=password)
+    return (await accounts.create_token(local_caller(), user=name, label="test")).secret
+
+
+def local_secret(database: str | Path) -> str:
+    """The local credential a daemon wrote beside its database (what the CLI on its machine sends)."""
+    from lightctl.runtime.credentials import read_local_credential
+
+    return read_local_credential(database).secret
 
 
 def build_config(data: dict[str, Any]) -> Config:

@@ -10,7 +10,7 @@ from pathlib import Path
 from drivers.base import Fault
 from lightctl.process.service import start_daemon
 from lightctl.resolve.loading import load_config
-from tests.conftest import free_port, installation_data, modbus_controller, with_endpoints
+from tests.conftest import free_port, installation_data, local_secret, modbus_controller, with_endpoints
 
 
 async def lightctl(*args: str) -> tuple[int, str, str]:
@@ -65,14 +65,16 @@ async def test_scene_apply_json_and_status(make_farm, tmp_path: Path) -> None:  
         code, out, err = await lightctl("--config", str(config_path), "override", "clear", str(override_id))
         assert code == 1 and f"no active override #{override_id}" in err and "Traceback" not in err
 
-        code, out, err = await lightctl("--config", str(config_path), "--api", f"http://127.0.0.1:{free_port()}", "status")
+        code, out, err = await lightctl("--config", str(config_path), "--url", f"http://127.0.0.1:{free_port()}", "status")
         assert code == 3 and "cannot reach the daemon" in err
+        commands = await daemon.store.commands.recent(5)
+        assert {c.user for c in commands if c.action == "override"} == {"local"}  # the local credential's caller
     finally:
         await runner.cleanup()
         await daemon.stop()
 
 
-async def test_changes_need_the_token(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_requests_need_a_caller(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import aiohttp
 
     data = installation_data([modbus_controller("t0", 0)], api_port=0, database=str(tmp_path / "tok.db"))
@@ -85,22 +87,26 @@ async def test_changes_need_the_token(make_farm, tmp_path: Path) -> None:  # typ
         async with aiohttp.ClientSession() as session:
             async with session.post(f"http://127.0.0.1:{port}/api/v1/scenes/all-on/apply", json={}) as response:
                 assert response.status == 401
-                assert "API token" in (await response.json())["error"]
-            token = (tmp_path / "api-token").read_text().strip()
-            headers = {"Authorization": f"Bearer {token}"}
+                assert "sign in first" in (await response.json())["error"]
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            async with session.get(f"http://127.0.0.1:{port}/api/v1/status") as response:
+                assert response.status == 401  # reading state needs a caller too
+            headers = {"Authorization": f"Bearer {local_secret(tmp_path / 'tok.db')}"}
             async with session.post(f"http://127.0.0.1:{port}/api/v1/scenes/all-on/apply", data="{not json", headers=headers) as response:
                 assert response.status == 400 and "not valid JSON" in (await response.json())["error"]
             async with session.post(
                 f"http://127.0.0.1:{port}/api/v1/scenes/all-on/apply", json={"until": "yesterday"}, headers=headers
             ) as response:
                 assert response.status == 400 and "'until'" in (await response.json())["error"]
-            async with session.get(f"http://127.0.0.1:{port}/api/v1/openapi.json") as response:
+            async with session.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", headers=headers) as response:
                 spec = await response.json()
             routes = {r.resource.canonical for r in runner.app.router.routes() if r.resource and r.resource.canonical.startswith("/api/")}
             assert routes == set(spec["paths"])
-            async with session.get(f"http://127.0.0.1:{port}/") as response:
+            async with session.get(f"http://127.0.0.1:{port}/", headers=headers) as response:
                 page = await response.text()
                 assert "controllers online" in page and "t0" in page
+            async with session.get(f"http://127.0.0.1:{port}/", allow_redirects=False) as response:
+                assert response.status == 401 and "/login?next=%2F" in await response.text()
     finally:
         await runner.cleanup()
         await daemon.stop()
@@ -128,7 +134,7 @@ async def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:
             while b"Console: " not in (line := await process.stdout.readline()):
                 assert line, "the demo ended before it was running"
         assert line.decode().strip() == f"Console: http://127.0.0.1:{port}/"  # --port (issue 13.8)
-        code, out, _ = await lightctl("--config", str(config_path), "--api", f"http://127.0.0.1:{port}", "status", "--json")
+        code, out, _ = await lightctl("--config", str(config_path), "--url", f"http://127.0.0.1:{port}", "status", "--json")
         assert code == 0 and json.loads(out)["controllers_total"] == 1
         os.killpg(process.pid, signal.SIGINT)
         async with asyncio.timeout(30):

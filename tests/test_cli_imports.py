@@ -18,7 +18,7 @@ def test_a_command_through_the_api_imports_none_of_the_daemon() -> None:
     probe = (
         "import sys, json\n"
         "from lightctl.cli.main import main\n"
-        "code = main(['--api', 'http://127.0.0.1:9', 'status'])\n"
+        "code = main(['--url', 'http://127.0.0.1:9', 'status'])\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
         "sys.exit(0 if code == 3 else 1)\n"
     )

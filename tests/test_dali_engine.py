@@ -75,7 +75,7 @@ async def test_one_switch_over_the_shipped_dali_sites_with_their_modbus_cabinets
     for district in tree["districts"]:
         district["sites"] = [s for s in district["sites"] if s["id"] in wanted]
     tree["districts"] = [d for d in tree["districts"] if d["sites"]]
-    for key in ("scenes", "schedule", "shows"):  # they name sites left out here
+    for key in ("scenes", "schedule", "shows", "faults"):  # they name sites left out here
         tree.pop(key, None)
     _farm, config = await make_farm(tree)
     inventory = Inventory(config)

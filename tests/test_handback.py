@@ -30,7 +30,15 @@ from lightctl.runtime.daemon import Daemon
 from lightctl.store import CommandRecord
 from scenes.model import SceneBook
 from schedules.builder import build
-from tests.conftest import ROOT, build_config, free_port, installation_data, modbus_controller, with_endpoints
+from tests.conftest import (
+    ROOT,
+    build_config,
+    free_port,
+    installation_data,
+    modbus_controller,
+    user_with_token,
+    with_endpoints,
+)
 from tests.test_bacnet_cov import _subscriptions
 from tests.test_bacnet_support import building, eventually, running
 from tests.test_cli import lightctl
@@ -175,8 +183,8 @@ async def test_operator_hands_back_through_the_api_and_the_cli_and_a_scene_takes
         daemon, runner = await start_daemon(load_config(config_path))  # no schedule: all off, held at 10
         try:
             assert t1.priority_slot("f1", 10) == 0.0
-            token = (tmp_path / "api-token").read_text().strip()
-            headers = {"Authorization": f"Bearer {token}", "X-Operator": "duty-officer"}
+            token = await user_with_token(daemon, "duty-officer", "operator")
+            headers = {"Authorization": f"Bearer {token}"}
             api = f"http://127.0.0.1:{port}/api/v1"
             async with aiohttp.ClientSession(headers=headers) as session:
                 events = await session.ws_connect(f"{api}/ws")

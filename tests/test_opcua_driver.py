@@ -373,8 +373,8 @@ async def test_planned_requests_are_sent_pre_encoded(plc, driver, monkeypatch: p
     """A show plans its cues before the beat: the Write and the RecallScene Call are encoded then,
     and at the beat only a header goes in front of them. Without asyncua's request bookkeeping
     the driver sends through asyncua's own encoder."""
+    import drivers.opcua.asyncua_internals as internals
     import drivers.opcua.driver as opcua_driver
-    import drivers.opcua.encoded as encoded
 
     sim, ctrl = plc
     await driver.connect()
@@ -388,11 +388,11 @@ async def test_planned_requests_are_sent_pre_encoded(plc, driver, monkeypatch: p
     monkeypatch.setattr(opcua_driver, "encode_write", no_encoding)
     monkeypatch.setattr(opcua_driver, "encode_call", no_encoding)
     sent = []
-    real_send = encoded.send_encoded
+    real_send = internals.send_encoded
 
-    async def counting(client, request):  # type: ignore[no-untyped-def]
+    async def counting(client, protocol, request):  # type: ignore[no-untyped-def]
         sent.append(request.response.__name__)
-        return await real_send(client, request)
+        return await real_send(client, protocol, request)
 
     monkeypatch.setattr(opcua_driver, "send_encoded", counting)
     assert (await driver.apply(dim)).operations == 1
@@ -401,7 +401,7 @@ async def test_planned_requests_are_sent_pre_encoded(plc, driver, monkeypatch: p
     assert sim.service_count(ctrl.id, "Call") == 1
     assert (await driver.read()).measurements["scene"] == 2
     assert sent == ["WriteResponse", "CallResponse"]
-    monkeypatch.setattr(opcua_driver, "can_send_encoded", lambda client: False)
+    monkeypatch.setattr(opcua_driver, "usable", lambda client: None)
     assert (await driver.apply(dim)).operations == 1 and len(sent) == 2
     assert sim.service_count(ctrl.id, "Write") == 2
 

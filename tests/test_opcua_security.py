@@ -11,9 +11,10 @@ from opcua_helpers import bridge_controller, with_endpoint
 from drivers.base import AccessDenied
 from drivers.opcua import PLUGIN
 from drivers.opcua.driver import OpcUaDriver
-from drivers.opcua.security import generate_certificate
+from drivers.opcua.security import fingerprint, generate_certificate, load_certificate
 from drivers.opcua.settings import CLIENT_APPLICATION_URI
 from drivers.opcua.sim import OpcUaSimulator
+from drivers.opcua.sim_plc import ASYNCUA_STACK, COMMON_STACK, PlcStack
 from lightctl.model.values import ApplyResult, ChannelState
 
 
@@ -73,18 +74,16 @@ async def test_prepared_sends_fire_signed_and_encrypted_also_across_a_token_rene
             assert future is not None
             return await future
 
-        assert await fire(30.0) == ApplyResult(operations=1)
-        assert d.late_frames == 0  # signed and encrypted in prepare, sent as it was
+        assert await fire(30.0) == ApplyResult(operations=1)  # signed and encrypted at the fire
         assert (await d.read(["deck"])).channels["deck"].level == 30.0
         # asyncua renews the channel's token (at 75 % of its lifetime): the new token is taken
-        # into use by the next request, so that request is built at the beat with the new keys
+        # into use by the next request, the fired one, with the new keys
         assert d._client is not None
         await d._client.open_secure_channel(renew=True)
         assert await fire(45.0) == ApplyResult(operations=1)
-        assert d.late_frames == 1
         assert (await d.read(["deck"])).channels["deck"].level == 45.0
         assert await fire(50.0) == ApplyResult(operations=1)
-        assert d.late_frames == 1 and d.sessions == 1
+        assert d.sessions == 1
         assert sim.service_count(ctrl.id, "Write") == 3
     finally:
         await d.close()
@@ -122,23 +121,33 @@ async def test_wrong_password_is_a_clear_access_denied(tmp_path: Path) -> None:
         await sim.stop()
 
 
-async def test_client_certificate_the_plc_does_not_trust_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stack", [COMMON_STACK, ASYNCUA_STACK], ids=["common", "asyncua"])
+async def test_an_untrusted_client_certificate_says_to_check_that_the_plc_trusts_ours(
+    tmp_path: Path, stack: PlcStack
+) -> None:
+    """PLC stacks answer a client certificate they do not trust with BadSecurityChecksFailed (asyncua
+    with BadCertificateUntrusted): the operator must read which certificate the PLC must trust."""
     ctrl = _secure(tmp_path)
-    sim = await _sim(tmp_path, ctrl)  # commissioned with the configured client certificate
+    sim = OpcUaSimulator([ctrl], any_port=True, pki_dir=tmp_path / "plc-pki", stack=stack)
+    await sim.start()
     _trust_plc(tmp_path)
-    other = generate_certificate(tmp_path / "other", "intruder", application_uri=CLIENT_APPLICATION_URI)
+    other = generate_certificate(tmp_path / "other", "replaced", application_uri=CLIENT_APPLICATION_URI)
     d = PLUGIN.create_driver(
         with_endpoint(
-            ctrl,
-            {**sim.endpoints()[ctrl.id], "certificate": other.certificate, "private_key": other.private_key},
+            ctrl, {**sim.endpoints()[ctrl.id], "certificate": other.certificate, "private_key": other.private_key}
         )
     )
     try:
-        with pytest.raises(AccessDenied, match="BadCertificateUntrusted"):
+        with pytest.raises(AccessDenied) as refused:
             await d.connect()
     finally:
         await d.close()
         await sim.stop()
+    message = str(refused.value)
+    assert ("BadSecurityChecksFailed" if stack is COMMON_STACK else "BadCertificateUntrusted") in message
+    assert "check that the PLC trusts the daemon's client certificate" in message
+    assert str(other.certificate) in message and fingerprint(load_certificate(other.certificate)) in message
+    assert "lightctl opcua cert" in message
 
 
 def test_secure_settings_need_certificate_key_and_trust_dir() -> None:

@@ -14,7 +14,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import build_config, free_port, installation_data, modbus_controller, with_endpoints
+from conftest import (
+    build_config,
+    free_port,
+    installation_data,
+    local_secret,
+    modbus_controller,
+    with_endpoints,
+)
 
 from lightctl.model.values import OFF
 from lightctl.runtime.daemon import Daemon
@@ -121,7 +128,8 @@ async def test_sighup_reloads_the_running_daemon(make_farm: Any, tmp_path: Path)
             while b"config reloaded on SIGHUP" not in await process.stderr.readline():
                 pass
         url = f"http://127.0.0.1:{data['daemon']['api_port']}/api/v1/scenes"
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
+        local = {"Authorization": f"Bearer {local_secret(tmp_path / 'h.db')}"}
+        async with aiohttp.ClientSession() as session, session.get(url, headers=local) as response:
             assert "dim" in {s["id"] for s in await response.json()}
     finally:
         os.kill(process.pid, signal.SIGTERM)

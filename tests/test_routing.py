@@ -29,4 +29,4 @@ def test_the_document_lists_every_api_route_with_its_permission() -> None:
         if route.path.startswith("/api/"):
             operation = document["paths"][route.path][route.method.lower()]
             assert operation["x-permission"] == route.permission.value
-            assert ("security" in operation) == (route.permission is not Permission.READ)
+            assert ("security" in operation) == (route.permission is not Permission.PUBLIC)

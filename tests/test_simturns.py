@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from drivers.modbus.sim import WRITE_FUNCTION_CODES, _WriteArrivals
+from drivers.modbus.sim import WRITE_FUNCTION_CODES, WriteArrivals
 from drivers.simturns import turns
 
 
@@ -90,10 +90,10 @@ def test_modbus_write_arrivals_are_found_in_the_byte_stream_however_it_is_cut() 
     assert 16 in WRITE_FUNCTION_CODES and 4 not in WRITE_FUNCTION_CODES
     for cut in ((), (3,), (7, 20), tuple(range(1, len(stream)))):
         cabinets = {1: Cabinet(), 2: Cabinet()}
-        arrivals = _WriteArrivals()
+        arrivals = WriteArrivals()
         edges = [0, *cut, len(stream)]
         for n, (a, b) in enumerate(itertools.pairwise(edges)):
-            arrivals.feed(stream[a:b], cabinets, float(n))  # type: ignore[arg-type]
+            arrivals.feed(stream[a:b], float(n), cabinets)  # type: ignore[arg-type]
         assert len(cabinets[1].write_times) == 2, cut
         assert len(cabinets[2].write_times) == 1, cut
         # each is stamped when the chunk holding its function code is read

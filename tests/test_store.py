@@ -20,10 +20,19 @@ import aiohttp
 import pytest
 
 from drivers.base import Fault
+from lightctl.runtime.credentials import LocalCredentialError
 from lightctl.runtime.daemon import Daemon
 from lightctl.store import Store
 from lightctl.store.migrate import known_migrations, table_exists
-from tests.conftest import StoreBackend, free_port, installation_data, modbus_controller, with_endpoints
+from tests.conftest import (
+    StoreBackend,
+    free_port,
+    installation_data,
+    local_secret,
+    modbus_controller,
+    with_endpoints,
+)
+from tests.test_cli import lightctl
 
 RECORD_TABLES = ("commands", "command_results", "state_changes", "readings", "reading_values", "overrides",
                  "federation_outbox", "federation_events")
@@ -103,12 +112,21 @@ def _daemon_process(config_path: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def _wait_for_api(port: int, timeout: float = 30.0) -> None:
+def _local(database: Path) -> dict[str, str]:
+    """The local credential the daemon wrote when it started (none yet: no header)."""
+    try:
+        return {"Authorization": f"Bearer {local_secret(database)}"}
+    except LocalCredentialError:
+        return {}
+
+
+async def _wait_for_api(port: int, database: Path, timeout: float = 30.0) -> None:
+    """Until the daemon answers with the credential it wrote at this start (an older one is 401)."""
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             try:
-                async with session.get(f"http://127.0.0.1:{port}/api/v1/status") as response:
+                async with session.get(f"http://127.0.0.1:{port}/api/v1/status", headers=_local(database)) as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientConnectionError:
@@ -117,16 +135,17 @@ async def _wait_for_api(port: int, timeout: float = 30.0) -> None:
     raise AssertionError(f"daemon API on port {port} did not come up")
 
 
-async def _status(port: int) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/api/v1/status") as response:
+async def _status(port: int, database: Path) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}/api/v1/status"
+    async with aiohttp.ClientSession() as session, session.get(url, headers=_local(database)) as response:
         result: dict[str, Any] = await response.json()
         return result
 
 
-async def _wait_until_converged(port: int, controllers: int, timeout: float = 15.0) -> dict[str, Any]:
+async def _wait_until_converged(port: int, database: Path, controllers: int, timeout: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        status = await _status(port)
+        status = await _status(port, database)
         if status["controllers_online"] == controllers and status["channels_pending"] == 0:
             return status
         if time.monotonic() > deadline:
@@ -143,9 +162,14 @@ async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconci
 
     daemon = _daemon_process(config_path)
     try:
-        await _wait_for_api(port)
-        await _wait_until_converged(port, controllers=10)  # the start-up reconcile is done
-        token = (tmp_path / "api-token").read_text().strip()
+        await _wait_for_api(port, tmp_path / "kill.db")
+        await _wait_until_converged(port, tmp_path / "kill.db", controllers=10)  # the start-up reconcile is done
+        # the operator and a token, made on the running daemon's records by the CLI beside it
+        code, _, err = await lightctl("--config", str(config_path), "user", "add", "值班员", "--role", "operator")
+        assert code == 0, err
+        code, out, err = await lightctl("--config", str(config_path), "token", "create", "--user", "值班员", "--label", "test", "--json")
+        assert code == 0, err
+        token = json.loads(out)["token"]
         for i in range(5):  # half the cabinets answer slowly: the command is still running when we kill
             await farm.inject(f"s{i}", Fault("slow", value=2.0))
         async with aiohttp.ClientSession() as session:
@@ -153,7 +177,7 @@ async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconci
                 session.post(
                     f"http://127.0.0.1:{port}/api/v1/scenes/all-on/apply",
                     json={"target": "*"},
-                    headers={"Authorization": f"Bearer {token}", "X-Operator": "值班员"},
+                    headers={"Authorization": f"Bearer {token}"},
                 )
             )
             await asyncio.sleep(0.8)
@@ -180,8 +204,8 @@ async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconci
         await farm.clear(f"s{i}", "slow")
     daemon = _daemon_process(config_path)
     try:
-        await _wait_for_api(port)
-        status = await _wait_until_converged(port, controllers=10)
+        await _wait_for_api(port, tmp_path / "kill.db")
+        status = await _wait_until_converged(port, tmp_path / "kill.db", controllers=10)
         assert [o["scene"] for o in status["overrides"]] == ["all-on"]
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -29,6 +29,8 @@ async def test_a_backup_taken_while_the_daemon_writes_restores_whole(make_farm: 
     try:
         for scene in ("all-on", "all-off", "all-on"):
             await daemon.apply_scene(scene, "*", user="值班员")
+        (db.parent / "photos").mkdir(exist_ok=True)
+        (db.parent / "photos" / "ab12.jpg").write_bytes(b"a crew's photo")
 
         async def keep_writing() -> None:  # the daemon goes on recording while the backup runs
             while True:
@@ -43,7 +45,8 @@ async def test_a_backup_taken_while_the_daemon_writes_restores_whole(make_farm: 
             await asyncio.gather(writing, return_exceptions=True)
         assert code == 0, err
         report = json.loads(out)
-        assert report["integrity"] == "ok" and report["commands"] >= 4
+        assert report["integrity"] == "ok" and report["commands"] >= 4 and report["photos_copied"] == 1
+        assert (tmp_path / "b.db.photos" / "ab12.jpg").read_bytes() == b"a crew's photo"
         code, _, err = await lightctl(*base, "backup", str(tmp_path / "b.db"))
         assert code == 2 and "exists" in err
         code, _, err = await lightctl(*base, "restore", str(tmp_path / "b.db"))
@@ -57,6 +60,9 @@ async def test_a_backup_taken_while_the_daemon_writes_restores_whole(make_farm: 
     assert after_backup > report["commands"]
     code, out, err = await lightctl(*base, "restore", str(tmp_path / "b.db"))
     assert code == 0 and "the previous records are kept as" in out, err
+    (db.parent / "photos" / "ab12.jpg").unlink()
+    code, out, err = await lightctl(*base, "restore", str(tmp_path / "b.db"))
+    assert code == 0 and (db.parent / "photos" / "ab12.jpg").exists(), err
     store = Store(db)
     store.open()
     try:

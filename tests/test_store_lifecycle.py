@@ -17,7 +17,7 @@ import pytest
 from lightctl.process.service import start_daemon
 from lightctl.resolve.loading import load_config
 from lightctl.store import Store, StoreWriteFailed
-from tests.conftest import StoreBackend, installation_data, modbus_controller, with_endpoints
+from tests.conftest import StoreBackend, installation_data, local_secret, modbus_controller, with_endpoints
 from tests.test_cli import lightctl
 
 KILLED_WHILE_OPEN = """
@@ -102,14 +102,15 @@ async def test_the_daemon_reports_an_unhealthy_store_in_its_status(make_farm, tm
     config = load_config(config_path)
     daemon, runner = await start_daemon(config)
     api = f"http://127.0.0.1:{runner.addresses[0][1]}/api/v1"
-    cli = ("--config", str(config_path), "--api", api.removesuffix("/api/v1"))
+    cli = ("--config", str(config_path), "--url", api.removesuffix("/api/v1"))
     try:
         store = daemon.store
         pages = await store.write(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
         await store.write(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
         with pytest.raises(StoreWriteFailed, match="full"):  # a disk full: the write that needs a page fails
             await store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state, error) VALUES (0, 'x', 'x', ?)", ["x" * 50_000]))
-        async with aiohttp.ClientSession() as session, session.get(f"{api}/status") as response:
+        headers = {"Authorization": f"Bearer {local_secret(tmp_path / 'health.db')}"}
+        async with aiohttp.ClientSession() as session, session.get(f"{api}/status", headers=headers) as response:
             status = (await response.json())["store"]
         assert status["healthy"] is False and "full" in status["last_error"]
         assert status["unhealthy_since"].endswith("+08:00") and status["failed_batches"] == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from conftest import installation_data, modbus_controller, with_endpoints
+from conftest import installation_data, modbus_controller, user_with_token, with_endpoints
 from prometheus_client.parser import text_string_to_metric_families
 
 from drivers.base import Fault
@@ -29,7 +29,11 @@ async def test_metrics_in_the_prometheus_format(make_farm: Any, tmp_path: Path) 
         run = await daemon.shows.start("blink", user="导演", clear_overrides=True)
         assert run.task is not None
         await run.task
-        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{runner.addresses[0][1]}/metrics") as response:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 401  # the state is not for anyone: a scraper has a viewer's token
+        scraper = {"Authorization": f"Bearer {await user_with_token(daemon, 'prometheus', 'viewer')}"}
+        async with aiohttp.ClientSession() as session, session.get(url, headers=scraper) as response:
             assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain; version=")
             text = await response.text()
         families = {f.name: f for f in text_string_to_metric_families(text)}

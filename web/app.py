@@ -1,31 +1,44 @@
-"""The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, a plain status page.
+"""The daemon's HTTP side: JSON API under /api/v1, a WebSocket of events, a plain status page and
+the sign-in page.
 
 The routes are the route modules' tables (web.routing): each route declares the permission it
-needs and its OpenAPI description. Every change needs the API token (``Authorization: Bearer ...``,
-kept in a 0600 file beside the database) and is audited with the operator's name (``X-Operator``).
-Reads are open on the API's address, which is loopback by default.
+needs and its OpenAPI description, and is let through only for a caller whose role grants it
+(web.context.authorize: a session, an API token, or the local credential). Every change,
+accepted or refused, is audited (web.auditing). HTTPS when the config gives a certificate.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 from aiohttp import web
 
+from lightctl.runtime.credentials import first_password_path
 from lightctl.runtime.daemon import Daemon
-from web import admin, core, federation, operations, telemetry
-from web.context import DAEMON, OPENAPI, TOKEN, WEBSOCKETS, errors_as_json
+from lightctl.services.users.accounts import Accounts
+from lightctl.services.users.auth import Authenticator
+from web import accounts, admin, core, faults, federation, operations, session, telemetry
+from web.auditing import audit_changes
+from web.context import ACCESS, DAEMON, OPENAPI, WEBSOCKETS, errors_as_json
 from web.routing import Route, openapi_document, register
 
-ROUTE_MODULES = (core, operations, telemetry, admin, federation)
+ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts, faults, federation)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 
-def new_app(token: str, routes: Iterable[Route]) -> web.Application:
-    """An app serving ``routes`` (each behind its permission, all in its OpenAPI document),
-    JSON errors, and WebSockets closed when it stops: a district's, or the city's (web.city)."""
-    app = web.Application(middlewares=[errors_as_json], client_max_size=256 * 1024)
-    app[TOKEN] = token
+class TlsSetupError(ValueError):
+    """The configured certificate or key cannot be used; the message names the file."""
+
+
+def new_app(access: Authenticator, routes: Iterable[Route], *, audited: bool) -> web.Application:
+    """An app serving ``routes`` (each behind its permission, all in its OpenAPI document), JSON
+    errors, every change audited (``audited``: a district daemon's, whose ``DAEMON`` the audit
+    writes to), and WebSockets closed when it stops: a district's, or the city's (web.city)."""
+    middlewares = [audit_changes, errors_as_json] if audited else [errors_as_json]
+    app = web.Application(middlewares=middlewares, client_max_size=256 * 1024)
+    app[ACCESS] = access
     app[WEBSOCKETS] = set()
 
     async def close_websockets(app: web.Application) -> AsyncIterator[None]:
@@ -39,22 +52,45 @@ def new_app(token: str, routes: Iterable[Route]) -> web.Application:
     return app
 
 
-def create_app(daemon: Daemon, token: str) -> web.Application:
-    app = new_app(token, (route for module in ROUTE_MODULES for route in module.ROUTES))
+def create_app(daemon: Daemon, *, local_credential: str | None) -> web.Application:
+    """``local_credential``: the value of the file beside the database that the CLI on this
+    machine presents (None: no local caller)."""
+    user_accounts = Accounts(
+        daemon.store, daemon.config.access, daemon.clock, first_password_file=first_password_path(daemon.store.path)
+    )
+    access = Authenticator(user_accounts, local_secret=local_credential)
+    app = new_app(access, (route for module in ROUTE_MODULES for route in module.ROUTES), audited=True)
     app[DAEMON] = daemon
     return app
 
 
-async def serve(daemon: Daemon, host: str, port: int, token: str) -> web.AppRunner:
-    """Start the API; the caller owns the loop and calls ``runner.cleanup()`` to stop."""
-    return await serve_app(create_app(daemon, token), host, port)
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server context for the API: TLS 1.2 at least, the certificate chain and its key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(Path(cert), Path(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsSetupError(f"daemon.tls_cert {cert} / daemon.tls_key {key}: cannot be used: {exc}") from None
+    return context
 
 
-async def serve_app(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def serve(
+    daemon: Daemon, host: str, port: int, *, local_credential: str | None, tls: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Start the API (HTTPS with ``tls``); the caller owns the loop and calls ``runner.cleanup()``."""
+    return await serve_app(create_app(daemon, local_credential=local_credential), host, port, tls)
+
+
+async def serve_app(app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    site = web.TCPSite(runner, host, port, ssl_context=tls)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner
 
 

@@ -9,6 +9,7 @@ Overrides and curtailments the city set are named by the id of the city command 
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +18,13 @@ from aiohttp import web
 from lightctl.federation.city import CityDaemon
 from lightctl.model.times import iso_local
 from lightctl.runtime.commands import CommandRefused, parse_until
+from lightctl.runtime.credentials import first_password_path
 from lightctl.services.access import Permission
+from lightctl.services.users.accounts import Accounts
+from lightctl.services.users.auth import Authenticator
 from web import core
 from web.app import new_app, serve_app
-from web.context import OPENAPI, body, error, user_of
+from web.context import CSRF, OPENAPI, body, caller_of, error, user_of
 from web.events import event_stream
 from web.routing import Route, path_parameter, query_parameter
 from web.status_page import render_status_page
@@ -62,7 +66,8 @@ async def get_status(request: web.Request) -> web.Response:
 
 async def status_page(request: web.Request) -> web.Response:
     city = _city(request)
-    return web.Response(text=render_status_page(city.status(), city.metrics()), content_type="text/html")
+    page = render_status_page(city.status(), city.metrics(), caller_of(request).describe(), request.get(CSRF))
+    return web.Response(text=page, content_type="text/html")
 
 
 async def get_controller(request: web.Request) -> web.Response:
@@ -235,11 +240,14 @@ ROUTES = (
 scene book and owners.)"""
 
 
-def create_city_app(city: CityDaemon, token: str) -> web.Application:
-    app = new_app(token, ROUTES)
+def create_city_app(city: CityDaemon, *, local_credential: str | None) -> web.Application:
+    """Callers as on a district: the city's own users and API tokens (in its database), or the
+    local credential of the CLI on its machine."""
+    user_accounts = Accounts(city.store, city.config.access, time.time, first_password_file=first_password_path(city.store.path))
+    app = new_app(Authenticator(user_accounts, local_secret=local_credential), ROUTES, audited=False)
     app[CITY] = city
     return app
 
 
-async def serve_city(city: CityDaemon, host: str, port: int, token: str) -> web.AppRunner:
-    return await serve_app(create_city_app(city, token), host, port)
+async def serve_city(city: CityDaemon, host: str, port: int, *, local_credential: str | None) -> web.AppRunner:
+    return await serve_app(create_city_app(city, local_credential=local_credential), host, port)

@@ -11,9 +11,20 @@ from lightctl.model.desired import Released
 from lightctl.runtime.commands import CommandRefused
 from lightctl.services.access import Permission
 from lightctl.store import Store
-from web.context import DAEMON, OPENAPI, body, error, requested_until, user_of
+from web.context import (
+    CSRF,
+    DAEMON,
+    OPENAPI,
+    body,
+    caller_of,
+    error,
+    path_id,
+    requested_until,
+    user_of,
+)
 from web.events import event_stream
 from web.routing import Route, path_parameter, query_parameter
+from web.schemas import COMMAND_REPORT, OBJECTS, OVERRIDE_CLEARED
 from web.status_page import render_status_page
 
 
@@ -84,10 +95,7 @@ async def apply_scene(request: web.Request) -> web.Response:
 
 async def delete_override(request: web.Request) -> web.Response:
     user = user_of(request)
-    try:
-        override_id = int(request.match_info["override_id"])
-    except ValueError:
-        return error(400, "override id must be a number")
+    override_id = path_id(request, "override_id", "override")
     report = await request.app[DAEMON].clear_override(override_id, user=user)
     return web.json_response({"cleared": override_id, "command": report.as_json() if report else None})
 
@@ -113,10 +121,7 @@ async def get_command(request: web.Request) -> web.Response:
 
 async def command_of(request: web.Request, store: Store, zone: tzinfo) -> web.Response:
     """One command with every controller's result."""
-    try:
-        command_id = int(request.match_info["command_id"])
-    except ValueError:
-        return error(400, "command id must be a number")
+    command_id = path_id(request, "command_id", "command")
     command = await store.commands.get(command_id)
     if command is None:
         return error(404, f"no command #{command_id}")
@@ -139,7 +144,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 async def status_page(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
-    return web.Response(text=render_status_page(daemon.status(), daemon.metrics()), content_type="text/html")
+    page = render_status_page(daemon.status(), daemon.metrics(), caller_of(request).describe(), request.get(CSRF))
+    return web.Response(text=page, content_type="text/html")
 
 
 UNTIL = {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}
@@ -150,20 +156,24 @@ ROUTES = (
     Route("GET", "/api/v1/controllers/{controller_id}", get_controller, Permission.READ,
           "One controller: desired, confirmed and reported state per channel",
           parameters=[path_parameter("controller_id")], responses={"404": "unknown controller"}),
-    Route("GET", "/api/v1/scenes", get_scenes, Permission.READ, "Scenes"),
+    Route("GET", "/api/v1/scenes", get_scenes, Permission.READ, "Scenes", response=OBJECTS),
     Route("POST", "/api/v1/scenes/{scene_id}/apply", apply_scene, Permission.OPERATE,
           "The one switch: a scene on a selector now, confirmed by read-back",
           parameters=[path_parameter("scene_id")],
-          body={"type": "object", "properties": {"target": {"type": "string", "default": "*"}, "until": UNTIL}}),
+          body={"type": "object", "properties": {"target": {"type": "string", "default": "*"}, "until": UNTIL}},
+          response=COMMAND_REPORT, responses={"404": "no such scene"}),
     Route("DELETE", "/api/v1/overrides/{override_id}", delete_override, Permission.OPERATE,
-          "End an override; the schedule takes over again", parameters=[path_parameter("override_id", "integer")]),
+          "End an override; the schedule takes over again", parameters=[path_parameter("override_id", "integer")],
+          response=OVERRIDE_CLEARED, responses={"404": "no such override in force"}),
     Route("GET", "/api/v1/commands", get_commands, Permission.READ, "Audit of commands, newest first",
-          parameters=[query_parameter("limit", "integer", "1-500, default 50")]),
+          parameters=[query_parameter("limit", "integer", "1-500, default 50")], response=OBJECTS,
+          responses={"400": "limit is not a number"}),
     Route("GET", "/api/v1/commands/{command_id}", get_command, Permission.READ,
           "One command with every controller's result",
-          parameters=[path_parameter("command_id", "integer")], responses={"404": "no such command"}),
+          parameters=[path_parameter("command_id", "integer")], responses={"400": "the id is not a number", "404": "no such command"}),
     Route("GET", "/api/v1/metrics", get_metrics, Permission.READ,
           "Control rate, LED share, lighting-on rate, power, energy"),
     Route("GET", "/api/v1/openapi.json", get_openapi, Permission.READ, "This document"),
-    Route("GET", "/api/v1/ws", websocket, Permission.READ, "WebSocket: state, link, command and show events"),
+    Route("GET", "/api/v1/ws", websocket, Permission.READ, "WebSocket: state, link, result, command and show events",
+          responses={"400": "not a WebSocket upgrade request"}),
 )

@@ -14,10 +14,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from lightctl.runtime.events import Published
-from web.context import WEBSOCKETS
+from web.context import ACCESS, WEBSOCKETS, caller_of
 
 WS_BACKLOG = 50_000
 """Events waiting for one client before its backlog is replaced by an ``overflow`` event."""
@@ -25,6 +25,8 @@ WS_COALESCE_S = 0.05
 """How long a client's sender waits for more events before sending a frame."""
 WS_FRAME_EVENTS = 2_000
 """Events in one frame at most."""
+WEBSOCKET_RECHECK_S = 30.0
+"""How often an open WebSocket's caller is checked again (revoked, signed out, timed out)."""
 
 Subscriber = Callable[[Published], None]
 
@@ -58,7 +60,17 @@ async def event_stream(
                 batch = [backlog.popleft() for _ in range(min(len(backlog), WS_FRAME_EVENTS))]
                 await ws.send_str("[" + ",".join(event.text() for event in batch) + "]")
 
+    async def still_allowed() -> None:
+        """A session or token revoked (or timed out) while the socket is open closes it."""
+        caller = caller_of(request)
+        while True:
+            await asyncio.sleep(WEBSOCKET_RECHECK_S)
+            if not await request.app[ACCESS].still_valid(caller):
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"signed out")
+                return
+
     send_task = asyncio.create_task(sender())
+    check_task = asyncio.create_task(still_allowed())
     try:
         await ws.send_str("[" + Published({"type": "hello", "status": status()}).text() + "]")
         async for msg in ws:
@@ -66,7 +78,8 @@ async def event_stream(
                 break
     finally:
         send_task.cancel()
-        await asyncio.gather(send_task, return_exceptions=True)
+        check_task.cancel()
+        await asyncio.gather(send_task, check_task, return_exceptions=True)
         subscribers.remove(push)
         request.app[WEBSOCKETS].discard(ws)
     return ws

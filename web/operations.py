@@ -7,11 +7,12 @@ from aiohttp import web
 from lightctl.model.values import ChannelState
 from lightctl.reconcile.explain import explain
 from lightctl.runtime.commands import CommandRefused
-from lightctl.runtime.showrunner import ShowHeld, ShowRefused
+from lightctl.runtime.showrunner import ShowHeld, ShowRefused, UnknownShow
 from lightctl.services.access import Permission
 from scenes.model import UnknownScene
-from web.context import DAEMON, body, error, requested_until, user_of
+from web.context import DAEMON, body, error, path_id, requested_until, user_of
 from web.routing import Route, path_parameter, query_parameter
+from web.schemas import COMMAND_REPORT, CURTAIL_REPORT, OBJECTS, RESTORED, SHOW_HELD, SHOW_RUN, SHOW_STATUS
 
 
 async def get_scene(request: web.Request) -> web.Response:
@@ -68,8 +69,10 @@ async def start_show(request: web.Request) -> web.Response:
         run = await request.app[DAEMON].shows.start(request.match_info["show_id"], user=user, **flags)
     except ShowHeld as exc:
         return web.json_response(exc.as_json(), status=409)
+    except UnknownShow as exc:
+        return error(404, str(exc))
     except ShowRefused as exc:
-        return error(400, str(exc))
+        return error(409, str(exc))
     return web.json_response(run.as_json())
 
 
@@ -78,7 +81,7 @@ async def stop_show(request: web.Request) -> web.Response:
     try:
         run = await request.app[DAEMON].shows.stop(user=user)
     except ShowRefused as exc:
-        return error(400, str(exc))
+        return error(409, str(exc))
     return web.json_response(run.as_json())
 
 
@@ -122,11 +125,7 @@ async def list_curtailments(request: web.Request) -> web.Response:
 
 async def restore(request: web.Request) -> web.Response:
     user = user_of(request)
-    raw = request.match_info.get("curtailment_id")
-    try:
-        ids = None if raw is None else [int(raw)]
-    except ValueError:
-        return error(400, "curtailment id must be a number")
+    ids = None if "curtailment_id" not in request.match_info else [path_id(request, "curtailment_id", "curtailment")]
     report = await request.app[DAEMON].restore(ids, user=user)
     return web.json_response({"restored": ids or "all", "command": report.as_json() if report else None})
 
@@ -139,27 +138,36 @@ ROUTES = (
     Route("GET", "/api/v1/scenes/{scene_id}/explain", explain_scene, Permission.READ,
           "The operations a scene compiles to, per controller, without sending",
           parameters=[path_parameter("scene_id"), query_parameter("target", "string", "selector, default *")],
-          responses={"400": "bad selector", "404": "unknown scene"}),
-    Route("GET", "/api/v1/shows", list_shows, Permission.READ, "Configured light shows"),
+          responses={"400": "bad selector", "404": "unknown scene"}, response=OBJECTS),
+    Route("GET", "/api/v1/shows", list_shows, Permission.READ, "Configured light shows", response=OBJECTS),
     Route("POST", "/api/v1/shows/{show_id}/start", start_show, Permission.OPERATE,
           "Start a show; 409 names the overrides and curtailments that hold some or all of its channels",
           parameters=[path_parameter("show_id")],
           body={"type": "object", "properties": {
               "anyway": {"type": "boolean", "default": False, "description": "start although some channels are held"},
               "clear_overrides": {"type": "boolean", "default": False, "description": "end the overrides on its channels first"}}},
-          responses={"409": "operators hold some or all of its channels"}),
-    Route("POST", "/api/v1/shows/stop", stop_show, Permission.OPERATE, "Stop the running show"),
-    Route("GET", "/api/v1/shows/status", show_status, Permission.READ, "The running (or last) show and its progress"),
+          responses={"404": "no such show",
+                     "409": ("operators hold some or all of its channels (each hold, and the options), or a show is running", SHOW_HELD)},
+          response=SHOW_RUN),
+    Route("POST", "/api/v1/shows/stop", stop_show, Permission.OPERATE, "Stop the running show", response=SHOW_RUN,
+          responses={"409": "no show is running"}),
+    Route("GET", "/api/v1/shows/status", show_status, Permission.READ, "The running (or last) show and its progress",
+          response=SHOW_STATUS),
     Route("POST", "/api/v1/handback", handback, Permission.OPERATE,
           "Hand a selector's channels back to their owners' control (BACnet: the centre's priority relinquished), "
           "confirmed by read-back; any later scene on them takes them back",
-          body={"type": "object", "required": ["target"], "properties": {"target": {"type": "string"}, "until": UNTIL}}),
+          body={"type": "object", "required": ["target"], "properties": {"target": {"type": "string"}, "until": UNTIL}},
+          response=COMMAND_REPORT),
     Route("POST", "/api/v1/curtailments", curtail, Permission.OPERATE,
           "Emergency load shedding on a selector: off (level 0) or dimmed to at most level %",
           body={"type": "object", "required": ["target"], "properties": {
-              "target": {"type": "string"}, "level": {"type": "number", "default": 0}, "until": UNTIL}}),
-    Route("GET", "/api/v1/curtailments", list_curtailments, Permission.READ, "Curtailments in force, with what they shed"),
-    Route("DELETE", "/api/v1/curtailments", restore, Permission.OPERATE, "Restore: end every curtailment"),
+              "target": {"type": "string"}, "level": {"type": "number", "default": 0}, "until": UNTIL}},
+          response=CURTAIL_REPORT),
+    Route("GET", "/api/v1/curtailments", list_curtailments, Permission.READ, "Curtailments in force, with what they shed",
+          response=OBJECTS),
+    Route("DELETE", "/api/v1/curtailments", restore, Permission.OPERATE, "Restore: end every curtailment", response=RESTORED,
+          responses={"404": "no curtailment is active"}),
     Route("DELETE", "/api/v1/curtailments/{curtailment_id}", restore, Permission.OPERATE, "Restore one curtailment",
-          parameters=[path_parameter("curtailment_id", "integer")]),
+          parameters=[path_parameter("curtailment_id", "integer")], response=RESTORED,
+          responses={"404": "no such curtailment in force"}),
 )

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
+
+
+def _sign_out(csrf_token: str | None) -> str:
+    if csrf_token is None:
+        return ""
+    token = json.dumps(csrf_token)
+    return (
+        "<button id='sign-out' onclick=\"fetch('/api/v1/session', {method: 'DELETE', headers: {'X-CSRF-Token': "
+        f"{escape(token, quote=True)}}}}}).then(() => location.assign('/login'))\">sign out</button>"
+    )
 
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def render_status_page(status: dict[str, Any], metrics: dict[str, Any]) -> str:
+def render_status_page(status: dict[str, Any], metrics: dict[str, Any], who: str, csrf_token: str | None) -> str:
+    """``csrf_token``: the session's, for the sign-out button (None: signed in otherwise)."""
     rows = []
     for cid, c in sorted(status["controllers"].items()):
         css = "ok" if c["link"] == "online" else "bad" if c["link"] == "offline" else ""
@@ -41,7 +53,7 @@ tr.bad td {{ color: #b00020; }} tr.ok td:nth-child(4) {{ color: #0a7d32; }}
 <span>亮灯率 lighting-on rate: {_pct(on['lighting_on_rate'])}</span>
 <span>power now: {metrics['power_kw']:.1f} kW</span>
 </p>
-<p>{status['now']} · overrides in force: {len(status['overrides'])}</p>
+<p>{status['now']} · overrides in force: {len(status['overrides'])} · {escape(who)} {_sign_out(csrf_token)}</p>
 <table><thead><tr><th>controller</th><th>protocol</th><th>site</th><th>link</th><th>pending</th><th>owner's</th><th>kW</th>
 <th>faults</th><th>last error</th></tr></thead><tbody>
 {''.join(rows)}

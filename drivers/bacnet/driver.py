@@ -168,6 +168,12 @@ class BacnetDriver(Driver[BacnetSettings]):
             self._start_push()
         return True
 
+    def push_interval_s(self) -> float | None:
+        """COV's full poll (power, energy, faults) comes every half lifetime or ``cov_poll_s``;
+        a device polled instead pushes every ``poll_s``."""
+        settings = self.settings
+        return min(settings.cov_lifetime_s / 2, settings.cov_poll_s) if self.use_cov else self.controller.poll_s
+
     def _start_push(self) -> None:
         assert self._on_reading is not None
         self._cov = CovSession(self, self._on_reading)
@@ -525,7 +531,8 @@ class BacnetDriver(Driver[BacnetSettings]):
         }
         power = readings.scaled(values, self.profile.power, self.profile.power_scale_w) if full else None
         energy = readings.scaled(values, self.profile.energy, self.profile.energy_scale_kwh) if full else None
-        return ControllerReading(at=time.time(), channels=channel_readings, power_w=power, energy_kwh=energy)
+        # A confirmation (of levels) does not ask reliability: its empty fault sets say nothing.
+        return ControllerReading(at=time.time(), channels=channel_readings, power_w=power, energy_kwh=energy, complete=full)
 
 
 async def _together(coroutines: Sequence[Coroutine[Any, Any, T]]) -> list[T]:

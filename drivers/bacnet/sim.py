@@ -24,7 +24,9 @@ from drivers.bacnet.simdevice import SimBuilding
 from drivers.base import Fault
 from lightctl.model.installation import ControllerConfig
 
-FAULT_KINDS = frozenset({"offline", "slow", "error", "lamp_failure", "breaker_trip", "paused", "cov_refused"})
+FAULT_KINDS = frozenset(
+    {"offline", "slow", "error", "lamp_failure", "breaker_trip", "device_fault", "paused", "cov_refused"}
+)
 """Besides the common ones: ``paused``, the device's application stalls (nothing is answered,
 everything is kept and worked through in order once cleared); ``cov_refused`` (per channel, or
 all), SubscribeCOV on the channel's object is refused."""
@@ -132,6 +134,8 @@ class BacnetSimulatorHost:
             device.set_lamp_failure(fault.channel, fraction)
         elif fault.kind == "breaker_trip":
             device.set_breaker_trip(fault.channel, not clear)
+        elif fault.kind == "device_fault":
+            device.set_device_fault(fault.channel, not clear)
         elif fault.kind == "paused":
             device.set_paused(not clear)
         elif fault.kind == "cov_refused":

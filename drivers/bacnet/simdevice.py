@@ -426,6 +426,12 @@ class SimBuilding:
             ch.tripped = tripped
             ch.obj.reliability = Reliability.tripped if tripped else Reliability.noFaultDetected
 
+    def set_device_fault(self, channel_id: str | None, failed: bool) -> None:
+        """A fault the device finds in itself (an output module, its wiring): reliability
+        unreliable-other."""
+        for ch in self._targets(channel_id):
+            ch.obj.reliability = Reliability.unreliableOther if failed else Reliability.noFaultDetected
+
     def _targets(self, channel_id: str | None) -> list[_Channel]:
         if channel_id is None:
             return list(self.channels.values())

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from drivers.base import try_acquire
+from drivers.base import Turn, try_acquire
 
 
 class LineArbiter:
@@ -20,6 +20,8 @@ class LineArbiter:
         self._commands_waiting = 0
         self._no_commands = asyncio.Event()
         self._no_commands.set()
+        self.command_turn: Turn = _CommandTurn(self)
+        """``try_command``/``end_command`` as a :class:`drivers.base.Turn` (a show's beat)."""
 
     @asynccontextmanager
     async def command(self) -> AsyncIterator[None]:
@@ -74,3 +76,16 @@ class LineArbiter:
             yield
         finally:
             self._lock.release()
+
+
+class _CommandTurn:
+    __slots__ = ("arbiter",)
+
+    def __init__(self, arbiter: LineArbiter) -> None:
+        self.arbiter = arbiter
+
+    def try_take(self) -> bool:
+        return self.arbiter.try_command()
+
+    def give_back(self) -> None:
+        self.arbiter.end_command()

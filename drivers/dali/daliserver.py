@@ -2,8 +2,19 @@
 
 Request ``[2, 0, address byte, opcode byte]``; reply ``[2, status, value, 0]`` with status 0 = no
 answer, 1 = answer ``value``, 2 = a frame another master put on the bus (it can arrive between our
-request and our reply: note it and keep reading), 255 = framing error. The protocol has no
-send-twice flag: the frame is sent twice in a row, well inside the standard's 100 ms window.
+request and our reply: note it and keep reading), 255 = error.
+
+Status 255 is what daliserver sends when its interface could not complete the transaction: the
+frame did not go on the bus (no bus power, a short, a jammed interface), and, by python-dali's
+account, also when several gear answered at once and the backward frame came garbled. To a command
+it means the command was not delivered: an error, never a success. To a query it may be the
+collision that a yes/no query to a group expects, so a frame no gear answers is sent next: if that
+comes back 255 too, the bus is dead and the query fails with it; else the 255 was a garbled answer.
+
+The protocol has no send-twice flag, and a pair sent one reply after the other is as far apart as
+the gateway's round trip (154 ms over a 150 ms link, where IEC 62386-102 allows 100 ms): the two
+requests of a send-twice command are written together, so the gateway queues them and puts the
+second on the bus right after the first.
 """
 
 from __future__ import annotations
@@ -13,8 +24,10 @@ import contextlib
 import logging
 import struct
 
+from dali.gear import general
+
 from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected, try_acquire
-from drivers.dali.frames import FRAMING_ERROR, NO_REPLY, Reply, ReplyKind, Transaction
+from drivers.dali.frames import FRAMING_ERROR, NO_REPLY, Reply, ReplyKind, Transaction, tx
 from drivers.dali.transport import HeldLineTransport
 
 log = logging.getLogger(__name__)
@@ -26,13 +39,18 @@ STATUS_FOREIGN = 2
 STATUS_FRAMING_ERROR = 255
 MAX_FOREIGN_PER_REPLY = 32
 """Frames from other masters tolerated while waiting for one reply before calling it a fault."""
+PROBE = tx(general.DTR2(0))
+"""What is sent after a query answered 255, to tell a collision from a dead bus: no gear answers
+it, and DTR2 is a scratch register none of this driver's sequences uses."""
 
 
 def encode_request(transaction: Transaction) -> bytes:
+    """The request, twice over for a send-twice command (both written at once)."""
     frame = transaction.frame
     if len(frame) != 16:
         raise ValueError(f"daliserver v2 carries 16-bit frames only, not {len(frame)}-bit")
-    return bytes((VERSION, 0)) + bytes(frame.pack)
+    request = bytes((VERSION, 0)) + bytes(frame.pack)
+    return request * 2 if transaction.send_twice else request
 
 
 class _Line:
@@ -91,6 +109,11 @@ class DaliserverTransport(HeldLineTransport[bytes]):
     def abandon(self, line: int) -> None:
         _forget(self._lines[line])
 
+    def where(self, line: int, transaction: Transaction | None = None) -> str:
+        state = self._lines.get(line)
+        gateway = f" (daliserver {self.host}:{state.port})" if state is not None else ""
+        return f"line {line}{gateway}" + (f" {transaction}" if transaction is not None else "")
+
     def encode(self, line: int, transaction: Transaction) -> bytes:
         if line not in self._lines:
             raise RequestRejected(self.controller_id, f"no line {line} on this gateway")
@@ -113,7 +136,7 @@ class DaliserverTransport(HeldLineTransport[bytes]):
         state = self._lines[line]
         assert state.writer is not None
         state.writer.write(request)
-        self.frames_sent[line] += 1
+        self.frames_sent[line] += len(request) // 4
 
     async def _transact(self, number: int, transaction: Transaction, request: bytes, *, written: bool) -> Reply:
         line = self._lines[number]
@@ -123,8 +146,14 @@ class DaliserverTransport(HeldLineTransport[bytes]):
                     self.write(number, request)
                 reply = await self._reply(number, line)
                 if transaction.send_twice:
-                    self.write(number, request)
-                    reply = await self._reply(number, line)
+                    second = await self._reply(number, line)
+                    reply = FRAMING_ERROR if FRAMING_ERROR in (reply, second) else second
+                if reply is FRAMING_ERROR and not (transaction.expects_reply and await self._bus_answers(number, line)):
+                    raise ControllerUnreachable(
+                        self.controller_id,
+                        f"{self.where(number, transaction)}: the gateway could not put the frame on the bus "
+                        "(daliserver status 255): no bus power, a short on the line, or the interface is down",
+                    )
         except TimeoutError:
             await self._drop(line)
             raise ControllerTimeout(self.controller_id, f"{self.where(number, transaction)}: no reply") from None
@@ -138,6 +167,12 @@ class DaliserverTransport(HeldLineTransport[bytes]):
             _forget(line)  # its reply would be taken for the next transaction's
             raise
         return reply if transaction.expects_reply else NO_REPLY
+
+    async def _bus_answers(self, number: int, line: _Line) -> bool:
+        """After a query answered 255: does a frame no gear answers go through (a collision),
+        or is it refused too (a dead bus)?"""
+        self.write(number, encode_request(PROBE))
+        return await self._reply(number, line) is not FRAMING_ERROR
 
     async def _reply(self, number: int, line: _Line) -> Reply:
         """The gateway's reply to the frame just written, past other masters' frames."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from drivers.base import ControllerTimeout, Driver, DriverError, PreparedSend, settings_of
 from drivers.dali import frames
 from drivers.dali.arbiter import LineArbiter
-from drivers.dali.compile import LineKnowledge, LineOp, compile_line, learn
+from drivers.dali.compile import LineKnowledge, LineOp, compile_line
 from drivers.dali.daliserver import DaliserverTransport
 from drivers.dali.frames import Reply, ReplyKind, Transaction
 from drivers.dali.levels import LEVEL_TOLERANCE, MASK, arc_to_percent, mirek_to_kelvin
+from drivers.dali.lines import LineSender
 from drivers.dali.lunatone import LunatoneTransport
 from drivers.dali.model import DaliSettings, LineTopology, dali_settings, line_port, load_profiles, topology
 from drivers.dali.prepared import PreparedLines
@@ -42,8 +43,6 @@ def make_transport(controller: ControllerConfig) -> FrameTransport:
     return LunatoneTransport(controller.id, controller.timeout_s, url, [line.line for line in settings.lines])
 
 
-Send = Callable[[int, Transaction], Awaitable[Reply]]
-
 COMPILED_KEPT = 64
 """Compiled batches remembered (a show's cues, the day's scenes), each for the knowledge it was
 compiled with."""
@@ -62,6 +61,7 @@ class DaliDriver(Driver[DaliSettings]):
         self.transport = make_transport(controller)
         self.arbiters = {n: LineArbiter() for n in self.lines}
         self.knowledge = {n: LineKnowledge() for n in self.lines}
+        self.sender = LineSender(self.transport, self.arbiters, self.knowledge)
         self._line_of = {ch: n for n, topo in self.lines.items() for ch in topo.channels}
         self._sweeper: asyncio.Task[None] | None = None
         self._last_sweep: ControllerReading | None = None
@@ -130,7 +130,7 @@ class DaliDriver(Driver[DaliSettings]):
 
     async def apply(self, states: Mapping[ChannelId, ChannelState]) -> ApplyResult:
         plans, refused = self._compile(states)
-        return self._result(plans, refused, await self._run_lines(plans, self._run_line))
+        return await self.sender.apply(plans, refused)
 
     def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
         """Compiled, and each line's first frame encoded, for ``fire`` to write. None without a
@@ -138,7 +138,7 @@ class DaliDriver(Driver[DaliSettings]):
         transport = self.transport
         if not isinstance(transport, HeldLineTransport) or not transport.is_open():
             return None
-        versions = self._versions()
+        versions = self.sender.versions()
         plans, refused = self._compile(states)
         if not plans:
             return None
@@ -146,69 +146,7 @@ class DaliDriver(Driver[DaliSettings]):
             firsts = {n: transport.encode(n, ops[0].transactions[0]) for n, ops in plans.items()}
         except DriverError:
             return None  # apply raises it
-        return PreparedLines(self, transport, versions, plans, refused, firsts)
-
-    def _versions(self) -> tuple[int, ...]:
-        return tuple(know.version for know in self.knowledge.values())
-
-    def _result(
-        self, plans: Mapping[int, list[LineOp]], refused: Mapping[ChannelId, str], results: list[int | BaseException]
-    ) -> ApplyResult:
-        """The batch's result from its lines': all failed raises, some failed rejects their channels."""
-        rejected = dict(refused)
-        failures = [(n, r) for n, r in zip(plans, results, strict=True) if isinstance(r, BaseException)]
-        sent = sum(r for r in results if isinstance(r, int))
-        for _, result in failures:
-            if not isinstance(result, DriverError):
-                raise result
-        if failures and len(failures) == len(plans):
-            raise failures[0][1]
-        for number, error in failures:
-            for channel_id in {ch for op in plans[number] for ch in op.channels}:
-                rejected[channel_id] = f"line {number}: {error.__class__.__name__}: {getattr(error, 'detail', error)}"
-        return ApplyResult(sent, rejected)
-
-    async def _run_lines(
-        self, plans: Mapping[int, list[LineOp]], run: Callable[[int, list[LineOp]], Awaitable[int]]
-    ) -> list[int | BaseException]:
-        """Every line at once with ``run``: the first by this task itself, the others in their own
-        tasks (a show's beat writes every line's first frame at ``fire``, before any of this).
-        Per line: the frames sent, or the error."""
-        if not plans:
-            return []
-        (first, first_ops), *rest = plans.items()
-        others = [asyncio.ensure_future(run(n, ops)) for n, ops in rest]
-        try:
-            try:
-                sent: int | BaseException = await run(first, first_ops)
-            except DriverError as exc:
-                sent = exc
-            return [sent, *await asyncio.gather(*others, return_exceptions=True)]
-        except BaseException:
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
-            raise
-
-    async def _run_line(self, number: int, ops: list[LineOp]) -> int:
-        async with self.arbiters[number].command():
-            return await self._send_ops(number, ops, self.transport.send)
-
-    async def _send_ops(self, number: int, ops: list[LineOp], send: Send) -> int:
-        """Send a line's ops with its command turn held; returns the frames put on the bus (the
-        sweep's are not counted). What the gear hold is learned per op, and forgotten on failure."""
-        know = self.knowledge[number]
-        sent = 0
-        try:
-            for op in ops:
-                for transaction in op.transactions:
-                    await send(number, transaction)
-                    sent += 2 if transaction.send_twice else 1
-                learn(op, know)
-        except BaseException:
-            know.forget()
-            raise
-        return sent
+        return PreparedLines(self.sender, transport, versions, plans, refused, firsts)
 
     async def transact(self, line: int, transaction: Transaction) -> Reply:
         """One transaction with command priority (commissioning tools use this)."""

@@ -25,12 +25,14 @@ from typing import Any
 import aiohttp
 
 from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected, try_acquire
+from drivers.dali.aiohttp_internals import send_now, why_not
 from drivers.dali.frames import FRAMING_ERROR, NO_REPLY, Reply, ReplyKind, Transaction
 from drivers.dali.transport import HeldLineTransport
 
 log = logging.getLogger(__name__)
 
 RESULT_SENT = 0
+RESULT_NO_BUS_POWER = 1
 RESULT_NAMES = {
     1: "no bus voltage",
     2: "gateway busy initialising",
@@ -170,33 +172,28 @@ class LunatoneTransport(HeldLineTransport[str]):
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    def where(self, line: int, transaction: Transaction | None = None) -> str:
+        return f"line {line} ({self.url})" + (f" {transaction}" if transaction is not None else "")
+
     def encode(self, line: int, transaction: Transaction) -> str:
         if line not in self._locks:
             raise RequestRejected(self.controller_id, f"no line {line} configured on this gateway")
         return encode_request(line, transaction)
 
     def try_hold(self, line: int) -> bool:
+        """Also False where the frame could not be written without awaiting (drivers/dali/aiohttp_internals.py)."""
         ws = self._ws
-        # compressed frames may wait for a lock before they are written: write() needs them not
-        return self.is_open() and ws is not None and ws.compress == 0 and try_acquire(self._locks[line])
+        return self.is_open() and ws is not None and why_not(ws) is None and try_acquire(self._locks[line])
 
     def write(self, line: int, request: str) -> None:
-        """aiohttp sends only by awaiting: its send coroutine is stepped once here, which writes an
-        uncompressed frame to the socket before it first awaits anything. What may be left is the
-        wait for a full socket buffer to drain, which is dropped: the gateway's events pace the line."""
         ws = self._ws
         assert ws is not None
         self._unsent.pop(line, None)  # what an earlier, abandoned write left
         self._flush(line)
-        sending = ws.send_str(request)
         try:
-            sending.send(None)
-        except StopIteration:
-            return
+            send_now(ws, request)
         except (aiohttp.ClientError, ConnectionError) as exc:
             self._unsent[line] = str(exc) or exc.__class__.__name__
-            return
-        sending.close()
 
     def _line_lock(self, line: int) -> asyncio.Lock:
         return self._locks[line]
@@ -265,6 +262,10 @@ class LunatoneTransport(HeldLineTransport[str]):
 
     def _refused(self, line: int, transaction: Transaction, result: int) -> None:
         reason = RESULT_NAMES.get(result, f"result {result}")
+        if result == RESULT_NO_BUS_POWER:
+            raise ControllerUnreachable(
+                self.controller_id, f"{self.where(line, transaction)}: the gateway could not put the frame on the bus: {reason}"
+            )
         if result in (61, 62, 63):
             raise ProtocolFault(self.controller_id, f"{self.where(line, transaction)}: {reason}")
         raise RequestRejected(self.controller_id, f"{self.where(line, transaction)}: gateway refused: {reason}")

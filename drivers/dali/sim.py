@@ -6,9 +6,16 @@ Lines are independent, so 100 gateways x 2 lines run in parallel in one process:
 sleep, and gear are evaluated lazily (see sim_gear).
 
 Faults: ``offline`` (sessions refused and dropped), ``slow`` (value = extra seconds per frame),
-``error`` (the gateway reports a bus error; daliserver, which has no such status, drops the session),
-``lamp_failure`` / ``gear_failure`` / ``gear_missing`` (value = fraction of a channel's gear, all if
-unset), ``foreign_frame`` (value = how many frames another master slips in before our next replies).
+``error`` (the gateway cannot put frames on the bus: no bus power, a short; daliserver answers every
+request with status 255, the WebSocket gateway with result 1, "no bus voltage"), ``latency`` (value
+= the round trip between client and gateway in seconds, 0.15 if unset: requests reach the gateway
+half of it after they were sent, replies the client half of it after they left; what the gateway
+queued goes on the bus back to back, as a real gateway's queue does), ``lamp_failure`` /
+``gear_failure`` / ``gear_missing`` (value = fraction of a channel's gear, all if unset),
+``foreign_frame`` (value = how many frames another master slips in before our next replies).
+
+The gear keep IEC 62386-102's 100 ms window for send-twice commands (sim_gear.py), measured on the
+bus: a pair sent one reply after the other over a gateway with a long round trip is ignored.
 """
 
 from __future__ import annotations
@@ -40,7 +47,10 @@ QUERY_S = 0.047
 """Forward frame, the gear's answer delay, an 8-bit backward frame and settling."""
 FOREIGN_FRAME = 0xFE
 """The byte daliserver reports for a frame from another master (its low byte)."""
-FAULT_KINDS = frozenset({"offline", "slow", "error", "lamp_failure", "gear_failure", "gear_missing", "foreign_frame"})
+FAULT_KINDS = frozenset(
+    {"offline", "slow", "error", "latency", "lamp_failure", "gear_failure", "gear_missing", "foreign_frame"}
+)
+DEFAULT_LATENCY_S = 0.15
 GEAR_FAULTS = {"lamp_failure": "lamp_failure", "gear_failure": "gear_failure", "gear_missing": "missing"}
 
 
@@ -93,10 +103,21 @@ class SimGateway:
             delay = (slow.value or 0.0) if slow else 0.0
             if self.timing:
                 delay += self._duration(frame, reply) + foreign * FRAME_24_S
+            self._free_at[line] = now + delay  # the bus's own time: a queued frame follows at once
             if delay > 0:
                 await asyncio.sleep(delay)
-            self._free_at[line] = time.monotonic()
         return reply, foreign
+
+    @property
+    def bus_down(self) -> bool:
+        return "error" in self.faults
+
+    def one_way_s(self) -> float:
+        """Half the round trip between a client and this gateway (the ``latency`` fault)."""
+        latency = self.faults.get("latency")
+        if latency is None:
+            return 0.0
+        return (DEFAULT_LATENCY_S if latency.value is None else latency.value) / 2
 
     @staticmethod
     def _duration(frame: ForwardFrame, reply: Reply) -> float:
@@ -200,34 +221,67 @@ class DaliserverEndpoint:
         self._writers.clear()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Requests are read as they come and stamped with their arrival at the gateway; the
+        gateway works through them in order, each frame on the bus at its arrival or when the
+        line frees, whichever is later (two requests written together go out back to back)."""
         self._writers.add(writer)
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
+        arrivals: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
+        receiving = asyncio.create_task(self._receive(reader, arrivals))
+        self._handlers.add(receiving)
+        loop = asyncio.get_running_loop()
         try:
             while "offline" not in self.gateway.faults:
-                request = await reader.readexactly(4)
-                arrived = time.monotonic()
-                if request[0] != 2 or request[1] != 0 or "error" in self.gateway.faults:
+                item = await arrivals.get()
+                if item is None:
                     break
+                request, arrived = item
+                if request[0] != 2 or request[1] != 0:
+                    break
+                if (early := arrived - time.monotonic()) > 0:
+                    await asyncio.sleep(early)
                 await turns().wait()
-                reply, foreign = await self.gateway.transact(self.line, ForwardFrame(16, request[2:4]), arrived)
-                out = bytes((2, STATUS_FOREIGN, FOREIGN_FRAME, 0)) * foreign
-                if reply.kind is ReplyKind.VALUE:
-                    out += bytes((2, STATUS_ANSWER, reply.value or 0, 0))
-                elif reply.kind is ReplyKind.FRAMING_ERROR:
-                    out += bytes((2, STATUS_FRAMING_ERROR, 0, 0))
+                out = await self._answer(request, arrived)
+                if (one_way := self.gateway.one_way_s()) > 0:
+                    loop.call_later(one_way, _write_unless_closed, writer, out)
                 else:
-                    out += bytes((2, STATUS_NO_ANSWER, 0, 0))
-                writer.write(out)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+                    writer.write(out)
+                    await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client went, or the gateway stops (asyncio's stream server logs a cancelled handler)
         finally:
+            receiving.cancel()
+            self._handlers.discard(receiving)
             self._writers.discard(writer)
             if task is not None:
                 self._handlers.discard(task)
             writer.close()
+
+    async def _receive(self, reader: asyncio.StreamReader, arrivals: asyncio.Queue[tuple[bytes, float] | None]) -> None:
+        try:
+            while True:
+                request = await reader.readexactly(4)
+                arrivals.put_nowait((request, time.monotonic() + self.gateway.one_way_s()))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            arrivals.put_nowait(None)
+
+    async def _answer(self, request: bytes, arrived: float) -> bytes:
+        if self.gateway.bus_down:
+            return bytes((2, STATUS_FRAMING_ERROR, 0, 0))  # daliserver's only error status
+        reply, foreign = await self.gateway.transact(self.line, ForwardFrame(16, request[2:4]), arrived)
+        out = bytes((2, STATUS_FOREIGN, FOREIGN_FRAME, 0)) * foreign
+        if reply.kind is ReplyKind.VALUE:
+            return out + bytes((2, STATUS_ANSWER, reply.value or 0, 0))
+        if reply.kind is ReplyKind.FRAMING_ERROR:  # several gear answered: daliserver reports 255 too
+            return out + bytes((2, STATUS_FRAMING_ERROR, 0, 0))
+        return out + bytes((2, STATUS_NO_ANSWER, 0, 0))
+
+
+def _write_unless_closed(writer: asyncio.StreamWriter, data: bytes) -> None:
+    if not writer.is_closing():
+        writer.write(data)
 
 
 # --------------------------------------------------------------------------- WebSocket endpoint
@@ -239,6 +293,8 @@ class LunatoneEndpoint:
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last_event: dict[web.WebSocketResponse, asyncio.Task[None]] = {}
+        """Per socket, the last event sent late (``latency``): the next one waits for it."""
 
     async def start(self) -> None:
         app = web.Application()
@@ -247,10 +303,9 @@ class LunatoneEndpoint:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server  # asyncio's or uvloop's Server: both have the bound sockets
-        sockets = getattr(server, "sockets", None)
-        assert sockets, "the gateway's WebSocket site is not listening"
-        self.port = sockets[0].getsockname()[1]
+        addresses = self._runner.addresses
+        assert addresses, "the gateway's WebSocket site is not listening"
+        self.port = addresses[0][1]
 
     async def stop(self) -> None:
         await self.drop_sessions()
@@ -266,6 +321,11 @@ class LunatoneEndpoint:
         for ws in list(self._sockets):
             with contextlib.suppress(Exception):
                 await ws.close()
+
+    def drop_sessions_soon(self) -> None:
+        task = asyncio.ensure_future(self.drop_sessions())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         if "offline" in self.gateway.faults:
@@ -286,7 +346,7 @@ class LunatoneEndpoint:
                 }
             )
             async for message in ws:
-                arrived = time.monotonic()
+                arrived = time.monotonic() + self.gateway.one_way_s()
                 if message.type != WSMsgType.TEXT or "offline" in self.gateway.faults:
                     break
                 try:
@@ -299,9 +359,12 @@ class LunatoneEndpoint:
                     task.add_done_callback(self._tasks.discard)
         finally:
             self._sockets.discard(ws)
+            self._last_event.pop(ws, None)
         return ws
 
     async def _frame(self, ws: web.WebSocketResponse, data: Mapping[str, Any], arrived: float) -> None:
+        if (early := arrived - time.monotonic()) > 0:
+            await asyncio.sleep(early)
         await turns().wait()
         wire_line = int(data.get("line", -1))
         line = wire_line + 1
@@ -310,21 +373,21 @@ class LunatoneEndpoint:
             bits = int(data["numberOfBits"])
             frame = ForwardFrame(bits, bytes(data["daliData"]))
         except (KeyError, TypeError, ValueError):
-            await _send(ws, {"type": "daliFrame", "data": {"line": wire_line, "result": 6}})
+            await self._event(ws, {"type": "daliFrame", "data": {"line": wire_line, "result": 6}})
             return
         if line not in self.gateway.lines:
-            await _send(ws, {"type": "daliFrame", "data": {"line": wire_line, "result": 5}})
+            await self._event(ws, {"type": "daliFrame", "data": {"line": wire_line, "result": 5}})
             return
-        if "error" in self.gateway.faults:
-            await _send(ws, {"type": "daliFrame", "data": {"line": wire_line, "result": 62}})
+        if self.gateway.bus_down:
+            await self._event(ws, {"type": "daliFrame", "data": {"line": wire_line, "result": lunatone.RESULT_NO_BUS_POWER}})
             return
         reply = Reply(ReplyKind.NONE)
         for _ in range(2 if mode.get("sendTwice") else 1):
             reply, foreign = await self.gateway.transact(line, frame, arrived)
             for _ in range(foreign):
-                await _send(ws, {"type": "daliMonitor", "data": {"line": wire_line, "bits": 24,
+                await self._event(ws, {"type": "daliMonitor", "data": {"line": wire_line, "bits": 24,
                                                                  "data": [0xFE, 0xFE, FOREIGN_FRAME], "framingError": False}})
-            await _send(ws, {"type": "daliFrame", "data": {"line": wire_line, "result": lunatone.RESULT_SENT}})
+            await self._event(ws, {"type": "daliFrame", "data": {"line": wire_line, "result": lunatone.RESULT_SENT}})
         if mode.get("waitForAnswer"):
             if reply.kind is ReplyKind.VALUE:
                 answer = {"result": lunatone.ANSWER_8BIT, "daliData": reply.value}
@@ -332,7 +395,32 @@ class LunatoneEndpoint:
                 answer = {"result": lunatone.ANSWER_FRAMING_ERROR, "daliData": None}
             else:
                 answer = {"result": lunatone.ANSWER_NONE, "daliData": None}
-            await _send(ws, {"type": "daliAnswer", "data": {"line": wire_line, **answer}})
+            await self._event(ws, {"type": "daliAnswer", "data": {"line": wire_line, **answer}})
+
+
+    async def _event(self, ws: web.WebSocketResponse, event: Mapping[str, Any]) -> None:
+        """Send an event now, or (``latency``) half a round trip from now, without holding up the
+        gateway's next frame."""
+        one_way = self.gateway.one_way_s()
+        if one_way <= 0:
+            await _send(ws, event)
+            return
+        before = self._last_event.get(ws)
+        task = asyncio.ensure_future(_send_later(ws, event, time.monotonic() + one_way, before))
+        self._last_event[ws] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _send_later(
+    ws: web.WebSocketResponse, event: Mapping[str, Any], due: float, before: asyncio.Task[None] | None
+) -> None:
+    """Send ``event`` at ``due``, after the event sent before it on this socket."""
+    if before is not None and not before.done():
+        await asyncio.wait([before])
+    if (wait := due - time.monotonic()) > 0:
+        await asyncio.sleep(wait)
+    await _send(ws, event)
 
 
 async def _send(ws: web.WebSocketResponse, event: Mapping[str, Any]) -> None:
@@ -406,13 +494,11 @@ class DaliSimulatorHost:
     def inject(self, controller_id: str, fault: Fault) -> None:
         gateway = self.gateways[controller_id]
         gateway.inject(fault)
-        if fault.kind in ("offline", "error"):
+        if fault.kind == "offline":
             for endpoint in self._daliserver.get(controller_id, []):
                 endpoint.drop_sessions()
-            if controller_id in self._lunatone and fault.kind == "offline":
-                task = asyncio.ensure_future(self._lunatone[controller_id].drop_sessions())
-                self._lunatone[controller_id]._tasks.add(task)
-                task.add_done_callback(self._lunatone[controller_id]._tasks.discard)
+            if controller_id in self._lunatone:
+                self._lunatone[controller_id].drop_sessions_soon()
 
     def clear(self, controller_id: str, kind: str | None = None) -> None:
         self.gateways[controller_id].clear(kind)

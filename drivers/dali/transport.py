@@ -11,8 +11,9 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections import Counter
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from drivers.base import Turn
 from drivers.dali.frames import Reply, Transaction
 
 
@@ -57,6 +58,10 @@ class HeldLineTransport(FrameTransport, Generic[RequestT]):
     a holder that gives up with a frame still unanswered calls ``abandon`` first, so that a late
     reply is never taken for the next transaction's."""
 
+    def __init__(self, controller_id: str, timeout_s: float) -> None:
+        super().__init__(controller_id, timeout_s)
+        self._line_turns: dict[int, Turn] = {}
+
     @abc.abstractmethod
     def encode(self, line: int, transaction: Transaction) -> RequestT:
         """The transaction's frame as ``write`` sends it; RequestRejected if it cannot go."""
@@ -92,6 +97,13 @@ class HeldLineTransport(FrameTransport, Generic[RequestT]):
         """Give the line's turn back."""
         self._line_lock(line).release()
 
+    def line_turn(self, line: int) -> Turn:
+        """``try_hold``/``end_turn`` of one line as a :class:`drivers.base.Turn` (a show's beat)."""
+        turn = self._line_turns.get(line)
+        if turn is None:
+            turn = self._line_turns[line] = _LineTurn(self, line)
+        return turn
+
     @abc.abstractmethod
     def _line_lock(self, line: int) -> asyncio.Lock:
         """The lock that serialises the line's transactions (its turn)."""
@@ -109,3 +121,16 @@ class HeldLineTransport(FrameTransport, Generic[RequestT]):
     @abc.abstractmethod
     def abandon(self, line: int) -> None:
         """Drop the line's session now (a frame is unanswered): the next send reconnects."""
+
+
+class _LineTurn:
+    __slots__ = ("line", "transport")
+
+    def __init__(self, transport: HeldLineTransport[Any], line: int) -> None:
+        self.transport, self.line = transport, line
+
+    def try_take(self) -> bool:
+        return self.transport.try_hold(self.line)
+
+    def give_back(self) -> None:
+        self.transport.end_turn(self.line)

@@ -20,6 +20,9 @@ LOAD_DROP_V = 5.0
 POWER_FACTOR = 0.95
 OVER_VOLTAGE_V = 265.0
 UNDER_VOLTAGE_V = 180.0
+OVER_CURRENT_A = 100.0
+NO_SUPPLY_V = 50.0
+"""Below this supply the lamps go dark and draw nothing (a lost supply, not a low one)."""
 LOAD_REFERENCE_W = 60_000.0
 
 
@@ -68,6 +71,10 @@ class Cabinet:
     door_open: bool = False
     phase_lost: int = 0
     supply_v: float = NOMINAL_V
+    cable_theft: bool = False
+    leakage: bool = False
+    fault_current_a: float = 0.0
+    """Current drawn on phase A beyond the lamps' (a short, an overload): over-current."""
     _t: float = field(default=0.0)
 
     def __post_init__(self) -> None:
@@ -96,8 +103,10 @@ class Cabinet:
         a = self._t
         if now > a:
             joules = 0.0
-            dead = self.phase_lost - 1
+            dead = self.phase_lost - 1 if self.supply_v >= NO_SUPPLY_V else -2
             for i, c in enumerate(self.circuits):
+                if dead == -2:
+                    break
                 if c.contactor and not c.tripped and i % 3 != dead and c.rated_w:
                     joules += c.load_w() * c.level_integral(a, now)
             self.energy_kwh += joules / 3.6e6
@@ -105,7 +114,7 @@ class Cabinet:
         return now
 
     def _phase_dead(self, circuit: int) -> bool:
-        return self.phase_lost == (circuit - 1) % 3 + 1
+        return self.supply_v < NO_SUPPLY_V or self.phase_lost == (circuit - 1) % 3 + 1
 
     # ------------------------------------------------------------------ commands
 
@@ -161,7 +170,16 @@ class Cabinet:
         self.advance()
         self.circuits[circuit - 1].failed = max(0.0, min(1.0, fraction))
 
-    def set_supply(self, *, volts: float | None = None, phase_lost: int | None = None, door_open: bool | None = None) -> None:
+    def set_supply(
+        self,
+        *,
+        volts: float | None = None,
+        phase_lost: int | None = None,
+        door_open: bool | None = None,
+        cable_theft: bool | None = None,
+        leakage: bool | None = None,
+        fault_current_a: float | None = None,
+    ) -> None:
         self.advance()
         if volts is not None:
             self.supply_v = volts
@@ -169,6 +187,12 @@ class Cabinet:
             self.phase_lost = phase_lost
         if door_open is not None:
             self.door_open = door_open
+        if cable_theft is not None:
+            self.cable_theft = cable_theft
+        if leakage is not None:
+            self.leakage = leakage
+        if fault_current_a is not None:
+            self.fault_current_a = max(0.0, fault_current_a)
 
     # ------------------------------------------------------------------ measurements
 
@@ -185,11 +209,12 @@ class Cabinet:
     def snapshot(self, t: float) -> tuple[list[float], list[float]]:
         """(actual output 0..1, active power in W) of every circuit at time t, in circuit order."""
         dead = self.phase_lost - 1
+        supplied = self.supply_v >= NO_SUPPLY_V
         levels, powers = [], []
         for i, c in enumerate(self.circuits):
             level = c.level(t)
             levels.append(level)
-            powers.append(c.load_w() * level if c.contactor and not c.tripped and i % 3 != dead else 0.0)
+            powers.append(c.load_w() * level if supplied and c.contactor and not c.tripped and i % 3 != dead else 0.0)
         return levels, powers
 
     def phases(self, t: float, powers: list[float] | None = None) -> tuple[list[float], list[float], list[float]]:
@@ -203,21 +228,30 @@ class Cabinet:
                 volts.append(0.0)
                 amps.append(0.0)
                 continue
+            if self.supply_v < NO_SUPPLY_V:
+                volts.append(max(0.0, self.supply_v))
+                amps.append(0.0)
+                continue
             v = self.supply_v + PHASE_OFFSET_V[p] - LOAD_DROP_V * min(1.0, watts[p] / LOAD_REFERENCE_W)
             v += 0.3 * math.sin(t / 23.0 + p * 2.1)
             volts.append(v)
             amps.append(watts[p] / (v * POWER_FACTOR) if v > 1 else 0.0)
+        if self.fault_current_a and volts[0] > 1:
+            amps[0] += self.fault_current_a
         return volts, amps, watts
 
-    def alarm_word(self, volts: list[float], bits: Mapping[str, int]) -> int:
+    def alarm_word(self, volts: list[float], bits: Mapping[str, int], amps: list[float] | None = None) -> int:
         """The alarms as a bit field, ``bits`` giving each alarm's mask."""
-        return sum(bits[name] for name, on in self.alarms(volts).items() if on and name in bits)
+        return sum(bits[name] for name, on in self.alarms(volts, amps).items() if on and name in bits)
 
-    def alarms(self, volts: list[float]) -> dict[str, bool]:
+    def alarms(self, volts: list[float], amps: list[float] | None = None) -> dict[str, bool]:
         live = [v for p, v in enumerate(volts) if self.phase_lost != p + 1]
         return {
             "door": self.door_open,
             "phase_loss": self.phase_lost != 0,
             "over_voltage": any(v > OVER_VOLTAGE_V for v in live),
             "under_voltage": any(v < UNDER_VOLTAGE_V for v in live),
+            "cable_theft": self.cable_theft,
+            "leakage": self.leakage,
+            "over_current": any(a > OVER_CURRENT_A for a in amps or ()),
         }

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
-from drivers.base import Driver, PreparedSend, settings_of
+from drivers.base import Driver, HeldTurns, PreparedSend, fire_with_turns, settings_of
 from drivers.modbus.profile import Profile, profiles
 from drivers.modbus.protocol import ChannelMap, Request, StatusDecoder, compile_batch, status_request
 from drivers.modbus.settings import ModbusSettings
@@ -85,35 +85,25 @@ class ModbusDriver(Driver[ModbusSettings]):
 
     def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
         requests = self.requests(states)
-        return _Prepared(self.link, requests, self._unknown(states)) if requests else None
+        return PreparedRequests(self.link, requests, self._unknown(states)) if requests else None
 
     async def read(self, channels: Collection[ChannelId] | None = None) -> ControllerReading:
         reply = await self.link.execute(self._status)
         return self._decoder.decode(list(reply.registers), channels)
 
 
-class _Prepared:
+class PreparedRequests:
     """A batch's requests, compiled: the first goes on the wire at ``fire``, the rest in turn
-    while the link's turn is held."""
+    while the link's turn is held (``drivers.base.fire_with_turns``)."""
 
     def __init__(self, link: ModbusTcpLink, requests: list[Request], unknown: dict[ChannelId, str]) -> None:
         self.link, self.requests, self.unknown = link, requests, unknown
 
     def fire(self) -> asyncio.Future[ApplyResult] | None:
-        sending = self.link.begin(self.requests[0])
-        if sending is None:
-            return None
-        task = asyncio.ensure_future(self._complete(sending))
-        task.add_done_callback(partial(self._done, sending))
-        return task
+        link = self.link
+        return fire_with_turns([link.turn], partial(link.send_first, self.requests[0]), self._complete, link.abandon)
 
-    def _done(self, sending: Sending, _: object) -> None:
-        """Whatever the outcome (a task cancelled before it ran included), the link is free
-        again, and clean: a reply still due is abandoned with its connection."""
-        self.link.abandon(sending)
-        self.link.end_turn()
-
-    async def _complete(self, sending: Sending) -> ApplyResult:
+    async def _complete(self, sending: Sending, _held: HeldTurns) -> ApplyResult:
         first, *rest = self.requests
         await self.link.complete(first, sending)
         for request in rest:

@@ -76,7 +76,7 @@ class InputRegisters(_Frozen):
     circuit_power: Scaled
 
 
-AlarmName = Literal["door", "phase_loss", "over_voltage", "under_voltage"]
+AlarmName = Literal["door", "phase_loss", "over_voltage", "under_voltage", "cable_theft", "leakage", "over_current"]
 
 
 class Profile(_Frozen):

@@ -46,6 +46,9 @@ ALARM_FAULTS: dict[str, FaultKind] = {
     "phase_loss": FaultKind.PHASE_LOSS,
     "over_voltage": FaultKind.OVER_VOLTAGE,
     "under_voltage": FaultKind.UNDER_VOLTAGE,
+    "cable_theft": FaultKind.CABLE_THEFT,
+    "leakage": FaultKind.LEAKAGE,
+    "over_current": FaultKind.OVER_CURRENT,
 }
 
 

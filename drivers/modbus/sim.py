@@ -17,26 +17,21 @@ import logging
 import random
 import resource
 import socket
-import struct
-import time
 from collections.abc import Mapping, Sequence
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
-from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
-from pymodbus.pdu.register_message import ReadInputRegistersRequest, ReadInputRegistersResponse
-from pymodbus.server import ModbusTcpServer
-from pymodbus.server.requesthandler import ServerRequestHandler
+from pymodbus.pdu import ModbusPDU
 
 from drivers.base import Fault
 from drivers.modbus.device import NOMINAL_V
 from drivers.modbus.driver import modbus_settings
 from drivers.modbus.profile import profiles
+from drivers.modbus.pymodbus_internals import CabinetServer, OnBytes
 from drivers.modbus.sim_cabinet import SimulatedCabinet
-from drivers.simturns import turns
 
 if TYPE_CHECKING:
     from lightctl.model.installation import ControllerConfig
@@ -44,10 +39,12 @@ if TYPE_CHECKING:
 FAULT_KINDS = frozenset(
     {
         "offline", "slow", "error", "breaker_trip", "lamp_failure", "stuck_contactor",
-        "door_open", "phase_loss", "supply_voltage",
+        "door_open", "phase_loss", "supply_voltage", "cable_theft", "leakage", "over_current",
     }
 )
 CHANNEL_FAULTS = frozenset({"breaker_trip", "lamp_failure", "stuck_contactor"})
+OVER_CURRENT_DEFAULT_A = 150.0
+"""Amps an ``over_current`` fault adds to phase A unless its value says otherwise."""
 LISTEN_BACKLOG = 128
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
@@ -61,39 +58,7 @@ def raise_file_limit() -> int:
     return hard
 
 
-@cache
-def _reply_struct(count: int) -> struct.Struct:
-    return struct.Struct(f">B{count}H")
-
-
-class _InputRegistersReply(ReadInputRegistersResponse):
-    def encode(self) -> bytes:
-        registers = self.registers
-        return _reply_struct(len(registers)).pack(2 * len(registers), *registers)
-
-
-class _ReadInputRegisters(ReadInputRegistersRequest):
-    """FC04 whose reply packs its registers with one struct call: pymodbus packs and concatenates
-    them one by one, about 6 % of the simulator's CPU under the one-switch benchmark. Registered
-    through the server's ``custom_pdu`` hook; everything else is pymodbus's own."""
-
-    async def datastore_update(self, context: Any, device_id: int) -> ModbusPDU:
-        values = await context.async_getValues(device_id, self.function_code, self.address, self.count)
-        if isinstance(values, ExcCodes):
-            return ExceptionResponse(self.function_code, values)
-        return _InputRegistersReply(registers=values, dev_id=device_id, transaction_id=self.transaction_id)
-
-
-@cache
-def _decoder() -> DecodePDU:
-    """One request decoder with our FC04 for every server: ``custom_pdu=`` would deep-copy
-    pymodbus's PDU table into each server (half a millisecond each at start-up)."""
-    decoder = DecodePDU(True)
-    decoder.register(_ReadInputRegisters)
-    return decoder
-
-
-class _WriteArrivals:
+class WriteArrivals:
     """Finds where each request begins in one connection's byte stream (MBAP's length field says
     where the next one starts) and notes the arrival of the writes on their cabinets."""
 
@@ -105,7 +70,7 @@ class _WriteArrivals:
         self.skip = 0
         """Bytes of a request begun in an earlier chunk."""
 
-    def feed(self, data: bytes, cabinets: Mapping[int, SimulatedCabinet], now: float) -> None:
+    def feed(self, data: bytes, now: float, cabinets: Mapping[int, SimulatedCabinet]) -> None:
         view = self.head + data if self.head else data
         at = self.skip
         while len(view) - at >= 8:
@@ -115,37 +80,6 @@ class _WriteArrivals:
                 cabinet.write_times.append(now)
             at += 6 + max(length, 2)
         self.skip, self.head = (at - len(view), b"") if at >= len(view) else (0, view[at:])
-
-
-class _RequestHandler(ServerRequestHandler):
-    """pymodbus's handler, but each request runs as a plain task of the loop it already is on:
-    its ``run_coroutine_threadsafe`` wakes the selector through the self-pipe on every request,
-    about a third of the simulator's system calls under load. Bytes are taken in their turn among
-    the process's simulated devices (drivers/simturns.py), a write's arrival noted as they are read."""
-
-    server: _CabinetServer
-
-    def __init__(self, owner: _CabinetServer, *traces: Any) -> None:
-        super().__init__(owner, *traces)  # type: ignore[no-untyped-call]
-        self.arrivals = _WriteArrivals()
-
-    def data_received(self, data: bytes) -> None:
-        self.arrivals.feed(data, self.server.endpoint.cabinets, time.monotonic())
-        turns().call(partial(ServerRequestHandler.data_received, self, data))
-
-    def handle_later(self) -> None:
-        task = self.loop.create_task(self.handle_request())  # type: ignore[no-untyped-call]
-        tasks = self.server.request_tasks
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-
-class _CabinetServer(ModbusTcpServer):
-    request_tasks: set[asyncio.Task[Any]]
-    endpoint: _Endpoint
-
-    def callback_new_connection(self) -> _RequestHandler:
-        return _RequestHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)  # type: ignore[no-untyped-call]
 
 
 WRITE_FUNCTION_CODES = frozenset({5, 6, 15, 16, 23})
@@ -184,7 +118,7 @@ class _Endpoint:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.cabinets: dict[int, SimulatedCabinet] = {}
-        self.server: _CabinetServer | None = None
+        self.server: CabinetServer | None = None
         self.restarting = False
         self.pending: set[asyncio.Task[Any]] = set()
 
@@ -198,6 +132,10 @@ class _Endpoint:
         if not sending and (cabinet := self.cabinets.get(pdu.dev_id)) is not None:
             cabinet.requests += 1
         return pdu
+
+    def _arrivals(self) -> OnBytes:
+        """A new connection's reader of write arrivals (each connection has its own stream)."""
+        return partial(WriteArrivals().feed, cabinets=self.cabinets)
 
     def bind(self) -> socket.socket:
         """A listening socket, bound now: clients queue in its backlog until the server serves."""
@@ -234,16 +172,12 @@ class _Endpoint:
         """Serve on (host, port); port 0 picks a free one, kept for later restarts."""
         sock = sock or self.bind()
         devices = [cabinet.device() for cabinet in self.cabinets.values()]
-        server = _CabinetServer(devices, address=(self.host, self.port), trace_pdu=self._trace)
-        server.decoder = _decoder()
-        server.request_tasks = self.pending
-        server.endpoint = self
-        server.ignore_missing_devices = True  # silence for an offline unit behind a live gateway
-        server.context = _KnownUnits(server.context, self)  # type: ignore[assignment]
-        loop = asyncio.get_running_loop()
-        server.call_create = partial(loop.create_server, server.handle_new_connection, sock=sock, start_serving=True)
+        server = CabinetServer(
+            devices, sock, reader=self._arrivals, wrap_context=partial(_KnownUnits, endpoint=self),
+            trace_pdu=self._trace, request_tasks=self.pending,
+        )
         try:
-            await server.serve_forever(background=True)
+            await server.serve()
         except BaseException:
             sock.close()
             raise
@@ -404,6 +338,12 @@ class ModbusSimulator:
             model.set_supply(phase_lost=1 if fault.value is None else int(fault.value))
         elif kind == "supply_voltage":
             model.set_supply(volts=NOMINAL_V if fault.value is None else float(fault.value))
+        elif kind == "cable_theft":
+            model.set_supply(cable_theft=True)
+        elif kind == "leakage":
+            model.set_supply(leakage=True)
+        elif kind == "over_current":
+            model.set_supply(fault_current_a=OVER_CURRENT_DEFAULT_A if fault.value is None else float(fault.value))
 
     def clear(self, controller_id: str, kind: str | None = None) -> None:
         cabinet = self.cabinet(controller_id)
@@ -435,6 +375,12 @@ class ModbusSimulator:
             model.set_supply(phase_lost=0)
         if "supply_voltage" in kinds:
             model.set_supply(volts=NOMINAL_V)
+        if "cable_theft" in kinds:
+            model.set_supply(cable_theft=False)
+        if "leakage" in kinds:
+            model.set_supply(leakage=False)
+        if "over_current" in kinds:
+            model.set_supply(fault_current_a=0.0)
 
     def request_count(self, controller_id: str) -> int:
         return self.cabinet(controller_id).requests

@@ -179,7 +179,7 @@ class SimulatedCabinet:
         fb, tr, al, alarm_bits, volt_spots, amp_spots, power_spot, energy_spot = self._block_spots
         registers[offset + fb] = feedback
         registers[offset + tr] = trips
-        registers[offset + al] = model.alarm_word(volts, alarm_bits)
+        registers[offset + al] = model.alarm_word(volts, alarm_bits, amps)
         for phase in range(3):
             put(registers, offset, volt_spots[phase], volts[phase])
             put(registers, offset, amp_spots[phase], amps[phase])

@@ -28,7 +28,7 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.pdu.bit_message import WriteMultipleCoilsResponse
 from pymodbus.pdu.register_message import ReadInputRegistersResponse, WriteMultipleRegistersResponse
 
-from drivers.base import ControllerTimeout, ControllerUnreachable, ProtocolFault, RequestRejected, try_acquire
+from drivers.base import ControllerTimeout, ControllerUnreachable, LockTurn, ProtocolFault, RequestRejected
 from drivers.modbus.protocol import FC_READ_INPUT_REGISTERS, FC_WRITE_COILS, FC_WRITE_REGISTERS, Request
 
 MBAP = struct.Struct(">HHHB")
@@ -120,6 +120,7 @@ class ModbusTcpLink:
         self.timeout_s = timeout_s
         self._protocol: _Framing | None = None
         self._lock = asyncio.Lock()
+        self._turn = LockTurn(self._lock)
         self._tid = 0
 
     @property
@@ -163,17 +164,17 @@ class ModbusTcpLink:
         async with self._lock:
             return await self.execute_held(request)
 
-    def begin(self, request: Request) -> Sending | None:
-        """The first half of ``execute`` without waiting: on a connected, idle link, take the
-        link's turn and put the request on the wire now. The caller finishes with ``complete``,
-        may send more with ``execute_held``, and must ``end_turn`` when done. None, with nothing
-        sent or held, when the link is not connected or busy."""
-        if not self.connected or not try_acquire(self._lock):
-            return None
-        return self._send(request)
+    @property
+    def turn(self) -> LockTurn:
+        """The link's turn (one request at a time), for a show's beat: ``fire_with_turns`` takes
+        it without waiting, the holder puts its first request on the wire with ``send_first``,
+        finishes it with ``complete``, sends the rest with ``execute_held``, and gives it back."""
+        return self._turn
 
-    def end_turn(self, *_: object) -> None:
-        self._lock.release()
+    def send_first(self, request: Request) -> Sending | None:
+        """Put ``request`` on the wire now, for the holder of the link's turn; None, with nothing
+        sent, when the link is not connected."""
+        return self._send(request) if self.connected else None
 
     def abandon(self, sending: Sending) -> None:
         """Give up a request whose reply is still due (its waiter gone before the reply): the
@@ -186,7 +187,7 @@ class ModbusTcpLink:
         self.close()
 
     async def execute_held(self, request: Request) -> ModbusPDU:
-        """``execute`` for a caller that holds the link's turn (after ``begin``)."""
+        """``execute`` for a caller that holds the link's turn."""
         reused = self.connected
         await self.connect()
         return await self.complete(request, self._send(request), reused=reused)

@@ -14,30 +14,46 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from asyncua import Client, ua
+from asyncua.ua.uaerrors import UaStatusCodeError
 
-from drivers.base import ControllerUnreachable, Driver, DriverError, PreparedSend, settings_of
-from drivers.opcua.encoded import (
-    EncodedRequest,
-    Framed,
-    can_send_encoded,
+from drivers.base import (
+    AccessDenied,
+    ControllerUnreachable,
+    Driver,
+    DriverError,
+    PreparedSend,
+    settings_of,
+)
+from drivers.opcua.asyncua_internals import (
     encode_call,
     encode_write,
-    frame,
-    is_ready,
     ready_protocol,
-    response,
     send_encoded,
-    send_framed,
-    send_now,
+    usable,
 )
-from drivers.opcua.errors import cancelled_from_outside, status_error, status_name, translate
+from drivers.opcua.errors import (
+    CLIENT_TRUST_CODES,
+    SessionLost,
+    cancelled_from_outside,
+    status_error,
+    status_name,
+    translate,
+)
 from drivers.opcua.nodes import NodeRef, Resolved, resolve
 from drivers.opcua.profile import Profile, ZoneKey, load_profile
-from drivers.opcua.security import configure_client_security
+from drivers.opcua.requests import (
+    VARIANT,
+    Compiled,
+    PreparedRequest,
+    bare_value,
+    int_to_rgb,
+    partial_refusal,
+    rgb_to_int,
+)
+from drivers.opcua.security import client_certificate_hint, configure_client_security
 from drivers.opcua.settings import OpcUaSettings
 from lightctl.model.installation import ControllerConfig
 from lightctl.model.values import (
@@ -62,62 +78,31 @@ COMPILED_KEPT = 64
 """Compiled batches remembered per session (a show's cues, the day's scenes)."""
 SESSION_TIMEOUT_MS = 600_000
 """Ten minutes, what most PLCs grant: a session the daemon forgot is gone in that time."""
-VARIANT = {
-    "Boolean": ua.VariantType.Boolean, "Byte": ua.VariantType.Byte, "UInt16": ua.VariantType.UInt16,
-    "UInt32": ua.VariantType.UInt32, "Int32": ua.VariantType.Int32, "Float": ua.VariantType.Float,
-    "Double": ua.VariantType.Double,
-}
 CONFIRM_KEYS: tuple[ZoneKey, ...] = ("on", "level")
 POLL_ZONE_KEYS: tuple[ZoneKey, ...] = ("on", "level", "rgb", "cct", "power_w", "faults")
 """What a full poll (and the subscription) covers per zone; ``output`` follows from power."""
 
 
-@dataclass
-class Compiled:
-    """A batch as the request it becomes (see ``OpcUaDriver.compile``)."""
-
-    writes: list[ua.WriteValue] = field(default_factory=list)
-    owners: list[tuple[ChannelId, NodeRef]] = field(default_factory=list)
-    call: ua.CallMethodRequest | None = None
-    call_ref: NodeRef | None = None
-    scene: int | None = None
-    encoded: EncodedRequest | None = None
-    """The Write or Call with its parameters already encoded: at the beat only a header is added."""
-
-
-def bare_value(value: Any, type_name: str) -> ua.DataValue:
-    """What strict servers accept: a value with its type, no status code, no timestamps."""
-    return ua.DataValue(ua.Variant(value, VARIANT[type_name]), StatusCode=None)
-
-
-def rgb_to_int(rgb: tuple[int, int, int]) -> int:
-    return (rgb[0] & 0xFF) << 16 | (rgb[1] & 0xFF) << 8 | (rgb[2] & 0xFF)
-
-
-def int_to_rgb(value: int) -> tuple[int, int, int]:
-    return (value >> 16 & 0xFF, value >> 8 & 0xFF, value & 0xFF)
-
-
 class _Pushes:
-    """asyncua subscription handler: data changes merged into the latest reading, pushed once
-    per notification message."""
+    """asyncua subscription handler: data changes merged into the latest values (``note``),
+    pushed once per notification message (``push``)."""
 
-    def __init__(self, driver: OpcUaDriver) -> None:
-        self.driver = driver
+    def __init__(self, controller_id: str, note: Callable[[ua.NodeId, Any], None], push: Callable[[], None]) -> None:
+        self.controller_id, self.note, self.push = controller_id, note, push
         self.pending = False
 
     def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
-        self.driver._values[node.nodeid] = val
+        self.note(node.nodeid, val)
         if not self.pending:
             self.pending = True
             asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         self.pending = False
-        self.driver._push()
+        self.push()
 
     def status_change_notification(self, status: Any) -> None:
-        log.info("%s: subscription status %s", self.driver.controller_id, status)
+        log.info("%s: subscription status %s", self.controller_id, status)
 
 
 class OpcUaDriver(Driver[OpcUaSettings]):
@@ -138,9 +123,6 @@ class OpcUaDriver(Driver[OpcUaSettings]):
         self._cache_for: Resolved | None = None
         self.sessions = 0
         """Sessions opened so far (a reconnect opens a new one)."""
-        self.late_frames = 0
-        """Prepared sends whose message had to be built again at ``fire`` (the channel had sent
-        a request since ``prepare``, or a security token was being renewed)."""
         self._pushes_paused = False
         """A show drives the PLC: its pushed readings are paused (see ``pause_pushes``)."""
         self.pushing: str | None = None
@@ -180,7 +162,10 @@ class OpcUaDriver(Driver[OpcUaSettings]):
                 self._client = None
                 if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
                     raise
-                raise translate(self.controller_id, exc, doing) from exc
+                error = translate(self.controller_id, exc, doing)
+                if isinstance(exc, UaStatusCodeError) and exc.code in CLIENT_TRUST_CODES and self.settings.secure:
+                    error = AccessDenied(self.controller_id, f"{error.detail}: {client_certificate_hint(self.settings)}")
+                raise error from exc
             self._lost = False
             self.sessions += 1
             if self._on_reading is not None:
@@ -205,6 +190,10 @@ class OpcUaDriver(Driver[OpcUaSettings]):
     async def _connection_lost(self, exc: Exception) -> None:
         log.warning("%s: connection lost (%s); the next call reconnects", self.controller_id, exc)
         self._lost = True
+
+    def holds_session(self, client: Client) -> bool:
+        """``client`` is this driver's session, and it is not known to be lost."""
+        return self._client is client and not self._lost
 
     async def _session(self) -> tuple[Client, Resolved]:
         if self._client is None or self._lost or self.resolved is None:
@@ -314,12 +303,12 @@ class OpcUaDriver(Driver[OpcUaSettings]):
             return ApplyResult(operations=0)
         client, resolved = await self._session()
         compiled = self._compiled(states, resolved)
-        return await self._complete(client, compiled, len(states), lambda: self._send(client, compiled))
+        return await self.finish(states, client, compiled, self._send(client, compiled))
 
     def prepare(self, states: Mapping[ChannelId, ChannelState]) -> PreparedSend | None:
-        """The batch compiled on the open session, and its message built as the channel's next
-        one (see drivers/opcua/encoded.py). None without a connected session (nothing is awaited
-        here: ``apply`` connects) or where requests cannot be sent pre-encoded."""
+        """The batch compiled on the open session, its Write or Call encoded, for ``fire`` to
+        send (drivers/opcua/asyncua_internals.py). None without a connected session (nothing is
+        awaited here: ``apply`` connects) or where requests cannot be sent pre-encoded."""
         client, resolved = self._client, self.resolved
         if not states or client is None or self._lost or resolved is None:
             return None
@@ -328,43 +317,76 @@ class OpcUaDriver(Driver[OpcUaSettings]):
             return None
         try:  # what fails here fails again in apply(), which raises it where the caller awaits errors
             compiled = self._compiled(states, resolved)
-            if compiled.encoded is None:
-                return None
-            framed = frame(protocol, compiled.encoded)
-        except Exception:
+        except Exception as exc:
+            log.warning("%s: batch not prepared, apply() will send it (%r)", self.controller_id, exc)
             return None
-        return _Prepared(self, client, protocol, compiled, len(states), framed)
+        return PreparedRequest(self, client, protocol, compiled, states) if compiled.encoded is not None else None
 
-    async def _complete(
-        self, client: Client, compiled: Compiled, channels: int, sending: Callable[[], Awaitable[Any]]
+    async def finish(
+        self, states: Mapping[ChannelId, ChannelState], client: Client, compiled: Compiled, sending: Awaitable[Any]
     ) -> ApplyResult:
-        """The second half of ``apply``: await the Write's or Call's response that ``sending``
-        gives (within ``timeout_s``) and check it."""
+        """The second half of ``apply``: await the response of the Write or Call on its way
+        (``sending``) and check it. If the PLC says the session or its secure channel is gone
+        (a session timeout, a runtime restart: TCP may well stay up), reconnect at once and send
+        the batch once more."""
+        try:
+            return await self._complete(client, compiled, len(states), sending)
+        except SessionLost as lost:
+            log.warning("%s: %s; reconnecting and sending again", self.controller_id, lost.detail)
+        client, resolved = await self._session()
+        compiled = self._compiled(states, resolved)
+        return await self._complete(client, compiled, len(states), self._send(client, compiled))
+
+    async def _complete(self, client: Client, compiled: Compiled, channels: int, sending: Awaitable[Any]) -> ApplyResult:
         if compiled.call is not None:
             assert compiled.call_ref is not None
-            (result,) = await self._call(client, "Call", sending())
+            (result,) = await self._call(client, "Call", sending)
             if not result.StatusCode.is_good():
                 self._note_unknown(result.StatusCode.value)
                 where = f"call {compiled.call_ref.path}({compiled.scene})"
                 raise status_error(self.controller_id, result.StatusCode.value, where)
             return ApplyResult(operations=1)
-        results = await self._call(client, "Write", sending())
-        rejected: dict[ChannelId, str] = {}
-        first_error: DriverError | None = None
+        results = await self._call(client, "Write", sending)
+        refused: dict[ChannelId, list[tuple[NodeRef, ua.StatusCode]]] = {}
+        applied: dict[ChannelId, list[NodeRef]] = {}
         for (channel_id, ref), status in zip(compiled.owners, results, strict=True):
-            if not status.is_good() and channel_id not in rejected:
-                rejected[channel_id] = f"{ref.path}: {status.name}"
-                first_error = first_error or status_error(self.controller_id, status.value, f"write {ref.path}")
+            if status.is_good():
+                applied.setdefault(channel_id, []).append(ref)
+            else:
+                refused.setdefault(channel_id, []).append((ref, status))
                 self._note_unknown(status.value)
-        if first_error is not None and len(rejected) == channels:
-            raise first_error
+        if not refused:
+            return ApplyResult(operations=1)
+        if not applied and len(refused) == channels:
+            ref, status = next(iter(refused.values()))[0]
+            raise status_error(self.controller_id, status.value, f"write {ref.path}")
+        rejected = {ch: f"{items[0][0].path}: {items[0][1].name}" for ch, items in refused.items()}
+        half_written = [ch for ch in refused if ch in applied]
+        if half_written:
+            after = await self._after_partial_write(client, half_written)
+            for channel_id in half_written:
+                rejected[channel_id] = partial_refusal(refused[channel_id], applied[channel_id], after.get(channel_id))
+                log.warning("%s: %s half-written: %s", self.controller_id, channel_id, rejected[channel_id])
         return ApplyResult(operations=1, rejected=rejected)
 
+    async def _after_partial_write(self, client: Client, channels: list[ChannelId]) -> dict[ChannelId, ChannelReading | str]:
+        """What zones whose Write was only partly taken now hold (PLCs apply a Write's items one
+        by one): read back, so that the refusal says what the zone is left doing."""
+        resolved = self.resolved
+        if resolved is None or not self.holds_session(client):
+            return dict.fromkeys(channels, "the session is gone, nothing read back")
+        try:
+            reading = await self._read_on(client, resolved, channels)
+        except DriverError as exc:
+            return dict.fromkeys(channels, f"read-back failed: {exc.detail}")
+        return dict(reading.channels)
+
     async def _send(self, client: Client, compiled: Compiled) -> Any:
-        """The compiled Write or Call, pre-encoded where asyncua's request bookkeeping is as
-        expected (drivers/opcua/encoded.py), else through asyncua's own encoder."""
-        if compiled.encoded is not None and can_send_encoded(client):
-            return await send_encoded(client, compiled.encoded)
+        """The compiled Write or Call, pre-encoded where asyncua's internals are as expected
+        (drivers/opcua/asyncua_internals.py), else through asyncua's own encoder."""
+        protocol = usable(client) if compiled.encoded is not None else None
+        if compiled.encoded is not None and protocol is not None:
+            return await send_encoded(client, protocol, compiled.encoded)
         if compiled.call is not None:
             return await client.uaclient.call([compiled.call])
         return await client.uaclient.write(ua.WriteParameters(NodesToWrite=compiled.writes))
@@ -376,9 +398,10 @@ class OpcUaDriver(Driver[OpcUaSettings]):
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
                 raise
-            if isinstance(exc, TimeoutError | ConnectionError | OSError | asyncio.CancelledError):
+            error = translate(self.controller_id, exc, f"{service} to {self.settings.url}")
+            if isinstance(exc, TimeoutError | ConnectionError | OSError | asyncio.CancelledError) or isinstance(error, SessionLost):
                 self._lost = True
-            raise translate(self.controller_id, exc, f"{service} to {self.settings.url}") from exc
+            raise error from exc
 
     def _note_unknown(self, code: int) -> None:
         if code in (ua.StatusCodes.BadNodeIdUnknown, ua.StatusCodes.BadNodeIdInvalid):
@@ -398,6 +421,11 @@ class OpcUaDriver(Driver[OpcUaSettings]):
         unknown = [cid for cid in channels or () if cid not in {ch.id for ch in self.controller.channels}]
         if unknown:
             raise KeyError(f"{self.controller_id} has no channel(s) {', '.join(unknown)}")
+        client, resolved = await self._session()
+        try:
+            return await self._read_on(client, resolved, channels)
+        except SessionLost as lost:
+            log.warning("%s: %s; reconnecting and reading again", self.controller_id, lost.detail)
         client, resolved = await self._session()
         return await self._read_on(client, resolved, channels)
 
@@ -480,7 +508,7 @@ class OpcUaDriver(Driver[OpcUaSettings]):
         if self.settings.subscribe:
             try:
                 async with asyncio.timeout(self.controller.timeout_s * 2):
-                    sub = await client.create_subscription(self.settings.publishing_interval_ms, _Pushes(self))
+                    sub = await client.create_subscription(self.settings.publishing_interval_ms, _Pushes(self.controller_id, self._values.__setitem__, self._push))
                     nodes = [client.get_node(r.node) for r in self._poll_refs(None, resolved)]
                     handles = await sub.subscribe_data_change(nodes, queuesize=1)
                 bad = [h for h in handles if isinstance(h, ua.StatusCode)]
@@ -521,36 +549,6 @@ class OpcUaDriver(Driver[OpcUaSettings]):
             self._on_reading(self._reading())
 
 
-class _Prepared:
-    """A batch compiled on a session, with its message built as that channel's next one
-    (``framed``; None while a renewed security token was pending). ``fire`` sends that message if
-    the channel has sent nothing since, else builds it then; either way one socket write."""
-
-    def __init__(
-        self, driver: OpcUaDriver, client: Client, protocol: Any, compiled: Compiled, channels: int, framed: Framed | None
-    ) -> None:
-        self.driver, self.client, self.protocol = driver, client, protocol
-        self.compiled, self.channels, self.framed = compiled, channels, framed
-
-    def fire(self) -> asyncio.Future[ApplyResult] | None:
-        driver, client, protocol, encoded = self.driver, self.client, self.protocol, self.compiled.encoded
-        assert encoded is not None
-        if driver._client is not client or driver._lost or not is_ready(client, protocol):
-            return None
-        try:
-            sent = None if self.framed is None else send_framed(protocol, self.framed)
-            if sent is None:
-                sent = send_now(protocol, encoded)
-                driver.late_frames += 1
-        except Exception:  # nothing went on the wire: apply() sends again and reports what fails
-            return None
-        task = asyncio.ensure_future(
-            driver._complete(client, self.compiled, self.channels, lambda: response(protocol, encoded, sent))
-        )
-        task.add_done_callback(lambda _: sent.cancel())  # a response still due is given up (no-op once done)
-        return task
-
-
 async def _disconnect(client: Client, limit_s: float = 1.0) -> None:
     """Close politely if the PLC still answers, else just drop the socket; never raises."""
     try:
@@ -564,4 +562,4 @@ async def _disconnect(client: Client, limit_s: float = 1.0) -> None:
             client.disconnect_socket()
 
 
-__all__ = ["ControllerUnreachable", "OpcUaDriver", "bare_value", "status_name"]
+__all__ = ["ControllerUnreachable", "OpcUaDriver", "PreparedRequest", "bare_value", "status_name"]

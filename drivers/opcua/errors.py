@@ -34,14 +34,41 @@ ACCESS_CODES = frozenset(
         ua.StatusCodes.BadSecurityModeRejected,
     }
 )
+SESSION_CODES = frozenset(
+    {
+        ua.StatusCodes.BadSessionIdInvalid,
+        ua.StatusCodes.BadSessionClosed,
+        ua.StatusCodes.BadSessionNotActivated,
+        ua.StatusCodes.BadSecureChannelIdInvalid,
+        ua.StatusCodes.BadSecureChannelClosed,
+        ua.StatusCodes.BadSecureChannelTokenUnknown,
+        ua.StatusCodes.BadTcpSecureChannelUnknown,
+        ua.StatusCodes.BadConnectionClosed,
+        ua.StatusCodes.BadNotConnected,
+        ua.StatusCodes.BadServerNotConnected,
+        ua.StatusCodes.BadCommunicationError,
+        ua.StatusCodes.BadShutdown,
+        ua.StatusCodes.BadServerHalted,
+    }
+)
+"""Service results that mean the session (or its secure channel) is gone while the TCP connection
+may well stay up: PLCs end sessions on a session timeout or a runtime restart."""
+CLIENT_TRUST_CODES = frozenset({ua.StatusCodes.BadSecurityChecksFailed, ua.StatusCodes.BadCertificateUntrusted})
+"""What PLCs answer a client certificate they do not trust: open62541, Siemens and most others say
+BadSecurityChecksFailed (they tell an attacker nothing more), asyncua BadCertificateUntrusted."""
 EXPLAIN = {
     ua.StatusCodes.BadUserAccessDenied: "user name or password refused, or no right to this node",
     ua.StatusCodes.BadIdentityTokenRejected: "the PLC does not accept this kind of login",
     ua.StatusCodes.BadCertificateUntrusted: "the PLC does not trust our client certificate",
     ua.StatusCodes.BadCertificateUriInvalid: "our certificate's URI differs from our application URI",
-    ua.StatusCodes.BadSecurityChecksFailed: "security handshake failed (certificate or key)",
+    ua.StatusCodes.BadSecurityChecksFailed: "the PLC refused the secure session; most PLCs answer so when they do "
+    "not trust the client certificate",
     ua.StatusCodes.BadWriteNotSupported: "the PLC refuses this kind of write",
 }
+
+
+class SessionLost(ControllerUnreachable):
+    """The PLC ended the session or its secure channel (SESSION_CODES): reconnect at once."""
 
 
 def status_name(code: int) -> str:
@@ -55,6 +82,8 @@ def status_error(controller_id: str, code: int, where: str) -> DriverError:
     detail = f"{where}: {name}" + (f" ({EXPLAIN[code]})" if code in EXPLAIN else "")
     if code in ACCESS_CODES:
         return AccessDenied(controller_id, detail)
+    if code in SESSION_CODES:
+        return SessionLost(controller_id, detail)
     if code in (ua.StatusCodes.BadTimeout, ua.StatusCodes.BadRequestTimeout):
         return ControllerTimeout(controller_id, detail)
     if code in (ua.StatusCodes.BadDecodingError, ua.StatusCodes.BadEncodingError):

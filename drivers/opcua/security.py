@@ -171,6 +171,22 @@ def store_trusted(directory: Path, cert: x509.Certificate) -> Path:
     return path
 
 
+def client_certificate_hint(settings: OpcUaSettings) -> str:
+    """What an operator checks when a PLC refuses the secure session (BadSecurityChecksFailed or
+    BadCertificateUntrusted): above all, that the PLC trusts the daemon's client certificate."""
+    certificate = settings.certificate
+    try:
+        thumbprint = fingerprint(load_certificate(certificate)) if certificate is not None else "none configured"
+    except (OSError, ValueError) as exc:
+        thumbprint = f"unreadable: {exc}"
+    return (
+        f"check that the PLC trusts the daemon's client certificate {certificate} (SHA-1 thumbprint {thumbprint}): "
+        "import that .der file into the PLC's trusted client certificates (it is the file `lightctl opcua cert` "
+        "wrote, with the thumbprint it printed); then that its application URI is the configured one and that "
+        "the PLC's clock lies within the certificate's validity"
+    )
+
+
 def load_private_key_der(path: Path) -> bytes:
     """A private key file (PEM or DER, unencrypted) as PKCS#8 DER, which asyncua reads as is."""
     data = path.read_bytes()

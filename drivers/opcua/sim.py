@@ -13,7 +13,7 @@ from typing import Any
 
 from drivers.base import Fault
 from drivers.opcua.settings import OpcUaSettings
-from drivers.opcua.sim_plc import FAULT_KINDS, BridgePlc
+from drivers.opcua.sim_plc import COMMON_STACK, FAULT_KINDS, BridgePlc, PlcStack
 from drivers.opcua.sim_server import standard_space
 from lightctl.model.installation import ControllerConfig
 
@@ -36,14 +36,15 @@ class OpcUaSimulator:
         any_port: bool = False,
         host: str = "127.0.0.1",
         pki_dir: Path | None = None,
+        stack: PlcStack = COMMON_STACK,
     ) -> None:
         self.plcs: dict[str, BridgePlc] = {}
         for ctrl in controllers:
             settings: OpcUaSettings = ctrl.settings
             if any_port:
-                self.plcs[ctrl.id] = BridgePlc(ctrl, host, 0, pki_dir)
+                self.plcs[ctrl.id] = BridgePlc(ctrl, host, 0, pki_dir, stack)
             else:  # the configured address, as the demo's config points the daemon there
-                self.plcs[ctrl.id] = BridgePlc(ctrl, *settings.host_port, pki_dir)
+                self.plcs[ctrl.id] = BridgePlc(ctrl, *settings.host_port, pki_dir, stack)
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.startup_s: float | None = None

@@ -4,6 +4,10 @@
   reads every PLC's socket (and stamps arrivals) between them.
 * :func:`install_cheap_value_copies`: asyncua's server deep-copies every value it hands a
   monitored item (a quarter of a simulated PLC's CPU per Write); scalar values are copied shallowly.
+* :func:`lift_process_session_cap`: asyncua counts activated sessions in a class attribute shared
+  by every server of the process (``InternalSession._current_connections``) and refuses the
+  1,001st with ``BadMaxConnectionsReached``; a real PLC counts its own. 500 simulated PLCs with the
+  daemon's and the benchmark floor's sessions are past it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 from asyncua import ua
 from asyncua.server import monitored_item_service
+from asyncua.server.internal_session import InternalSession
 
 _IMMUTABLE_SCALARS = (bool, int, float, str, bytes, type(None))
 
@@ -40,3 +45,11 @@ def install_cheap_value_copies() -> None:
     values: Any = monitored_item_service.MonitoredItemValues
     if getattr(values, "set_current_datavalue", None) is not _set_current_datavalue:
         values.set_current_datavalue = _set_current_datavalue
+
+
+PROCESS_SESSION_CAP = 1_000_000
+
+
+def lift_process_session_cap() -> None:
+    """See the module's docstring; each simulated PLC still answers as its stack would."""
+    InternalSession.max_connections = max(InternalSession.max_connections, PROCESS_SESSION_CAP)

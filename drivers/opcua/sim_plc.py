@@ -36,8 +36,27 @@ if logging.getLogger("asyncua").level == logging.NOTSET:
 SUPPLY_V = 231.0
 NO_SCENE = 0xFFFF
 FAULT_KINDS = frozenset(
-    {"offline", "slow", "error", "zone_failure", "lamp_failure", "breaker_trip", "door_open"}
+    {"offline", "slow", "error", "zone_failure", "lamp_failure", "breaker_trip", "door_open", "session_closed",
+     "level_floor"}
 )
+"""Besides the common ones: ``session_closed`` (the PLC ends every session, as on a session timeout
+or a runtime restart, while TCP and the secure channel stay up), ``level_floor`` (value = the lowest
+level in % a zone accepts, 10 if unset: a Write of a lower Level is refused ``BadOutOfRange``, and
+the other items of that Write still take effect, as PLC stacks apply a Write's items one by one)."""
+DEFAULT_LEVEL_FLOOR = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlcStack:
+    """How the PLC's OPC UA stack answers where stacks differ."""
+
+    name: str
+    untrusted_client_certificate: int
+
+
+COMMON_STACK = PlcStack("open62541 / S7-1500 / most PLCs", ua.StatusCodes.BadSecurityChecksFailed)
+"""What most PLC stacks answer a client certificate they do not trust: nothing more telling."""
+ASYNCUA_STACK = PlcStack("asyncua", ua.StatusCodes.BadCertificateUntrusted)
 VARIANT = {
     "Boolean": ua.VariantType.Boolean, "Byte": ua.VariantType.Byte, "UInt16": ua.VariantType.UInt16,
     "UInt32": ua.VariantType.UInt32, "Int32": ua.VariantType.Int32, "Float": ua.VariantType.Float,
@@ -99,8 +118,12 @@ class Zone:
 class BridgePlc:
     """One PLC: its server, its zones, its physics."""
 
-    def __init__(self, controller: ControllerConfig, host: str, port: int, pki_dir: Path | None) -> None:
+    def __init__(
+        self, controller: ControllerConfig, host: str, port: int, pki_dir: Path | None, stack: PlcStack = COMMON_STACK
+    ) -> None:
         self.controller = controller
+        self.stack = stack
+        self.level_floor = 0.0
         self.settings: OpcUaSettings = controller.settings
         self.profile: Profile = load_profile(controller.profile)
         self.host, self.port, self.pki_dir = host, port, pki_dir
@@ -188,7 +211,7 @@ class BridgePlc:
 
         async def validate(certificate: Any, app: ua.ApplicationDescription) -> None:
             if untrusted_reason(certificate, trusted) is not None:
-                raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+                raise ServiceError(self.stack.untrusted_client_certificate)
             if app.ApplicationUri not in application_uris(certificate):
                 raise ServiceError(ua.StatusCodes.BadCertificateUriInvalid)
 
@@ -200,9 +223,7 @@ class BridgePlc:
             await server.register_namespace("urn:vendor:plc:system-diagnostics")
         idx = await server.register_namespace(self.profile.namespace_uri)
         next_id = iter(range(5000 + 7919 * self.generation, 10**9))
-        # Ids asyncua makes itself (the method's argument properties) start past ours, so that it
-        # does not scan the whole address space for the highest id in the namespace.
-        server.iserver.aspace._nodeid_counter[idx] = 900_000_000
+        server.own_ids_from(idx, 900_000_000)
 
         def nid() -> ua.NodeId:
             return ua.NodeId(next(next_id), idx)
@@ -285,7 +306,7 @@ class BridgePlc:
         variant = item.Value.Value if item.Value is not None else None
         if variant is None or variant.VariantType != VARIANT[spec.type]:
             return ua.StatusCodes.BadTypeMismatch
-        if key == "level" and not 0.0 <= float(variant.Value) <= 100.0:
+        if key == "level" and not max(0.0, self.level_floor) <= float(variant.Value) <= 100.0:
             return ua.StatusCodes.BadOutOfRange
         if zone.failed:
             return ua.StatusCodes.BadDeviceFailure
@@ -396,6 +417,11 @@ class BridgePlc:
                 zone.breaker = True
         elif fault.kind == "door_open":
             self.door_open = True
+        elif fault.kind == "session_closed":
+            if self.server is not None:
+                return [asyncio.ensure_future(self.server.end_sessions())]
+        elif fault.kind == "level_floor":
+            self.level_floor = DEFAULT_LEVEL_FLOOR if fault.value is None else fault.value
         else:
             raise ValueError(f"unknown fault kind {fault.kind!r} (known: {', '.join(sorted(FAULT_KINDS))})")
         return [asyncio.ensure_future(self.refresh())]
@@ -418,6 +444,8 @@ class BridgePlc:
             zone.retarget(time.monotonic())
         if kind in (None, "door_open"):
             self.door_open = False
+        if kind in (None, "level_floor"):
+            self.level_floor = 0.0
         tasks.append(asyncio.ensure_future(self.refresh()))
         return tasks
 

@@ -13,7 +13,10 @@ Two things the stock asyncua ``Server`` does not do:
 * **Strictness.** asyncua stores a Write that carries a SourceTimestamp or a status code;
   spec-strict servers (open62541, most PLCs) answer ``BadWriteNotSupported``. The decoded
   ``DataValue`` no longer tells whether those fields were sent (absent status decodes as Good),
-  so the request body's encoding masks are read before asyncua decodes it.
+  so the request body's encoding masks are read before asyncua decodes it. A session the PLC
+  has ended (:meth:`PlcServer.end_sessions`: a session timeout, a runtime restart) is answered
+  ``BadSessionIdInvalid`` on its still open connection and secure channel, as PLC stacks answer;
+  asyncua would say ``BadSessionNotActivated``.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ from asyncua.crypto.security_policies import SecurityPolicyNone
 from asyncua.server.address_space import AttributeValue, NodeData, ViewService
 from asyncua.server.binary_server_asyncio import BinaryServer, OPCUAProtocol
 from asyncua.server.internal_server import InternalServer
-from asyncua.server.internal_session import InternalSession
+from asyncua.server.internal_session import InternalSession, SessionState
 from asyncua.server.uaprocessor import UaProcessor
 from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary, variant_from_binary
 
-from drivers.opcua.sim_load import install_cheap_value_copies
+from drivers.opcua.sim_load import install_cheap_value_copies, lift_process_session_cap
 from drivers.simturns import turns
 
 DATAVALUE_STATUS_BIT = 0x02
@@ -45,6 +48,11 @@ DATAVALUE_SOURCE_PICOSECONDS_BIT = 0x10
 FORBIDDEN_WRITE_BITS = DATAVALUE_STATUS_BIT | DATAVALUE_SOURCE_TIMESTAMP_BIT | DATAVALUE_SOURCE_PICOSECONDS_BIT
 
 _WRITE_REQUEST = ua.NodeId(ua.ObjectIds.WriteRequest_Encoding_DefaultBinary)
+_SESSION_STARTS = frozenset(
+    ua.NodeId(getattr(ua.ObjectIds, f"{name}Request_Encoding_DefaultBinary"))
+    for name in ("CreateSession", "CloseSecureChannel", "GetEndpoints", "FindServers", "FindServersOnNetwork")
+)
+"""Requests that need no session (or start one)."""
 _COMMANDS = frozenset({_WRITE_REQUEST, ua.NodeId(ua.ObjectIds.CallRequest_Encoding_DefaultBinary)})
 WRITE_TIMES_KEPT = 5000
 _DISCOVERY = frozenset(
@@ -289,19 +297,26 @@ class _PlcProcessor(UaProcessor):
         self.hooks.counts[_SERVICE_NAMES.get(typeid, str(typeid))] += 1
         if self.hooks.delay_s > 0:
             await asyncio.sleep(self.hooks.delay_s)
+        session = self.session
+        if typeid not in _SESSION_STARTS and session is not None and session.state is SessionState.Closed:
+            return self._fault(peek, seqhdr, ua.StatusCodes.BadSessionIdInvalid)
         if (
             self.hooks.secure_only
             and typeid not in _DISCOVERY
             and isinstance(self._connection.security_policy, SecurityPolicyNone)
         ):
-            header = struct_from_binary(ua.RequestHeader, peek.copy())
-            fault = ua.ServiceFault()
-            fault.ResponseHeader.ServiceResult = ua.StatusCode(ua.StatusCodes.BadSecurityPolicyRejected)
-            self.send_response(header.RequestHandle, seqhdr, fault)
-            return True
+            return self._fault(peek, seqhdr, ua.StatusCodes.BadSecurityPolicyRejected)
         if typeid == _WRITE_REQUEST and isinstance(self.session, _PlcSession):
             self.session.write_masks = _write_masks(peek)
         return await super().process_message(seqhdr, body)
+
+    def _fault(self, body: Buffer, seqhdr: Any, status: int) -> bool:
+        """Answer the request (``body`` past its type id) with a ServiceFault."""
+        header = struct_from_binary(ua.RequestHeader, body.copy())
+        fault = ua.ServiceFault()
+        fault.ResponseHeader.ServiceResult = ua.StatusCode(status)
+        self.send_response(header.RequestHandle, seqhdr, fault)
+        return True
 
 
 def _write_masks(body: Buffer) -> list[int]:
@@ -409,6 +424,7 @@ class PlcServer(Server):
 
     def __init__(self, hooks: PlcHooks, template: dict[ua.NodeId, NodeData]) -> None:
         install_cheap_value_copies()
+        lift_process_session_cap()
         super().__init__(iserver=_PlcInternalServer(hooks, template))
         self.endpoint: ParseResult = self.endpoint
         self.bserver: BinaryServer | None = None
@@ -439,6 +455,18 @@ class PlcServer(Server):
             await session.close_session(True)
         watchdogs = [s._timeout_task for s in sessions if s._timeout_task is not None]
         await asyncio.gather(*watchdogs, return_exceptions=True)
+
+    def own_ids_from(self, namespace: int, first: int) -> None:
+        """Ids asyncua makes itself in ``namespace`` (a method's argument properties) start at
+        ``first``, past the PLC's own, so that it does not scan the whole address space for the
+        highest id in the namespace."""
+        self.iserver.aspace._nodeid_counter[namespace] = first
+
+    async def end_sessions(self) -> None:
+        """End every session as a PLC does on a session timeout or a runtime restart, its
+        subscriptions with it, leaving the connections and secure channels open."""
+        for session in list(self.iserver._external_sessions.values()):
+            await session.close_session(True)
 
     @property
     def port(self) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from lightctl.bench.runner import percentile, start_bench
-from lightctl.runtime.credentials import load_or_create_token
+from lightctl.runtime.credentials import new_local_credential
 from lightctl.runtime.daemon import Daemon
 from web.app import bound_port, serve
 
@@ -140,14 +140,14 @@ async def run_load_bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         database = Path(tmp) / "bench.db"
         daemon = Daemon(config, database=database)
-        token = load_or_create_token(str(database))
+        token = new_local_credential()  # the clients act as the local caller: no sign-in to time
         runner = None
         process = None
         try:
             await daemon.start()
-            runner = await serve(daemon, "127.0.0.1", 0, token)
+            runner = await serve(daemon, "127.0.0.1", 0, local_credential=token)
             base = f"http://127.0.0.1:{bound_port(runner)}"
-            headers = {"Authorization": f"Bearer {token}", "X-Operator": "bench"}
+            headers = {"Authorization": f"Bearer {token}"}
             async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as session:
                 alone = [await _switch(session, base, ("all-on", "all-off")[i % 2]) for i in range(args.rounds)]
                 parent, child = multiprocessing.get_context("spawn").Pipe()

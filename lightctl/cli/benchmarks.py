@@ -22,6 +22,13 @@ def register(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_store)
+    p = bench.add_parser("faults", help="fault detection at scale: latency, cost per poll round, a 30% offline flood, chattering memory")
+    p.add_argument("--controllers", type=int, default=5000)
+    p.add_argument("--poll-s", type=float, default=10.0)
+    p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
+    p.add_argument("--seed", type=int, default=14)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_faults)
     p = bench.add_parser("load", help="the one switch through the API with and without console clients watching")
     p.add_argument("--controllers", type=int, default=5000)
     p.add_argument("--protocol", default="modbus", help="modbus, opcua, dali, bacnet or mixed")
@@ -57,6 +64,11 @@ def register(sub: Any) -> None:
     p.add_argument("--processes", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_show)
+    p = bench.add_parser("access", help="sign-in, the password hash and checking each caller, against the API's floor")
+    p.add_argument("--requests", type=int, default=500)
+    p.add_argument("--rounds", type=int, default=10, help="password hashes and sign-ins")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_access)
 
 
 def cmd_bench_switch(args: argparse.Namespace) -> int:
@@ -78,6 +90,21 @@ def cmd_bench_show(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_show_bench(args))
+
+
+def cmd_bench_faults(args: argparse.Namespace) -> int:
+    from lightctl.bench.faults import run_faults_bench
+    from lightctl.loop import run
+
+    return run(run_faults_bench(args))
+
+
+def cmd_bench_access(args: argparse.Namespace) -> int:
+    from lightctl.bench.access import run_access_bench
+    from lightctl.cli.common import full_config
+    from lightctl.loop import run
+
+    return run(run_access_bench(args, full_config(args)))
 
 
 def cmd_bench_load(args: argparse.Namespace) -> int:

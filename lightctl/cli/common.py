@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lightctl.model.config import Config
+    from lightctl.services.access import Caller, Permission
 
 DEFAULT_CONFIG = "config.yaml"
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+TOKEN_VARIABLE = "LIGHTCTL_TOKEN"
 
 
 class ApiError(RuntimeError):
@@ -30,6 +32,27 @@ class UsageError(ValueError):
     """A command given something it cannot use (a selector, a scene, a date): exit code 2."""
 
 
+class AccessRefused(PermissionError):
+    """A command acting on the daemon's records that its caller may not run: exit code 1."""
+
+
+def local_caller(args: argparse.Namespace, permission: Permission) -> Caller:
+    """The caller a command acting on the daemon's records directly acts as: ``local``, for
+    whoever can read the local credential (the daemon's OS user); checked against the table."""
+    from lightctl.config.loader import read_daemon_settings
+    from lightctl.runtime.credentials import LocalCredentialError, read_local_credential
+    from lightctl.services.access import AccessDenied, local_caller, require
+
+    settings = read_daemon_settings(config_path(args))
+    try:
+        read_local_credential(settings.database)
+        caller = local_caller()
+        require(caller, permission)
+    except (LocalCredentialError, AccessDenied) as exc:
+        raise AccessRefused(f"{exc} (from another machine or OS user: --url and --token)") from None
+    return caller
+
+
 def config_path(args: argparse.Namespace) -> Path:
     return Path(args.config)
 
@@ -42,13 +65,16 @@ def full_config(args: argparse.Namespace) -> Config:
 
 
 def api(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
-    """One request to the running daemon (``--api``, else where config.yaml says it listens)."""
-    from lightctl.cli.apiclient import call  # start-up cost: aiohttp
+    """One request to the running daemon (``--url``, else where config.yaml says it listens), as
+    the caller ``--token`` (or the local credential) names: the daemon checks the route's
+    permission for that caller."""
+    from lightctl.cli.apiclient import call, target  # start-up cost: aiohttp
     from lightctl.config.loader import read_daemon_settings
     from lightctl.loop import run
 
     settings = read_daemon_settings(config_path(args))
-    return run(call(settings, method, path, api=args.api, json=body))
+    where = target(settings, url=args.url, token=args.token, cacert=args.cacert)
+    return run(call(where, method, path, json=body))
 
 
 def print_outcome(result: dict[str, Any]) -> None:

@@ -44,12 +44,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(f"lightctl: {exc}", file=sys.stderr)
         return EXIT_USAGE
     result = {"file": str(report.path), "bytes": report.bytes, "seconds": round(report.seconds, 3),
-              "schema_version": report.schema_version, "commands": report.commands, "integrity": "ok"}
+              "schema_version": report.schema_version, "commands": report.commands, "photos_copied": report.photos,
+              "integrity": "ok"}
     if args.json:
         print(json.dumps(result))
     else:
         print(f"backed up to {report.path}: {report.bytes / 1e6:.1f} MB, integrity ok, schema {report.schema_version}, "
-              f"{report.commands} commands, in {report.seconds:.2f} s")
+              f"{report.commands} commands, {report.photos} new photo(s), in {report.seconds:.2f} s")
     return EXIT_OK
 
 

@@ -78,7 +78,8 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
           f"{c['kept']} kept with their sessions; scenes {'changed' if result['scenes_changed'] else 'unchanged'}, "
           f"schedule {'changed' if result['schedule_changed'] else 'unchanged'}")
     if result["needs_restart"]:
-        print(f"  waiting for a restart: daemon.{', daemon.'.join(result['needs_restart'])}")
+        waiting = [name if name == "access" else f"daemon.{name}" for name in result["needs_restart"]]
+        print(f"  waiting for a restart: {', '.join(waiting)}")
     return EXIT_OK
 
 
@@ -88,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lightctl.process.federated import is_city, run_city
     from lightctl.process.service import run_daemon
     from lightctl.store import StoreError
+    from web.app import TlsSetupError
 
     config = _with_port(full_config(args), args.port)
     try:
@@ -95,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             run(run_city(config, verbose=args.verbose, config_path=config_path(args)))
         else:
             run(run_daemon(config, verbose=args.verbose, config_path=config_path(args)))
-    except (StoreError, FederationSetupError) as exc:  # a database or broker password it cannot use: said plainly
+    except (StoreError, TlsSetupError, FederationSetupError) as exc:  # a database, certificate or broker password it cannot use: said plainly
         raise UsageError(str(exc)) from None
     return EXIT_OK
 

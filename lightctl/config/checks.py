@@ -126,6 +126,8 @@ def cross_check(config: Config, file: str, locate: Locator) -> list[Problem]:
             problems.append(problem_at(file, locate, path, f"unknown tag {tag!r}: declare it under 'tags:'"))
     problems += _scene_bases(config, file, locate)
     problems += _federation(config, file, locate)
+    problems += _faults_section(config, file, locate)
+    problems += _api_transport(config, file, locate)
     problems += _duplicates(((s.id, ("shows", i, "id")) for i, s in enumerate(config.shows)), "show id", file, locate)
     scene_ids = config.all_scenes()
     entry_ids = {entry.id for entry in config.schedule.entries}
@@ -195,3 +197,51 @@ def _federation(config: Config, file: str, locate: Locator) -> list[Problem]:
     if federation.node is not None:
         return [problem_at(file, locate, ("federation", "node"), "the city is the primary host (federation.host), not a node")]
     return []
+def _faults_section(config: Config, file: str, locate: Locator) -> list[Problem]:
+    """The ``faults:`` section names sites, districts and crews that exist, each once."""
+    section = config.faults
+    sites = {site.id for district in config.districts for site in district.sites}
+    districts = {district.id for district in config.districts}
+    crews = {crew.id for crew in section.crews}
+    problems = _duplicates(((s.site, ("faults", "sites", i, "site")) for i, s in enumerate(section.sites)), "site", file, locate)
+    problems += _duplicates(((c.id, ("faults", "crews", i, "id")) for i, c in enumerate(section.crews)), "crew id", file, locate)
+    problems += _duplicates(((w.id, ("faults", "webhooks", i, "id")) for i, w in enumerate(section.webhooks)), "webhook id", file, locate)
+    for i, site in enumerate(section.sites):
+        if site.site not in sites:
+            problems.append(problem_at(file, locate, ("faults", "sites", i, "site"), f"unknown site {site.site!r}"))
+    for i, crew in enumerate(section.crews):
+        for j, district in enumerate(crew.districts):
+            if district not in districts:
+                message = f"unknown district {district!r} (known: {', '.join(sorted(districts))})"
+                problems.append(problem_at(file, locate, ("faults", "crews", i, "districts", j), message))
+    for i, hook in enumerate(section.webhooks):
+        for j, crew_id in enumerate(hook.crews):
+            if crew_id not in crews:
+                message = f"unknown crew {crew_id!r} (known: {', '.join(sorted(crews)) or 'none'})"
+                problems.append(problem_at(file, locate, ("faults", "webhooks", i, "crews", j), message))
+    return problems
+
+
+def _api_transport(config: Config, file: str, locate: Locator) -> list[Problem]:
+    """TLS needs both its files; plain HTTP stays on loopback unless the config says otherwise
+    (passwords and session cookies must not cross a network in clear)."""
+    daemon = config.daemon
+    problems = []
+    if (daemon.tls_cert is None) != (daemon.tls_key is None):
+        missing = "tls_key" if daemon.tls_key is None else "tls_cert"
+        given = "tls_cert" if missing == "tls_key" else "tls_key"
+        problems.append(problem_at(file, locate, ("daemon", given), f"{given} needs {missing} too (HTTPS needs both)"))
+    elif not daemon.tls and not daemon.api_on_loopback and not daemon.plain_http_beyond_loopback:
+        problems.append(problem_at(
+            file, locate, ("daemon", "api_host"),
+            f"api_host {daemon.api_host!r} is not loopback and the API has no TLS: passwords and session cookies "
+            "would cross the network in clear. Set tls_cert and tls_key, or plain_http_beyond_loopback: true "
+            "if a TLS-terminating proxy on this machine's network is the only way in",
+        ))
+    access = config.access
+    if access.lockout_max_s < access.lockout_first_s:
+        problems.append(problem_at(
+            file, locate, ("access", "lockout_max_s"),
+            f"lockout_max_s {access.lockout_max_s:g} is shorter than lockout_first_s {access.lockout_first_s:g}",
+        ))
+    return problems

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
+from lightctl.model.access import AccessSettings
+from lightctl.model.faults import FaultsConfig
 from lightctl.model.federation import FederationConfig
 from lightctl.model.installation import ControllerConfig, DaemonSettings, District, Frozen, Installation, Tag
 from lightctl.model.scenes import BUILTIN_SCENES, SceneConfig, ShowConfig
@@ -24,6 +26,8 @@ class Config(Frozen):
     shows: list[ShowConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
     federation: FederationConfig | None = None
+    faults: FaultsConfig = FaultsConfig()
+    access: AccessSettings = AccessSettings()
 
     def controllers(self) -> Iterable[ControllerConfig]:
         for district in self.districts:

@@ -6,6 +6,7 @@ every layer. Unknown keys are errors, never dropped.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -187,3 +188,30 @@ class DaemonSettings(Frozen):
     confirm_retries: int = Field(default=2, ge=0, le=10, description="read-backs before 'unconfirmed'")
     reading_retention_days: int = Field(default=90, ge=1)
     log_format: Literal["text", "json"] = Field(default="text", description="json: one event per line, with its context")
+    tls_cert: str | None = Field(default=None, description="PEM certificate (chain): the API is served over HTTPS")
+    tls_key: str | None = Field(default=None, description="PEM private key of tls_cert")
+    plain_http_beyond_loopback: bool = Field(
+        default=False,
+        description="serve plain HTTP on an api_host that is not loopback (only behind a TLS-terminating proxy)",
+    )
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    def local_url(self, port: int | None = None) -> str:
+        """The API's base URL as reached from this machine (an any-address binding on loopback)."""
+        host = "127.0.0.1" if self.api_host in ("", "0.0.0.0", "::") else self.api_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.api_port if port is None else port}"
+
+    @property
+    def api_on_loopback(self) -> bool:
+        """Whether ``api_host`` is reachable from this machine only."""
+        if self.api_host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.api_host).is_loopback
+        except ValueError:
+            return False

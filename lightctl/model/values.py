@@ -57,6 +57,10 @@ class FaultKind(StrEnum):
     OVER_CURRENT = "over_current"
     LEAKAGE = "leakage"
     DEVICE_FAULT = "device_fault"
+    SUPPLY_LOSS = "supply_loss"
+    """Every phase of a cabinet dead (found by the fault rules; a site's cabinets together: one)."""
+    UNCONFIRMED = "unconfirmed"
+    """A command the controller did not confirm by the convergence deadline (found by the rules)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,10 @@ class ControllerReading:
     faults: frozenset[FaultKind] = frozenset()
     measurements: Mapping[str, float] = field(default_factory=dict)
     """Other figures the device gives, e.g. ``voltage_l1_v``, ``current_l2_a``."""
+    complete: bool = True
+    """False for a reading that asked less than a poll does (a read-back of levels, a BACnet COV
+    confirmation): its fault flags, meters and measurements say nothing about what it did not ask,
+    and an empty fault set there is no sign that a fault has gone."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from lightctl.process.mosquitto import Mosquitto
 from lightctl.process.service import StopSignal, start_daemon, start_simulators
 from lightctl.resolve.loading import config_from_data
 from lightctl.resolve.split import district_configs
-from lightctl.runtime.credentials import load_or_create_token
+from lightctl.runtime.credentials import LocalCredential, new_local_credential, write_local_credential
 from web.app import bound_port
 from web.city import serve_city
 
@@ -47,9 +47,11 @@ async def start_city(
     city = CityDaemon(config, database=database, password=read_password(config.federation.broker), config_path=config_path)
     await city.start()
     try:
-        token = load_or_create_token(str(city.store.path))
+        secret = new_local_credential()
         port = config.daemon.api_port if api_port is None else api_port
-        runner = await serve_city(city, config.daemon.api_host, port, token)
+        runner = await serve_city(city, config.daemon.api_host, port, local_credential=secret)
+        url = config.daemon.local_url(bound_port(runner))
+        write_local_credential(city.store.path, LocalCredential(secret, url))
     except BaseException:
         await city.stop()
         raise

@@ -22,14 +22,23 @@ from lightctl.config.loader import read_daemon_settings
 from lightctl.federation.district import DistrictNode
 from lightctl.federation.mqtt import read_password
 from lightctl.model.config import Config
+from lightctl.model.installation import DaemonSettings
 from lightctl.process.logs import configure as configure_logs
-from lightctl.runtime.credentials import load_or_create_token
+from lightctl.runtime.credentials import (
+    LocalCredential,
+    first_password_path,
+    new_local_credential,
+    write_first_password,
+    write_local_credential,
+)
 from lightctl.runtime.daemon import Daemon
 from lightctl.runtime.reload import ReloadRefused
 from lightctl.runtime.wiring import attach_services
+from lightctl.services.users.accounts import FIRST_ADMIN, Accounts
+from lightctl.services.users.passwords import generate_password
 from lightctl.simulation.farm import SimulatorError, SimulatorFarm, raise_open_file_limit
 from schedules.builder import build as build_schedule
-from web.app import bound_port, serve
+from web.app import bound_port, serve, tls_context
 
 log = logging.getLogger("lightctl")
 
@@ -56,22 +65,59 @@ async def start_daemon(
     config: Config, *, database: str | None = None, api_port: int | None = None, config_path: Path | None = None
 ) -> tuple[Daemon, web.AppRunner]:
     raise_open_file_limit()
+    settings = config.daemon
+    tls = tls_context(settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key else None
     daemon = attach_services(Daemon(config, database=database, config_path=config_path))
     if config.federation is not None:  # a district daemon: its Sparkplug edge node (the city has its own start)
         daemon.services.append(DistrictNode(daemon, config.federation, password=read_password(config.federation.broker)))
     daemon.schedule = build_schedule(config, daemon.inventory)
-    token = load_or_create_token(str(daemon.store.path))
+    secret = new_local_credential()
     await daemon.start(reconcile=False)
     try:
-        port = config.daemon.api_port if api_port is None else api_port
-        runner = await serve(daemon, config.daemon.api_host, port, token)
+        await _first_start(daemon)
+        port = settings.api_port if api_port is None else api_port
+        runner = await serve(daemon, settings.api_host, port, local_credential=secret, tls=tls)
     except BaseException:
         await daemon.stop()
         raise
+    url = settings.local_url(bound_port(runner))
+    write_local_credential(daemon.store.path, LocalCredential(secret, url))
+    _say_how_served(settings, url)
     # Operators can read status while the start-up reconcile runs; commands queue behind it.
     await daemon.reconcile("startup", source="startup", force=True)
     daemon.run_schedule()  # "reconcile now" at every schedule transition, clock jump, missed trigger
     return daemon, runner
+
+
+async def _first_start(daemon: Daemon) -> None:
+    """No users yet: create ``admin`` with a random password, written to a 0600 file beside the
+    database (before the user exists, so that a crash cannot lose it) and printed once."""
+    accounts = Accounts(daemon.store, daemon.config.access, daemon.clock)
+    if await accounts.has_users():
+        return
+    password = generate_password()
+    path = write_first_password(daemon.store.path, password)
+    if not await accounts.ensure_first_admin(password):
+        path.unlink(missing_ok=True)
+        return
+    print(
+        f"lightctl: first start: user {FIRST_ADMIN!r} (role admin) created with the password\n\n    {password}\n\n"
+        f"  It is also in {path} (readable by this OS user only). Sign in and change it "
+        f"(lightctl user passwd {FIRST_ADMIN}); the file goes when it changes.",
+        flush=True,
+    )
+    log.info("first start: the password of %r was printed once and is in %s", FIRST_ADMIN, path)
+
+
+def _say_how_served(settings: DaemonSettings, where: str) -> None:
+    if settings.tls:
+        log.info("API over HTTPS on %s", where)
+    elif settings.api_on_loopback:
+        log.info("API over plain HTTP on %s: loopback only (daemon.tls_cert and daemon.tls_key serve HTTPS beyond "
+                 "this machine)", where)
+    else:
+        log.warning("API over plain HTTP on %s beyond loopback (daemon.plain_http_beyond_loopback): passwords and "
+                    "session cookies cross the network in clear unless a TLS-terminating proxy is the only way in", where)
 
 
 async def reload_on_hangup(daemon: Daemon) -> None:
@@ -91,8 +137,8 @@ async def run_daemon(config: Config, *, verbose: bool = False, config_path: Path
     stop = StopSignal()
     daemon, runner = await start_daemon(config, config_path=config_path)
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: daemon.spawn(reload_on_hangup(daemon), "reload"))
-    url = f"http://{config.daemon.api_host}:{bound_port(runner)}/"
-    log.info("lightctl daemon running: %d controllers; API and status page at %s", len(daemon.inventory.controllers), url)
+    url = config.daemon.local_url(bound_port(runner))
+    log.info("lightctl daemon running: %d controllers; API and status page at %s/", len(daemon.inventory.controllers), url)
     try:
         await stop.wait()
     finally:
@@ -170,12 +216,14 @@ async def run_demo(config: Config, config_path: Path, processes: int, *, verbose
         await sim_runner.cleanup()
         await farm.stop()
         raise
-    url = f"http://{config.daemon.api_host}:{bound_port(runner)}/"
+    url = config.daemon.local_url(bound_port(runner))
     print(f"lightctl demo: {len(farm.owner)} simulated controllers, daemon and console running.", flush=True)
-    print(f"Console: {url}", flush=True)
+    print(f"Console: {url}/", flush=True)
     print(f"Faults: POST http://{config.daemon.api_host}:{config.daemon.sim_control_port}/sim/<controller>/faults", flush=True)
     port = bound_port(runner)
-    api = "" if port == read_daemon_settings(config_path).api_port else f"--api {url.rstrip('/')} "
+    print(f"Sign in as {FIRST_ADMIN}: its password was printed at the first start and is in "
+          f"{first_password_path(daemon.store.path)} until it is changed", flush=True)
+    api = "" if port == read_daemon_settings(config_path).api_port else f"--url {url} "
     print(f"Try: .venv/bin/lightctl {api}scene apply all-on --json    (Ctrl-C stops everything)", flush=True)
     try:
         await stop.wait()

@@ -79,6 +79,8 @@ class Runtime:
     """While a show drives this controller, background convergence leaves it alone."""
     pushed: bool = False
     """The driver pushes readings (OPC UA data changes, BACnet COV, or its own poll): no polling here."""
+    seen_at: float = 0.0
+    """``time.monotonic()`` when the device last answered or pushed anything."""
 
     @property
     def id(self) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import random
@@ -58,6 +59,8 @@ log = logging.getLogger("lightctl.engine")
 
 CONFIRM_RETRY_DELAY_S = 0.05
 """Pause before reading back again when the first read-back disagrees (a contactor still moving)."""
+SILENT_POLLS = 3
+"""A pushing device silent this many poll intervals is polled once (a watchdog: silence may be death)."""
 OFFLINE_PROBE_S = 1.0
 """Deadline for a controller already known to be offline, so a command's answer is not held up."""
 
@@ -384,7 +387,7 @@ class Engine:
                     except DriverError as exc:
                         self._link_failed(rt, str(exc))
                         return outcome(Status.UNCONFIRMED, exc.kind, f"read-back failed: {exc.detail}")
-                    self._take_reading(rt, reading, partial=True)
+                    self._take_reading(rt, reading, partial=True, readback=True)
                     if all(matches(reading.channels.get(ch), st, tolerance) for ch, st in batch.items()):
                         rt.confirmed.update(batch)
                         rt.converge_backoff.reset()
@@ -411,11 +414,16 @@ class Engine:
             rt.wake.set()
 
     def _take_reading(
-        self, rt: Runtime, reading: ControllerReading, *, partial: bool = False, observed: bool = False
+        self, rt: Runtime, reading: ControllerReading, *, partial: bool = False, observed: bool = False,
+        readback: bool = False,
     ) -> None:
         """Keep a reading. ``partial``: it covers some channels only (a read-back, a push).
         ``observed`` (polls and pushes, not our own read-backs): channels it shows away from what
-        was confirmed are no longer confirmed, so that they are converged again."""
+        was confirmed are no longer confirmed, so that they are converged again. A ``readback``
+        asked for levels: it is passed on as not ``complete`` (its fault flags say nothing), and
+        the controller's faults and measurements are kept from the reading before."""
+        if readback and reading.complete:
+            reading = dataclasses.replace(reading, complete=False)
         previous = rt.reading.channels if rt.reading is not None else {}
         changed = {
             ch: r
@@ -423,7 +431,7 @@ class Engine:
             if (old := previous.get(ch)) is None
             or (old.on, old.level, old.released, old.held_by) != (r.on, r.level, r.released, r.held_by)
         }
-        if partial and rt.reading is not None and len(reading.channels) < len(rt.reading.channels):
+        if partial and rt.reading is not None and (len(reading.channels) < len(rt.reading.channels) or not reading.complete):
             merged = dict(rt.reading.channels)
             merged.update(reading.channels)
             reading = ControllerReading(
@@ -431,8 +439,9 @@ class Engine:
                 merged,
                 reading.power_w if reading.power_w is not None else rt.reading.power_w,
                 reading.energy_kwh if reading.energy_kwh is not None else rt.reading.energy_kwh,
-                reading.faults,
+                reading.faults if reading.complete else rt.reading.faults,
                 reading.measurements or rt.reading.measurements,
+                reading.complete,
             )
         seen = reading.channels
         rt.reading = reading
@@ -444,6 +453,7 @@ class Engine:
         self._emit(ReadingEvent(rt.id, reading, changed))
 
     def _link_ok(self, rt: Runtime) -> None:
+        rt.seen_at = time.monotonic()
         if rt.link.succeeded():
             self._emit(LinkEvent(rt.id, LinkState.ONLINE, None))
 
@@ -479,9 +489,15 @@ class Engine:
     async def _supervise(self, rt: Runtime) -> None:
         poll_s = rt.info.controller.poll_s
         next_poll = time.monotonic() + random.uniform(0.1, 1.0) * poll_s
+        rt.seen_at = time.monotonic()
         while self._running:
             now = time.monotonic()
             polling = self.settings.polling and not rt.pushed
+            if rt.pushed and self.settings.polling:
+                # A device that pushes only on change says nothing when nothing changes, and nothing
+                # when it is dead: after SILENT_POLLS poll intervals of silence it is asked once.
+                next_poll = rt.seen_at + poll_s * SILENT_POLLS
+                polling = True
             wake_at = next_poll if polling else now + 3600.0
             if rt.pending() and not rt.held:
                 wake_at = min(wake_at, max(rt.converge_at, rt.link.retry_at))

@@ -15,6 +15,10 @@ class CommandRefused(ValueError):
     """An operator's command that cannot be carried out as asked (unknown scene, bad selector)."""
 
 
+class NotFound(CommandRefused):
+    """What the command names does not exist: no such scene, show, override or curtailment (HTTP 404)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Override:
     """An operator's layer: a scene held on a selector, or a curtailment capping its level."""

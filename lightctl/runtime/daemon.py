@@ -45,7 +45,7 @@ from lightctl.reconcile.outcomes import (
 )
 from lightctl.resolve.desired import resolve
 from lightctl.resolve.loading import load_config
-from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, Override
+from lightctl.runtime.commands import CommandRefused, CommandReport, CurtailReport, NotFound, Override
 from lightctl.runtime.events import Published
 from lightctl.runtime.hooks import DaemonService
 from lightctl.runtime.reload import ReloadRefused, ReloadReport, reload_daemon
@@ -262,7 +262,7 @@ class Daemon:
         try:
             self.scenes.states(scene)
         except UnknownScene as exc:
-            raise CommandRefused(str(exc)) from None
+            raise NotFound(str(exc)) from None
         selected = self.select(target)
         refused = cannot_release(self.inventory, released_keys(self.scenes.compile(scene, selected)))
         if refused:
@@ -365,16 +365,16 @@ class Daemon:
         ids = active if curtailment_ids is None else curtailment_ids
         unknown = sorted(set(ids) - set(active))
         if unknown:
-            raise CommandRefused(f"no active curtailment {', '.join(f'#{i}' for i in unknown)}")
+            raise NotFound(f"no active curtailment {', '.join(f'#{i}' for i in unknown)}")
         if not ids:
-            raise CommandRefused("no curtailment is active")
+            raise NotFound("no curtailment is active")
         await self.store.layers.clear(ids, by=user)
         self.overrides = [o for o in self.overrides if o.id not in ids]
         return await self.reconcile(f"curtailment {', '.join(f'#{i}' for i in ids)} restored by {user}", source="operator")
 
     async def clear_override(self, override_id: int, *, user: str) -> CommandReport | None:
         if not any(o.id == override_id for o in self.overrides):
-            raise CommandRefused(f"no active override #{override_id}")
+            raise NotFound(f"no active override #{override_id}")
         await self.store.layers.clear([override_id], by=user)
         self.overrides = [o for o in self.overrides if o.id != override_id]
         return await self.reconcile(f"override #{override_id} cleared by {user}", source="operator")

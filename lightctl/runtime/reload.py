@@ -22,7 +22,9 @@ from schedules.builder import build as build_schedule
 
 log = logging.getLogger("lightctl.daemon")
 
-RESTART_SETTINGS = ("api_host", "api_port", "sim_control_port", "database", "log_format")
+RESTART_SETTINGS = (
+    "api_host", "api_port", "sim_control_port", "database", "log_format", "tls_cert", "tls_key", "plain_http_beyond_loopback",
+)
 """Daemon settings a running daemon cannot take: they are reported as waiting for a restart."""
 
 
@@ -123,7 +125,7 @@ async def reload_daemon(daemon: ReloadHost, config: Config) -> ReloadReport:
     result = ReloadReport(
         changes.added, changes.removed, changes.changed, changes.kept,
         scenes_changed=old.scenes != config.scenes, schedule_changed=old.schedule != config.schedule,
-        needs_restart=needing_restart(old.daemon, config.daemon),
+        needs_restart=needing_restart(old.daemon, config.daemon) + (("access",) if old.access != config.access else ()),
         command_id=report.command_id if report is not None else None,
     )
     log.info("config reloaded: %s", result.as_json())

@@ -104,6 +104,10 @@ class ShowRefused(ValueError):
     pass
 
 
+class UnknownShow(ShowRefused):
+    """No show of that id is configured."""
+
+
 class ShowHeld(ShowRefused):
     """A show some (or all) of whose channels operators hold: ``holds`` says which and how."""
 
@@ -246,7 +250,7 @@ class ShowRunner:
             names = [s.id for s in self.host.configured_shows()]
             close = difflib.get_close_matches(show_id, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ShowRefused(f"unknown show {show_id!r}{hint} (known: {', '.join(names) or 'none configured'})")
+            raise UnknownShow(f"unknown show {show_id!r}{hint} (known: {', '.join(names) or 'none configured'})")
         compiled = compile_show(config, self.host.scenes)
         zone = self.host.now().tzinfo or UTC
         holds = show_holds(compiled.channels, self.host.active_overrides(), self.host.scenes.inventory)

@@ -7,9 +7,11 @@ directly.
 from __future__ import annotations
 
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.faults import Faults
 
 
 def attach_services(daemon: Daemon) -> Daemon:
     """Attach every service the configuration asks for; returns the daemon. (The daemon's own
     telemetry is always attached, by the daemon itself.)"""
+    daemon.services.append(Faults(daemon))
     return daemon

@@ -4,6 +4,9 @@
   database as one read transaction saw it, consistent whatever the writer does meanwhile (in WAL
   mode a reader holds up no writer). The copy is checked (``PRAGMA integrity_check``) before it is
   given its final name, so a half-written backup never passes for a good one.
+* The crews' photos (files named by their SHA-256 in ``photos/`` beside the database, which the
+  records name) are copied beside the backup (``<FILE>.photos/``); a file already there is the
+  same photo, so a repeated backup copies only the new ones.
 * :func:`restore` refuses while a daemon holds the database (its owner lock), checks the backup's
   integrity and that this lightctl knows every migration it carries, keeps the current database
   beside it (``<db>.before-restore-<time>``), and puts the backup in place by a rename.
@@ -32,6 +35,8 @@ class BackupReport:
     seconds: float
     schema_version: int
     commands: int
+    photos: int = 0
+    """Photos copied (new ones only)."""
 
 
 def _check(path: Path) -> tuple[int, int]:
@@ -90,7 +95,8 @@ def backup(database: str | Path, target: str | Path, *, overwrite: bool = False)
         partial.unlink(missing_ok=True)
         raise
     os.replace(partial, target_path)
-    return BackupReport(target_path, target_path.stat().st_size, time.monotonic() - started, version, commands)
+    photos = copy_photos(source_path.parent / PHOTOS, photos_beside(target_path))
+    return BackupReport(target_path, target_path.stat().st_size, time.monotonic() - started, version, commands, photos)
 
 
 def restore(backup_path: str | Path, database: str | Path) -> Path | None:
@@ -122,6 +128,7 @@ def restore(backup_path: str | Path, database: str | Path) -> Path | None:
         incoming = target.with_name(target.name + ".restoring")
         shutil.copyfile(source, incoming)
         os.replace(incoming, target)
+        copy_photos(photos_beside(source), target.parent / PHOTOS)
         return kept
     finally:
         owner.release()
@@ -133,3 +140,25 @@ def _versions(path: Path) -> list[int]:
         return [int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations")]
     finally:
         conn.close()
+
+
+PHOTOS = "photos"
+
+
+def photos_beside(backup_path: Path) -> Path:
+    return backup_path.with_name(backup_path.name + ".photos")
+
+
+def copy_photos(source: Path, target: Path) -> int:
+    """Copy every photo ``target`` lacks (a photo's name is its hash: one there is the same)."""
+    if not source.is_dir():
+        return 0
+    copied = 0
+    for photo in source.iterdir():
+        if photo.is_file() and not (target / photo.name).exists():
+            target.mkdir(parents=True, exist_ok=True)
+            partial = target / f".{photo.name}.partial"
+            shutil.copyfile(photo, partial)
+            os.replace(partial, target / photo.name)
+            copied += 1
+    return copied

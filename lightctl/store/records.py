@@ -2,8 +2,9 @@
 (:mod:`lightctl.store.backend`), written by one writer thread (:mod:`lightctl.store.writer`), read
 through a small pool (:mod:`lightctl.store.readers`), its schema brought up to date by numbered
 migration files (:mod:`lightctl.store.migrate`), and one repository per kind of record
-(``commands``, ``observations``, ``layers``, ``shows``, ``federation``), each written once for
-both databases (:mod:`lightctl.store.sql` says what they share).
+(``commands``, ``observations``, ``layers``, ``shows``, ``faults``, ``work_orders``, ``outbox``,
+``users``, ``sessions``, ``tokens``, ``audit``, ``federation``), each written once for both databases
+(:mod:`lightctl.store.sql` says what they share).
 
 Opening: on SQLite the integrity check (``PRAGMA quick_check``, minutes on a big database) runs
 only when the last stop was not clean; every opening is a row of ``store_runs`` that a clean
@@ -20,19 +21,33 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lightctl.model.times import now_ms
-from lightctl.store import commands, shows
+from lightctl.store import audit, commands, shows
+from lightctl.store.audit import AuditLog
 from lightctl.store.backend import Backend, backend_for
 from lightctl.store.commands import Commands
 from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S
 from lightctl.store.errors import StoreError
+from lightctl.store.faults import Faults
 from lightctl.store.federation import FederationRecords
 from lightctl.store.health import StoreHealth
 from lightctl.store.layers import OperatorLayers
-from lightctl.store.migrate import Dialect, migrate, table_exists
+from lightctl.store.migrate import (
+    Dialect,
+    applied_versions,
+    check_not_newer,
+    known_migrations,
+    migrate,
+    table_exists,
+)
 from lightctl.store.observations import DAY_MS, PRUNE_INTERVAL_S, Observations, prune_readings
+from lightctl.store.outbox import Outbox
 from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
+from lightctl.store.sessions import Sessions
 from lightctl.store.shows import ShowRuns
 from lightctl.store.sql import Connection
+from lightctl.store.tokens import ApiTokens
+from lightctl.store.users import Users
+from lightctl.store.workorders import WorkOrders
 from lightctl.store.writer import DEFAULT_OBSERVATION_LIMIT, DEFAULT_QUEUE_SIZE, Maintenance, Writer
 
 log = logging.getLogger("lightctl.store")
@@ -63,6 +78,13 @@ class Store:
         self.observations = Observations(self.writer, self.readers)
         self.layers = OperatorLayers(self.writer, self.readers)
         self.shows = ShowRuns(self.writer, self.readers)
+        self.faults = Faults(self.readers)
+        self.work_orders = WorkOrders(self.readers)
+        self.outbox = Outbox(self.writer, self.readers)
+        self.users = Users(self.writer, self.readers)
+        self.sessions = Sessions(self.writer, self.readers)
+        self.tokens = ApiTokens(self.writer, self.readers)
+        self.audit = AuditLog(self.writer, self.readers)
         self.federation = FederationRecords(self.writer, self.readers)
         if reading_retention_days is not None:
             retention_ms = reading_retention_days * DAY_MS
@@ -109,12 +131,39 @@ class Store:
         self.readers.open()
         self.writer.start(conn)
 
+    def open_beside(self) -> None:
+        """Open the database of a daemon on this machine, which may be running, for a short job
+        of the CLI (users, tokens): no integrity check, no migration, no run recorded (the
+        daemon's own runs say whether *it* stopped cleanly). A database whose schema is not this
+        lightctl's is refused: the daemon migrates it when it starts. Blocking."""
+        if self.backend.kind == "sqlite" and not Path(self.path).exists():
+            raise StoreError(f"no database at {self.path}: start the daemon (lightctl run) once first")
+        conn = self.backend.connect_writer()
+        try:
+            applied = applied_versions(conn, self.backend.dialect)
+            known = known_migrations()
+            check_not_newer(applied, known, self.label)
+            pending = [m.file for m in known if m.version not in applied]
+            if pending:
+                raise StoreError(
+                    f"{self.path}: the database lacks migration(s) {', '.join(pending)}: start the daemon "
+                    "(lightctl run), which brings it up to date, then try again"
+                )
+        except BaseException:
+            self.backend.disconnect(conn)
+            raise
+        self._conn = conn
+        self._run_id = None
+        self.readers.open()
+        self.writer.start(conn)
+
     def _begin_run(self, conn: Connection) -> int:
         at = now_ms()
         conn.execute(self.backend.dialect.begin)
         try:
             cut_short = commands.mark_interrupted(conn, at)
             shows_cut_short = shows.mark_interrupted(conn, at)
+            requests_cut_short = audit.mark_interrupted(conn, at)
             cur = conn.execute(
                 "INSERT INTO store_runs (opened_at, integrity_checked) VALUES (?, ?)", [at, self.integrity_checked]
             )
@@ -122,10 +171,10 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        if cut_short or shows_cut_short:
+        if cut_short or shows_cut_short or requests_cut_short:
             log.warning(
-                "%d command(s) and %d show run(s) were cut short by the previous stop; marked interrupted",
-                cut_short, shows_cut_short,
+                "%d command(s), %d show run(s) and %d request(s) were cut short by the previous stop; marked interrupted",
+                cut_short, shows_cut_short, requests_cut_short,
             )
         return int(cur.lastrowid or 0)
 
@@ -145,6 +194,9 @@ class Store:
             return
         if not stopped:
             log.error("store %s: the writer did not finish in time; the next start will check integrity", self.label)
+            return
+        if self._run_id is None:  # opened beside a daemon: its runs are not ours to close
+            self.backend.disconnect(conn)
             return
         try:
             conn.execute("UPDATE store_runs SET closed_at=? WHERE id=?", [now_ms(), self._run_id])
