@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from lightctl.process.mosquitto import Mosquitto
+from lightctl.runtime.credentials import LocalCredential, write_local_credential
 from lightctl.services.access import Permission
 from tests.conftest import free_port
 from tests.federation_support import CITY, GROUP, Federation, eventually, federated_data, start_federation
@@ -26,7 +27,8 @@ from web.app import bound_port, serve
 from web.city import ROUTES, serve_city
 from web.routing import openapi_document
 
-TOKEN = "city-token"
+CITY_SECRET = "lcl_city-secret"
+DISTRICT_SECRET = "lcl_district-secret"
 
 
 @pytest.fixture
@@ -43,21 +45,22 @@ async def federation(make_farm: Any, tmp_path: Path, postgres: Any) -> AsyncIter
 
 
 async def test_the_city_serves_the_districts_api(federation: Federation, tmp_path: Path) -> None:
-    city_runner = await serve_city(federation.city, "127.0.0.1", 0, TOKEN)
-    district_runner = await serve(federation.districts["d1"], "127.0.0.1", 0, "district-token")
+    city_runner = await serve_city(federation.city, "127.0.0.1", 0, local_credential=CITY_SECRET)
+    district_runner = await serve(federation.districts["d1"], "127.0.0.1", 0, local_credential=DISTRICT_SECRET)
     city_url = f"http://127.0.0.1:{bound_port(city_runner)}"
     district_url = f"http://127.0.0.1:{bound_port(district_runner)}"
-    auth = {"Authorization": f"Bearer {TOKEN}", "X-Operator": "市调度"}
+    auth = {"Authorization": f"Bearer {CITY_SECRET}"}
+    district_auth = {"Authorization": f"Bearer {DISTRICT_SECRET}"}
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"{city_url}/api/v1/status") as response:
+            async with session.get(f"{city_url}/api/v1/status", headers=auth) as response:
                 city_status = await response.json()
-            async with session.get(f"{district_url}/api/v1/status") as response:
+            async with session.get(f"{district_url}/api/v1/status", headers=district_auth) as response:
                 district_status = await response.json()
             assert set(district_status) <= set(city_status)  # the same answer, and the federation's
             assert set(district_status["controllers"]["d1-0"]) <= set(city_status["controllers"]["d1-0"])
             assert city_status["controllers_total"] == 4 and city_status["federation"]["state"] == "online"
-            async with session.ws_connect(f"{city_url}/api/v1/ws") as ws:
+            async with session.ws_connect(f"{city_url}/api/v1/ws", headers=auth) as ws:
                 hello = json.loads((await ws.receive()).data)[0]
                 assert hello["type"] == "hello" and hello["status"]["controllers_total"] == 4
                 async with session.post(f"{city_url}/api/v1/scenes/half/apply", json={"target": "*"}, headers=auth) as response:
@@ -67,10 +70,10 @@ async def test_the_city_serves_the_districts_api(federation: Federation, tmp_pat
                 while not any(e["type"] == "command" for e in events):
                     events += json.loads((await ws.receive(timeout=10)).data)
                 assert {e["type"] for e in events} >= {"command"}
-            assert report["summary"] == {"confirmed": 4, "unconfirmed": 0, "failed": 0} and report["user"] == "市调度"
-            async with session.get(f"{city_url}/api/v1/commands/{report['command_id']}") as response:
+            assert report["summary"] == {"confirmed": 4, "unconfirmed": 0, "failed": 0} and report["user"] == "local"
+            async with session.get(f"{city_url}/api/v1/commands/{report['command_id']}", headers=auth) as response:
                 command = await response.json()
-            assert len(command["results"]) == 4 and command["user"] == "市调度"
+            assert len(command["results"]) == 4 and command["user"] == "local"
             async with session.post(f"{city_url}/api/v1/scenes/half/apply", json={"target": "site:nowhere"}, headers=auth) as response:
                 assert response.status == 400 and "unknown site 'nowhere'" in (await response.json())["error"]
             async with session.post(f"{city_url}/api/v1/scenes/half/apply", json={}) as response:
@@ -81,20 +84,20 @@ async def test_the_city_serves_the_districts_api(federation: Federation, tmp_pat
             await eventually(lambda: [o for o in federation.city.city_overrides() if o["kind"] == "curtail"], what="curtailment seen")
             async with session.delete(f"{city_url}/api/v1/curtailments/{curtailed['curtailment_id']}", headers=auth) as response:
                 assert response.status == 200
-            async with session.get(f"{city_url}/api/v1/federation/events?district=d1&kind=command") as response:
+            async with session.get(f"{city_url}/api/v1/federation/events?district=d1&kind=command", headers=auth) as response:
                 events_d1 = await response.json()
             assert events_d1 and all(e["district"] == "d1" and e["at"].endswith("+08:00") for e in events_d1)
-            async with session.get(f"{district_url}/api/v1/federation") as response:
+            async with session.get(f"{district_url}/api/v1/federation", headers=district_auth) as response:
                 node = await response.json()
             assert node["state"] == "online" and node["node"] == "d1"
-            async with session.get(f"{city_url}/") as response:
+            async with session.get(f"{city_url}/", headers=auth) as response:
                 assert "d2-1" in await response.text()
 
         # The CLI talks to the city as to any daemon.
         config_path = tmp_path / "city.json"
         config_path.write_text(json.dumps({"installation": federation.data["installation"], "daemon": {"database": str(tmp_path / "c.db")}}),
                                encoding="utf-8")
-        (tmp_path / "api-token").write_text(TOKEN + "\n", encoding="utf-8")
+        write_local_credential(tmp_path / "c.db", LocalCredential(CITY_SECRET, city_url))
         code, out, err = await lightctl("--config", str(config_path), "--api", city_url, "scene", "apply", "all-on", "--json")
         assert code == 0, err
         assert json.loads(out)["summary"]["confirmed"] == 4
@@ -111,7 +114,7 @@ def test_the_citys_routes_are_in_its_openapi_document() -> None:
         if route.path.startswith("/api/"):
             operation = document["paths"][route.path][route.method.lower()]
             assert operation["x-permission"] == route.permission.value
-            assert ("security" in operation) == (route.permission is not Permission.READ)
+            assert ("security" in operation) == (route.permission is not Permission.PUBLIC)
 
 
 async def test_the_federated_demo_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
@@ -141,8 +144,8 @@ async def test_the_federated_demo_starts_everything_and_stops_cleanly(tmp_path: 
                 d["complete"] for d in json.loads(out)["districts"].values())
 
         await eventually(complete, what="both districts complete at the city")
-        code, out, err = await lightctl("--config", str(config_path), "scene", "apply", "half", "--json")  # the config's port is 0:
-        assert code != 0  # (the CLI needs --api when the demo picked the port)
+        code, out, err = await lightctl("--config", str(config_path), "scene", "apply", "all-off", "--json")  # the config's port is 0:
+        assert code == 0, err  # the city's local credential says where it listens
         code, out, err = await lightctl("--config", str(config_path), "--api", f"http://127.0.0.1:{port}", "scene", "apply", "half", "--json")
         assert code == 0 and json.loads(out)["summary"]["confirmed"] == 3, err
         os.killpg(process.pid, signal.SIGINT)
