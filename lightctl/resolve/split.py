@@ -57,9 +57,36 @@ def _rules(rules: list[dict[str, Any]], inventory: Inventory) -> list[dict[str, 
     return out
 
 
+def _faults(section: dict[str, Any], district: Mapping[str, Any]) -> dict[str, Any]:
+    """The faults section as the district's daemon sees it: its own sites, the crews that work in
+    it (with this district only), the webhooks of those crews."""
+    sites = {str(site["id"]) for site in district.get("sites", [])}
+    own = dict(section)
+    if "sites" in own:
+        own["sites"] = [s for s in own["sites"] if s.get("site") in sites]
+    crews = []
+    for crew in own.get("crews", []):
+        if district["id"] in crew.get("districts", []):
+            crews.append({**crew, "districts": [district["id"]]})
+    if "crews" in own:
+        own["crews"] = crews
+    kept = {crew.get("id") for crew in crews}
+    if "webhooks" in own:
+        hooks = []
+        for hook in own["webhooks"]:
+            if not hook.get("crews"):
+                hooks.append(hook)
+            elif [c for c in hook["crews"] if c in kept]:
+                hooks.append({**hook, "crews": [c for c in hook["crews"] if c in kept]})
+        own["webhooks"] = hooks
+    return own
+
+
 def _district(data: Mapping[str, Any], district: Mapping[str, Any]) -> dict[str, Any]:
     own = copy.deepcopy(dict(data))
     own["districts"] = [copy.deepcopy(dict(district))]
+    if "faults" in own:
+        own["faults"] = _faults(own["faults"], district)
     bare = {k: v for k, v in own.items() if k not in ("scenes", "shows", "schedule", "federation")}
     inventory = Inventory(config_from_data(bare, source=f"<district {district['id']}>"))
     for scene in own.get("scenes", []):
