@@ -7,7 +7,7 @@ LOCK := requirements.lock
 LOCKED := $(VENV)/.locked-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv lock fresh-clone-check demo test lint browser bench clean console
+.PHONY: venv lock fresh-clone-check demo test lint browser servers bench clean console
 
 # A changed lock builds .venv anew, so that it holds exactly the lock: nothing left from an older one.
 # pip checks every file against the lock's hashes and refuses any distribution the lock does not pin.
@@ -87,8 +87,17 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; fi; }
 
+# Mosquitto and PostgreSQL for the federation's tests (issue 19). The tests start their own broker and
+# database server on free ports in temporary directories (lightctl.process.mosquitto, .postgres), never
+# the machine's services.
+SERVER_PACKAGES := mosquitto postgresql
+servers:
+	@{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES) >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES) >/dev/null; fi; }
+
 # pytest exits 5 when it collected no tests: that is a failure here, never a pass.
-test: venv browser console lint
+test: venv browser servers console lint
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Callable
+import itertools
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from lightctl.model.config import Config
@@ -142,3 +146,45 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- the store's two backends
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A PostgreSQL server of the test run's own (temporary directory, free port), stopped at the end."""
+    from lightctl.process.postgres import TemporaryPostgres
+
+    server = TemporaryPostgres()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_database_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class StoreBackend:
+    """Where a test's records go: ``target(name)`` gives a new, empty database (a SQLite file in
+    the test's directory, or a database of the session's PostgreSQL server)."""
+
+    kind: str
+    target: Callable[[str], str]
+    integrity_error: type[BaseException]
+    """What a broken constraint raises through a job."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
+    if request.param == "sqlite":
+        return StoreBackend("sqlite", lambda name: str(tmp_path / f"{name}.db"), sqlite3.IntegrityError)
+    server = request.getfixturevalue("postgres")
+
+    def database(name: str) -> str:
+        return str(server.create_database(f"{name.lower()}_{next(_database_numbers)}"))
+
+    return StoreBackend("postgresql", database, asyncpg.IntegrityConstraintViolationError)

@@ -165,7 +165,8 @@ def test_dimming_curve_and_unknown_states_estimate_as_configured(tmp_path: Path)
 def rollup_db() -> tuple[sqlite3.Connection, EnergyRollup, Observations]:
     conn = connect_writer(":memory:")
     migrate(conn, ":memory:")
-    observations = Observations(Writer(":memory:"), ReaderPool(":memory:", busy_timeout_s=1.0))
+    # the sinks write on the connection they are given; the pool is never asked for a reader
+    observations = Observations(Writer(":memory:"), ReaderPool(":memory:", lambda: conn, lambda _: None))
     rollup = EnergyRollup(
         RollupModel.from_config(config_of(data())),
         readings=observations.readings_sink, state_changes=observations.state_changes_sink, link_events=observations.link_events_sink,

@@ -1,6 +1,7 @@
 """Records: audit rows, migrations, and a daemon killed with SIGKILL in the middle of a command.
 The writer's failures, backpressure and readers: test_store_writer.py; migrations:
-test_store_migrations.py; opening and closing: test_store_lifecycle.py."""
+test_store_migrations.py; opening and closing: test_store_lifecycle.py; what is PostgreSQL's own:
+test_store_postgresql.py. Tests taking the ``backend`` fixture run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,33 +23,52 @@ from drivers.base import Fault
 from lightctl.runtime.credentials import LocalCredentialError
 from lightctl.runtime.daemon import Daemon
 from lightctl.store import Store
-from lightctl.store.migrate import known_migrations
-from tests.conftest import free_port, installation_data, local_secret, modbus_controller, with_endpoints
+from lightctl.store.migrate import known_migrations, table_exists
+from tests.conftest import (
+    StoreBackend,
+    free_port,
+    installation_data,
+    local_secret,
+    modbus_controller,
+    with_endpoints,
+)
 from tests.test_cli import lightctl
 
+RECORD_TABLES = ("commands", "command_results", "state_changes", "readings", "reading_values", "overrides",
+                 "federation_outbox", "federation_events")
 
-async def test_migrations_and_integrity(tmp_path: Path) -> None:
+
+async def test_migrations_and_integrity(backend: StoreBackend) -> None:
+    target = backend.target("a")
     for _ in range(2):  # the second opening is idempotent: nothing left to apply
-        store = Store(tmp_path / "a.db")
-        store.open()
-        store.close()
-    db = sqlite3.connect(tmp_path / "a.db")
-    applied = [row[0] for row in db.execute("SELECT version FROM schema_migrations ORDER BY version")]
-    assert applied == [m.version for m in known_migrations()] and applied[:2] == [1, 2]
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"commands", "command_results", "state_changes", "readings", "reading_values", "overrides"} <= tables
-    db.close()
+        store = Store(target)
+        await asyncio.to_thread(store.open)
+        await asyncio.to_thread(store.close)
+    store = Store(target)
+    await asyncio.to_thread(store.open)
+    try:
+        applied = [row["version"] for row in await store.read("SELECT version FROM schema_migrations ORDER BY version")]
+        assert applied == [m.version for m in known_migrations()] and applied[:2] == [1, 2]
+        dialect = store.backend.dialect
+        assert await store.read_with(lambda conn: all(table_exists(conn, t, dialect) for t in RECORD_TABLES))
+        runs = await store.read("SELECT closed_at FROM store_runs ORDER BY id")
+        assert len(runs) == 3 and all(r["closed_at"] is not None for r in runs[:2])
+    finally:
+        await asyncio.to_thread(store.close)
+    if backend.kind == "sqlite":
+        db = sqlite3.connect(target)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
 
 
-async def test_a_failing_write_is_rolled_back_alone(tmp_path: Path) -> None:
-    store = Store(tmp_path / "b.db")
-    store.open()
+async def test_a_failing_write_is_rolled_back_alone(backend: StoreBackend) -> None:
+    store = Store(backend.target("b"))
+    await asyncio.to_thread(store.open)
     try:
         store.observations.record_link("x", "online", None)
         ok = asyncio.ensure_future(store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (1,'z','online')")))
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(backend.integrity_error):
             await store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (1,'y',NULL)"))
         await ok
         await store.flush()
@@ -56,14 +76,14 @@ async def test_a_failing_write_is_rolled_back_alone(tmp_path: Path) -> None:
         assert [r["controller_id"] for r in rows] == ["x", "z"]
         assert store.health().healthy  # a job's own error is not the store's
     finally:
-        store.close()
+        await asyncio.to_thread(store.close)
 
 
-async def test_command_audit_has_every_controllers_result(make_farm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_command_audit_has_every_controllers_result(make_farm, backend: StoreBackend) -> None:  # type: ignore[no-untyped-def]
     data = installation_data([modbus_controller(f"a{i}", i) for i in range(6)])
     farm, config = await make_farm(data)
     await farm.inject("a5", Fault("offline"))
-    daemon = Daemon(config, database=tmp_path / "audit.db")
+    daemon = Daemon(config, database=backend.target("audit"))
     await daemon.start()
     try:
         report = await daemon.apply_scene("half", "*", user="张工")
@@ -203,9 +223,9 @@ async def test_sigkill_mid_command_leaves_an_intact_database_and_restart_reconci
 
 
 
-async def test_a_write_whose_waiter_gave_up_still_lands_and_the_writer_lives(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
-    store.open()
+async def test_a_write_whose_waiter_gave_up_still_lands_and_the_writer_lives(backend: StoreBackend) -> None:
+    store = Store(backend.target("c"))
+    await asyncio.to_thread(store.open)
     try:
         slow = asyncio.ensure_future(
             store.write(lambda c: c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (1,'a','x')"))
@@ -217,4 +237,4 @@ async def test_a_write_whose_waiter_gave_up_still_lands_and_the_writer_lives(tmp
         rows = await store.read("SELECT controller_id FROM link_events ORDER BY id")
         assert [r["controller_id"] for r in rows] == ["a", "b"]
     finally:
-        store.close()
+        await asyncio.to_thread(store.close)

@@ -17,7 +17,7 @@ import pytest
 from lightctl.process.service import start_daemon
 from lightctl.resolve.loading import load_config
 from lightctl.store import Store, StoreWriteFailed
-from tests.conftest import installation_data, local_secret, modbus_controller, with_endpoints
+from tests.conftest import StoreBackend, installation_data, local_secret, modbus_controller, with_endpoints
 from tests.test_cli import lightctl
 
 KILLED_WHILE_OPEN = """
@@ -78,13 +78,13 @@ asyncio.run(main())
 """
 
 
-async def test_what_a_stop_cut_short_is_marked_interrupted(tmp_path: Path) -> None:
-    path = tmp_path / "cut.db"
-    subprocess.run([sys.executable, "-c", KILLED_MID_COMMAND, str(path)], check=True, timeout=60)
+async def test_what_a_stop_cut_short_is_marked_interrupted(backend: StoreBackend) -> None:
+    path = backend.target("cut")
+    subprocess.run([sys.executable, "-c", KILLED_MID_COMMAND, path], check=True, timeout=60)
     store = Store(path)
     await asyncio.to_thread(store.open)
     try:
-        assert store.integrity_checked
+        assert store.integrity_checked == (backend.kind == "sqlite")  # PostgreSQL recovers by itself
         commands = await store.commands.recent()
         assert [(c.scene, c.status) for c in commands] == [("all-on", "interrupted"), ("half", "done")]
         assert commands[0].finished_at is not None and commands[0].finished_at >= commands[0].at
@@ -131,14 +131,13 @@ async def test_the_daemon_reports_an_unhealthy_store_in_its_status(make_farm, tm
         await daemon.stop()
 
 
-async def test_the_daemon_refuses_to_start_on_a_database_from_a_newer_lightctl(tmp_path: Path) -> None:
-    path = tmp_path / "newer.db"
-    reopen(path)
-    db = sqlite3.connect(path)
-    db.execute("INSERT INTO schema_migrations VALUES (9001, 'from_the_future', 0)")
-    db.commit()
-    db.close()
-    data = installation_data([modbus_controller("m1", 0)], api_port=0, database=str(path))
+async def test_the_daemon_refuses_to_start_on_a_database_from_a_newer_lightctl(tmp_path: Path, backend: StoreBackend) -> None:
+    path = backend.target("newer")
+    store = Store(path)
+    await asyncio.to_thread(store.open)
+    await store.write(lambda c: c.execute("INSERT INTO schema_migrations VALUES (9001, 'from_the_future', 0)"))
+    await asyncio.to_thread(store.close)
+    data = installation_data([modbus_controller("m1", 0)], api_port=0, database=path)
     config_path = tmp_path / "config.yaml"
     config_path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     code, _, err = await lightctl("--config", str(config_path), "run")

@@ -3,25 +3,33 @@ migration files (rows converted), gaps, refusals, and the SQL shared with Postgr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from lightctl.model.times import to_ms
 from lightctl.store import Store, StoreError, StoreTooNew
+from lightctl.store.backend import PostgresqlBackend
 from lightctl.store.migrate import (
     MANAGED_USER_VERSION,
     POSTGRESQL,
+    SQLITE,
+    Dialect,
     Migration,
     known_migrations,
     migrate,
     statements,
+    table_exists,
 )
 from lightctl.store.observations import READING_COLUMNS
+from lightctl.store.sql import Connection
+from tests.conftest import StoreBackend
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -250,36 +258,50 @@ async def test_a_conversion_that_fails_leaves_the_old_database_as_it_was(tmp_pat
     db.close()
 
 
-async def test_from_an_empty_database_every_migration_applies(tmp_path: Path) -> None:
-    path = tmp_path / "empty.db"
-    path.touch()
+async def test_from_an_empty_database_every_migration_applies(backend: StoreBackend) -> None:
+    path = backend.target("empty")
+    if backend.kind == "sqlite":
+        Path(path).touch()
     store = Store(path)
-    store.open()
-    store.close()
-    db = sqlite3.connect(path)
-    columns = {r[1]: r[2] for r in db.execute("PRAGMA table_info(readings)")}
-    assert set(READING_COLUMNS) <= set(columns) and columns["at"] == "BIGINT"
-    assert {r[1] for r in db.execute("PRAGMA index_list(readings)")} == {"readings_hour_controller"}
-    assert db.execute("PRAGMA user_version").fetchone()[0] == MANAGED_USER_VERSION
-    db.close()
+    await asyncio.to_thread(store.open)
+    try:
+        if backend.kind == "sqlite":
+            columns = {r["name"]: r["type"] for r in await store.read("PRAGMA table_info(readings)")}
+            indexes = {r["name"] for r in await store.read("PRAGMA index_list(readings)")}
+            assert (await store.read("PRAGMA user_version"))[0]["user_version"] == MANAGED_USER_VERSION
+        else:
+            columns = {r["column_name"]: r["data_type"].upper() for r in await store.read(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'readings'")}
+            indexes = {r["indexname"] for r in await store.read("SELECT indexname FROM pg_indexes WHERE tablename = 'readings'")}
+            indexes.discard("readings_pkey")
+            identity = await store.read("SELECT table_name FROM information_schema.columns WHERE is_identity = 'YES' ORDER BY 1")
+            assert {"commands", "readings", "overrides", "federation_outbox"} <= {r["table_name"] for r in identity}
+        assert set(READING_COLUMNS) <= set(columns) and columns["at"] == "BIGINT"
+        assert indexes == {"readings_hour_controller"}
+    finally:
+        await asyncio.to_thread(store.close)
 
 
-async def test_a_database_from_a_newer_lightctl_is_refused_and_left_alone(tmp_path: Path) -> None:
-    path = tmp_path / "newer.db"
+async def test_a_database_from_a_newer_lightctl_is_refused_and_left_alone(backend: StoreBackend) -> None:
+    path = backend.target("newer")
     store = Store(path)
-    store.open()
-    store.close()
-    db = sqlite3.connect(path)
-    db.execute("INSERT INTO schema_migrations VALUES (9001, 'from_the_future', 0)")
-    db.commit()
-    runs = db.execute("SELECT COUNT(*) FROM store_runs").fetchone()[0]
-    db.close()
+    await asyncio.to_thread(store.open)
+    await store.write(lambda c: c.execute("INSERT INTO schema_migrations VALUES (9001, 'from_the_future', 0)"))
+    runs = len(await store.read("SELECT id FROM store_runs"))
+    await asyncio.to_thread(store.close)
     newest = known_migrations()[-1].file[:4]
     with pytest.raises(StoreTooNew, match=rf"9001_from_the_future that this lightctl does not know \(it knows up to {newest}\)"):
-        Store(path).open()
-    db = sqlite3.connect(path)
-    assert db.execute("SELECT COUNT(*) FROM store_runs").fetchone()[0] == runs
-    db.close()
+        await asyncio.to_thread(Store(path).open)
+    store = Store(path)
+    with pytest.raises(StoreTooNew):
+        await asyncio.to_thread(store.open)
+    other = Store(backend.target("other"))  # (the refused store took nothing: another opens freely)
+    await asyncio.to_thread(other.open)
+    await asyncio.to_thread(other.close)
+    if backend.kind == "sqlite":
+        db = sqlite3.connect(path)
+        assert db.execute("SELECT COUNT(*) FROM store_runs").fetchone()[0] == runs
+        db.close()
 
 
 async def test_a_database_of_no_known_kind_is_refused(tmp_path: Path) -> None:
@@ -292,19 +314,38 @@ async def test_a_database_of_no_known_kind_is_refused(tmp_path: Path) -> None:
         Store(path).open()
 
 
-def test_migrations_apply_in_order_fill_gaps_and_roll_back_whole() -> None:
-    conn = sqlite3.connect(":memory:", isolation_level=None)
-    first = Migration(1, "a", "CREATE TABLE a (x INTEGER);")
-    third = Migration(3, "c", "CREATE TABLE c (x INTEGER); INSERT INTO c VALUES (1);")
-    assert [m.version for m in migrate(conn, "t", [third, first])] == [1, 3]
-    second = Migration(2, "b", "CREATE TABLE b (x TEXT DEFAULT 'a;b'); -- a comment; with a semicolon\nINSERT INTO b DEFAULT VALUES;")
-    assert [m.version for m in migrate(conn, "t", [first, second, third])] == [2]  # merged late, lower number
-    assert conn.execute("SELECT x FROM b").fetchall() == [("a;b",)]
-    broken = Migration(4, "d", "CREATE TABLE d (x INTEGER); INSERT INTO nowhere VALUES (1);")
-    with pytest.raises(StoreError, match=r"migration 0004_d\.sql failed and was rolled back: no such table: nowhere"):
-        migrate(conn, "t", [first, second, third, broken])
-    assert conn.execute("SELECT name FROM sqlite_master WHERE name='d'").fetchone() is None
-    assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3]
+def _bare_connection(backend: StoreBackend) -> tuple[Connection, Dialect, str, Any]:
+    """A connection to a new database with no migration applied, its dialect, how the database
+    names a missing table, and how to close it."""
+    if backend.kind == "sqlite":
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        return conn, SQLITE, "no such table: nowhere", conn.close
+    pg = PostgresqlBackend(backend.target("bare"))
+    conn = pg.connect_writer()  # (rows as tuples, as the migrations see them)
+
+    def close() -> None:
+        pg.disconnect(conn)
+        pg.close()
+
+    return conn, pg.dialect, 'relation "nowhere" does not exist', close
+
+
+def test_migrations_apply_in_order_fill_gaps_and_roll_back_whole(backend: StoreBackend) -> None:
+    conn, dialect, missing, close = _bare_connection(backend)
+    try:
+        first = Migration(1, "a", "CREATE TABLE a (x INTEGER);")
+        third = Migration(3, "c", "CREATE TABLE c (x INTEGER); INSERT INTO c VALUES (1);")
+        assert [m.version for m in migrate(conn, "t", [third, first], dialect)] == [1, 3]
+        second = Migration(2, "b", "CREATE TABLE b (x TEXT DEFAULT 'a;b'); -- a comment; with a semicolon\nINSERT INTO b DEFAULT VALUES;")
+        assert [m.version for m in migrate(conn, "t", [first, second, third], dialect)] == [2]  # merged late, lower number
+        assert conn.execute("SELECT x FROM b").fetchall() == [("a;b",)]
+        broken = Migration(4, "d", "CREATE TABLE d (x INTEGER); INSERT INTO nowhere VALUES (1);")
+        with pytest.raises(StoreError, match=rf"migration 0004_d\.sql failed and was rolled back: {missing}"):
+            migrate(conn, "t", [first, second, third, broken], dialect)
+        assert not table_exists(conn, "d", dialect) and table_exists(conn, "c", dialect)
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3]
+    finally:
+        close()
 
 
 def test_statements_end_where_sqlite_says_they_end() -> None:

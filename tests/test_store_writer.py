@@ -19,10 +19,12 @@ import pytest
 from lightctl.model.values import ChannelReading, ControllerReading
 from lightctl.store import Store, StoreWriteFailed
 from lightctl.store.observations import PRUNE_BATCH
+from lightctl.store.sql import Connection
+from tests.conftest import StoreBackend
 
 
 @asynccontextmanager
-async def opened(path: Path, **options: Any) -> AsyncIterator[Store]:
+async def opened(path: Path | str, **options: Any) -> AsyncIterator[Store]:
     store = Store(path, **options)
     await asyncio.to_thread(store.open)
     try:
@@ -36,7 +38,7 @@ async def writer_held(store: Store) -> AsyncIterator[None]:
     """The writer busy inside a job until the block ends: what is queued meanwhile forms the next batch."""
     entered, gate = threading.Event(), threading.Event()
 
-    def hold(conn: sqlite3.Connection) -> None:
+    def hold(conn: Connection) -> None:
         entered.set()
         gate.wait(10)
 
@@ -158,10 +160,10 @@ async def test_a_full_disk_keeps_the_observations_until_there_is_room(tmp_path: 
         assert store.health().observations_dropped == 0
 
 
-async def test_a_full_queue_makes_async_writers_wait_and_loses_nothing(tmp_path: Path) -> None:
-    async with opened(tmp_path / "queue.db", queue_size=3) as store:
+async def test_a_full_queue_makes_async_writers_wait_and_loses_nothing(backend: StoreBackend) -> None:
+    async with opened(backend.target("queue"), queue_size=3) as store:
 
-        def insert(n: int) -> Callable[[sqlite3.Connection], int]:
+        def insert(n: int) -> Callable[[Connection], int]:
             return lambda c: int(c.execute("INSERT INTO link_events (at, controller_id, state) VALUES (?, ?, 'x')", [n, f"w{n}"]).lastrowid or 0)
 
         async with writer_held(store):
@@ -178,8 +180,8 @@ async def test_a_full_queue_makes_async_writers_wait_and_loses_nothing(tmp_path:
         assert store.health().queued_writes == 0 and store.health().waiting_for_room == 0
 
 
-async def test_observations_beyond_the_buffer_are_counted_as_dropped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    async with opened(tmp_path / "buffer.db", observation_limit=20) as store:
+async def test_observations_beyond_the_buffer_are_counted_as_dropped(backend: StoreBackend, caplog: pytest.LogCaptureFixture) -> None:
+    async with opened(backend.target("buffer"), observation_limit=20) as store:
         async with writer_held(store):
             for n in range(50):
                 store.observations.record_link(f"c{n}", "online", None)
@@ -191,12 +193,12 @@ async def test_observations_beyond_the_buffer_are_counted_as_dropped(tmp_path: P
     assert sum("observation records dropped" in r.getMessage() for r in caplog.records) == 1
 
 
-async def test_readers_run_side_by_side_and_do_not_wait_for_the_writer(tmp_path: Path) -> None:
-    async with opened(tmp_path / "readers.db", readers=2) as store:
+async def test_readers_run_side_by_side_and_do_not_wait_for_the_writer(backend: StoreBackend) -> None:
+    async with opened(backend.target("readers"), readers=2) as store:
         await store.commands.started(user="u", source="t", action="committed", scene=None, target="*")
         both_inside = threading.Barrier(2, timeout=5)
 
-        def meet(conn: sqlite3.Connection) -> int:
+        def meet(conn: Connection) -> int:
             both_inside.wait()  # passes only if the two reads run at the same time
             return int(conn.execute("SELECT COUNT(*) AS n FROM commands").fetchone()["n"])
 
@@ -212,8 +214,8 @@ async def test_readers_run_side_by_side_and_do_not_wait_for_the_writer(tmp_path:
         assert [c.action for c in await store.commands.recent()] == ["later", "committed"]
 
 
-async def test_old_readings_are_pruned_in_small_steps(tmp_path: Path) -> None:
-    path = tmp_path / "prune.db"
+async def test_old_readings_are_pruned_in_small_steps(backend: StoreBackend) -> None:
+    path = backend.target("prune")
     old, now = time.time() - 3 * 86400, time.time()
     async with opened(path) as store:
         for n in range(PRUNE_BATCH + 500):

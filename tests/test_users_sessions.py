@@ -147,9 +147,9 @@ async def test_every_way_a_session_ends(make_farm: Any, tmp_path: Path) -> None:
 
 
 async def test_a_websocket_closes_when_its_session_ends(make_farm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import web.core
+    import web.events
 
-    monkeypatch.setattr(web.core, "WEBSOCKET_RECHECK_S", 0.05)
+    monkeypatch.setattr(web.events, "WEBSOCKET_RECHECK_S", 0.05)
     async with running_daemon(make_farm, tmp_path) as live, browser() as session:
         await live.add_user("wall", "viewer")
         csrf = await sign_in(session, live.url, "wall")

@@ -10,7 +10,7 @@ accepted or refused, is audited (web.auditing). HTTPS when the config gives a ce
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 from aiohttp import web
@@ -26,6 +26,7 @@ from web import (
     console_static,
     core,
     faults,
+    federation,
     operations,
     reports,
     session,
@@ -33,10 +34,12 @@ from web import (
 )
 from web.auditing import audit_changes
 from web.context import ACCESS, DAEMON, OPENAPI, STATUS, WEBSOCKETS, errors_as_json
-from web.routing import openapi_document, register
+from web.routing import Route, openapi_document, register
 from web.shared_status import SharedStatus
 
-ROUTE_MODULES = (core, operations, telemetry, admin, session, accounts, faults, reports, console_api, console_static)
+ROUTE_MODULES = (
+    core, operations, telemetry, admin, session, accounts, faults, reports, federation, console_api, console_static,
+)
 """Every module's ``ROUTES``: the API is exactly these (web.routing)."""
 
 
@@ -44,17 +47,14 @@ class TlsSetupError(ValueError):
     """The configured certificate or key cannot be used; the message names the file."""
 
 
-def create_app(daemon: Daemon, *, local_credential: str | None) -> web.Application:
-    """``local_credential``: the value of the file beside the database that the CLI on this
-    machine presents (None: no local caller)."""
-    app = web.Application(middlewares=[audit_changes, errors_as_json], client_max_size=256 * 1024)
-    app[DAEMON] = daemon
-    user_accounts = Accounts(
-        daemon.store, daemon.config.access, daemon.clock, first_password_file=first_password_path(daemon.store.path)
-    )
-    app[ACCESS] = Authenticator(user_accounts, local_secret=local_credential)
+def new_app(access: Authenticator, routes: Iterable[Route], *, audited: bool) -> web.Application:
+    """An app serving ``routes`` (each behind its permission, all in its OpenAPI document), JSON
+    errors, every change audited (``audited``: a district daemon's, whose ``DAEMON`` the audit
+    writes to), and WebSockets closed when it stops: a district's, or the city's (web.city)."""
+    middlewares = [audit_changes, errors_as_json] if audited else [errors_as_json]
+    app = web.Application(middlewares=middlewares, client_max_size=256 * 1024)
+    app[ACCESS] = access
     app[WEBSOCKETS] = set()
-    app[STATUS] = SharedStatus(daemon)
 
     async def close_websockets(app: web.Application) -> AsyncIterator[None]:
         yield
@@ -63,8 +63,20 @@ def create_app(daemon: Daemon, *, local_credential: str | None) -> web.Applicati
             await ws.close()
 
     app.cleanup_ctx.append(close_websockets)
-    routes = register(app, (route for module in ROUTE_MODULES for route in module.ROUTES))
-    app[OPENAPI] = openapi_document(routes)
+    app[OPENAPI] = openapi_document(register(app, routes))
+    return app
+
+
+def create_app(daemon: Daemon, *, local_credential: str | None) -> web.Application:
+    """``local_credential``: the value of the file beside the database that the CLI on this
+    machine presents (None: no local caller)."""
+    user_accounts = Accounts(
+        daemon.store, daemon.config.access, daemon.clock, first_password_file=first_password_path(daemon.store.path)
+    )
+    access = Authenticator(user_accounts, local_secret=local_credential)
+    app = new_app(access, (route for module in ROUTE_MODULES for route in module.ROUTES), audited=True)
+    app[DAEMON] = daemon
+    app[STATUS] = SharedStatus(daemon)
     return app
 
 
@@ -83,7 +95,11 @@ async def serve(
     daemon: Daemon, host: str, port: int, *, local_credential: str | None, tls: ssl.SSLContext | None = None
 ) -> web.AppRunner:
     """Start the API (HTTPS with ``tls``); the caller owns the loop and calls ``runner.cleanup()``."""
-    runner = web.AppRunner(create_app(daemon, local_credential=local_credential), access_log=None)
+    return await serve_app(create_app(daemon, local_credential=local_credential), host, port, tls)
+
+
+async def serve_app(app: web.Application, host: str, port: int, tls: ssl.SSLContext | None = None) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=tls)
     try:

@@ -3,28 +3,25 @@ WebSocket of events."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
+from datetime import tzinfo
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from lightctl.model.desired import Released
 from lightctl.runtime.commands import CommandRefused
-from lightctl.runtime.events import Published
 from lightctl.services.access import Permission
+from lightctl.store import Store
 from web.context import (
-    ACCESS,
     DAEMON,
     OPENAPI,
     STATUS,
-    WEBSOCKETS,
     body,
-    caller_of,
     error,
     path_id,
     requested_until,
     user_of,
 )
+from web.events import event_stream
 from web.routing import Route, path_parameter, query_parameter
 from web.schemas import COMMAND_REPORT, OBJECTS, OVERRIDE_CLEARED
 
@@ -105,22 +102,32 @@ async def delete_override(request: web.Request) -> web.Response:
 
 
 async def get_commands(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON]
+    return await commands_of(request, daemon.store, daemon.tz)
+
+
+async def commands_of(request: web.Request, store: Store, zone: tzinfo) -> web.Response:
+    """The audit of commands, newest first (a district's, or the city's own)."""
     try:
         limit = max(1, min(500, int(request.query.get("limit", "50"))))
     except ValueError:
         return error(400, "limit must be a number")
-    daemon = request.app[DAEMON]
-    return web.json_response([c.as_json(daemon.tz) for c in await daemon.store.commands.recent(limit)])
+    return web.json_response([c.as_json(zone) for c in await store.commands.recent(limit)])
 
 
 async def get_command(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON]
+    return await command_of(request, daemon.store, daemon.tz)
+
+
+async def command_of(request: web.Request, store: Store, zone: tzinfo) -> web.Response:
+    """One command with every controller's result."""
     command_id = path_id(request, "command_id", "command")
-    command = await daemon.store.commands.get(command_id)
+    command = await store.commands.get(command_id)
     if command is None:
         return error(404, f"no command #{command_id}")
-    results = [r.as_json() for r in await daemon.store.commands.results(command_id)]
-    return web.json_response({**command.as_json(daemon.tz), "results": results})
+    results = [r.as_json() for r in await store.commands.results(command_id)]
+    return web.json_response({**command.as_json(zone), "results": results})
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -132,71 +139,10 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    """Events as they happen. Each text frame is a JSON array of events (objects with a ``type``),
-    the first frame ``[{"type": "hello", "status": ...}]``: events that come together are sent
-    together, each serialized once for every client. A client that cannot keep up (more than
-    :data:`WS_BACKLOG` events waiting) is not dropped: its backlog is replaced by one
-    ``{"type": "overflow", "dropped": N}`` event, telling it to fetch the state again."""
-    ws = web.WebSocketResponse(heartbeat=30)
-    await ws.prepare(request)
-    backlog: deque[Published] = deque()
-    ready = asyncio.Event()
-
-    def push(event: Published) -> None:
-        if len(backlog) >= WS_BACKLOG:
-            dropped = len(backlog)
-            backlog.clear()
-            backlog.append(Published({"type": "overflow", "dropped": dropped}))
-        backlog.append(event)
-        ready.set()
-
     daemon = request.app[DAEMON]
-    daemon.subscribers.append(push)
-    request.app[WEBSOCKETS].add(ws)
-
-    async def sender() -> None:
-        while True:
-            await ready.wait()
-            await asyncio.sleep(WS_COALESCE_S)  # let the events of one moment go in one frame
-            ready.clear()
-            while backlog:
-                batch = [backlog.popleft() for _ in range(min(len(backlog), WS_FRAME_EVENTS))]
-                await ws.send_str("[" + ",".join(event.text() for event in batch) + "]")
-
-    async def still_allowed() -> None:
-        """A session or token revoked (or timed out) while the socket is open closes it."""
-        caller = caller_of(request)
-        while True:
-            await asyncio.sleep(WEBSOCKET_RECHECK_S)
-            if not await request.app[ACCESS].still_valid(caller):
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"signed out")
-                return
-
-    send_task = asyncio.create_task(sender())
-    check_task = asyncio.create_task(still_allowed())
-    try:
-        await ws.send_str("[" + Published({"type": "hello", "status": daemon.status()}).text() + "]")
-        async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
-                break
-    finally:
-        send_task.cancel()
-        check_task.cancel()
-        await asyncio.gather(send_task, check_task, return_exceptions=True)
-        daemon.subscribers.remove(push)
-        request.app[WEBSOCKETS].discard(ws)
-    return ws
+    return await event_stream(request, daemon.subscribers, daemon.status)
 
 
-WS_BACKLOG = 50_000
-"""Events waiting for one client before its backlog is replaced by an ``overflow`` event."""
-WS_COALESCE_S = 0.05
-"""How long a client's sender waits for more events before sending a frame."""
-WS_FRAME_EVENTS = 2_000
-"""Events in one frame at most."""
-
-WEBSOCKET_RECHECK_S = 30.0
-"""How often an open WebSocket's caller is checked again (revoked, signed out, timed out)."""
 
 UNTIL = {"type": "string", "default": "next", "description": "'next' scheduled transition, 'none', HH:MM or ISO 8601"}
 

@@ -62,6 +62,16 @@ def register(sub: Any) -> None:
     p.add_argument("--dir", default=None, help="where the temporary database goes (default: the system's temp)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_report)
+    p = bench.add_parser("federation", help="1 + N: the city's one switch over district daemons through Mosquitto, broker restarts")
+    p.add_argument("--districts", type=int, default=4)
+    p.add_argument("--controllers", type=int, default=1250, help="simulated controllers per district")
+    p.add_argument("--rounds", type=int, default=5, help="timed switches, each of the single daemon and the city")
+    p.add_argument("--view-restarts", type=int, default=3, help="broker restarts timed until the city's view is complete")
+    p.add_argument("--restarts", type=int, default=20, help="broker restarts (SIGKILL) during switching")
+    p.add_argument("--seed", type=int, default=2027)
+    p.add_argument("--processes", type=int, default=0, help="simulator processes (default: by size)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_federation)
     p = bench.add_parser("show", help="a 10-cue show: spread of each cue's arrival across controllers")
     p.add_argument("--controllers", type=int, default=200)
     p.add_argument("--protocol", default="mixed", help="modbus, opcua, dali, bacnet, a comma-separated list of them, or mixed")
@@ -128,6 +138,13 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
     from lightctl.loop import run
 
     return run(run_load_bench(args))
+
+
+def cmd_bench_federation(args: argparse.Namespace) -> int:
+    from lightctl.bench.federation import run_federation_bench
+    from lightctl.loop import run
+
+    return run(run_federation_bench(args))
 
 
 def cmd_bench_soak(args: argparse.Namespace) -> int:

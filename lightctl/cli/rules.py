@@ -70,6 +70,7 @@ COMMANDS: Mapping[str, Rule] = {
     "bench store": PROCESS,
     "bench show": PROCESS,
     "bench access": PROCESS,
+    "bench federation": PROCESS,
     "bench load": PROCESS,
     "bench soak": PROCESS,
     "bench console": PROCESS,

@@ -21,6 +21,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_sim)
     p = sub.add_parser("demo", help="simulators + daemon + console on 127.0.0.1")
     p.add_argument("--processes", type=int, default=1)
+    p.add_argument("--federated", action="store_true",
+                   help="Mosquitto, a district daemon per district of the config and the city daemon with its console")
     p.add_argument("--port", type=_port, help="API and console port (default: daemon.api_port of the config)")
     p.set_defaults(func=cmd_demo)
 
@@ -82,14 +84,20 @@ def cmd_config_reload(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from lightctl.federation.mqtt import FederationSetupError
     from lightctl.loop import run
+    from lightctl.process.federated import is_city, run_city
     from lightctl.process.service import run_daemon
     from lightctl.store import StoreError
     from web.app import TlsSetupError
 
+    config = _with_port(full_config(args), args.port)
     try:
-        run(run_daemon(_with_port(full_config(args), args.port), verbose=args.verbose, config_path=config_path(args)))
-    except (StoreError, TlsSetupError) as exc:  # a database or certificate it cannot use: said plainly, no traceback
+        if is_city(config):
+            run(run_city(config, verbose=args.verbose, config_path=config_path(args)))
+        else:
+            run(run_daemon(config, verbose=args.verbose, config_path=config_path(args)))
+    except (StoreError, TlsSetupError, FederationSetupError) as exc:  # a database, certificate or broker password it cannot use: said plainly
         raise UsageError(str(exc)) from None
     return EXIT_OK
 
@@ -104,7 +112,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from lightctl.loop import run
+    from lightctl.process.federated import run_federated_demo
     from lightctl.process.service import run_demo
 
-    run(run_demo(_with_port(full_config(args), args.port), config_path(args), args.processes, verbose=args.verbose))
+    demo = run_federated_demo if args.federated else run_demo
+    run(demo(_with_port(full_config(args), args.port), config_path(args), args.processes, verbose=args.verbose))
     return EXIT_OK

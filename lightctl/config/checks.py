@@ -125,6 +125,7 @@ def cross_check(config: Config, file: str, locate: Locator) -> list[Problem]:
         if tag not in declared_tags:
             problems.append(problem_at(file, locate, path, f"unknown tag {tag!r}: declare it under 'tags:'"))
     problems += _scene_bases(config, file, locate)
+    problems += _federation(config, file, locate)
     problems += _faults_section(config, file, locate)
     problems += _api_transport(config, file, locate)
     problems += _duplicates(((s.id, ("shows", i, "id")) for i, s in enumerate(config.shows)), "show id", file, locate)
@@ -166,6 +167,36 @@ def _scene_bases(config: Config, file: str, locate: Locator) -> list[Problem]:
     return problems
 
 
+def _federation(config: Config, file: str, locate: Locator) -> list[Problem]:
+    """A district daemon runs its one district, named by its node id; the city daemon has no field
+    controllers of its own (its inventory is the districts' births); every other daemon needs a
+    district."""
+    federation = config.federation
+    ids = [d.id for d in config.districts]
+    if (federation is None or federation.role == "district") and not ids:
+        return [problem_at(file, locate, ("districts",), "at least one district is needed (only a city daemon, federation.role: city, has none)")]
+    if federation is None:
+        return []
+    if federation.role == "district":
+        if federation.node is None:
+            return [problem_at(file, locate, ("federation", "role"), "a district daemon needs its node id: federation.node, its district's id")]
+        if ids != [federation.node]:
+            return [problem_at(
+                file, locate, ("federation", "node"),
+                f"a district daemon runs its own district only: federation.node {federation.node!r} with districts {ids}",
+            )]
+        if federation.districts:
+            return [problem_at(file, locate, ("federation", "districts"), "only the city daemon lists the districts it expects")]
+        return []
+    if ids:
+        return [problem_at(
+            file, locate, ("districts",),
+            "a city daemon (federation.role: city) has no field controllers of its own: its inventory is the districts' "
+            "births; put each district in its district daemon's config",
+        )]
+    if federation.node is not None:
+        return [problem_at(file, locate, ("federation", "node"), "the city is the primary host (federation.host), not a node")]
+    return []
 def _faults_section(config: Config, file: str, locate: Locator) -> list[Problem]:
     """The ``faults:`` section names sites, districts and crews that exist, each once."""
     section = config.faults

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from lightctl.model.access import AccessSettings
 from lightctl.model.faults import FaultsConfig
+from lightctl.model.federation import FederationConfig
 from lightctl.model.installation import ControllerConfig, DaemonSettings, District, Frozen, Installation, Tag
 from lightctl.model.reports import ReportsConfig
 from lightctl.model.scenes import BUILTIN_SCENES, SceneConfig, ShowConfig
@@ -19,10 +20,13 @@ class Config(Frozen):
     installation: Installation
     daemon: DaemonSettings = DaemonSettings()
     tags: list[Tag] = Field(default=[], description="every tag used anywhere must be declared here")
-    districts: list[District] = Field(min_length=1)
+    districts: list[District] = Field(
+        default=[], description="at least one, except for a city daemon (federation.role: city), which has none"
+    )
     scenes: list[SceneConfig] = []
     shows: list[ShowConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
+    federation: FederationConfig | None = None
     faults: FaultsConfig = FaultsConfig()
     access: AccessSettings = AccessSettings()
     reports: ReportsConfig = ReportsConfig()

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from drivers.base import Fault
 from lightctl.config.loader import read_daemon_settings
+from lightctl.federation.district import DistrictNode
+from lightctl.federation.mqtt import read_password
 from lightctl.model.config import Config
 from lightctl.model.installation import DaemonSettings
 from lightctl.process.logs import configure as configure_logs
@@ -66,6 +68,8 @@ async def start_daemon(
     settings = config.daemon
     tls = tls_context(settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key else None
     daemon = attach_services(Daemon(config, database=database, config_path=config_path))
+    if config.federation is not None:  # a district daemon: its Sparkplug edge node (the city has its own start)
+        daemon.services.append(DistrictNode(daemon, config.federation, password=read_password(config.federation.broker)))
     daemon.schedule = build_schedule(config, daemon.inventory)
     secret = new_local_credential()
     await daemon.start(reconcile=False)

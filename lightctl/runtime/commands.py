@@ -63,10 +63,16 @@ class CommandReport:
     """Who asked: ``operator``, ``schedule``, ``startup``, ``expiry``, ``show``."""
     action: str = ""
     """``override``, ``curtail``, ``reconcile``, ``confirm``."""
+    user: str = ""
+    layer_id: int | None = None
+    """The override or curtailment the command set, if it set one."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "command_id": self.command_id,
+            "user": self.user,
+            "source": self.source,
+            "action": self.action,
             "scene": self.scene,
             "target": self.target,
             "elapsed_s": round(self.outcome.elapsed_s, 4),

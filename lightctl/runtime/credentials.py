@@ -18,6 +18,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightctl.model.storage import files_dir
+
 LOCAL_CREDENTIAL = "local-credential"
 FIRST_PASSWORD = "admin-password"
 REPLACED_TOKEN_FILE = "api-token"
@@ -36,11 +38,11 @@ class LocalCredential:
 
 
 def local_credential_path(database: str | Path) -> Path:
-    return Path(database).resolve().parent / LOCAL_CREDENTIAL
+    return files_dir(str(database)) / LOCAL_CREDENTIAL
 
 
 def first_password_path(database: str | Path) -> Path:
-    return Path(database).resolve().parent / FIRST_PASSWORD
+    return files_dir(str(database)) / FIRST_PASSWORD
 
 
 def write_private(path: Path, text: str) -> None:
@@ -67,7 +69,7 @@ def new_local_credential() -> str:
 def write_local_credential(database: str | Path, credential: LocalCredential) -> None:
     """Write the local credential beside the database (the one before stops working)."""
     write_private(local_credential_path(database), json.dumps({"secret": credential.secret, "url": credential.url}) + "\n")
-    (Path(database).resolve().parent / REPLACED_TOKEN_FILE).unlink(missing_ok=True)
+    (files_dir(str(database)) / REPLACED_TOKEN_FILE).unlink(missing_ok=True)
 
 
 def read_local_credential(database: str | Path) -> LocalCredential:

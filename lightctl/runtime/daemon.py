@@ -303,7 +303,7 @@ class Daemon:
             # What the scene sets on the selector, forced; channels it leaves alone keep their state.
             reached = self.scenes.compile(scene, selected).keys()
             report = await self._run_command(
-                reached, user=user, source="operator", action=kind, scene=scene, target=target
+                reached, user=user, source="operator", action=kind, scene=scene, target=target, layer_id=oid
             )
         return report
 
@@ -336,7 +336,8 @@ class Daemon:
             self.overrides = [*self.overrides, Override(oid, "curtail", "curtail", target, user, until, cap)]
             self.engine.set_desired(after)
             report = await self._run_command(
-                selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target
+                selected, user=user, source="operator", action="curtail", scene=f"curtail to {cap:g}%", target=target,
+                layer_id=oid,
             )
         return CurtailReport(oid, len(shed), sum(r[2] for r in shed), sum(r[5] for r in shed) / 1000, report)
 
@@ -402,7 +403,15 @@ class Daemon:
         return await self.reconcile(f"override #{override_id} cleared by {user}", source="operator")
 
     async def _run_command(
-        self, keys: Any, *, user: str, source: str, action: str, scene: str | None, target: str | None
+        self,
+        keys: Any,
+        *,
+        user: str,
+        source: str,
+        action: str,
+        scene: str | None,
+        target: str | None,
+        layer_id: int | None = None,
     ) -> CommandReport:
         try:
             command_id = await self.store.commands.started(user=user, source=source, action=action, scene=scene, target=target)
@@ -430,7 +439,7 @@ class Daemon:
                 await self.store.commands.finished(command_id, outcome.elapsed_s, rows)
             except StoreWriteFailed as exc:  # sent: the outcome stands; the record stays 'running' -> 'interrupted'
                 log.error("command #%d was carried out but its outcome could not be recorded: %s", command_id, exc)
-        report = CommandReport(command_id, scene or action, target or "", outcome, source, action)
+        report = CommandReport(command_id, scene or action, target or "", outcome, source, action, user, layer_id)
         log.info(
             "command #%d %s %s on %s by %s: %d confirmed, %d unconfirmed, %d failed in %.3f s",
             command_id, source, scene or action, target, user, outcome.count(Status.CONFIRMED),

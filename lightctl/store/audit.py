@@ -10,13 +10,13 @@ an outcome at start was cut short by a crash: its outcome ``interrupted`` is add
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
 from lightctl.model.times import iso_local
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 
@@ -68,7 +68,7 @@ class AuditLog:
     async def record(self, entry: AuditEntry) -> int:
         row = asdict(entry)
 
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Connection) -> int:
             cur = conn.execute(
                 f"INSERT INTO audit ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
             )
@@ -86,7 +86,7 @@ class AuditLog:
         how they signed in: known only once it was authenticated)."""
         row = [audit_id, entry.at, entry.user_name, entry.role, entry.via, status, result, error]
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             conn.execute(
                 "INSERT INTO audit_outcomes (audit_id, at, user_name, role, via, status, result, error)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -115,7 +115,7 @@ class AuditLog:
         return [AuditRecord(r.pop("id"), AuditEntry(**r)) for r in rows]
 
 
-def mark_interrupted(conn: sqlite3.Connection, at: int) -> int:
+def mark_interrupted(conn: Connection, at: int) -> int:
     """Requests a crash cut short (pending, no outcome) get the outcome ``interrupted``; how many."""
     return conn.execute(
         "INSERT INTO audit_outcomes (audit_id, at, user_name, role, via, status, result, error)"

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightctl.model.storage import is_database_url
 from lightctl.model.times import now_ms
 from lightctl.store.errors import StoreError
 from lightctl.store.migrate import known_migrations
@@ -58,7 +59,16 @@ def _check(path: Path) -> tuple[int, int]:
         conn.close()
 
 
+def _sqlite_only(database: str | Path) -> None:
+    if is_database_url(str(database)):
+        raise StoreError(
+            "the records are in PostgreSQL: back them up and restore them with PostgreSQL's tools "
+            "(pg_dump -Fc, pg_restore; with the daemon stopped for a restore)"
+        )
+
+
 def backup(database: str | Path, target: str | Path, *, overwrite: bool = False) -> BackupReport:
+    _sqlite_only(database)
     source_path, target_path = Path(database), Path(target)
     if not source_path.exists():
         raise StoreError(f"no database at {source_path}")
@@ -92,6 +102,7 @@ def backup(database: str | Path, target: str | Path, *, overwrite: bool = False)
 def restore(backup_path: str | Path, database: str | Path) -> Path | None:
     """Put ``backup_path`` in place of ``database``; returns where the previous database was kept
     (None if there was none). Raises :class:`StoreError` (``DatabaseInUse`` while a daemon runs)."""
+    _sqlite_only(database)
     source, target = Path(backup_path), Path(database)
     if not source.exists():
         raise StoreError(f"no backup at {source}")

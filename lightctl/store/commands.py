@@ -7,7 +7,6 @@ lost) and, in one transaction, its outcome with every controller's result. A com
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -15,6 +14,7 @@ from typing import Any
 
 from lightctl.model.times import iso_local, now_ms
 from lightctl.store.readers import ReaderPool, Row
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 
@@ -95,7 +95,7 @@ class ResultRecord:
         }
 
 
-def mark_interrupted(conn: sqlite3.Connection, at: int) -> int:
+def mark_interrupted(conn: Connection, at: int) -> int:
     """Commands still ``running`` (cut short by a crash) become ``interrupted``; how many."""
     return conn.execute("UPDATE commands SET status='interrupted', finished_at=? WHERE status='running'", [at]).rowcount
 
@@ -109,7 +109,7 @@ class Commands:
         """Record a command about to be dispatched, as ``running``; its id."""
         row = [now_ms(), user, source, action, scene, target]
 
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO commands (at, user_name, source, action, scene, target, status) VALUES (?,?,?,?,?,?, 'running')",
                 row,
@@ -129,7 +129,7 @@ class Commands:
         counts = {s: sum(1 for r in rows if r[2] == s) for s in ("confirmed", "unconfirmed", "failed")}
         finished_at = now_ms()
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             conn.executemany(
                 "INSERT INTO command_results (command_id, controller_id, status, error_kind, error, operations,"
                 " channels, elapsed_s) VALUES (?,?,?,?,?,?,?,?)",
@@ -139,6 +139,36 @@ class Commands:
                 "UPDATE commands SET status='done', finished_at=?, elapsed_s=?, confirmed=?, unconfirmed=?,"
                 " failed=?, detail=? WHERE id=?",
                 [finished_at, elapsed_s, counts["confirmed"], counts["unconfirmed"], counts["failed"], detail, command_id],
+            )
+
+        await self._writer.write(job)
+
+    async def amend(self, command_id: int, results: Iterable[ResultRow], detail: str | None = None) -> None:
+        """Results that came after the command was recorded (a district of the federation that was
+        offline, and carried the command out when it returned): they replace those controllers'
+        results, and the counts are taken again."""
+        rows = [
+            (command_id, r.controller_id, r.status, r.error_kind, r.error, r.operations, r.channels, r.elapsed_s)
+            for r in results
+        ]
+
+        def job(conn: Connection) -> None:
+            conn.executemany(
+                "INSERT INTO command_results (command_id, controller_id, status, error_kind, error, operations,"
+                " channels, elapsed_s) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (command_id, controller_id) DO UPDATE SET"
+                " status = excluded.status, error_kind = excluded.error_kind, error = excluded.error,"
+                " operations = excluded.operations, channels = excluded.channels, elapsed_s = excluded.elapsed_s",
+                rows,
+            )
+            counts = {
+                status: conn.execute(
+                    "SELECT COUNT(*) FROM command_results WHERE command_id = ? AND status = ?", [command_id, status]
+                ).fetchone()[0]
+                for status in ("confirmed", "unconfirmed", "failed")
+            }
+            conn.execute(
+                "UPDATE commands SET confirmed = ?, unconfirmed = ?, failed = ?, detail = COALESCE(?, detail) WHERE id = ?",
+                [counts["confirmed"], counts["unconfirmed"], counts["failed"], detail, command_id],
             )
 
         await self._writer.write(job)

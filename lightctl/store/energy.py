@@ -7,13 +7,13 @@ controllers only. Which table serves which part of a report's span is the report
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 
 PRUNE_INTERVAL_S = 3600.0
 
@@ -113,7 +113,7 @@ class EnergyRecords:
         return {r["hour"]: (r["q0"] or 0.0, r["q1"] or 0.0, r["q2"] or 0.0, r["q3"] or 0.0) for r in rows}
 
 
-def prune_rollups(conn: sqlite3.Connection, grain: Grain, cutoff: int) -> bool:
+def prune_rollups(conn: Connection, grain: Grain, cutoff: int) -> bool:
     """Delete the oldest bucket of ``grain`` if it starts before ``cutoff``; True if one was."""
     oldest = conn.execute(f"SELECT MIN({grain.value}) FROM {grain.table}").fetchone()[0]
     if oldest is None or oldest >= cutoff:

@@ -9,7 +9,6 @@ fault for one condition: the unique index on open keys would refuse it.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from lightctl.model.faults import Severity
 from lightctl.model.maintenance import FaultRecord
 from lightctl.model.values import FaultKind
 from lightctl.store.readers import ReaderPool, Row
+from lightctl.store.sql import Connection
 
 COLUMNS = (
     "id", "fault_key", "kind", "severity", "district_id", "site_id", "controller_id", "channel_id", "lat", "lon",
@@ -71,18 +71,18 @@ def record_of(row: Row) -> FaultRecord:
     )
 
 
-def upsert(conn: sqlite3.Connection, records: Sequence[FaultRecord], now: int) -> None:
+def upsert(conn: Connection, records: Sequence[FaultRecord], now: int) -> None:
     conn.executemany(_UPSERT, [row_of(rec, now) for rec in records])
 
 
-def add_events(conn: sqlite3.Connection, events: Iterable[FaultEvent]) -> None:
+def add_events(conn: Connection, events: Iterable[FaultEvent]) -> None:
     conn.executemany(
         "INSERT INTO fault_events (fault_id, at, event, person, note) VALUES (?,?,?,?,?)",
         [(e.fault_id, e.at, e.event, e.person, e.note) for e in events],
     )
 
 
-def save_hours(conn: sqlite3.Connection, rows: Iterable[ChannelHours], now: int) -> None:
+def save_hours(conn: Connection, rows: Iterable[ChannelHours], now: int) -> None:
     conn.executemany(
         "INSERT INTO channel_hours (controller_id, channel_id, burning_s, since, updated_at) VALUES (?,?,?,?,?)"
         " ON CONFLICT (controller_id, channel_id) DO UPDATE SET burning_s = excluded.burning_s,"
@@ -92,7 +92,7 @@ def save_hours(conn: sqlite3.Connection, rows: Iterable[ChannelHours], now: int)
 
 
 def add_relamping(
-    conn: sqlite3.Connection, controller_id: str, channel_id: str, at: int, person: str, hours_before: float, note: str | None
+    conn: Connection, controller_id: str, channel_id: str, at: int, person: str, hours_before: float, note: str | None
 ) -> None:
     conn.execute(
         "INSERT INTO relampings (controller_id, channel_id, at, person, hours_before, note) VALUES (?,?,?,?,?,?)",

@@ -4,12 +4,12 @@ group, or per inspection."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lightctl.store.readers import ReaderPool, Row
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 
@@ -58,7 +58,7 @@ class Inspections:
         self._readers = readers
 
     async def add(self, inspection: Inspection) -> int:
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO lighting_inspections (at, instant, source) VALUES (?,?,?)",
                 [inspection.at, inspection.instant, inspection.source],
@@ -117,7 +117,7 @@ class Inspections:
         )
 
 
-def prune_inspections(conn: sqlite3.Connection, cutoff: int) -> bool:
+def prune_inspections(conn: Connection, cutoff: int) -> bool:
     """Delete the oldest inspection if taken before ``cutoff``; True if one was."""
     row = conn.execute("SELECT id FROM lighting_inspections WHERE at < ? ORDER BY at LIMIT 1", [cutoff]).fetchone()
     if row is None:

@@ -4,7 +4,6 @@ active ones at start: a restart keeps every layer an operator set."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -12,6 +11,7 @@ from typing import Any
 
 from lightctl.model.times import iso_local, now_ms, to_ms
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 Shed = tuple[str, str, int, float, float, float]
@@ -81,7 +81,7 @@ class OperatorLayers:
         until_ms = None if until is None else to_ms(until)
         created = now_ms()
 
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Connection) -> int:
             conn.executemany(
                 "UPDATE overrides SET cleared_at=?, cleared_by=? WHERE id=? AND cleared_at IS NULL",
                 [(created, f"superseded by {user}", oid) for oid in superseded],
@@ -104,7 +104,7 @@ class OperatorLayers:
         wanted = list(ids)
         cleared = now_ms()
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             conn.executemany(
                 "UPDATE overrides SET cleared_at=?, cleared_by=? WHERE id=? AND cleared_at IS NULL",
                 [(cleared, by, oid) for oid in wanted],

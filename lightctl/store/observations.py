@@ -25,7 +25,6 @@ retention by as long as it was late).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -34,6 +33,7 @@ from typing import Any
 from lightctl.model.times import iso_local, now_ms, to_ms
 from lightctl.model.values import ChannelId, ChannelReading, ControllerReading
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 READING_COLUMNS = (
@@ -74,7 +74,7 @@ def fault_set(text: str | None) -> frozenset[str]:
 class _StateChanges:
     name = "state changes"
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, int, Mapping[ChannelId, ChannelReading]]]) -> None:
+    def insert(self, conn: Connection, rows: Sequence[tuple[str, int, Mapping[ChannelId, ChannelReading]]]) -> None:
         conn.executemany(
             "INSERT INTO state_changes (at, controller_id, channel_id, is_on, level, power_w, faults) VALUES (?,?,?,?,?,?,?)",
             [
@@ -88,7 +88,7 @@ class _StateChanges:
 class _Readings:
     name = "readings"
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, ControllerReading]]) -> None:
+    def insert(self, conn: Connection, rows: Sequence[tuple[str, ControllerReading]]) -> None:
         first = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM readings").fetchone()[0]
         bare: list[tuple[Any, ...]] = []
         main: list[tuple[Any, ...]] = []
@@ -116,7 +116,7 @@ class _Readings:
 class _LinkEvents:
     name = "link events"
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[tuple[int, str, str, str | None]]) -> None:
+    def insert(self, conn: Connection, rows: Sequence[tuple[int, str, str, str | None]]) -> None:
         conn.executemany("INSERT INTO link_events (at, controller_id, state, error) VALUES (?,?,?,?)", rows)
 
 
@@ -142,7 +142,7 @@ class ReadingRecord:
         }
 
 
-def prune_readings(conn: sqlite3.Connection, cutoff_ms: int, limit: int = PRUNE_BATCH) -> bool:
+def prune_readings(conn: Connection, cutoff_ms: int, limit: int = PRUNE_BATCH) -> bool:
     """Delete readings older than ``cutoff_ms`` among the ``limit`` oldest by id (and their
     values); True if all of those were old, so that more may be left."""
     lo, hi, old = conn.execute(
@@ -186,7 +186,7 @@ class Observations:
         indexed by hour, then controller (migration 0021): the span is read one seek per hour of
         it (within the hours that have readings), and stops at ``limit``."""
 
-        def read(conn: sqlite3.Connection) -> list[ReadingRecord]:
+        def read(conn: Connection) -> list[ReadingRecord]:
             first, last = conn.execute(
                 f"SELECT MIN(at / {HOUR_MS}) AS first, MAX(at / {HOUR_MS}) AS last FROM readings"
             ).fetchone().values()

@@ -8,11 +8,11 @@ retried later, or given up after the configured time.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 PENDING, DELIVERED, ABANDONED = "pending", "delivered", "abandoned"
@@ -44,7 +44,7 @@ class Attempt:
     elapsed_s: float
 
 
-def enqueue(conn: sqlite3.Connection, notifications: Iterable[Notification], now: int) -> None:
+def enqueue(conn: Connection, notifications: Iterable[Notification], now: int) -> None:
     conn.executemany(
         "INSERT INTO outbox (webhook_id, event, body, created_at, next_attempt_at, attempts, state)"
         " VALUES (?, ?, ?, ?, ?, 0, ?)",
@@ -75,7 +75,7 @@ class Outbox:
         given up."""
         state = DELIVERED if delivered else PENDING if retry_at is not None else ABANDONED
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             conn.execute(
                 "INSERT INTO outbox_attempts (outbox_id, at, status, error, elapsed_s) VALUES (?,?,?,?,?)",
                 [delivery_id, attempt.at, attempt.status, attempt.error, attempt.elapsed_s],

@@ -1,18 +1,18 @@
-"""A small pool of read connections: in WAL mode readers do not wait for the writer nor for each
-other, so each of ``size`` threads keeps its own connection (``query_only``) and reads run side by
-side. A read sees the last committed state when it starts."""
+"""A small pool of read connections: in WAL mode (and in PostgreSQL) readers do not wait for the
+writer nor for each other, so each of ``size`` threads keeps its own connection (SQLite's
+``query_only``) and reads run side by side. A read sees the last committed state when it starts.
+A PostgreSQL reader whose connection was lost connects again at its next read."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from lightctl.store.connection import connect_reader
 from lightctl.store.errors import StoreError
+from lightctl.store.sql import Connection
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -21,14 +21,22 @@ DEFAULT_READERS = 4
 
 
 class ReaderPool:
-    def __init__(self, path: str, *, size: int = DEFAULT_READERS, busy_timeout_s: float) -> None:
+    def __init__(
+        self,
+        label: str,
+        connect: Callable[[], Connection],
+        disconnect: Callable[[Connection], None],
+        *,
+        size: int = DEFAULT_READERS,
+    ) -> None:
         if size < 1:
             raise ValueError("the store needs at least one read connection")
-        self.path = path
+        self.path = label
         self.size = size
-        self.busy_timeout_s = busy_timeout_s
+        self._connect = connect
+        self._disconnect = disconnect
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[Connection] = []
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
@@ -42,18 +50,18 @@ class ReaderPool:
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
-            conn.close()
+            self._disconnect(conn)
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect_reader(self.path, self.busy_timeout_s)
+            conn = self._connect()
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
 
-    async def run(self, read: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, read: Callable[[Connection], T]) -> T:
         """Run ``read`` on one of the pool's connections, in the pool's thread."""
         executor = self._executor
         if executor is None:

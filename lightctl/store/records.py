@@ -1,23 +1,24 @@
-"""The daemon's records: one SQLite database (WAL), written by one writer thread
-(:mod:`lightctl.store.writer`), read through a small pool (:mod:`lightctl.store.readers`), its
-schema brought up to date by numbered migration files (:mod:`lightctl.store.migrate`), and one
-repository per kind of record (``commands``, ``observations``, ``layers``, ``shows``, ``faults``,
-``work_orders``, ``outbox``, ``users``, ``sessions``, ``tokens``, ``audit``, ``energy``,
-``inspections``). Given the installation's :class:`~lightctl.store.rollups.RollupModel`, the
-writer rolls energy up as readings land (:mod:`lightctl.store.rollups`), and old roll-ups and
-inspections are pruned as ``retention`` says.
+"""The daemon's records: one database, a SQLite file (WAL) or PostgreSQL
+(:mod:`lightctl.store.backend`), written by one writer thread (:mod:`lightctl.store.writer`), read
+through a small pool (:mod:`lightctl.store.readers`), its schema brought up to date by numbered
+migration files (:mod:`lightctl.store.migrate`), and one repository per kind of record
+(``commands``, ``observations``, ``layers``, ``shows``, ``faults``, ``work_orders``, ``outbox``,
+``users``, ``sessions``, ``tokens``, ``audit``, ``energy``, ``inspections``, ``federation``), each
+written once for both databases (:mod:`lightctl.store.sql` says what they share). Given the
+installation's :class:`~lightctl.store.rollups.RollupModel`, the writer rolls energy up as readings
+land (:mod:`lightctl.store.rollups`), and old roll-ups and inspections are pruned as ``retention``
+says.
 
-Opening: the integrity check (``PRAGMA quick_check``, minutes on a big database) runs only when
-the last stop was not clean; every opening is a row of ``store_runs`` that a clean close
-completes. A database migrated by a newer lightctl is refused (:class:`StoreTooNew`). Commands
-and show runs cut short by the stop before are marked ``interrupted``.
+Opening: on SQLite the integrity check (``PRAGMA quick_check``, minutes on a big database) runs
+only when the last stop was not clean; every opening is a row of ``store_runs`` that a clean
+close completes. A database migrated by a newer lightctl is refused (:class:`StoreTooNew`).
+Commands and show runs cut short by the stop before are marked ``interrupted``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,23 +28,32 @@ from lightctl.model.reports import Retention
 from lightctl.model.times import now_ms
 from lightctl.store import audit, commands, shows
 from lightctl.store.audit import AuditLog
+from lightctl.store.backend import Backend, backend_for
 from lightctl.store.commands import Commands
-from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S, connect_writer
+from lightctl.store.connection import DEFAULT_BUSY_TIMEOUT_S
 from lightctl.store.energy import PRUNE_INTERVAL_S as ROLLUP_PRUNE_INTERVAL_S
 from lightctl.store.energy import EnergyRecords, Grain, prune_rollups
 from lightctl.store.errors import StoreError
 from lightctl.store.faults import Faults
+from lightctl.store.federation import FederationRecords
 from lightctl.store.health import StoreHealth
 from lightctl.store.inspections import Inspections, prune_inspections
 from lightctl.store.layers import OperatorLayers
-from lightctl.store.migrate import applied_versions, check_not_newer, known_migrations, migrate
+from lightctl.store.migrate import (
+    Dialect,
+    applied_versions,
+    check_not_newer,
+    known_migrations,
+    migrate,
+    table_exists,
+)
 from lightctl.store.observations import DAY_MS, PRUNE_INTERVAL_S, Observations, prune_readings
 from lightctl.store.outbox import Outbox
-from lightctl.store.ownership import Ownership
 from lightctl.store.readers import DEFAULT_READERS, ReaderPool, Row
 from lightctl.store.rollups import EnergyRollup, RollupModel
 from lightctl.store.sessions import Sessions
 from lightctl.store.shows import ShowRuns
+from lightctl.store.sql import Connection
 from lightctl.store.tokens import ApiTokens
 from lightctl.store.users import Users
 from lightctl.store.workorders import WorkOrders
@@ -67,10 +77,14 @@ class Store:
         rollups: RollupModel | None = None,
         retention: Retention | None = None,
     ) -> None:
+        """``path``: a SQLite file, or a PostgreSQL URL (``postgresql://user@host:port/db``)."""
         self.path = str(path)
+        self.backend: Backend = backend_for(self.path, busy_timeout_s)
+        self.label = self.backend.label
+        """The database as messages show it (a PostgreSQL URL without its password)."""
         self.busy_timeout_s = busy_timeout_s
-        self.writer = Writer(self.path, queue_size=queue_size, observation_limit=observation_limit)
-        self.readers = ReaderPool(self.path, size=readers, busy_timeout_s=busy_timeout_s)
+        self.writer = Writer(self.label, queue_size=queue_size, observation_limit=observation_limit)
+        self.readers = ReaderPool(self.label, self.backend.connect_reader, self.backend.disconnect, size=readers)
         self.commands = Commands(self.writer, self.readers)
         self.observations = Observations(self.writer, self.readers)
         self.layers = OperatorLayers(self.writer, self.readers)
@@ -94,6 +108,7 @@ class Store:
             if rollups is not None
             else None
         )
+        self.federation = FederationRecords(self.writer, self.readers)
         if reading_retention_days is not None:
             retention_ms = reading_retention_days * DAY_MS
             self.writer.maintenance.append(
@@ -105,9 +120,13 @@ class Store:
         """Whether a command holds observation rows while it runs (``holding_observations``)."""
         self.integrity_checked = False
         """Whether the last :meth:`open` checked integrity (the stop before it was not clean)."""
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Connection | None = None
         self._run_id: int | None = None
-        self.ownership = Ownership(self.path)
+
+    @property
+    def kind(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.backend.kind
 
     def _prune_reports(self, retention: Retention) -> None:
         for grain, days in ((Grain.HOUR, retention.hour_days), (Grain.DAY, retention.day_days), (Grain.MONTH, retention.month_days)):
@@ -127,33 +146,33 @@ class Store:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open (creating if needed), check integrity after an unclean stop, migrate, mark what
-        the last stop cut short, and start the writer. Blocking: call it in a thread."""
-        if self.path == ":memory:":
-            raise StoreError("the store needs a file: its writer and readers are separate connections")
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.ownership.take()
+        """Open (creating if needed), check integrity after an unclean stop (SQLite), migrate,
+        mark what the last stop cut short, and start the writer. Blocking: call it in a thread."""
+        self.backend.take()
         try:
             self._open()
         except BaseException:
-            self.ownership.release()
+            self.backend.release()
+            self.backend.close()
             raise
 
     def _open(self) -> None:
-        conn = connect_writer(self.path, self.busy_timeout_s)
+        conn = self.backend.connect_writer()
+        dialect = self.backend.dialect
         try:
-            new = _is_new(conn)
+            new = _is_new(conn, dialect)
             if new:
-                log.info("store %s: a new database", self.path)
-            self.integrity_checked = not new and not _last_stop_clean(conn)
-            if self.integrity_checked:
-                _check_integrity(conn, self.path)
-            migrate(conn, self.path)
+                log.info("store %s: a new database", self.label)
+            if self.backend.checks_integrity:
+                self.integrity_checked = not new and not _last_stop_clean(conn, dialect)
+                if self.integrity_checked:
+                    _check_integrity(self.backend, conn)
+            migrate(conn, self.label, dialect=dialect)
             if self.rollup is not None:
                 self.rollup.load(conn)
             self._run_id = self._begin_run(conn)
         except BaseException:
-            conn.close()
+            self.backend.disconnect(conn)
             raise
         self._conn = conn
         self.readers.open()
@@ -166,13 +185,13 @@ class Store:
         of the CLI (users, tokens): no integrity check, no migration, no run recorded (the
         daemon's own runs say whether *it* stopped cleanly). A database whose schema is not this
         lightctl's is refused: the daemon migrates it when it starts. Blocking."""
-        if not Path(self.path).exists():
+        if self.backend.kind == "sqlite" and not Path(self.path).exists():
             raise StoreError(f"no database at {self.path}: start the daemon (lightctl run) once first")
-        conn = connect_writer(self.path, self.busy_timeout_s)
+        conn = self.backend.connect_writer()
         try:
-            applied = applied_versions(conn)
+            applied = applied_versions(conn, self.backend.dialect)
             known = known_migrations()
-            check_not_newer(applied, known, self.path)
+            check_not_newer(applied, known, self.label)
             pending = [m.file for m in known if m.version not in applied]
             if pending:
                 raise StoreError(
@@ -180,16 +199,16 @@ class Store:
                     "(lightctl run), which brings it up to date, then try again"
                 )
         except BaseException:
-            conn.close()
+            self.backend.disconnect(conn)
             raise
         self._conn = conn
         self._run_id = None
         self.readers.open()
         self.writer.start(conn)
 
-    def _begin_run(self, conn: sqlite3.Connection) -> int:
+    def _begin_run(self, conn: Connection) -> int:
         at = now_ms()
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(self.backend.dialect.begin)
         try:
             cut_short = commands.mark_interrupted(conn, at)
             shows_cut_short = shows.mark_interrupted(conn, at)
@@ -214,32 +233,33 @@ class Store:
         try:
             self._close(conn)
         finally:
-            self.ownership.release()
+            self.backend.release()
+            self.backend.close()
 
-    def _close(self, conn: sqlite3.Connection | None) -> None:
+    def _close(self, conn: Connection | None) -> None:
         stopped = self.writer.stop()
         self.readers.close()
         if conn is None:
             return
         if not stopped:
-            log.error("store %s: the writer did not finish in time; the next start will check integrity", self.path)
+            log.error("store %s: the writer did not finish in time; the next start will check integrity", self.label)
             return
         if self._run_id is None:  # opened beside a daemon: its runs are not ours to close
-            conn.close()
+            self.backend.disconnect(conn)
             return
         try:
             conn.execute("UPDATE store_runs SET closed_at=? WHERE id=?", [now_ms(), self._run_id])
-            conn.execute("PRAGMA optimize")
-        except sqlite3.Error as exc:
-            log.error("store %s: the clean stop could not be recorded (%s); the next start will check integrity", self.path, exc)
-        conn.close()
+            self.backend.closing(conn)
+        except Exception as exc:
+            log.error("store %s: the clean stop could not be recorded (%s); the next start will check integrity", self.label, exc)
+        self.backend.disconnect(conn)
 
     # -- health and generic access -----------------------------------------------------------
 
     def health(self) -> StoreHealth:
         return self.writer.snapshot()
 
-    async def write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, job: Callable[[Connection], T]) -> T:
         """Run ``job`` on the writer's connection, in a savepoint of the next batch; see
         :meth:`lightctl.store.writer.Writer.write`."""
         return await self.writer.write(job)
@@ -258,32 +278,33 @@ class Store:
         """Rows of a query on a read connection of the pool, as dicts."""
         return await self.readers.query(sql, params)
 
-    async def read_with(self, read: Callable[[sqlite3.Connection], T]) -> T:
+    async def read_with(self, read: Callable[[Connection], T]) -> T:
         """Run ``read`` on a read connection of the pool (rows come as dicts), in its thread."""
         return await self.readers.run(read)
 
 
-def _is_new(conn: sqlite3.Connection) -> bool:
+def _is_new(conn: Connection, dialect: Dialect) -> bool:
     """A database without any table: nothing to check, and no stop, clean or not, to speak of."""
-    return conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None
-def _rollup_pruner(grain: Grain, days: int) -> Callable[[sqlite3.Connection], bool]:
+    return conn.execute(dialect.any_table).fetchone() is None
+
+
+def _rollup_pruner(grain: Grain, days: int) -> Callable[[Connection], bool]:
     kept_ms = days * DAY_MS
     return lambda conn: prune_rollups(conn, grain, now_ms() - kept_ms)
 
 
-def _last_stop_clean(conn: sqlite3.Connection) -> bool:
+def _last_stop_clean(conn: Connection, dialect: Dialect) -> bool:
     """Whether the store was closed cleanly the last time it was opened (False if never recorded)."""
-    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_runs'").fetchone()
-    if exists is None:
+    if not table_exists(conn, "store_runs", dialect):
         return False
     last = conn.execute("SELECT closed_at FROM store_runs ORDER BY id DESC LIMIT 1").fetchone()
     return last is not None and last[0] is not None
 
 
-def _check_integrity(conn: sqlite3.Connection, path: str) -> None:
-    log.info("store %s: the last stop was not clean (or not recorded by this version); checking integrity", path)
+def _check_integrity(backend: Backend, conn: Connection) -> None:
+    log.info("store %s: the last stop was not clean (or not recorded); checking integrity", backend.label)
     started = time.monotonic()
-    found = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+    found = backend.check_integrity(conn)
     if found != ["ok"]:
-        raise StoreError(f"{path}: integrity check failed: {'; '.join(found[:5])}")
-    log.info("store %s: integrity ok (%.2f s)", path, time.monotonic() - started)
+        raise StoreError(f"{backend.label}: integrity check failed: {'; '.join(found[:5])}")
+    log.info("store %s: integrity ok (%.2f s)", backend.label, time.monotonic() - started)

@@ -32,7 +32,6 @@ commits: a failed batch is retried later from the same starting point.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from lightctl.model.config import Config
 from lightctl.model.energy import QUARTER_MS, DimmingCurve, LocalCalendar, watts_at
 from lightctl.model.reports import EnergySettings
 from lightctl.model.values import ChannelReading, ControllerReading
+from lightctl.store.sql import Connection
 from lightctl.store.writer import RowSink
 
 log = logging.getLogger("lightctl.store")
@@ -197,7 +197,7 @@ class EnergyRollup:
 
     # -- the writer's side -------------------------------------------------------------------
 
-    def load(self, conn: sqlite3.Connection) -> None:
+    def load(self, conn: Connection) -> None:
         """The meter points rolled up before the last stop (at open, before the writer starts)."""
         for controller_id, at, energy_kwh, power_w in conn.execute("SELECT controller_id, at, energy_kwh, power_w FROM meter_marks"):
             track = self.tracks.setdefault(controller_id, Track())
@@ -212,7 +212,7 @@ class EnergyRollup:
         elif sink is self.link_events_sink:
             self._inbox.extend((at, LINK, cid, state) for at, cid, state, _error in rows)
 
-    def stage(self, conn: sqlite3.Connection) -> None:
+    def stage(self, conn: Connection) -> None:
         """Roll up the transaction's observations in time order (a burst of readings alone, the
         usual case, in the order they came: each controller's come in its own time order)."""
         readings, self._readings = self._readings, []
@@ -496,7 +496,7 @@ class EnergyRollup:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def _write(self, conn: sqlite3.Connection) -> None:
+    def _write(self, conn: Connection) -> None:
         """Hours (their peak and valley shares from their quarters), then the days and months
         they add up to, then the meter points."""
         hours, self._hours = self._hours, {}

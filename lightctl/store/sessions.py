@@ -5,13 +5,13 @@ on every request, from these rows and the user's."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
 from lightctl.model.times import iso_local
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 _JOINED = (
@@ -50,7 +50,7 @@ class SessionRecord:
         }
 
 
-def end_user_sessions(conn: sqlite3.Connection, user_id: int, at: int, why: str) -> int:
+def end_user_sessions(conn: Connection, user_id: int, at: int, why: str) -> int:
     """End every open session of a user (inside the caller's transaction); how many."""
     return conn.execute(
         "UPDATE sessions SET ended_at=?, ended_why=? WHERE user_id=? AND ended_at IS NULL", [at, why, user_id]
@@ -63,7 +63,7 @@ class Sessions:
         self._readers = readers
 
     async def create(self, *, secret_hash: str, user_id: int, csrf_token: str, address: str | None, at: int) -> int:
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO sessions (secret_hash, user_id, csrf_token, address, created_at, last_seen_at)"
                 " VALUES (?,?,?,?,?,?)",
@@ -96,7 +96,7 @@ class Sessions:
     async def end(self, session_id: int, at: int, why: str) -> bool:
         """End one session; False if it had ended already (or never existed)."""
 
-        def job(conn: sqlite3.Connection) -> bool:
+        def job(conn: Connection) -> bool:
             cur = conn.execute(
                 "UPDATE sessions SET ended_at=?, ended_why=? WHERE id=? AND ended_at IS NULL", [at, why, session_id]
             )

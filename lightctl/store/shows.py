@@ -4,7 +4,6 @@ A run still ``running`` or ``holding`` when the store opens was cut short and is
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -12,6 +11,7 @@ from typing import Any
 
 from lightctl.model.times import iso_local, now_ms
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 CueResult = tuple[int, int, str, str, float | None, str | None]
@@ -42,7 +42,7 @@ class ShowRunRecord:
         }
 
 
-def mark_interrupted(conn: sqlite3.Connection, at: int) -> int:
+def mark_interrupted(conn: Connection, at: int) -> int:
     return conn.execute(
         "UPDATE show_runs SET status='interrupted', ended_at=? WHERE status IN ('running', 'holding')", [at]
     ).rowcount
@@ -56,7 +56,7 @@ class ShowRuns:
     async def show_started(self, show_id: str, user: str) -> int:
         row = [show_id, user, now_ms()]
 
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO show_runs (show_id, user_name, started_at, status) VALUES (?,?,?, 'running')", row
             )
@@ -72,7 +72,7 @@ class ShowRuns:
         rows = [(run_id, *row) for row in cues]
         ended = now_ms()
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             conn.executemany(
                 "INSERT INTO show_cue_results (run_id, loop, cue, controller_id, status, sent_offset_ms, error)"
                 " VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, loop, cue, controller_id) DO UPDATE SET"

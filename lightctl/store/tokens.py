@@ -3,13 +3,13 @@ and the role it is scoped to, its expiry and revocation."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
 from lightctl.model.times import iso_local
 from lightctl.store.readers import ReaderPool
+from lightctl.store.sql import Connection
 from lightctl.store.writer import Writer
 
 _JOINED = (
@@ -51,7 +51,7 @@ class TokenRecord:
         }
 
 
-def revoke_user_tokens(conn: sqlite3.Connection, user_id: int, at: int, by: str) -> int:
+def revoke_user_tokens(conn: Connection, user_id: int, at: int, by: str) -> int:
     """Revoke every token of a user (inside the caller's transaction); how many."""
     return conn.execute(
         "UPDATE api_tokens SET revoked_at=?, revoked_by=? WHERE user_id=? AND revoked_at IS NULL", [at, by, user_id]
@@ -66,7 +66,7 @@ class ApiTokens:
     async def create(
         self, *, secret_hash: str, user_id: int, role: str, label: str, at: int, by: str, expires_at: int | None
     ) -> int:
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Connection) -> int:
             cur = conn.execute(
                 "INSERT INTO api_tokens (secret_hash, user_id, role, label, created_at, created_by, expires_at)"
                 " VALUES (?,?,?,?,?,?,?)",
@@ -93,7 +93,7 @@ class ApiTokens:
     async def revoke(self, token_id: int, at: int, by: str) -> bool:
         """Revoke one token; False if it was revoked already (or never existed)."""
 
-        def job(conn: sqlite3.Connection) -> bool:
+        def job(conn: Connection) -> bool:
             cur = conn.execute(
                 "UPDATE api_tokens SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL", [at, by, token_id]
             )

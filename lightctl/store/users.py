@@ -4,7 +4,6 @@ also revokes the user's API tokens."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from lightctl.model.times import iso_local
 from lightctl.store.readers import ReaderPool, Row
 from lightctl.store.sessions import end_user_sessions
+from lightctl.store.sql import Connection
 from lightctl.store.tokens import revoke_user_tokens
 from lightctl.store.writer import Writer
 
@@ -71,7 +71,7 @@ class Users:
         return [UserRecord.from_row(r) for r in await self._readers.query("SELECT * FROM users ORDER BY name")]
 
     async def add(self, *, name: str, role: str, crew: str | None, password_hash: str, at: int, by: str) -> int:
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Connection) -> int:
             if conn.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone() is not None:
                 raise NameTaken(f"user {name!r} exists already")
             cur = conn.execute(
@@ -86,7 +86,7 @@ class Users:
     async def change_password(self, user_id: int, password_hash: str, at: int) -> int:
         """A new password; every session of the user ends. How many ended."""
 
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Connection) -> int:
             conn.execute(
                 "UPDATE users SET password_hash=?, password_changed_at=? WHERE id=?", [password_hash, at, user_id]
             )
@@ -106,7 +106,7 @@ class Users:
     async def disable(self, user_id: int, at: int, by: str) -> tuple[int, int]:
         """Disable a user: its sessions end and its tokens are revoked. (sessions, tokens)."""
 
-        def job(conn: sqlite3.Connection) -> tuple[int, int]:
+        def job(conn: Connection) -> tuple[int, int]:
             conn.execute(
                 "UPDATE users SET disabled_at=?, disabled_by=? WHERE id=? AND disabled_at IS NULL", [at, by, user_id]
             )

@@ -8,13 +8,13 @@ reads go through :class:`WorkOrders`.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from lightctl.model.faults import Severity
 from lightctl.model.maintenance import WorkOrder, WorkOrderState, WorkOrderStep
 from lightctl.store.readers import ReaderPool, Row
+from lightctl.store.sql import Connection
 
 COLUMNS = (
     "id", "source", "reference", "title", "description", "severity", "state", "district_id", "site_id",
@@ -38,7 +38,7 @@ def _values(order: WorkOrder) -> list[Any]:
     ]
 
 
-def insert(conn: sqlite3.Connection, order: WorkOrder, now: int) -> int:
+def insert(conn: Connection, order: WorkOrder, now: int) -> int:
     """Record a new work order (its ``id`` is given by the store), its faults and its steps."""
     names = COLUMNS[1:]
     cur = conn.execute(
@@ -52,7 +52,7 @@ def insert(conn: sqlite3.Connection, order: WorkOrder, now: int) -> int:
     return order.id
 
 
-def update(conn: sqlite3.Connection, order: WorkOrder, now: int) -> None:
+def update(conn: Connection, order: WorkOrder, now: int) -> None:
     names = COLUMNS[1:]
     conn.execute(
         f"UPDATE work_orders SET {', '.join(f'{n} = ?' for n in names)}, updated_at = ? WHERE id = ?",
@@ -60,21 +60,21 @@ def update(conn: sqlite3.Connection, order: WorkOrder, now: int) -> None:
     )
 
 
-def add_step(conn: sqlite3.Connection, order_id: int, step: WorkOrderStep) -> None:
+def add_step(conn: Connection, order_id: int, step: WorkOrderStep) -> None:
     conn.execute(
         "INSERT INTO work_order_steps (work_order_id, step, at, person, crew_id, note, photo) VALUES (?,?,?,?,?,?,?)",
         [order_id, step.step, step.at, step.person, step.crew_id, step.note, step.photo],
     )
 
 
-def link(conn: sqlite3.Connection, order_id: int, fault_ids: Iterable[int]) -> None:
+def link(conn: Connection, order_id: int, fault_ids: Iterable[int]) -> None:
     conn.executemany(
         "INSERT INTO work_order_faults (work_order_id, fault_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(order_id, fid) for fid in fault_ids],
     )
 
 
-def add_photo(conn: sqlite3.Connection, sha256: str, content_type: str, size: int, at: int, by: str) -> None:
+def add_photo(conn: Connection, sha256: str, content_type: str, size: int, at: int, by: str) -> None:
     conn.execute(
         "INSERT INTO photos (sha256, content_type, size_bytes, stored_at, stored_by) VALUES (?,?,?,?,?)"
         " ON CONFLICT (sha256) DO NOTHING",

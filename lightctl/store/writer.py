@@ -48,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -59,11 +58,12 @@ from typing import Any, Protocol, TypeVar
 
 from lightctl.store.errors import StoreError, StoreWriteFailed, is_environment_error
 from lightctl.store.health import HealthTracker, StoreHealth
+from lightctl.store.sql import Connection
 
 log = logging.getLogger("lightctl.store")
 
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], Any]
+Job = Callable[[Connection], Any]
 
 DEFAULT_QUEUE_SIZE = 1000
 DEFAULT_OBSERVATION_LIMIT = 500_000
@@ -84,7 +84,7 @@ class RowSink(Protocol):
 
     name: str
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[Any]) -> None: ...
+    def insert(self, conn: Connection, rows: Sequence[Any]) -> None: ...
 
 
 class RowObserver(Protocol):
@@ -96,7 +96,7 @@ class RowObserver(Protocol):
         """Rows of ``sink`` inserted in the transaction under way (not yet committed)."""
         ...
 
-    def stage(self, conn: sqlite3.Connection) -> None:
+    def stage(self, conn: Connection) -> None:
         """Write what the transaction's rows imply, before it commits."""
         ...
 
@@ -113,7 +113,7 @@ class Maintenance:
 
     name: str
     interval_s: float
-    step: Callable[[sqlite3.Connection], bool]
+    step: Callable[[Connection], bool]
     due: float = field(default=0.0)
 
 
@@ -157,7 +157,7 @@ class Writer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, conn: sqlite3.Connection) -> None:
+    def start(self, conn: Connection) -> None:
         """Run the writer on ``conn`` (autocommit mode), which it owns until :meth:`stop`."""
         self._open, self._closing = True, False
         self._thread = threading.Thread(target=self._run, args=(conn,), name="store-writer", daemon=True)
@@ -177,7 +177,7 @@ class Writer:
 
     # -- the producers' side -----------------------------------------------------------------
 
-    async def write(self, job: Callable[[sqlite3.Connection], T], *, after_rows: bool = False) -> T:
+    async def write(self, job: Callable[[Connection], T], *, after_rows: bool = False) -> T:
         """Queue ``job`` (run on the writer's connection inside a transaction) and wait until it is
         committed; its result, its own exception, or :class:`StoreWriteFailed`. Waits for room
         while the queue is full. A waiter that gives up does not withdraw the job: it lands anyway.
@@ -240,7 +240,7 @@ class Writer:
 
     # -- the writer thread -------------------------------------------------------------------
 
-    def _run(self, conn: sqlite3.Connection) -> None:
+    def _run(self, conn: Connection) -> None:
         while True:
             with self._cond:
                 while not self._ready():
@@ -308,7 +308,7 @@ class Writer:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits for room on it
                 queued.loop.call_soon_threadsafe(self._room.release)
 
-    def _transaction(self, conn: sqlite3.Connection, body: Callable[[], StoreWriteFailed | None]) -> StoreWriteFailed | None:
+    def _transaction(self, conn: Connection, body: Callable[[], StoreWriteFailed | None]) -> StoreWriteFailed | None:
         """BEGIN, ``body``, COMMIT; the store's failure at any point (rolled back), or None."""
         failure: StoreWriteFailed | None = None
         if conn.in_transaction:  # a job committed or began on its own: start clean
@@ -316,7 +316,7 @@ class Writer:
             self._rollback(conn)
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+        except Exception as exc:  # whatever the database raises there, the batch did not begin
             failure = StoreWriteFailed(f"store {self.label}: BEGIN failed: {exc}", exc)
             self.health.failed(str(failure))
             return failure
@@ -327,7 +327,7 @@ class Writer:
         if failure is None:
             try:
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except Exception as exc:
                 failure = StoreWriteFailed(f"store {self.label}: COMMIT failed: {exc}", exc)
         if failure is not None:
             self._rollback(conn)
@@ -336,7 +336,7 @@ class Writer:
             self.health.succeeded()
         return failure
 
-    def _write_jobs(self, conn: sqlite3.Connection, jobs: list[_Queued]) -> None:
+    def _write_jobs(self, conn: Connection, jobs: list[_Queued]) -> None:
         """The jobs in one transaction, each in its own savepoint, then their waiters told. A job's
         own error is its waiter's; an error of the store (disk full, I/O) fails the whole batch."""
         outcomes: list[tuple[_Queued, Any, BaseException | None]] = []
@@ -367,7 +367,7 @@ class Writer:
         for queued, result, error in outcomes:
             _settle(queued.future, result, error)
 
-    def _flush_rows(self, conn: sqlite3.Connection, rows: dict[RowSink, list[Any]], jobs: list[_Queued]) -> list[_Queued]:
+    def _flush_rows(self, conn: Connection, rows: dict[RowSink, list[Any]], jobs: list[_Queued]) -> list[_Queued]:
         """Every buffered row before the jobs that asked for it; those jobs fail if the rows did."""
         failure = self._write_rows(conn, rows, yield_to_jobs=False) if rows else None
         if failure is None:
@@ -378,7 +378,7 @@ class Writer:
         return [q for q in jobs if not q.after_rows]
 
     def _write_rows(
-        self, conn: sqlite3.Connection, rows: dict[RowSink, list[Any]], *, yield_to_jobs: bool
+        self, conn: Connection, rows: dict[RowSink, list[Any]], *, yield_to_jobs: bool
     ) -> StoreWriteFailed | None:
         """Observation rows in one transaction, :data:`ROWS_PER_CHUNK` at a time with
         ``executemany``. With ``yield_to_jobs``, a job queued meanwhile ends the transaction after
@@ -421,7 +421,7 @@ class Writer:
             self._put_back(untried, failed=False)
         return failure
 
-    def _stage(self, conn: sqlite3.Connection) -> StoreWriteFailed | None:
+    def _stage(self, conn: Connection) -> StoreWriteFailed | None:
         """Each observer writes what the transaction's rows imply, in a savepoint of its own: the
         store's failure fails the batch; an observer's bug costs that observer this transaction."""
         for observer in self.observers:
@@ -437,7 +437,7 @@ class Writer:
                 conn.execute("RELEASE observer")
         return None
 
-    def _insert_one_by_one(self, conn: sqlite3.Connection, sink: RowSink, batch: list[Any]) -> None:
+    def _insert_one_by_one(self, conn: Connection, sink: RowSink, batch: list[Any]) -> None:
         """A bad row among many: find it, keep the others. Raises an error of the store itself."""
         rejected = 0
         for row in batch:
@@ -457,23 +457,23 @@ class Writer:
         self.health.reject(rejected)
 
     @staticmethod
-    def _undo(conn: sqlite3.Connection, savepoint: str) -> bool:
+    def _undo(conn: Connection, savepoint: str) -> bool:
         """Roll back to ``savepoint``; False if the transaction itself is gone."""
         if not conn.in_transaction:
             return False
         try:
             conn.execute(f"ROLLBACK TO {savepoint}")
             conn.execute(f"RELEASE {savepoint}")
-        except sqlite3.Error:
+        except Exception:
             return False
         return True
 
     @staticmethod
-    def _rollback(conn: sqlite3.Connection) -> None:
+    def _rollback(conn: Connection) -> None:
         if conn.in_transaction:
             try:
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
+            except Exception:
                 log.exception("store: ROLLBACK after a failed batch failed too")
 
     def _put_back(self, rows: dict[RowSink, list[Any]], *, failed: bool) -> None:
@@ -503,7 +503,7 @@ class Writer:
         if left:
             self.health.drop(left, "the store closed while they could not be written")
 
-    def _maintain(self, conn: sqlite3.Connection) -> None:
+    def _maintain(self, conn: Connection) -> None:
         """One step of the first due maintenance, in its own transaction."""
         now = time.monotonic()
         task = next((m for m in self.maintenance if m.due <= now), None)

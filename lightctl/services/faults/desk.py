@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from lightctl.services.faults.workorders import (
 )
 from lightctl.store import outbox as outbox_rows
 from lightctl.store import workorders as order_rows
+from lightctl.store.sql import Connection
 
 SOURCES = ("fault", "hotline", "manual")
 NOTIFIED_STEPS = {"dispatch": "dispatched", "feedback": "handled", "close": "closed", "defer": "deferred", "reject": "rejected"}
@@ -112,7 +112,7 @@ class WorkOrderDesk:
             order.steps.append(advance(order, "dispatch", by, now, crew=crew))
         notes: list[outbox_rows.Notification] = []
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             order_rows.insert(conn, order, now)
             notes.extend(service.order_notifications(order, "filed", now))
             if crew is not None:
@@ -205,7 +205,7 @@ class WorkOrderDesk:
         event = NOTIFIED_STEPS.get(step)
         notes = service.order_notifications(order, event, now) if event else []
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             order_rows.update(conn, order, now)
             order_rows.add_step(conn, order.id, taken)
             outbox_rows.enqueue(conn, notes, now)
@@ -227,7 +227,7 @@ class WorkOrderDesk:
             order.overdue_notified_at = now
             notes = service.order_notifications(order, "overdue", now)
 
-            def job(conn: sqlite3.Connection, order: WorkOrder = order, notes: list[outbox_rows.Notification] = notes) -> None:
+            def job(conn: Connection, order: WorkOrder = order, notes: list[outbox_rows.Notification] = notes) -> None:
                 order_rows.update(conn, order, now)
                 outbox_rows.enqueue(conn, notes, now)
 

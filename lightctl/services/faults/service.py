@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,6 +43,7 @@ from lightctl.store import faults as fault_rows
 from lightctl.store import outbox as outbox_rows
 from lightctl.store import workorders as order_rows
 from lightctl.store.faults import FaultEvent
+from lightctl.store.sql import Connection
 from schedules.calendars import OfficialCalendar
 
 log = logging.getLogger("lightctl.faults")
@@ -255,7 +255,7 @@ class FaultService:
             notes = [n for c in changes for n in self._fault_notifications(c, now)]
             hours = self.hours.take_dirty() if now - self._hours_saved >= HOURS_SAVED_EVERY_MS else []
 
-            def job(conn: sqlite3.Connection) -> None:
+            def job(conn: Connection) -> None:
                 fault_rows.upsert(conn, rows, now)
                 fault_rows.add_events(conn, events)
                 for order, _keys in orders:
@@ -390,7 +390,7 @@ class FaultService:
         return rec
 
     async def _write_closed(self, rec: FaultRecord, event: FaultEvent, now: int) -> None:
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             fault_rows.upsert(conn, [rec], now)
             fault_rows.add_events(conn, [event])
 
@@ -404,7 +404,7 @@ class FaultService:
         hours = self.hours.relamp(cid, channel_id, now)
         row = fault_rows.ChannelHours(cid, channel_id, 0.0, now)
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: Connection) -> None:
             fault_rows.save_hours(conn, [row], now)
             fault_rows.add_relamping(conn, cid, channel_id, now, by, hours, note)
 
