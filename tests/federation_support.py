@@ -18,6 +18,7 @@ from lightctl.model.config import Config
 from lightctl.process.mosquitto import Mosquitto
 from lightctl.resolve.loading import config_from_data
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.wiring import attach_services
 from lightctl.store import Store
 from tests.conftest import installation_data, modbus_controller, with_endpoints
 
@@ -25,11 +26,12 @@ GROUP = "lightctl"
 CITY = "city"
 
 
-def federated_data(sizes: dict[str, int]) -> dict[str, Any]:
-    """An installation of ``sizes[district]`` Modbus cabinets per district (ids ``<district>-<n>``)."""
+def federated_data(sizes: dict[str, int], **controller: Any) -> dict[str, Any]:
+    """An installation of ``sizes[district]`` Modbus cabinets per district (ids ``<district>-<n>``);
+    ``controller``: settings of every cabinet (e.g. ``poll_s``)."""
     controllers, index = {}, 0
     for district, count in sizes.items():
-        controllers[district] = [modbus_controller(f"{district}-{n}", index + n, channels=4) for n in range(count)]
+        controllers[district] = [modbus_controller(f"{district}-{n}", index + n, channels=4, **controller) for n in range(count)]
         index += count
     data = installation_data([c for cs in controllers.values() for c in cs], per_site=100)
     site = data["districts"][0]["sites"][0]
@@ -50,6 +52,9 @@ EXTRA_SCENES = {"d1": [{"id": "d1-only", "rules": [{"target": "*", "level": 30}]
 def district_config(data: dict[str, Any], district: str, broker: Mosquitto, **federation: Any) -> Config:
     own = copy.deepcopy(data)
     own["districts"] = [d for d in own["districts"] if d["id"] == district]
+    if "faults" in own:  # each district's crews, working in it only (as lightctl.resolve.split does)
+        crews = own["faults"].get("crews", [])
+        own["faults"]["crews"] = [{**c, "districts": [district]} for c in crews if district in c["districts"]]
     own["scenes"] = [*own.get("scenes", []), *EXTRA_SCENES.get(district, [])]
     own["federation"] = {"role": "district", "group": GROUP, "node": district, "host": CITY,
                          "broker": broker.settings(district).model_dump(mode="json"), **federation}
@@ -65,7 +70,7 @@ def city_config(data: dict[str, Any], broker: Mosquitto, districts: list[str], *
 
 async def start_district(config: Config, database: Path, **store: Any) -> Daemon:
     assert config.federation is not None
-    daemon = Daemon(config, store=Store(database, **store))
+    daemon = attach_services(Daemon(config, store=Store(database, **store)))  # as lightctl run does
     daemon.services.append(DistrictNode(daemon, config.federation, password=read_password(config.federation.broker)))
     await daemon.start()
     return daemon
@@ -125,9 +130,12 @@ def all_complete(city: CityDaemon, districts: list[str]) -> bool:
 
 
 async def start_federation(
-    make_farm: Any, work: Path, broker: Mosquitto, city_database: str, sizes: dict[str, int], **federation: Any
+    make_farm: Any, work: Path, broker: Mosquitto, city_database: str, sizes: dict[str, int],
+    extra: dict[str, Any] | None = None, controller: dict[str, Any] | None = None, **federation: Any,
 ) -> Federation:
-    data = federated_data(sizes)
+    """``extra``: config sections added to the installation's (e.g. ``faults``); ``controller``:
+    settings of every cabinet."""
+    data = {**federated_data(sizes, **(controller or {})), **(extra or {})}
     farm, _ = await make_farm(data)
     data = with_endpoints(data, farm.endpoints)
     city = CityDaemon(city_config(data, broker, list(sizes)), database=city_database,

@@ -23,8 +23,9 @@ from lightctl.services.access import Permission
 from tests.conftest import free_port
 from tests.federation_support import CITY, GROUP, Federation, eventually, federated_data, start_federation
 from tests.test_cli import lightctl
+from tests.users_support import PASSWORD, browser, sign_in
 from web.app import bound_port, serve
-from web.city import ROUTES, serve_city
+from web.city import CITY_ROUTES, serve_city
 from web.routing import openapi_document
 
 CITY_SECRET = "lcl_city-secret"
@@ -90,8 +91,39 @@ async def test_the_city_serves_the_districts_api(federation: Federation, tmp_pat
             async with session.get(f"{district_url}/api/v1/federation", headers=district_auth) as response:
                 node = await response.json()
             assert node["state"] == "online" and node["node"] == "d1"
-            async with session.get(f"{city_url}/", headers=auth) as response:
+            async with session.get(f"{city_url}/status", headers=auth) as response:
                 assert "d2-1" in await response.text()
+            async with session.get(f"{city_url}/api/v1/sites", headers=auth) as response:
+                sites = await response.json()
+            assert {d["id"] for d in sites["districts"]} == {"d1", "d2"}
+            assert {c["id"] for d in sites["districts"] for s in d["sites"] for c in s["controllers"]} == {"d1-0", "d1-1", "d2-0", "d2-1"}
+            async with session.post(f"{city_url}/api/v1/users", json={"name": "li.na", "role": "operator", "password": PASSWORD},
+                                    headers=auth) as response:
+                assert response.status == 200, await response.text()
+
+        # An operator of the city signs in as on a district; what they change is audited at the city.
+        async with browser() as operator:
+            csrf = await sign_in(operator, city_url, "li.na")
+            async with operator.get(f"{city_url}/") as response:
+                assert response.status in (200, 503)  # the console's page (503: not built in this checkout)
+            async with operator.post(f"{city_url}/api/v1/scenes/all-on/apply", json={"target": "district:d2"}) as response:
+                assert response.status == 403  # no CSRF token
+            async with operator.post(f"{city_url}/api/v1/scenes/all-on/apply", json={"target": "district:d2"},
+                                     headers={"X-CSRF-Token": csrf}) as response:
+                assert response.status == 200
+                signed_report = await response.json()
+            assert signed_report["user"] == "li.na" and signed_report["summary"]["confirmed"] == 2
+            async with operator.get(f"{city_url}/api/v1/audit") as response:
+                assert response.status == 403  # an operator does not read the audit
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{city_url}/api/v1/audit?user=li.na", headers=auth) as response:
+                audited = await response.json()
+            applied = [a for a in audited if a["path"] == "/api/v1/scenes/all-on/apply"]
+            assert [a["status"] for a in applied] == [200, 403] and all(a["at"].endswith("+08:00") for a in applied)
+            assert any(a["path"] == "/api/v1/session" and a["status"] == 200 for a in audited)
+        # the district carried it out in the city operator's name, in its own records
+        district_commands = await federation.districts["d2"].store.commands.recent(5)
+        assert any(c.user == "li.na (city)" for c in district_commands)
 
         # The CLI talks to the city as to any daemon.
         config_path = tmp_path / "city.json"
@@ -109,8 +141,8 @@ async def test_the_city_serves_the_districts_api(federation: Federation, tmp_pat
 
 
 def test_the_citys_routes_are_in_its_openapi_document() -> None:
-    document = openapi_document(ROUTES)
-    for route in ROUTES:
+    document = openapi_document(CITY_ROUTES)
+    for route in CITY_ROUTES:
         if route.path.startswith("/api/"):
             operation = document["paths"][route.path][route.method.lower()]
             assert operation["x-permission"] == route.permission.value

@@ -11,7 +11,7 @@ from lightctl.model.times import to_ms
 from lightctl.runtime.commands import CommandRefused
 from lightctl.services.access import Permission
 from lightctl.services.users import views
-from web.context import ACCESS, DAEMON, body, caller_of, error, path_id
+from web.context import ACCESS, HOST, body, caller_of, error, path_id
 from web.routing import Route, path_parameter, query_parameter
 from web.schemas import OBJECTS
 
@@ -19,7 +19,7 @@ AUDIT_LIMIT_MAX = 5000
 
 
 async def list_users(request: web.Request) -> web.Response:
-    zone = request.app[DAEMON].tz
+    zone = request.app[HOST].tz
     users = await request.app[ACCESS].accounts.users(caller_of(request))
     return web.json_response([u.as_json(zone) for u in users])
 
@@ -30,14 +30,14 @@ async def add_user(request: web.Request) -> web.Response:
     new = await accounts.add_user(
         caller_of(request), name=data.get("name"), role=data.get("role"), crew=data.get("crew"), password=data.get("password")
     )
-    return web.json_response(views.user_added(new, request.app[DAEMON].tz))
+    return web.json_response(views.user_added(new, request.app[HOST].tz))
 
 
 async def update_user(request: web.Request) -> web.Response:
     data = await body(request)
     accounts = request.app[ACCESS].accounts
     user = await accounts.update(caller_of(request), request.match_info["name"], role=data.get("role"), crew=data.get("crew"))
-    return web.json_response(views.user_changed(user, request.app[DAEMON].tz))
+    return web.json_response(views.user_changed(user, request.app[HOST].tz))
 
 
 async def set_password(request: web.Request) -> web.Response:
@@ -59,7 +59,7 @@ async def enable_user(request: web.Request) -> web.Response:
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    zone = request.app[DAEMON].tz
+    zone = request.app[HOST].tz
     return web.json_response([t.as_json(zone) for t in await request.app[ACCESS].accounts.tokens(caller_of(request))])
 
 
@@ -68,7 +68,7 @@ async def create_token(request: web.Request) -> web.Response:
     new = await request.app[ACCESS].accounts.create_token(
         caller_of(request), user=data.get("user"), label=data.get("label"), role=data.get("role"), days=data.get("days", "default")
     )
-    return web.json_response(views.token_created(new, request.app[DAEMON].tz))
+    return web.json_response(views.token_created(new, request.app[HOST].tz))
 
 
 async def revoke_token(request: web.Request) -> web.Response:
@@ -78,7 +78,7 @@ async def revoke_token(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    zone = request.app[DAEMON].tz
+    zone = request.app[HOST].tz
     return web.json_response([s.as_json(zone) for s in await request.app[ACCESS].accounts.sessions(caller_of(request))])
 
 
@@ -89,7 +89,7 @@ async def end_session(request: web.Request) -> web.Response:
 
 
 async def get_audit(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
+    host = request.app[HOST]
     query = request.query
     try:
         limit = int(query.get("limit", "200"))
@@ -97,10 +97,10 @@ async def get_audit(request: web.Request) -> web.Response:
         return error(400, "limit must be a number")
     if not 1 <= limit <= AUDIT_LIMIT_MAX:
         return error(400, f"limit must be 1-{AUDIT_LIMIT_MAX}")
-    since = _instant(query.get("from"), "from", daemon.now())
-    until = _instant(query.get("to"), "to", daemon.now())
-    rows = await daemon.store.audit.query(user=query.get("user"), since=since, until=until, limit=limit)
-    return web.json_response([r.as_json(daemon.tz) for r in rows])
+    since = _instant(query.get("from"), "from", host.now())
+    until = _instant(query.get("to"), "to", host.now())
+    rows = await host.store.audit.query(user=query.get("user"), since=since, until=until, limit=limit)
+    return web.json_response([r.as_json(host.tz) for r in rows])
 
 
 def _number(request: web.Request, key: str, what: str) -> int:

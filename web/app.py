@@ -33,7 +33,7 @@ from web import (
     telemetry,
 )
 from web.auditing import audit_changes
-from web.context import ACCESS, DAEMON, OPENAPI, STATUS, WEBSOCKETS, errors_as_json
+from web.context import ACCESS, DAEMON, HOST, OPENAPI, STATUS, WEBSOCKETS, Host, errors_as_json
 from web.routing import Route, openapi_document, register
 from web.shared_status import SharedStatus
 
@@ -47,12 +47,12 @@ class TlsSetupError(ValueError):
     """The configured certificate or key cannot be used; the message names the file."""
 
 
-def new_app(access: Authenticator, routes: Iterable[Route], *, audited: bool) -> web.Application:
-    """An app serving ``routes`` (each behind its permission, all in its OpenAPI document), JSON
-    errors, every change audited (``audited``: a district daemon's, whose ``DAEMON`` the audit
-    writes to), and WebSockets closed when it stops: a district's, or the city's (web.city)."""
-    middlewares = [audit_changes, errors_as_json] if audited else [errors_as_json]
-    app = web.Application(middlewares=middlewares, client_max_size=256 * 1024)
+def new_app(host: Host, access: Authenticator, routes: Iterable[Route]) -> web.Application:
+    """An app serving ``routes`` for ``host`` (each behind its permission, all in its OpenAPI
+    document), JSON errors, every change audited in the host's records, and WebSockets closed when
+    it stops: a district daemon's, or the city's (web.city)."""
+    app = web.Application(middlewares=[audit_changes, errors_as_json], client_max_size=256 * 1024)
+    app[HOST] = host
     app[ACCESS] = access
     app[WEBSOCKETS] = set()
 
@@ -74,7 +74,7 @@ def create_app(daemon: Daemon, *, local_credential: str | None) -> web.Applicati
         daemon.store, daemon.config.access, daemon.clock, first_password_file=first_password_path(daemon.store.path)
     )
     access = Authenticator(user_accounts, local_secret=local_credential)
-    app = new_app(access, (route for module in ROUTE_MODULES for route in module.ROUTES), audited=True)
+    app = new_app(daemon, access, (route for module in ROUTE_MODULES for route in module.ROUTES))
     app[DAEMON] = daemon
     app[STATUS] = SharedStatus(daemon)
     return app

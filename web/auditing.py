@@ -14,7 +14,7 @@ from aiohttp import web
 
 from lightctl.services.users.audit import describe_body, result_of
 from lightctl.store.audit import AuditEntry
-from web.context import ACCESS, CALLER, CLAIMED, DAEMON, SAFE_METHODS, Handler
+from web.context import ACCESS, CALLER, CLAIMED, HOST, SAFE_METHODS, Handler
 
 log = logging.getLogger("lightctl.audit")
 
@@ -30,7 +30,7 @@ async def audit_changes(request: web.Request, handler: Handler) -> web.StreamRes
         await finish(request, pending, exc.status, exc.text or exc.reason)
         raise
     except asyncio.CancelledError:  # the daemon is stopping: record it without holding the stop up
-        request.app[DAEMON].spawn(finish(request, pending, 499, "cut short: the daemon was stopping"), "audit")
+        request.app[HOST].spawn(finish(request, pending, 499, "cut short: the daemon was stopping"), "audit")
         raise
     except Exception:
         await finish(request, pending, 500, "internal error (the daemon's log has it)")
@@ -54,7 +54,7 @@ async def begin(request: web.Request) -> int | None:
     """The request recorded as pending (its caller is not known yet: the outcome's row part fills
     who it was); None when the store cannot record, which is logged."""
     try:
-        return await request.app[DAEMON].store.audit.begin(await entry_of(request, 0, None))
+        return await request.app[HOST].store.audit.begin(await entry_of(request, 0, None))
     except Exception as exc:
         log.error("the audit could not record %s %s before handling it: %s", request.method, request.path, exc)
         return None
@@ -67,7 +67,7 @@ async def finish(request: web.Request, pending: int | None, status: int, error: 
         return
     entry = await entry_of(request, status, error)
     try:
-        await request.app[DAEMON].store.audit.finish(pending, entry, status, result_of(status), error)
+        await request.app[HOST].store.audit.finish(pending, entry, status, result_of(status), error)
     except Exception as exc:
         log.error("the audit could not record the outcome of %s %s (%d): %s", request.method, request.path, status, exc)
 
@@ -108,6 +108,6 @@ async def record(request: web.Request, status: int, error: str | None) -> None:
     """One row with its outcome (the pending row could not be written)."""
     entry = await entry_of(request, status, error)
     try:
-        await request.app[DAEMON].store.audit.record(entry)
+        await request.app[HOST].store.audit.record(entry)
     except Exception as exc:
         log.error("the audit could not record %s %s by %s (%d): %s", entry.method, entry.path, entry.user_name, status, exc)

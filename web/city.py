@@ -1,7 +1,9 @@
 """The city daemon's API: the same paths and answers as a district daemon's (status, scenes and
-the one switch, overrides, curtailments, shows, commands, metrics, the WebSocket and the status
-page), served from the districts' data (lightctl.federation.city), plus the federation's own:
-the districts, and the events they sent.
+the one switch, overrides, curtailments, shows, commands, metrics, sites, the WebSocket; faults and
+work orders in web.city_cases), served from the districts' data (lightctl.federation.city), plus
+the federation's own: the districts, and the events they sent. Sign-in, users and tokens, the
+audit, the console and the status page are the routes every daemon serves (web.session,
+web.accounts, web.console_static), on the city's own records.
 
 Overrides and curtailments the city set are named by the id of the city command that set them
 (``DELETE /api/v1/overrides/{command id}`` ends them in every district holding them).
@@ -22,18 +24,13 @@ from lightctl.runtime.credentials import first_password_path
 from lightctl.services.access import Permission
 from lightctl.services.users.accounts import Accounts
 from lightctl.services.users.auth import Authenticator
-from web import core
+from web import accounts, city_cases, console_static, core, session
 from web.app import new_app, serve_app
-from web.context import CSRF, OPENAPI, body, caller_of, error, user_of
+from web.city_context import CITY, city_of
+from web.console_api import sites_json
+from web.context import OPENAPI, body, error, user_of
 from web.events import event_stream
 from web.routing import Route, path_parameter, query_parameter
-from web.status_page import render_status_page
-
-CITY = web.AppKey("city", CityDaemon)
-
-
-def _city(request: web.Request) -> CityDaemon:
-    return request.app[CITY]
 
 
 def requested_until(data: dict[str, Any], city: CityDaemon, *, default: str) -> str | None:
@@ -61,29 +58,23 @@ def _target(data: dict[str, Any], *, required: bool, what: str) -> str:
 
 
 async def get_status(request: web.Request) -> web.Response:
-    return web.json_response(_city(request).status())
-
-
-async def status_page(request: web.Request) -> web.Response:
-    city = _city(request)
-    page = render_status_page(city.status(), city.metrics(), caller_of(request).describe(), request.get(CSRF))
-    return web.Response(text=page, content_type="text/html")
+    return web.json_response(city_of(request).status())
 
 
 async def get_controller(request: web.Request) -> web.Response:
     cid = request.match_info["controller_id"]
-    found = _city(request).controller(cid)
+    found = city_of(request).controller(cid)
     return error(404, f"unknown controller {cid!r} (no district was born with it)") if found is None else web.json_response(found)
 
 
 async def get_scenes(request: web.Request) -> web.Response:
-    return web.json_response(_city(request).scenes())
+    return web.json_response(city_of(request).scenes())
 
 
 async def apply_scene(request: web.Request) -> web.Response:
     user = user_of(request)
     data = await body(request)
-    city = _city(request)
+    city = city_of(request)
     until = requested_until(data, city, default="next")
     report = await city.apply_scene(request.match_info["scene_id"], _target(data, required=False, what="a scene"), user=user, until=until)
     return web.json_response(report.as_json())
@@ -95,28 +86,32 @@ async def delete_override(request: web.Request) -> web.Response:
         command_id = int(request.match_info["override_id"])
     except ValueError:
         return error(400, "override id must be a number (the city command that set it)")
-    report = await _city(request).clear_override(command_id, user=user)
+    report = await city_of(request).clear_override(command_id, user=user)
     return web.json_response({"cleared": command_id, "command": report.as_json() if report else None})
 
 
 async def get_commands(request: web.Request) -> web.Response:
-    city = _city(request)
+    city = city_of(request)
     return await core.commands_of(request, city.store, city.tz)
 
 
 async def get_command(request: web.Request) -> web.Response:
-    city = _city(request)
+    city = city_of(request)
     return await core.command_of(request, city.store, city.tz)
 
 
+async def get_sites(request: web.Request) -> web.Response:
+    return web.json_response(sites_json(city_of(request).mirror.inventory().config))
+
+
 async def get_metrics(request: web.Request) -> web.Response:
-    return web.json_response(_city(request).metrics())
+    return web.json_response(city_of(request).metrics())
 
 
 async def curtail(request: web.Request) -> web.Response:
     user = user_of(request)
     data = await body(request)
-    city = _city(request)
+    city = city_of(request)
     level = data.get("level", 0)
     if not isinstance(level, int | float) or isinstance(level, bool):
         raise CommandRefused("'level' must be a number: 0 for off, or the percentage to dim to")
@@ -126,7 +121,7 @@ async def curtail(request: web.Request) -> web.Response:
 
 
 async def list_curtailments(request: web.Request) -> web.Response:
-    city = _city(request)
+    city = city_of(request)
     return web.json_response({
         "city": [o for o in city.city_overrides() if o["kind"] == "curtail"],
         "districts": {d: [o for o in v["overrides"] if o["kind"] == "curtail"] for d, v in city.districts().items()},
@@ -140,12 +135,12 @@ async def restore(request: web.Request) -> web.Response:
         ids = None if raw is None else [int(raw)]
     except ValueError:
         return error(400, "curtailment id must be a number (the city command that set it)")
-    report = await _city(request).restore(ids, user=user)
+    report = await city_of(request).restore(ids, user=user)
     return web.json_response({"restored": ids or "all", "command": report.as_json() if report else None})
 
 
 async def list_shows(request: web.Request) -> web.Response:
-    return web.json_response(_city(request).shows())
+    return web.json_response(city_of(request).shows())
 
 
 async def start_show(request: web.Request) -> web.Response:
@@ -157,16 +152,16 @@ async def start_show(request: web.Request) -> web.Response:
         if not isinstance(value, bool):
             raise CommandRefused(f"'{name}' must be true or false")
         flags[name] = value
-    return web.json_response(await _city(request).start_show(request.match_info["show_id"], user=user, **flags))
+    return web.json_response(await city_of(request).start_show(request.match_info["show_id"], user=user, **flags))
 
 
 async def get_districts(request: web.Request) -> web.Response:
-    city = _city(request)
+    city = city_of(request)
     return web.json_response({"federation": city.host.status(), "districts": city.districts()})
 
 
 async def get_events(request: web.Request) -> web.Response:
-    city = _city(request)
+    city = city_of(request)
     try:
         limit = max(1, min(1000, int(request.query.get("limit", "100"))))
     except ValueError:
@@ -187,14 +182,13 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    city = _city(request)
+    city = city_of(request)
     return await event_stream(request, city.subscribers, city.status)
 
 
 UNTIL = {"type": "string", "default": "next", "description": "'next' (each district's next transition), 'none', HH:MM or ISO 8601"}
 
 ROUTES = (
-    Route("GET", "/", status_page, Permission.READ, "The status page (every district)", content_type="text/html"),
     Route("GET", "/api/v1/status", get_status, Permission.READ,
           "Every district's controllers, the city's overrides, each district's state, the store's health"),
     Route("GET", "/api/v1/controllers/{controller_id}", get_controller, Permission.READ,
@@ -214,6 +208,8 @@ ROUTES = (
           "One city command with every controller's result", parameters=[path_parameter("command_id", "integer")],
           responses={"404": "no such command"}),
     Route("GET", "/api/v1/metrics", get_metrics, Permission.READ, "The action plan's figures over every district"),
+    Route("GET", "/api/v1/sites", get_sites, Permission.READ,
+          "Every district's sites with their coordinates (WGS-84) and controllers, as the districts were born"),
     Route("POST", "/api/v1/curtailments", curtail, Permission.OPERATE,
           "Emergency load shedding on a selector, in every district it reaches",
           body={"type": "object", "required": ["target"], "properties": {
@@ -236,15 +232,19 @@ ROUTES = (
     Route("GET", "/api/v1/openapi.json", get_openapi, Permission.READ, "This document"),
     Route("GET", "/api/v1/ws", websocket, Permission.READ, "WebSocket: districts, state, command and the districts' events"),
 )
-"""The city's API. (A scene's detail and explanation, and hand-backs, are each district's: its
-scene book and owners.)"""
+"""The city's own routes. (A scene's detail and explanation, and hand-backs, are each district's:
+its scene book and owners.)"""
+
+CITY_ROUTES = (*ROUTES, *city_cases.ROUTES, *session.ROUTES, *accounts.ROUTES, *console_static.ROUTES)
+"""The city's API: its own routes, and those every daemon serves alike (sign-in, users and tokens,
+the audit, the console and the status page)."""
 
 
 def create_city_app(city: CityDaemon, *, local_credential: str | None) -> web.Application:
     """Callers as on a district: the city's own users and API tokens (in its database), or the
-    local credential of the CLI on its machine."""
+    local credential of the CLI on its machine; every change audited in the city's records."""
     user_accounts = Accounts(city.store, city.config.access, time.time, first_password_file=first_password_path(city.store.path))
-    app = new_app(Authenticator(user_accounts, local_secret=local_credential), ROUTES, audited=False)
+    app = new_app(city, Authenticator(user_accounts, local_secret=local_credential), CITY_ROUTES)
     app[CITY] = city
     return app
 

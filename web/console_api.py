@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lightctl.model.config import Config
 from lightctl.model.schedule import FESTIVALS
 from lightctl.model.times import iso_local
 from lightctl.runtime.daemon import Daemon
@@ -29,9 +30,13 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 async def get_sites(request: web.Request) -> web.Response:
-    config = request.app[DAEMON].config
+    return web.json_response(sites_json(request.app[DAEMON].config))
+
+
+def sites_json(config: Config) -> dict[str, Any]:
+    """The map's places of an installation (a district's config, or the city's union of births)."""
     installation = config.installation
-    return web.json_response(
+    return (
         {
             "installation": {
                 "name": installation.name,

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from lightctl.services.access import Permission
-from web.context import CSRF, DAEMON, caller_of
+from web.context import CSRF, HOST, caller_of
 from web.routing import Route
 from web.status_page import render_status_page
 
@@ -113,8 +113,8 @@ async def console_asset(request: web.Request) -> web.Response:
 
 
 async def status_page(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
-    page = render_status_page(daemon.status(), daemon.metrics(), caller_of(request).describe(), request.get(CSRF))
+    host = request.app[HOST]
+    page = render_status_page(host.status(), host.metrics(), caller_of(request).describe(), request.get(CSRF))
     return web.Response(text=page, content_type="text/html")
 
 

@@ -9,24 +9,53 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any
+from datetime import datetime, tzinfo
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from aiohttp import web
 from yarl import URL
 
+from lightctl.model.config import Config
 from lightctl.runtime.commands import CommandRefused, NotFound, parse_until
 from lightctl.runtime.daemon import Daemon
 from lightctl.services.access import AccessDenied, Caller, Permission, require
 from lightctl.services.users.accounts import AccountError, UnknownAccount
 from lightctl.services.users.auth import Authenticator, NotSignedIn
-from lightctl.store import StoreWriteFailed
+from lightctl.store import Store, StoreWriteFailed
 from web.shared_status import SharedStatus
 
 log = logging.getLogger("lightctl.web")
 
+
+
+class Host(Protocol):
+    """What the routes every app shares (sign-in, users and tokens, the audit, the console's
+    files, the status page) ask of the daemon serving them: a district's
+    (:class:`~lightctl.runtime.daemon.Daemon`) or the city's
+    (:class:`~lightctl.federation.city.CityDaemon`)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def tz(self) -> tzinfo: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    def now(self) -> datetime: ...
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def metrics(self) -> dict[str, Any]: ...
+
+
 DAEMON = web.AppKey("daemon", Daemon)
+"""A district daemon's app: the routes that need its engine, schedule and services."""
+HOST: web.AppKey[Host] = web.AppKey("host")
 ACCESS = web.AppKey("access", Authenticator)
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")

@@ -18,7 +18,7 @@ from web.context import (
     CLAIMED,
     CSRF,
     CSRF_HEADER,
-    DAEMON,
+    HOST,
     SESSION_COOKIE,
     Refused,
     body,
@@ -33,8 +33,8 @@ FORM = "application/x-www-form-urlencoded"
 
 
 async def login_page(request: web.Request) -> web.Response:
-    daemon = request.app[DAEMON]
-    page = render_login_page(daemon.config.installation.name, request.query.get("next", "/"))
+    host = request.app[HOST]
+    page = render_login_page(host.config.installation.name, request.query.get("next", "/"))
     return web.Response(text=page, content_type="text/html")
 
 
@@ -52,7 +52,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     except SignInRefused as exc:
         if not form:
             raise Refused(exc.status, str(exc), retry_after_s=exc.retry_after_s) from None
-        page = render_login_page(request.app[DAEMON].config.installation.name, str(data.get("next", "/")), str(exc))
+        page = render_login_page(request.app[HOST].config.installation.name, str(data.get("next", "/")), str(exc))
         response = web.Response(status=exc.status, text=page, content_type="text/html")
         if exc.retry_after_s is not None:
             response.headers["Retry-After"] = str(math.ceil(exc.retry_after_s))
@@ -95,7 +95,7 @@ async def change_own_password(request: web.Request) -> web.Response:
 
 async def _session_json(request: web.Request, caller: Caller, csrf: str | None) -> dict[str, Any]:
     auth: Authenticator = request.app[ACCESS]
-    zone = request.app[DAEMON].tz
+    zone = request.app[HOST].tz
     out: dict[str, Any] = {
         "user": caller.name,
         "role": caller.role.value,

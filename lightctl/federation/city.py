@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lightctl.federation import fanout
+from lightctl.federation.cases import CaseBook, CaseRequest, city_id
 from lightctl.federation.host import DistrictOffline, PrimaryHost
 from lightctl.federation.mirror import DistrictView, Mirror
 from lightctl.federation.requests import Action, Request
@@ -49,6 +50,7 @@ from lightctl.store.federation import OutboxEvent
 log = logging.getLogger("lightctl.federation")
 
 ANSWER_MARGIN_S = 5.0
+CASE_KINDS = ("fault", "workorder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +93,13 @@ class CityDaemon:
         self._background: set[asyncio.Task[Any]] = set()
         self._targets: dict[int, str] = {}
         """The selector of each city command whose layers the districts hold."""
+        self.cases = CaseBook()
+        """The districts' faults and work orders as their events last showed them."""
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.open)
+        recorded = await self.store.federation.bodies(CASE_KINDS)
+        self.cases.replay((district, kind, json.loads(body)) for district, kind, body in recorded)
         await self.host.start()
 
     async def stop(self) -> None:
@@ -143,6 +149,10 @@ class CityDaemon:
         })
 
     def event_received(self, district: str, event: OutboxEvent, body: dict[str, Any]) -> None:
+        if event.kind in CASE_KINDS:
+            view = self.cases.take(district, event.kind, body)
+            if view is not None:  # the record as the city shows it (its id unique among districts)
+                body = {**body, ("fault" if event.kind == "fault" else "workorder"): view}
         self.publish({**body, "type": event.kind, "district": district, "event_id": event.id})
 
     def late_answer(self, district: str, body: dict[str, Any]) -> None:
@@ -320,6 +330,31 @@ class CityDaemon:
         )
         self.publish({"type": "command", **report.as_json()})
         return FanOut(report, answers)
+
+    async def case(self, district: str, case: CaseRequest, *, user: str) -> dict[str, Any]:
+        """An action on one of ``district``'s faults or work orders (the ids in ``case`` are the
+        district's own), carried out by the district that owns it; the record's new view."""
+        if district not in self.mirror.districts:
+            raise CommandRefused(f"no district {district!r} in this city")
+        record_id = ", ".join(city_id(district, f) for f in case.faults) if case.op == "file" else city_id(district, case.id)
+        request = Request(request_id=f"case-{secrets.token_hex(6)}", action="case", user=user, case=case)
+        try:
+            answer = await self.host.request(district, request, self.federation.command_timeout_s)
+        except DistrictOffline:
+            raise CommandRefused(
+                f"{self._offline_text(district)}: it owns {record_id or 'the work order'}; nothing was changed, try again when it returns"
+            ) from None
+        except TimeoutError:
+            raise CommandRefused(
+                f"district {district} did not answer in {self.federation.command_timeout_s:g} s; "
+                f"{record_id or 'the work order'} shows the outcome when the district reports it"
+            ) from None
+        if answer.get("status") != "done" or not isinstance(answer.get("view"), dict):
+            raise CommandRefused(f"district {district}: {answer.get('error', 'refused')}")
+        kind = "workorder" if case.op in ("file", "step") else "fault"
+        view = self.cases.take(district, kind, {kind: answer["view"]})
+        assert view is not None
+        return view
 
     def _offline_text(self, district: str) -> str:
         view = self.mirror.districts.get(district)

@@ -62,6 +62,7 @@ def inventory_text(daemon: Daemon) -> str:
         "timezone": config.installation.timezone,
         "scenes": [{"id": s.id, "name": s.name} for s in config.all_scenes().values()],
         "shows": [{"id": s.id, "name": s.name} for s in config.shows],
+        "crews": [crew.model_dump(mode="json") for crew in config.faults.crews],
         "controllers": list(daemon.engine.runtimes),
     })
 

@@ -145,6 +145,8 @@ class DistrictView:
     tags: tuple[str, ...] = ()
     scenes: tuple[dict[str, Any], ...] = ()
     shows: tuple[dict[str, Any], ...] = ()
+    crews: tuple[dict[str, Any], ...] = ()
+    """The district's maintenance crews (its work orders are dispatched to them)."""
     expected: tuple[str, ...] = ()
     acknowledged: int = 0
     """The district's own mark of what the city acknowledged, as its last birth said."""
@@ -203,6 +205,7 @@ class Mirror:
         view.tags = tuple(str(t) for t in inventory.get("tags", ()))
         view.scenes = tuple(inventory.get("scenes", ()))
         view.shows = tuple(inventory.get("shows", ()))
+        view.crews = tuple(c for c in inventory.get("crews", ()) if isinstance(c, dict))
         view.overrides = tuple(_json(metrics, vocabulary.OVERRIDES, []))
         acknowledged = metrics.get(vocabulary.ACKNOWLEDGED)
         view.acknowledged = acknowledged.value if acknowledged is not None and isinstance(acknowledged.value, int) else 0

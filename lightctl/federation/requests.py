@@ -5,7 +5,8 @@ command, each request once (its inbox), answered with every controller's result.
 Actions: ``scene`` (an override on a selector, held until ``until``: ``next`` is the district's
 own next schedule transition), ``curtail`` (cap a selector's level), ``restore`` (end the
 curtailments the given city requests set here, or all of them), ``clear`` (end the overrides the
-given requests set here), ``show`` (start a light show).
+given requests set here), ``show`` (start a light show), ``case`` (an action on one of the
+district's faults or work orders: :mod:`lightctl.federation.cases`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lightctl.federation import cases
+from lightctl.federation.cases import CaseRequest
 from lightctl.runtime.commands import CommandRefused, CommandReport, parse_until
 from lightctl.runtime.daemon import Daemon
 from lightctl.runtime.showrunner import ShowHeld, ShowRefused
@@ -26,7 +29,7 @@ from lightctl.store.federation import FederationRecords
 
 log = logging.getLogger("lightctl.federation")
 
-Action = Literal["scene", "curtail", "restore", "clear", "show"]
+Action = Literal["scene", "curtail", "restore", "clear", "show", "case"]
 
 
 class Request(BaseModel):
@@ -46,6 +49,7 @@ class Request(BaseModel):
     clear_overrides: bool = False
     requests: list[str] | None = None
     """restore, clear: the city requests whose layers to end (restore: None is every curtailment)."""
+    case: CaseRequest | None = None
 
     def text(self) -> str:
         return self.model_dump_json(exclude_none=True)
@@ -147,6 +151,9 @@ class RequestRunner:
             await daemon.clear_overrides(ids, user=user, reason="cleared from the city")
             cleared = await daemon.reconcile(f"override(s) {', '.join(f'#{i}' for i in ids)} cleared by {user}", source="operator")
             return _done(rid, cleared), []
+        if request.action == "case":
+            view = await cases.carry_out(daemon, _need(request.case, "case"), user)
+            return answer(rid, "done", view=view), []
         run = await daemon.shows.start(_need(request.show, "show"), user=user, anyway=request.anyway,
                                        clear_overrides=request.clear_overrides)
         return answer(rid, "done", show=run.as_json()), []

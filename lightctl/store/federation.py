@@ -245,6 +245,15 @@ class FederationRecords:
             [*params, limit],
         )
 
+    async def bodies(self, kinds: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(district, kind, body) of every event of ``kinds``, in the order each district sent them
+        (the city's last view of each fault and work order is the last of these)."""
+        marks = ",".join("?" * len(kinds))
+        rows = await self._readers.query(
+            f"SELECT district, kind, body FROM federation_events WHERE kind IN ({marks}) ORDER BY district, id", list(kinds)
+        )
+        return [(str(r["district"]), str(r["kind"]), str(r["body"])) for r in rows]
+
     # -- city: requests and deliveries -------------------------------------------------------
 
     async def request_sent(
