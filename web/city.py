@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lightctl.federation.city import CityDaemon
+from lightctl.federation.city import CityDaemon, ShowNotRunning
 from lightctl.model.times import iso_local
 from lightctl.runtime.commands import CommandRefused, parse_until
 from lightctl.runtime.credentials import first_password_path
@@ -155,6 +155,17 @@ async def start_show(request: web.Request) -> web.Response:
     return web.json_response(await city_of(request).start_show(request.match_info["show_id"], user=user, **flags))
 
 
+async def show_status(request: web.Request) -> web.Response:
+    return web.json_response(city_of(request).show_status())
+
+
+async def stop_show(request: web.Request) -> web.Response:
+    try:
+        return web.json_response(await city_of(request).stop_show(user=user_of(request)))
+    except ShowNotRunning as exc:
+        return error(409, str(exc))
+
+
 async def get_districts(request: web.Request) -> web.Response:
     city = city_of(request)
     return web.json_response({"federation": city.host.status(), "districts": city.districts()})
@@ -225,6 +236,10 @@ ROUTES = (
           parameters=[path_parameter("show_id")],
           body={"type": "object", "properties": {"anyway": {"type": "boolean", "default": False},
                                                  "clear_overrides": {"type": "boolean", "default": False}}}),
+    Route("GET", "/api/v1/shows/status", show_status, Permission.READ,
+          "The show running in any district (or the last to change), and each district's"),
+    Route("POST", "/api/v1/shows/stop", stop_show, Permission.OPERATE, "Stop the show in every district running one; each district's answer",
+          responses={"409": "no show is running in any district"}),
     Route("GET", "/api/v1/federation/districts", get_districts, Permission.READ,
           "Each district: online, complete, births, controllers; the city's broker session"),
     Route("GET", "/api/v1/federation/events", get_events, Permission.READ, "Events the districts sent, newest first",

@@ -16,7 +16,7 @@ from lightctl.model.times import to_ms
 from lightctl.runtime.commands import CommandRefused, parse_until
 from lightctl.services.access import Permission
 from web.city_context import city_of
-from web.context import body, user_of
+from web.context import body, caller_of, user_of
 from web.routing import Route, path_parameter, query_parameter
 
 MAX_SHELF_HOURS = 24 * 366
@@ -97,6 +97,10 @@ async def list_orders(request: web.Request) -> web.Response:
     query = request.query
     views = city.cases.order_list(open_only=_flag(query.get("open")), district=query.get("district"))
     crew = query.get("crew")
+    if crew == "mine":  # the caller's crew: a crew member's phone asks for its own queue
+        crew = caller_of(request).crew
+        if crew is None:
+            raise CommandRefused(f"{caller_of(request).name} belongs to no crew (a user of the city is given one by an administrator)")
     if crew is not None:
         views = [v for v in views if v.get("crew") == crew]
     return web.json_response({"work_orders": views, "count": len(views), "overdue": sum(1 for v in views if v.get("overdue"))})

@@ -51,6 +51,11 @@ log = logging.getLogger("lightctl.federation")
 
 ANSWER_MARGIN_S = 5.0
 CASE_KINDS = ("fault", "workorder")
+SHOW = "show"
+
+
+class ShowNotRunning(CommandRefused):
+    """A stop with no show running anywhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +100,15 @@ class CityDaemon:
         """The selector of each city command whose layers the districts hold."""
         self.cases = CaseBook()
         """The districts' faults and work orders as their events last showed them."""
+        self.show_runs: dict[str, dict[str, Any]] = {}
+        """Each district's running (or last) light show, as its ``show`` events said."""
 
     async def start(self) -> None:
         await asyncio.to_thread(self.store.open)
-        recorded = await self.store.federation.bodies(CASE_KINDS)
-        self.cases.replay((district, kind, json.loads(body)) for district, kind, body in recorded)
+        recorded = [(district, kind, json.loads(body)) for district, kind, body in await self.store.federation.bodies((*CASE_KINDS, SHOW))]
+        self.cases.replay(r for r in recorded if r[1] in CASE_KINDS)
+        for district, _, body in (r for r in recorded if r[1] == SHOW):
+            self.show_runs[district] = {**body, "district": district}
         await self.host.start()
 
     async def stop(self) -> None:
@@ -149,6 +158,8 @@ class CityDaemon:
         })
 
     def event_received(self, district: str, event: OutboxEvent, body: dict[str, Any]) -> None:
+        if event.kind == SHOW:
+            self.show_runs[district] = {**body, "district": district}
         if event.kind in CASE_KINDS:
             view = self.cases.take(district, event.kind, body)
             if view is not None:  # the record as the city shows it (its id unique among districts)
@@ -267,6 +278,20 @@ class CityDaemon:
                                      body={"show": show, "anyway": anyway, "clear_overrides": clear_overrides})
         return {"show": show, "command_id": result.report.command_id,
                 "districts": {d: result.answers.get(d, {"status": "offline"}) for d in districts}}
+
+    def show_status(self) -> dict[str, Any]:
+        """The show running in any district (or the last one to change), and each district's."""
+        runs = sorted(self.show_runs.values(), key=lambda r: (r.get("status") == "running", r.get("started_at") or 0))
+        return {"run": runs[-1] if runs else None, "districts": dict(sorted(self.show_runs.items()))}
+
+    async def stop_show(self, *, user: str) -> dict[str, Any]:
+        """Stop the show in every district running one."""
+        districts = [d for d, run in self.show_runs.items() if run.get("status") == "running"]
+        if not districts:
+            raise ShowNotRunning("no show is running in any district")
+        result = await self._fan_out("stop_show", "*", {d: Part("*", frozenset()) for d in districts}, user=user, scene=None, body={})
+        return {"command_id": result.report.command_id,
+                "districts": {d: result.answers.get(d, {"status": "offline"}) for d in sorted(districts)}}
 
     async def _fan_out(
         self, action: Action, target: str, parts: Mapping[str, Part], *, user: str, scene: str | None, body: dict[str, Any]

@@ -54,6 +54,7 @@ FORWARDED: dict[str, Forwarded] = {
         Forwarded("fault"),  # faults opened, acknowledged, shelved, cleared (issue 14, branch faults)
         Forwarded("workorder"),  # work orders filed, dispatched, closed (issue 14, branch faults)
         Forwarded("inspection"),  # lighting-on inspections (issue 15, branch reports)
+        Forwarded("show"),  # a light show's progress: started, its loops, ended
     )
 }
 

@@ -5,7 +5,7 @@ command, each request once (its inbox), answered with every controller's result.
 Actions: ``scene`` (an override on a selector, held until ``until``: ``next`` is the district's
 own next schedule transition), ``curtail`` (cap a selector's level), ``restore`` (end the
 curtailments the given city requests set here, or all of them), ``clear`` (end the overrides the
-given requests set here), ``show`` (start a light show), ``case`` (an action on one of the
+given requests set here), ``show`` (start a light show), ``stop_show`` (stop the one running), ``case`` (an action on one of the
 district's faults or work orders: :mod:`lightctl.federation.cases`).
 """
 
@@ -29,7 +29,7 @@ from lightctl.store.federation import FederationRecords
 
 log = logging.getLogger("lightctl.federation")
 
-Action = Literal["scene", "curtail", "restore", "clear", "show", "case"]
+Action = Literal["scene", "curtail", "restore", "clear", "show", "stop_show", "case"]
 
 
 class Request(BaseModel):
@@ -151,6 +151,9 @@ class RequestRunner:
             await daemon.clear_overrides(ids, user=user, reason="cleared from the city")
             cleared = await daemon.reconcile(f"override(s) {', '.join(f'#{i}' for i in ids)} cleared by {user}", source="operator")
             return _done(rid, cleared), []
+        if request.action == "stop_show":
+            stopped = await daemon.shows.stop(user=user)
+            return answer(rid, "done", show=stopped.as_json()), []
         if request.action == "case":
             view = await cases.carry_out(daemon, _need(request.case, "case"), user)
             return answer(rid, "done", view=view), []

@@ -1,7 +1,7 @@
 // The daemon's state as it changes: the status (from the WebSocket's hello and GET /api/v1/status),
 // kept up to date by link events, and every event handed to the pages that listen. A dropped socket
 // reconnects by itself (capped backoff with jitter) and the state is marked stale meanwhile.
-import { reactive, shallowRef, triggerRef } from "vue";
+import { computed, reactive, shallowRef, triggerRef } from "vue";
 import { api } from "./api";
 import type { LiveEvent, Status } from "./types";
 
@@ -18,6 +18,9 @@ export const live = reactive({
 /** The status: a shallow ref (5,000 controllers are not made deeply reactive); pages watch
  * ``live.version`` or this ref. */
 export const status = shallowRef<Status | null>(null);
+
+/** Whether the console is a city daemon's: its status names the districts it federates. */
+export const isCity = computed(() => status.value?.districts !== undefined);
 
 type Listener = (event: LiveEvent) => void;
 const listeners = new Set<Listener>();
@@ -79,6 +82,7 @@ function apply(event: LiveEvent): void {
       break;
     case "command":
     case "converged":
+    case "district":
       refreshSoon();
       break;
     case "overflow":

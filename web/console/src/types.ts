@@ -36,6 +36,18 @@ export interface Status {
   channels_handed_back: number;
   overrides: Override[];
   controllers: Record<string, ControllerStatus>;
+  /** A city daemon's status only: each district daemon as the city sees it. */
+  districts?: Record<string, DistrictState>;
+}
+
+export interface DistrictState {
+  name: string | null;
+  name_en: string | null;
+  online: boolean;
+  complete: boolean;
+  since: string;
+  controllers: number;
+  controllers_online: number;
 }
 
 export type ResultStatus = "confirmed" | "unconfirmed" | "failed" | "sent";
@@ -215,4 +227,5 @@ export type LiveEvent =
   | { type: "command_started"; command_id: number; user: string; source: string; action: string; scene: string | null; target: string | null }
   | ({ type: "converged"; controller: string } & ControllerResult)
   | ({ type: "show" } & ShowRun)
+  | { type: "district"; district: string; event: string; online: boolean; complete: boolean }
   | { type: "overflow"; dropped: number };
