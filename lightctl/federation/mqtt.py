@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiomqtt
 
+from lightctl.federation.aiomqtt_internals import guard_write_registration
 from lightctl.model.federation import BrokerSettings, FederationConfig
 from lightctl.reconcile.reconnect import Backoff
 
@@ -58,7 +59,7 @@ def client(
     config: FederationConfig, identifier: str, will: aiomqtt.Will, password: str | None
 ) -> aiomqtt.Client:
     broker = config.broker
-    return aiomqtt.Client(
+    made = aiomqtt.Client(
         broker.host,
         broker.port,
         username=config.username,
@@ -72,6 +73,8 @@ def client(
         protocol=aiomqtt.ProtocolVersion.V311,
         logger=logging.getLogger("lightctl.federation.mqtt"),
     )
+    guard_write_registration(made)  # no traceback in the log at every broker restart
+    return made
 
 
 def reconnect_policy(config: FederationConfig) -> Backoff:
