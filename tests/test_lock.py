@@ -35,8 +35,8 @@ LOCK_TARGET = {
     "platform_machine": "x86_64",
 }
 
-# Their private internals are used (drivers/*, web/): exact pins, moved only on purpose.
-INTERNALS_USED = ("pymodbus", "asyncua", "bacpypes3", "aiohttp")
+# Their private internals are used (drivers/*, web/, lightctl/federation/): exact pins, moved only on purpose.
+INTERNALS_USED = ("pymodbus", "asyncua", "bacpypes3", "aiohttp", "aiomqtt")
 
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+) \\$")
 HASH = re.compile(r"^    --hash=sha256:[0-9a-f]{64}( \\)?$")
