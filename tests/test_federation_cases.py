@@ -5,6 +5,7 @@ out by the district that owns it (real broker, real PostgreSQL for the city, rea
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,8 +16,10 @@ import pytest
 
 from drivers.base import Fault
 from lightctl.process.mosquitto import Mosquitto
+from lightctl.runtime.credentials import LocalCredential, write_local_credential
 from lightctl.runtime.faults import Faults
 from tests.federation_support import CITY, GROUP, Federation, eventually, start_federation
+from tests.test_cli import lightctl
 from web.app import bound_port
 from web.city import serve_city
 
@@ -98,6 +101,19 @@ async def test_faults_and_work_orders_are_handled_at_either_level_by_the_distric
             orders = await fed.districts["d1"].store.work_orders.query(open_only=True, limit=10)
             assert [(o.id, o.state.value) for o in orders] == [(local_order, "handled")]
             assert [s.person for s in orders[0].steps][-3:] == ["duty officer", "wang.jun", "local (city)"]
+
+            # the CLI talks to the city as to a district, with the city's ids
+            config_path = fed.work / "city.json"
+            config_path.write_text(json.dumps({"installation": fed.data["installation"], "daemon": {"database": str(fed.work / "c.db")}}),
+                                   encoding="utf-8")
+            write_local_credential(fed.work / "c.db", LocalCredential(SECRET, url))
+            code, out, err = await lightctl("--config", str(config_path), "--api", url, "faults", "list", "--active")
+            assert code == 0, err
+            assert f"#{city_id}" in out and "door_open" in out
+            code, out, err = await lightctl("--config", str(config_path), "--api", url, "workorders", "show", order["id"])
+            assert code == 0 and order["id"] in out and "handled" in out, err
+            code, out, err = await lightctl("--config", str(config_path), "--api", url, "faults", "ack", "seventeen")
+            assert code != 0 and "not a record id" in err
 
             # bad ids and mixed districts are refused by the city, naming what is wrong
             async with session.post(f"{url}/api/v1/faults/17/ack", json={}) as response:

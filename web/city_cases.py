@@ -16,10 +16,11 @@ from lightctl.model.times import to_ms
 from lightctl.runtime.commands import CommandRefused, parse_until
 from lightctl.services.access import Permission
 from web.city_context import city_of
-from web.context import body, caller_of, user_of
+from web.context import body, caller_of, error, user_of
 from web.routing import Route, path_parameter, query_parameter
 
 MAX_SHELF_HOURS = 24 * 366
+ID = "<district>:<number>, e.g. yuzhong:17"
 FILTERS = (
     query_parameter("active", "boolean", "open ones only"),
     query_parameter("open", "boolean", "open ones only"),
@@ -71,6 +72,20 @@ def _fault_handler(action: str) -> Any:
 
     handle.__name__ = f"fault_{action}"
     return handle
+
+
+async def get_fault(request: web.Request) -> web.Response:
+    found = city_of(request).cases.faults.get(request.match_info["fault_id"])
+    if found is None:
+        return error(404, f"no fault {request.match_info['fault_id']} reported by any district (ids: {ID})")
+    return web.json_response(found)
+
+
+async def get_order(request: web.Request) -> web.Response:
+    found = city_of(request).cases.orders.get(request.match_info["order_id"])
+    if found is None:
+        return error(404, f"no work order {request.match_info['order_id']} reported by any district (ids: {ID})")
+    return web.json_response(found)
 
 
 async def _fault_action(request: web.Request, action: str) -> web.Response:
@@ -154,7 +169,6 @@ async def list_crews(request: web.Request) -> web.Response:
     return web.json_response({"crews": out})
 
 
-ID = "<district>:<number>, e.g. yuzhong:17"
 
 ROUTES = (
     Route("GET", "/api/v1/faults", list_faults, Permission.READ, "Every district's faults, as each district last reported them",
@@ -168,6 +182,10 @@ ROUTES = (
               responses={"400": "refused by the city or the district (offline, no such fault, not active)"})
         for action, summary in (("ack", "Acknowledge"), ("shelve", "Shelve"), ("unshelve", "Unshelve"))
     ),
+    Route("GET", "/api/v1/faults/{fault_id}", get_fault, Permission.READ, f"One district's fault as it last reported it ({ID})",
+          parameters=[path_parameter("fault_id")], responses={"404": "no district reported it"}),
+    Route("GET", "/api/v1/workorders/{order_id}", get_order, Permission.READ, f"One district's work order as it last reported it ({ID})",
+          parameters=[path_parameter("order_id")], responses={"404": "no district reported it"}),
     Route("GET", "/api/v1/workorders", list_orders, Permission.READ, "Every district's work orders, as each last reported them",
           parameters=(*FILTERS, query_parameter("crew", "string", "one crew's"))),
     Route("POST", "/api/v1/workorders", file_order, Permission.MAINTAIN,

@@ -32,16 +32,16 @@ def register(sub: Any) -> None:
     add_json(p)
     p.set_defaults(func=cmd_faults_list)
     p = faults.add_parser("show", help="one fault with its transitions")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=record_id)
     add_json(p)
     p.set_defaults(func=cmd_faults_show)
     p = faults.add_parser("ack", help="acknowledge a fault")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=record_id)
     p.add_argument("--note")
     add_json(p)
     p.set_defaults(func=cmd_fault_action, action="ack")
     p = faults.add_parser("shelve", help="shelve a fault's point with a reason until an expiry (a bridge under repair)")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=record_id)
     p.add_argument("--reason", required=True)
     expiry = p.add_mutually_exclusive_group(required=True)
     expiry.add_argument("--until", help="HH:MM or ISO 8601")
@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
     add_json(p)
     p.set_defaults(func=cmd_fault_action, action="shelve")
     p = faults.add_parser("unshelve", help="end a shelf now")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=record_id)
     add_json(p)
     p.set_defaults(func=cmd_fault_action, action="unshelve")
     p = faults.add_parser("export", help="faults as CSV (to a file, or standard output)")
@@ -79,11 +79,11 @@ def register(sub: Any) -> None:
     add_json(p)
     p.set_defaults(func=cmd_orders_list)
     p = orders.add_parser("show", help="one work order with its faults and steps")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=record_id)
     add_json(p)
     p.set_defaults(func=cmd_orders_show)
     p = orders.add_parser("file", help="立案: from faults, or a report (12319 hotline) with its place")
-    p.add_argument("--fault", type=int, action="append", default=[], help="a fault it covers (repeat for related ones)")
+    p.add_argument("--fault", type=record_id, action="append", default=[], help="a fault it covers (repeat for related ones)")
     p.add_argument("--title")
     p.add_argument("--description")
     p.add_argument("--severity", choices=("emergency", "serious", "ordinary"))
@@ -99,7 +99,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_orders_file)
     for step, text in STEP_HELP.items():
         p = orders.add_parser(step, help=text)
-        p.add_argument("id", type=int)
+        p.add_argument("id", type=record_id)
         p.add_argument("--note")
         if step == "dispatch":
             p.add_argument("--crew", required=True)
@@ -118,6 +118,16 @@ def register(sub: Any) -> None:
     _order_filters(p)
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_export, what="workorders")
+
+
+def record_id(text: str) -> int | str:
+    """A fault's or work order's id: a district's number, or at the city ``<district>:<number>``."""
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    district, _, number = text.rpartition(":")
+    if district and number.isdigit() and int(number) >= 1:
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a record id (a number, or at the city <district>:<number>)")
 
 
 def _fault_filters(p: argparse.ArgumentParser) -> None:
