@@ -71,7 +71,7 @@ def two_regions() -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def store_for(path: Path, config: Config, **options: Any) -> AsyncIterator[Store]:
+async def store_for(path: Path | str, config: Config, **options: Any) -> AsyncIterator[Store]:
     store = Store(path, rollups=RollupModel.from_config(config), **options)
     await asyncio.to_thread(store.open)
     try:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import build_config, installation_data, modbus_controller
+from conftest import StoreBackend, build_config, installation_data, modbus_controller
 
 from lightctl.inventory.index import Inventory
 from lightctl.model.faults import Severity
@@ -44,9 +43,11 @@ def config_data() -> dict[str, Any]:
     return data
 
 
-async def service_for(tmp_path: Path, now: int) -> tuple[FaultService, WorkOrderDesk, list[dict[str, Any]], Store]:
+async def service_for(backend: StoreBackend, now: int) -> tuple[FaultService, WorkOrderDesk, list[dict[str, Any]], Store]:
+    """The fault service and work-order desk on a new database of ``backend`` (SQLite and
+    PostgreSQL: the faults, work orders and outbox repositories on both)."""
     config = build_config(config_data())
-    store = Store(tmp_path / "wo.db")
+    store = Store(backend.target("wo"))
     await asyncio.to_thread(store.open)
     published: list[dict[str, Any]] = []
     service = FaultService(config, Inventory(config), store, publish=published.append)
@@ -59,9 +60,9 @@ def reading(**channels: ChannelReading) -> ControllerReading:
                              measurements={"voltage_l1_v": 226.0, "voltage_l2_v": 226.0, "voltage_l3_v": 226.0})
 
 
-async def test_the_work_order_loop_across_a_weekend_and_a_make_up_working_day(tmp_path: Path) -> None:
+async def test_the_work_order_loop_across_a_weekend_and_a_make_up_working_day(backend: StoreBackend) -> None:
     friday = at(2025, 9, 26, 10, 0)  # Saturday 27 off; Sunday 28 a make-up working day before National Day
-    service, desk, published, store = await service_for(tmp_path, friday)
+    service, desk, published, store = await service_for(backend, friday)
     try:
         tripped = ChannelReading(on=False, level=100.0, power_w=0.0, faults=frozenset({K.BREAKER_TRIP}))
         service.reading("w0", reading(c1=tripped, c2=ChannelReading(on=True, level=100.0, power_w=400.0)),
@@ -127,9 +128,9 @@ async def test_the_work_order_loop_across_a_weekend_and_a_make_up_working_day(tm
         await asyncio.to_thread(store.close)
 
 
-async def test_an_emergency_files_and_dispatches_itself_and_a_deadline_in_an_unpublished_year_says_so(tmp_path: Path) -> None:
+async def test_an_emergency_files_and_dispatches_itself_and_a_deadline_in_an_unpublished_year_says_so(backend: StoreBackend) -> None:
     now = at(2027, 1, 29, 10, 0)
-    service, desk, published, store = await service_for(tmp_path, now)
+    service, desk, published, store = await service_for(backend, now)
     try:
         theft = ControllerReading(0.0, {"c1": ChannelReading(on=False, level=0.0, power_w=0.0)},
                                   faults=frozenset({K.CABLE_THEFT}))

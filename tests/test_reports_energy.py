@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from astral import Observer
 from astral.sun import sun
+from conftest import StoreBackend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reports_support import (
@@ -81,9 +82,9 @@ async def feed_day(store: Any) -> None:
     await store.flush()
 
 
-async def test_a_day_of_known_levels_metered_and_estimated(tmp_path: Path) -> None:
+async def test_a_day_of_known_levels_metered_and_estimated(backend: StoreBackend) -> None:
     config = config_of(data())
-    async with store_for(tmp_path / "e.db", config) as store:
+    async with store_for(backend.target("e"), config) as store:  # the roll-ups and their reports on both databases
         await feed_day(store)
         reports = reports_for(config, store)
         period = Period(DAY, DAY, ZONE)
@@ -238,9 +239,9 @@ def test_rollups_sum_to_the_raw_readings_however_batched(steps: list[tuple[int, 
     conn.close()
 
 
-async def test_a_restart_keeps_the_meter_point_and_counts_the_energy_between(tmp_path: Path) -> None:
+async def test_a_restart_keeps_the_meter_point_and_counts_the_energy_between(backend: StoreBackend) -> None:
     config = config_of(data())
-    path = tmp_path / "restart.db"
+    path = backend.target("restart")
     start = local(DAY, 19 * 60)
     async with store_for(path, config) as store:
         for step in range(7):  # 1 kW for an hour

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import installation_data, modbus_controller
+from conftest import StoreBackend, installation_data, modbus_controller
 from reports_support import InMemoryFaults, by_key
 from test_store_writer import eventually
 
@@ -38,9 +38,9 @@ def data(**reports: Any) -> dict[str, Any]:
     return d
 
 
-async def faulted_daemon(make_farm: Any, tmp_path: Path, **reports: Any) -> tuple[Daemon, Any]:
+async def faulted_daemon(make_farm: Any, database: Path | str, **reports: Any) -> tuple[Daemon, Any]:
     farm, config = await make_farm(data(**reports))
-    daemon = attach_services(Daemon(config, database=tmp_path / "l.db"))
+    daemon = attach_services(Daemon(config, database=database))
     await daemon.start()
     await daemon.apply_scene("all-on", "*", user="值班员", until=None)
     await farm.inject("m0", Fault("lamp_failure", "c1", 0.5))
@@ -57,8 +57,8 @@ async def faulted_daemon(make_farm: Any, tmp_path: Path, **reports: Any) -> tupl
     return daemon, farm
 
 
-async def test_an_inspection_counts_failed_lamps_tripped_circuits_and_silent_controllers(make_farm: Any, tmp_path: Path) -> None:
-    daemon, _farm = await faulted_daemon(make_farm, tmp_path)
+async def test_an_inspection_counts_failed_lamps_tripped_circuits_and_silent_controllers(make_farm: Any, backend: StoreBackend) -> None:
+    daemon, _farm = await faulted_daemon(make_farm, backend.target("l"))  # inspections and their reports on both databases
     try:
         service = reports_of(daemon)
         inspection = await service.inspect_now("test", source="test")
@@ -94,7 +94,7 @@ async def test_an_inspection_counts_failed_lamps_tripped_circuits_and_silent_con
 
 
 async def test_the_faults_records_say_what_is_out_of_service_when_connected(make_farm: Any, tmp_path: Path) -> None:
-    daemon, _farm = await faulted_daemon(make_farm, tmp_path)
+    daemon, _farm = await faulted_daemon(make_farm, tmp_path / "l.db")
     try:
         service = reports_of(daemon)
         service.reports.faults = InMemoryFaults({("m0", "c2"): 3.0, ("m2", "c1"): 10.0})

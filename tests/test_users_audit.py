@@ -11,14 +11,14 @@ from typing import Any
 import aiohttp
 
 from lightctl.store.audit import AuditLog
-from tests.conftest import ROOT
+from tests.conftest import ROOT, StoreBackend
 from tests.users_support import LOCAL, bearer, browser, running_daemon, sign_in
 from web.app import ROUTE_MODULES
 from web.context import CSRF_HEADER
 
 
-async def test_every_change_accepted_or_refused_is_audited(make_farm: Any, tmp_path: Path) -> None:
-    async with running_daemon(make_farm, tmp_path) as live, aiohttp.ClientSession() as anonymous:
+async def test_every_change_accepted_or_refused_is_audited(make_farm: Any, tmp_path: Path, backend: StoreBackend) -> None:
+    async with running_daemon(make_farm, tmp_path, database=backend.target("users")) as live, aiohttp.ClientSession() as anonymous:
         await live.add_user("ops", "operator")
         await live.add_user("view", "viewer")
         viewer = await live.token("view")

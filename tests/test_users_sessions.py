@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.conftest import StoreBackend
 from tests.users_support import LOCAL, PASSWORD, bearer, browser, running_daemon, sign_in
 from web.context import CSRF_HEADER, SESSION_COOKIE
 
@@ -82,8 +83,8 @@ async def test_idle_and_absolute_timeouts_on_the_frozen_clock(make_farm: Any, tm
         assert [r["ended_why"] for r in ended] == ["signed in more than 3 h ago", "unused for 60 min"]
 
 
-async def test_every_way_a_session_ends(make_farm: Any, tmp_path: Path) -> None:
-    async with running_daemon(make_farm, tmp_path) as live:
+async def test_every_way_a_session_ends(make_farm: Any, tmp_path: Path, backend: StoreBackend) -> None:
+    async with running_daemon(make_farm, tmp_path, database=backend.target("users")) as live:
         await live.add_user("ops", "operator")
         admin = bearer(LOCAL)
         async with browser() as one, browser() as two, browser() as three, aiohttp.ClientSession() as api:

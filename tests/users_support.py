@@ -57,15 +57,16 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_daemon(
-    make_farm: Callable[..., Any], tmp_path: Path, *, access: dict[str, Any] | None = None, **daemon_settings: Any
+    make_farm: Callable[..., Any], tmp_path: Path, *, access: dict[str, Any] | None = None, database: str | None = None,
+    **daemon_settings: Any,
 ) -> AsyncIterator[Running]:
     """One simulated Modbus cabinet, a daemon on a frozen clock, its API on a free port with the
-    local credential :data:`LOCAL`."""
+    local credential :data:`LOCAL`; its records in ``database`` (default: SQLite in ``tmp_path``)."""
     data = installation_data([modbus_controller("m0", 0)], api_port=0, **daemon_settings)
     data["access"].update(access or {})
     _farm, config = await make_farm(data)
     clock = FrozenClock()
-    daemon = attach_services(Daemon(config, database=tmp_path / "users.db", clock=clock))
+    daemon = attach_services(Daemon(config, database=database or tmp_path / "users.db", clock=clock))
     await daemon.start()
     try:
         runner = await serve(daemon, "127.0.0.1", 0, local_credential=LOCAL)
