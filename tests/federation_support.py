@@ -20,6 +20,7 @@ from lightctl.resolve.loading import config_from_data
 from lightctl.runtime.daemon import Daemon
 from lightctl.runtime.wiring import attach_services
 from lightctl.store import Store
+from lightctl.store.rollups import RollupModel
 from tests.conftest import installation_data, modbus_controller, with_endpoints
 
 GROUP = "lightctl"
@@ -70,6 +71,7 @@ def city_config(data: dict[str, Any], broker: Mosquitto, districts: list[str], *
 
 async def start_district(config: Config, database: Path, **store: Any) -> Daemon:
     assert config.federation is not None
+    store.setdefault("rollups", RollupModel.from_config(config))  # energy rolled up, as a daemon's own store does
     daemon = attach_services(Daemon(config, store=Store(database, **store)))  # as lightctl run does
     daemon.services.append(DistrictNode(daemon, config.federation, password=read_password(config.federation.broker)))
     await daemon.start()

@@ -5,8 +5,8 @@ give the rates of cases handled and closed on time (deferred ones out of the den
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
+from conftest import StoreBackend
 from test_faults_workorders import ON, at, reading, service_for
 
 from lightctl.model.faults import Severity
@@ -19,9 +19,9 @@ from lightctl.services.reports.sources import CaseCounts
 K = FaultKind
 
 
-async def test_a_tripped_circuit_is_out_of_service_while_its_fault_is_open(tmp_path: Path) -> None:
+async def test_a_tripped_circuit_is_out_of_service_while_its_fault_is_open(backend: StoreBackend) -> None:
     opened = at(2026, 3, 10, 20, 0)
-    service, _desk, _published, store = await service_for(tmp_path, opened)
+    service, _desk, _published, store = await service_for(backend, opened)
     try:
         tripped = ChannelReading(on=False, level=100.0, power_w=0.0, faults=frozenset({K.BREAKER_TRIP}))
         lit = ChannelReading(on=True, level=100.0, power_w=400.0)
@@ -47,9 +47,9 @@ async def test_a_tripped_circuit_is_out_of_service_while_its_fault_is_open(tmp_p
         await asyncio.to_thread(store.close)
 
 
-async def test_cases_due_in_a_period_handled_and_closed_on_time(tmp_path: Path) -> None:
+async def test_cases_due_in_a_period_handled_and_closed_on_time(backend: StoreBackend) -> None:
     now = at(2026, 3, 10, 9, 0)  # a working Tuesday; hotline reports are ordinary: 24 h
-    service, desk, _published, store = await service_for(tmp_path, now)
+    service, desk, _published, store = await service_for(backend, now)
     try:
         async def report(site: str, crew: str, minute: int) -> int:
             order = await desk.file(by="热线", now=now + minute * 60_000, title="路灯不亮", severity=Severity.ORDINARY,

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from lightctl.runtime.credentials import first_password_path
 from lightctl.runtime.daemon import Daemon
+from lightctl.runtime.reports import reports_of
 from lightctl.services.users.accounts import Accounts
 from lightctl.services.users.auth import Authenticator
 from web import (
@@ -33,7 +34,7 @@ from web import (
     telemetry,
 )
 from web.auditing import audit_changes
-from web.context import ACCESS, DAEMON, HOST, OPENAPI, STATUS, WEBSOCKETS, Host, errors_as_json
+from web.context import ACCESS, DAEMON, HOST, OPENAPI, REPORTS, STATUS, WEBSOCKETS, Host, errors_as_json
 from web.routing import Route, openapi_document, register
 from web.shared_status import SharedStatus
 
@@ -77,6 +78,7 @@ def create_app(daemon: Daemon, *, local_credential: str | None) -> web.Applicati
     app = new_app(daemon, access, (route for module in ROUTE_MODULES for route in module.ROUTES))
     app[DAEMON] = daemon
     app[STATUS] = SharedStatus(daemon)
+    app[REPORTS] = lambda: reports_of(daemon).reports
     return app
 
 

@@ -24,11 +24,11 @@ from lightctl.runtime.credentials import first_password_path
 from lightctl.services.access import Permission
 from lightctl.services.users.accounts import Accounts
 from lightctl.services.users.auth import Authenticator
-from web import accounts, city_cases, console_static, core, session
+from web import accounts, city_cases, console_static, core, reports, session
 from web.app import new_app, serve_app
 from web.city_context import CITY, city_of
 from web.console_api import sites_json
-from web.context import OPENAPI, body, error, user_of
+from web.context import OPENAPI, REPORTS, body, error, user_of
 from web.events import event_stream
 from web.routing import Route, path_parameter, query_parameter
 
@@ -166,6 +166,11 @@ async def stop_show(request: web.Request) -> web.Response:
         return error(409, str(exc))
 
 
+async def district_only_report(request: web.Request) -> web.Response:
+    return error(400, "the city has no schedule or engine of its own: forecasts, curtailment what-ifs and inspections "
+                      "on demand are each district's (ask its daemon); the city's reports are the tables over every district")
+
+
 async def get_districts(request: web.Request) -> web.Response:
     city = city_of(request)
     return web.json_response({"federation": city.host.status(), "districts": city.districts()})
@@ -250,7 +255,14 @@ ROUTES = (
 """The city's own routes. (A scene's detail and explanation, and hand-backs, are each district's:
 its scene book and owners.)"""
 
-CITY_ROUTES = (*ROUTES, *city_cases.ROUTES, *session.ROUTES, *accounts.ROUTES, *console_static.ROUTES)
+DISTRICT_ONLY = tuple(
+    Route(r.method, r.path, district_only_report, r.permission, f"{r.summary}: a district's (the city answers 400, saying so)",
+          parameters=r.parameters, responses={"400": "the city has no schedule or engine of its own"})
+    for r in reports.ROUTES if r not in reports.TABLES
+)
+CITY_ROUTES = (
+    *ROUTES, *city_cases.ROUTES, *reports.TABLES, *DISTRICT_ONLY, *session.ROUTES, *accounts.ROUTES, *console_static.ROUTES,
+)
 """The city's API: its own routes, and those every daemon serves alike (sign-in, users and tokens,
 the audit, the console and the status page)."""
 
@@ -261,6 +273,7 @@ def create_city_app(city: CityDaemon, *, local_credential: str | None) -> web.Ap
     user_accounts = Accounts(city.store, city.config.access, time.time, first_password_file=first_password_path(city.store.path))
     app = new_app(city, Authenticator(user_accounts, local_secret=local_credential), CITY_ROUTES)
     app[CITY] = city
+    app[REPORTS] = city.reports
     return app
 
 

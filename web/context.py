@@ -20,6 +20,7 @@ from lightctl.model.config import Config
 from lightctl.runtime.commands import CommandRefused, NotFound, parse_until
 from lightctl.runtime.daemon import Daemon
 from lightctl.services.access import AccessDenied, Caller, Permission, require
+from lightctl.services.reports.service import Reports
 from lightctl.services.users.accounts import AccountError, UnknownAccount
 from lightctl.services.users.auth import Authenticator, NotSignedIn
 from lightctl.store import Store, StoreWriteFailed
@@ -56,6 +57,8 @@ class Host(Protocol):
 DAEMON = web.AppKey("daemon", Daemon)
 """A district daemon's app: the routes that need its engine, schedule and services."""
 HOST: web.AppKey[Host] = web.AppKey("host")
+REPORTS: web.AppKey[Callable[[], Reports]] = web.AppKey("reports")
+"""The reports over the app's records: a district's own, or the city's copies of every district's."""
 ACCESS = web.AppKey("access", Authenticator)
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")

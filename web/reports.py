@@ -16,7 +16,7 @@ from lightctl.services.access import Permission
 from lightctl.services.reports.forecast import shed
 from lightctl.services.reports.service import ReportError
 from lightctl.services.reports.table import KINDS
-from web.context import DAEMON, error
+from web.context import DAEMON, REPORTS, error
 from web.routing import Route, query_parameter
 
 TABLE: dict[str, Any] = {
@@ -53,8 +53,7 @@ def _query(request: web.Request, name: str) -> str | None:
 
 
 async def _table(request: web.Request, default_by: str, kind: str) -> web.Response:
-    service = reports_of(request.app[DAEMON])
-    reports = service.reports
+    reports = request.app[REPORTS]()
     by = _query(request, "by") or default_by
     district = _query(request, "district")
     try:
@@ -107,7 +106,7 @@ async def get_forecast(request: web.Request) -> web.Response:
 
 
 async def get_monthly(request: web.Request) -> web.Response:
-    reports = reports_of(request.app[DAEMON]).reports
+    reports = request.app[REPORTS]()
     month = request.query.get("month")
     if not month:
         return error(400, "month is required: YYYY-MM")
@@ -173,7 +172,7 @@ async def post_inspection(request: web.Request) -> web.Response:
 
 
 BY = "site, district, region or area"
-ROUTES = (
+TABLES = (
     Route("GET", "/api/v1/reports/rates", get_rates, Permission.READ,
           "The action plan's rates per group, each with numerator, denominator, target and verdict",
           parameters=[*PERIOD_PARAMETERS, query_parameter("by", "string", BY)], response=TABLE, responses={"400": "a bad period, grouping or district"}),
@@ -187,13 +186,6 @@ ROUTES = (
                       query_parameter("by", "string", f"{BY}, controller, channel, 15min, hour, day or month"),
                       query_parameter("window", "string", "only the days of a day set, e.g. set:spring-decorations")],
           response=TABLE, responses={"400": "a bad period, grouping, district or window"}),
-    Route("GET", "/api/v1/reports/forecast", get_forecast, Permission.READ,
-          "Energy and cost the schedule will use over the coming nights",
-          parameters=[query_parameter("from", "string", "first night YYYY-MM-DD (default tonight)"),
-                      query_parameter("nights", "integer", "1-400, default 7"),
-                      query_parameter("by", "string", f"night, {BY}"),
-                      query_parameter("district", "string", "one district (id or name)")],
-          response=TABLE, responses={"400": "a bad night, count or grouping"}),
     Route("GET", "/api/v1/reports/workorders", get_workorders, Permission.READ,
           "Work orders handled and closed on time per group",
           parameters=[*PERIOD_PARAMETERS, query_parameter("by", "string", BY)], response=TABLE,
@@ -204,6 +196,18 @@ ROUTES = (
           response={"type": "object", "properties": {"month": {"type": "string"}, "installation": {"type": "string"},
                                                      "tables": {"type": "array", "items": TABLE}}},
           responses={"400": "a bad month"}),
+)
+"""The report tables, over whatever records the app serves (a district's or the city's)."""
+
+ROUTES = (
+    *TABLES,
+    Route("GET", "/api/v1/reports/forecast", get_forecast, Permission.READ,
+          "Energy and cost the schedule will use over the coming nights",
+          parameters=[query_parameter("from", "string", "first night YYYY-MM-DD (default tonight)"),
+                      query_parameter("nights", "integer", "1-400, default 7"),
+                      query_parameter("by", "string", f"night, {BY}"),
+                      query_parameter("district", "string", "one district (id or name)")],
+          response=TABLE, responses={"400": "a bad night, count or grouping"}),
     Route("GET", "/api/v1/reports/curtail", get_curtail_what_if, Permission.READ,
           "What-if: the kW a curtailment of a selector would shed now (nothing is sent)",
           parameters=[query_parameter("target", "string", "selector (required)"), query_parameter("level", "number", "cap in percent, 0 = off")],
@@ -211,3 +215,4 @@ ROUTES = (
     Route("POST", "/api/v1/reports/inspections", post_inspection, Permission.OPERATE,
           "Take and store a lighting-on inspection now", responses={"409": "nothing should be lit now"}),
 )
+"""A district's: the tables, and what needs its schedule and engine (forecast, what-if, inspection now)."""

@@ -32,6 +32,7 @@ from lightctl.federation.cases import CaseBook, CaseRequest, city_id
 from lightctl.federation.host import DistrictOffline, PrimaryHost
 from lightctl.federation.mirror import DistrictView, Mirror
 from lightctl.federation.requests import Action, Request
+from lightctl.federation.rollups import RollupTaker
 from lightctl.inventory.index import Inventory
 from lightctl.inventory.selectors import SelectorError
 from lightctl.model.config import Config
@@ -44,8 +45,10 @@ from lightctl.runtime.commands import CommandRefused, CommandReport
 from lightctl.runtime.events import Published
 from lightctl.services.reports.lighting_on import ControllerNow, InspectionSettings
 from lightctl.services.reports.live import live_metrics
+from lightctl.services.reports.service import Reports
 from lightctl.store import ResultRow, Store
 from lightctl.store.federation import OutboxEvent
+from scenes.model import SceneBook
 
 log = logging.getLogger("lightctl.federation")
 
@@ -93,6 +96,7 @@ class CityDaemon:
         self.store = store or Store(database if database is not None else config.daemon.database)
         self.mirror = Mirror(federation.districts, config)
         self.host = PrimaryHost(federation, self.mirror, self.store.federation, self, password=password)
+        self.host.take = RollupTaker(config.installation.timezone)
         self.subscribers: list[Callable[[Published], None]] = []
         self.command_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -100,6 +104,7 @@ class CityDaemon:
         """The selector of each city command whose layers the districts hold."""
         self.cases = CaseBook()
         """The districts' faults and work orders as their events last showed them."""
+        self._reports: Reports | None = None
         self.show_runs: dict[str, dict[str, Any]] = {}
         """Each district's running (or last) light show, as its ``show`` events said."""
 
@@ -278,6 +283,15 @@ class CityDaemon:
                                      body={"show": show, "anyway": anyway, "clear_overrides": clear_overrides})
         return {"show": show, "command_id": result.report.command_id,
                 "districts": {d: result.answers.get(d, {"status": "offline"}) for d in districts}}
+
+    def reports(self) -> Reports:
+        """The reports over every district's roll-ups and inspections (copied into the city's
+        records as they arrive: lightctl.federation.rollups), for the inventory of their births.
+        No schedule: forecasts are each district's, over its own schedule."""
+        inventory = self.inventory()
+        if self._reports is None or self._reports.inventory is not inventory:
+            self._reports = Reports(self.config, inventory, self.store, SceneBook({}, inventory), None)
+        return self._reports
 
     def show_status(self) -> dict[str, Any]:
         """The show running in any district (or the last one to change), and each district's."""

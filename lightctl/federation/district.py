@@ -38,6 +38,7 @@ from lightctl.federation import mqtt, vocabulary
 from lightctl.federation.describe import ConfigTexts, controller_facts, inventory_text, overrides_text
 from lightctl.federation.events import ANSWER, FORWARDED
 from lightctl.federation.requests import Outcome, RequestError, RequestRunner, answer_text, parse_request
+from lightctl.federation.rollups import RollupReporter
 from lightctl.federation.schema import DataType
 from lightctl.federation.sparkplug import (
     MessageType,
@@ -115,6 +116,7 @@ class DistrictNode:
         """City requests being carried out and not yet answered: state reports wait for their answers."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._main: list[asyncio.Task[None]] = []
+        self.rollups = RollupReporter(daemon.store, config.rollup_interval_s, self._outbox_added)
 
     def _topic(self, kind: MessageType, device: str | None = None) -> str:
         return str(Topic(kind, self.config.group, self.node, device))
@@ -128,6 +130,7 @@ class DistrictNode:
         self._main = [
             asyncio.create_task(self._relay(), name=f"federation-relay:{self.node}"),
             asyncio.create_task(self._sessions(), name=f"federation-session:{self.node}"),
+            asyncio.create_task(self.rollups.run(), name=f"federation-rollups:{self.node}"),
         ]
 
     async def stop(self) -> None:
@@ -220,6 +223,10 @@ class DistrictNode:
                 self._queue.popleft()
             self._outbox_more = True
             self._wake.set()
+
+    def _outbox_added(self) -> None:
+        self._outbox_more = True
+        self._wake.set()
 
     async def _answer(self, outcome: Outcome) -> None:
         """Into the inbox and the outbox together; when the store cannot keep it, straight to the

@@ -3,7 +3,8 @@ sent in order and once, whatever the broker does).
 
 The district takes them from the stream its daemon publishes to every console
 (``Daemon.publish``): a kind of event that a room adds there reaches the city by one entry in
-:data:`FORWARDED`. What a controller is *now* (its channels, its link) goes as Sparkplug state
+:data:`FORWARDED`. (Energy roll-ups and lighting-on inspections go whole, with their rows, by
+:mod:`lightctl.federation.rollups`.) What a controller is *now* (its channels, its link) goes as Sparkplug state
 (DBIRTH, DDATA), not here: this is the record of what happened.
 """
 
@@ -53,7 +54,6 @@ FORWARDED: dict[str, Forwarded] = {
         Forwarded("link", "controller"),  # a controller lost or found again
         Forwarded("fault"),  # faults opened, acknowledged, shelved, cleared (issue 14, branch faults)
         Forwarded("workorder"),  # work orders filed, dispatched, closed (issue 14, branch faults)
-        Forwarded("inspection"),  # lighting-on inspections (issue 15, branch reports)
         Forwarded("show"),  # a light show's progress: started, its loops, ended
     )
 }

@@ -52,7 +52,7 @@ from lightctl.federation.sparkplug import (
 from lightctl.model.federation import FederationConfig
 from lightctl.model.times import now_ms
 from lightctl.store import StoreError
-from lightctl.store.federation import FederationRecords, OutboxEvent
+from lightctl.store.federation import FederationRecords, OutboxEvent, Taker
 
 log = logging.getLogger("lightctl.federation")
 
@@ -103,6 +103,8 @@ class PrimaryHost:
         self.records = records
         self.listener = listener
         self.password = password
+        self.take: Taker | None = None
+        """What the city writes of a district's event with its record (its reports' copies)."""
         self.state = "starting"
         self.sessions = 0
         self.last_error: str | None = None
@@ -322,7 +324,7 @@ class PrimaryHost:
 
     async def _take(self, district: str, events: list[OutboxEvent]) -> None:
         try:
-            taken, last = await self.records.receive(district, events)
+            taken, last = await self.records.receive(district, events, self.take)
         except StoreError as exc:  # not acknowledged: the district sends them again
             log.error("city: events of district %s could not be recorded: %s", district, exc)
             return

@@ -43,6 +43,10 @@ class FederationConfig(Frozen):
         default=10.0, gt=0, le=600, description="district: events the city has not acknowledged are sent again after this"
     )
     outbox_retention_days: int = Field(default=7, ge=1, description="district: how long acknowledged events are kept")
+    rollup_interval_s: float = Field(
+        default=900.0, ge=1, le=3600,
+        description="district: how often the energy roll-ups and inspections that changed go to the city (its reports)",
+    )
 
     @property
     def username(self) -> str:

@@ -12,7 +12,7 @@ the **requests** the city sent, and the **deliveries** it holds for districts th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lightctl.model.times import now_ms
@@ -57,6 +57,10 @@ class Delivery:
     body: str
 
 
+Taker = Callable[[Connection, str, "OutboxEvent"], str]
+"""What the city writes of a district's event in the transaction that records it (see :meth:`FederationRecords.receive`)."""
+
+
 def _mark(conn: Connection, name: str) -> int:
     row = conn.execute("SELECT value FROM federation_marks WHERE name = ?", [name]).fetchone()
     return 0 if row is None else int(row[0] if not isinstance(row, dict) else row["value"])
@@ -73,12 +77,18 @@ class FederationRecords:
 
     # -- district: the outbox ----------------------------------------------------------------
 
-    async def outbox_add(self, events: Sequence[tuple[int, str, str | None, str]]) -> list[OutboxEvent]:
-        """Keep events (at, kind, controller, body) in this order, in one transaction; them with
-        their ids."""
+    async def outbox_add(
+        self, events: Sequence[tuple[int, str, str | None, str]], marks: Mapping[str, int] | None = None
+    ) -> list[OutboxEvent]:
+        """Keep events (at, kind, controller, body) in this order, in one transaction (with
+        ``marks`` moved forward, e.g. how far a district has sent its roll-ups); them with their ids."""
         rows = list(events)
+        moved = dict(marks or {})
 
         def job(conn: Connection) -> list[OutboxEvent]:
+            at = now_ms()
+            for name, value in moved.items():
+                conn.execute(_SET_MARK, [name, value, at])
             added = []
             for at, kind, controller_id, body in rows:
                 cur = conn.execute(
@@ -97,6 +107,10 @@ class FederationRecords:
             [after_id, limit],
         )
         return [OutboxEvent(r["id"], r["at"], r["kind"], r["controller_id"], r["body"]) for r in rows]
+
+    async def mark(self, name: str) -> int:
+        """A progress mark (0 when never set)."""
+        return await self._readers.run(lambda conn: _mark(conn, name))
 
     async def acknowledged(self) -> int:
         """The last outbox id the city confirmed (0: none yet)."""
@@ -196,11 +210,14 @@ class FederationRecords:
         rows = await self._readers.query("SELECT name, value FROM federation_marks WHERE name LIKE 'received/%'")
         return {r["name"].removeprefix(RECEIVED): int(r["value"]) for r in rows}
 
-    async def receive(self, district: str, events: Sequence[OutboxEvent]) -> tuple[list[OutboxEvent], int]:
+    async def receive(
+        self, district: str, events: Sequence[OutboxEvent], take: Taker | None = None
+    ) -> tuple[list[OutboxEvent], int]:
         """Record a district's events that follow the last one recorded, in order, once each, in
         one transaction. Returns those recorded now and the district's last recorded id: an event
         at or before it is a copy (dropped), one after a gap waits for the district to send the
-        missing ones first."""
+        missing ones first. ``take`` writes what an event carries into the city's own tables in the
+        same transaction, and returns the body to record of it (a shorter one for bulky data)."""
         received_at = now_ms()
         mark = RECEIVED + district
 
@@ -210,10 +227,11 @@ class FederationRecords:
             for event in sorted(events, key=lambda e: e.id):
                 if event.id != last + 1:
                     continue
+                body = event.body if take is None else take(conn, district, event)
                 conn.execute(
                     "INSERT INTO federation_events (district, id, at, received_at, kind, controller_id, body)"
                     " VALUES (?,?,?,?,?,?,?)",
-                    [district, event.id, event.at, received_at, event.kind, event.controller_id, event.body],
+                    [district, event.id, event.at, received_at, event.kind, event.controller_id, body],
                 )
                 taken.append(event)
                 last = event.id
