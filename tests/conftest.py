@@ -183,6 +183,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBackend:
     if request.param == "sqlite":
         return StoreBackend("sqlite", lambda name: str(tmp_path / f"{name}.db"), sqlite3.IntegrityError)
     server = request.getfixturevalue("postgres")
+    # a daemon on PostgreSQL keeps its own files (credential, photos) in its working directory
+    request.getfixturevalue("monkeypatch").chdir(tmp_path)
 
     def database(name: str) -> str:
         return str(server.create_database(f"{name.lower()}_{next(_database_numbers)}"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from lightctl.model.faults import Severity
 from lightctl.model.maintenance import FaultRecord, WorkOrder
+from lightctl.model.storage import files_dir
 from lightctl.model.times import from_ms
 from lightctl.services.faults.catalogue import label
 from lightctl.services.faults.service import FaultService
@@ -37,7 +38,7 @@ MAX_PHOTO_BYTES = 12 * 1024 * 1024
 class WorkOrderDesk:
     def __init__(self, faults: FaultService) -> None:
         self.faults = faults
-        self.photo_dir = Path(faults.store.path).parent / "photos"
+        self.photo_dir = files_dir(faults.store.path) / "photos"  # beside a SQLite file; PostgreSQL: the state directory
 
     # -- reading --------------------------------------------------------------------------------
 
