@@ -1,6 +1,7 @@
 """A district's roll-ups for the city, store to store (no broker: tests/test_federation_reports.py
 has the whole path): every hour whose rows change is sent again, however old (a meter step spread
-back over a gap), in bounded events, and nothing twice when nothing changed; the city's hours,
+back over a gap), in bounded events, and nothing twice when nothing changed; an hour written
+while a round read it goes again; the city's hours,
 days, months and energy report equal the district's; an inspection larger than a page goes in
 parts and is taken once. The district on SQLite, the city on both databases."""
 
@@ -20,6 +21,7 @@ from lightctl.federation.rollups import ROLLUP, RollupReporter, RollupTaker
 from lightctl.model.values import ControllerReading
 from lightctl.services.reports.period import Period
 from lightctl.store import Store
+from lightctl.store.district_copies import changed_hours, forget_changed
 from lightctl.store.federation import OutboxEvent
 
 DAY = date(2026, 1, 15)  # long past: the hours changed below are far older than the open and the previous hour
@@ -75,8 +77,26 @@ async def test_every_hour_that_changes_reaches_the_city_however_old(backend: Sto
         assert theirs["rows"] == ours["rows"] and theirs["total"] == ours["total"]
         assert ours["total"]["metered_kwh"] == pytest.approx(6.0)
 
-        assert (await reporter.report()).events == 0  # nothing changed: nothing sent
+        assert (await reporter.report()).events == []  # nothing changed: nothing sent
         assert await district.read("SELECT * FROM energy_hours_changed") == []
+
+
+async def test_an_hour_written_again_while_its_rows_were_read_keeps_its_note(tmp_path: Any) -> None:
+    config = config_of(district_data())
+    start = local(DAY, 19 * 60)
+    async with store_for(tmp_path / "district.db", config) as district:
+        for step in range(2):
+            district.observations.record_reading("met", ControllerReading(start + step * 600, state(100.0), 1000.0, 10.0 + step / 6))
+        await district.flush()
+        read = await district.read_with(lambda conn: changed_hours(conn, 10))
+        assert [hour for hour, _ in read] == [int(start * 1000)]
+        district.observations.record_reading("met", ControllerReading(start + 1200, state(100.0), 1000.0, 10.0 + 2 / 6))
+        await district.flush()  # the same hour written again before the round kept what it read
+        await district.write(lambda conn: forget_changed(conn, read))
+        again = await district.read_with(lambda conn: changed_hours(conn, 10))
+        assert [hour for hour, _ in again] == [int(start * 1000)] and again[0][1] > read[0][1]  # it goes again next round
+        await district.write(lambda conn: forget_changed(conn, again))
+        assert await district.read_with(lambda conn: changed_hours(conn, 10)) == []
 
 
 async def test_an_inspection_larger_than_a_page_goes_in_parts_and_is_taken_once(

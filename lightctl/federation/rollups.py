@@ -3,18 +3,20 @@ inspections, sent through its outbox (kept in its store, sent in order and once,
 broker does), and taken by the city into its own tables in the transaction that records them.
 
 **District** (:class:`RollupReporter`): the roll-ups note each hour they write in
-``energy_hours_changed`` (a district daemon's store only: ``RollupModel.note_changes``). Every
-``rollup_interval_s`` the reporter, in one transaction of the store's writer, takes the hours noted,
-reads their rows, puts those that differ from what it last sent of them (kept in memory for the
-open and the previous hour; after a restart, a noted hour goes whole) into the outbox in pages of
-:data:`PAGE_ROWS` rows, and forgets the notes. So an hour is sent again whenever anything in it
-changed, however old it is (a meter step spread back over a gap of hours changes old hours), and
-nothing is noted or forgotten without its rows reaching the outbox: a district stopped for a day,
-or cut from the broker, sends every hour it wrote since. A round takes at most :data:`ROUND_ROWS`
+``energy_hours_changed`` (a district daemon's store only: ``RollupModel.note_changes``), raising
+the note's version each time. Every ``rollup_interval_s`` the reporter reads the notes and their
+hours' rows on a reader, keeps those that differ from what it last sent of them (kept in memory
+for the open and the previous hour; after a restart, a noted hour goes whole), encodes them in
+pages of :data:`PAGE_ROWS` rows, and then, in one short transaction of the writer, puts the pages
+into the outbox and removes the notes it read *at the version it read them*: an hour written
+again meanwhile keeps its note and goes again next round. So an hour is sent again whenever
+anything in it changed, however old (a meter step spread back over a gap of hours changes old
+hours), and no note goes without its rows reaching the outbox: a district stopped for a day, or
+cut from the broker, sends every hour it wrote since. A round takes at most :data:`ROUND_ROWS`
 rows; the next one follows at once. The first round of a district that never sent any also sends
 the hours of the last :data:`FIRST_LOOK_BACK_MS` (older ones stay the district's own).
-Inspections go whole, each after the last one sent (mark ``rollups/inspection``, moved in the same
-transaction), in parts of at most :data:`PAGE_ROWS` rows and sites.
+Inspections go whole, each after the last one sent (mark ``rollups/inspection``, moved in the
+writer's transaction), in parts of at most :data:`PAGE_ROWS` rows and sites.
 
 **City** (:class:`RollupTaker`): hour rows are upserted by (hour, controller, channel), so a row
 sent again replaces itself; the days and months they fall in are summed again from the hours (in
@@ -71,10 +73,13 @@ def _text(value: Any) -> str:
 
 @dataclass
 class Round:
-    """What one round put into the outbox."""
+    """What one round reads and keeps."""
 
+    marks: dict[str, int]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    events: int = 0
+    hours: list[tuple[int, int]] = field(default_factory=list)
+    """The notes taken: (hour, version)."""
+    events: list[tuple[int, str, str | None, str]] = field(default_factory=list)
     more: bool = False
 
 
@@ -100,12 +105,20 @@ class RollupReporter:
             await asyncio.sleep(self.interval_s)
 
     async def report(self) -> Round:
-        """One round, in one transaction of the store's writer."""
+        """One round: read and encoded on a reader, kept in one short transaction of the writer."""
         records = self.store.federation
         now = now_ms()
-        first_look = now // HOUR_MS * HOUR_MS - FIRST_LOOK_BACK_MS if await records.mark(STARTED_MARK) == 0 else None
+        if await records.mark(STARTED_MARK) == 0:
+            first = now // HOUR_MS * HOUR_MS - FIRST_LOOK_BACK_MS
+            await self.store.write(lambda conn: note_hours_since(conn, first))
         last_inspection = await records.mark(INSPECTION_MARK)
-        done = await self.store.write(lambda conn: self._round(conn, now, first_look, last_inspection))
+        done = await self.store.read_with(lambda conn: self._read(conn, now, last_inspection))
+
+        def keep(conn: Connection) -> None:
+            outbox_insert(conn, done.events, done.marks)
+            forget_changed(conn, done.hours)
+
+        await self.store.write(keep)
         for row in done.rows:
             self._last[(row[0], row[1], row[2])] = row[3:]
         kept_from = now // HOUR_MS * HOUR_MS - HOUR_MS
@@ -116,32 +129,26 @@ class RollupReporter:
             self.sent()
         return done
 
-    def _round(self, conn: Connection, now: int, first_look: int | None, last_inspection: int) -> Round:
-        done = Round()
-        marks: dict[str, int] = {}
-        if first_look is not None:
-            note_hours_since(conn, first_look)
-            marks[STARTED_MARK] = now
-        hours = changed_hours(conn, HOURS_PER_ROUND)
-        taken: list[int] = []
-        for hour in hours:
+    def _read(self, conn: Connection, now: int, last_inspection: int) -> Round:
+        """The hours noted (with the version of their note) and their rows that differ from what
+        was last sent, the inspections after the last one sent, as the events that carry them."""
+        done = Round(marks={STARTED_MARK: now})
+        notes = changed_hours(conn, HOURS_PER_ROUND)
+        for hour, version in notes:
             done.rows += [row for row in hour_rows(conn, hour) if self._last.get((row[0], row[1], row[2])) != row[3:]]
-            taken.append(hour)
+            done.hours.append((hour, version))
             if len(done.rows) >= ROUND_ROWS:
                 break
-        forget_changed(conn, taken)
         inspections = inspections_after(conn, last_inspection, INSPECTIONS_PER_ROUND)
-        events: list[tuple[int, str, str | None, str]] = [
+        done.events = [
             (now, ROLLUP, None, _text({"grain": "hour", "columns": HOUR_COLUMNS, "rows": done.rows[i:i + PAGE_ROWS]}))
             for i in range(0, len(done.rows), PAGE_ROWS)
         ]
         for inspection in inspections:
-            events += [(now, INSPECTION, None, _text(part)) for part in inspection_parts(inspection)]
+            done.events += [(now, INSPECTION, None, _text(part)) for part in inspection_parts(inspection)]
         if inspections:
-            marks[INSPECTION_MARK] = int(inspections[-1]["id"])
-        outbox_insert(conn, events, marks)
-        done.events = len(events)
-        done.more = len(taken) < len(hours) or len(hours) == HOURS_PER_ROUND or len(inspections) == INSPECTIONS_PER_ROUND
+            done.marks[INSPECTION_MARK] = int(inspections[-1]["id"])
+        done.more = len(done.hours) < len(notes) or len(notes) == HOURS_PER_ROUND or len(inspections) == INSPECTIONS_PER_ROUND
         return done
 
 

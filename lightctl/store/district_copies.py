@@ -112,15 +112,15 @@ def note_hours_since(conn: Connection, first_hour: int) -> None:
     """Note every hour with energy rows from ``first_hour`` (UTC ms) as changed (a district's first
     round: what it had before it sent anything)."""
     conn.execute(
-        "INSERT INTO energy_hours_changed (hour) SELECT DISTINCT hour FROM energy_hours WHERE hour >= ?"
+        "INSERT INTO energy_hours_changed (hour, version) SELECT DISTINCT hour, 1 FROM energy_hours WHERE hour >= ?"
         " ON CONFLICT (hour) DO NOTHING", [first_hour]
     )
 
 
-def changed_hours(conn: Connection, limit: int) -> list[int]:
-    """The hours noted as changed (energy_hours_changed), oldest first."""
-    rows = conn.execute("SELECT hour FROM energy_hours_changed ORDER BY hour LIMIT ?", [limit]).fetchall()
-    return [int(r["hour"] if isinstance(r, dict) else r[0]) for r in rows]
+def changed_hours(conn: Connection, limit: int) -> list[tuple[int, int]]:
+    """The hours noted as changed (energy_hours_changed) with their notes' versions, oldest first."""
+    rows = conn.execute("SELECT hour, version FROM energy_hours_changed ORDER BY hour LIMIT ?", [limit]).fetchall()
+    return [(int(r["hour"]), int(r["version"])) if isinstance(r, dict) else (int(r[0]), int(r[1])) for r in rows]
 
 
 def hour_rows(conn: Connection, hour: int) -> list[tuple[Any, ...]]:
@@ -131,8 +131,9 @@ def hour_rows(conn: Connection, hour: int) -> list[tuple[Any, ...]]:
     return [tuple(r[c] for c in HOUR_COLUMNS) if isinstance(r, dict) else tuple(r) for r in rows]
 
 
-def forget_changed(conn: Connection, hours: Sequence[int]) -> None:
-    conn.executemany("DELETE FROM energy_hours_changed WHERE hour = ?", [(hour,) for hour in hours])
+def forget_changed(conn: Connection, notes: Sequence[tuple[int, int]]) -> None:
+    """Remove notes (hour, version) that were not raised since they were read."""
+    conn.executemany("DELETE FROM energy_hours_changed WHERE hour = ? AND version = ?", [list(note) for note in notes])
 
 
 def inspections_after(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:

@@ -70,7 +70,10 @@ HOURS_SQL = (
     " covered_s = energy_hours.covered_s + excluded.covered_s"
 )
 
-CHANGED_SQL = "INSERT INTO energy_hours_changed (hour) VALUES (?) ON CONFLICT (hour) DO NOTHING"
+CHANGED_SQL = (
+    "INSERT INTO energy_hours_changed (hour, version) VALUES (?, 1)"
+    " ON CONFLICT (hour) DO UPDATE SET version = energy_hours_changed.version + 1"
+)
 
 
 def _period_sql(table: str, key: str) -> str:
