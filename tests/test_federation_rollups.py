@@ -23,6 +23,7 @@ from lightctl.services.reports.period import Period
 from lightctl.store import Store
 from lightctl.store.district_copies import changed_hours, forget_changed
 from lightctl.store.federation import OutboxEvent
+from lightctl.store.inspections import prune_inspections
 
 DAY = date(2026, 1, 15)  # long past: the hours changed below are far older than the open and the previous hour
 
@@ -138,3 +139,8 @@ async def test_an_inspection_larger_than_a_page_goes_in_parts_and_is_taken_once(
         period = Period(DAY, DAY, ZONE)
         lit = (await reports_for(config, city).lighting_on(period, "district")).as_json()
         assert lit["rows"] and (await reports_for(config, district).lighting_on(period, "district")).as_json()["rows"] == lit["rows"]
+
+        # the city prunes its copies as a district prunes its own inspections (the record of whose copy it was with it)
+        assert await city.write(lambda conn: prune_inspections(conn, int(local(DAY, 24 * 60) * 1000)))
+        assert await city.read("SELECT * FROM federation_inspection_copies") == []
+        assert await city.read("SELECT * FROM lighting_inspections") == []

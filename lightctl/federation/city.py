@@ -93,7 +93,7 @@ class CityDaemon:
         self.config_path = config_path
         self.federation = federation
         self.tz = ZoneInfo(config.installation.timezone)
-        self.store = store or Store(database if database is not None else config.daemon.database)
+        self.store = store or Store(database if database is not None else config.daemon.database, retention=config.reports.retention)
         self.mirror = Mirror(federation.districts, config)
         self.host = PrimaryHost(federation, self.mirror, self.store.federation, self, password=password)
         self.host.take = RollupTaker(config.installation.timezone)
