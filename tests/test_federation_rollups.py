@@ -3,12 +3,13 @@ has the whole path): every hour whose rows change is sent again, however old (a 
 back over a gap), in bounded events, and nothing twice when nothing changed; an hour written
 while a round read it goes again; the city's hours,
 days, months and energy report equal the district's; an inspection larger than a page goes in
-parts and is taken once. The district on SQLite, the city on both databases."""
+parts and is taken once. District and city on either database."""
 
 from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,10 +50,10 @@ async def table(store: Store, name: str, key: str) -> list[tuple[Any, ...]]:
     return [tuple(pytest.approx(v, abs=1e-9) if isinstance(v, float) else v for v in r.values()) for r in rows]
 
 
-async def test_every_hour_that_changes_reaches_the_city_however_old(backend: StoreBackend, tmp_path: Any) -> None:
+async def test_every_hour_that_changes_reaches_the_city_however_old(backend: StoreBackend) -> None:
     config = config_of(district_data())
     start = local(DAY, 19 * 60)
-    async with store_for(tmp_path / "district.db", config) as district, store_for(backend.target("city"), config) as city:
+    async with store_for(backend.target("district"), config) as district, store_for(backend.target("city"), config) as city:
         reporter = RollupReporter(district, 1.0, lambda: None)
         for step in range(7):  # 1 kW for an hour from 19:00, read every 10 minutes
             district.observations.record_reading("met", ControllerReading(start + step * 600, state(100.0), 1000.0, 10.0 + step / 6))
@@ -82,7 +83,7 @@ async def test_every_hour_that_changes_reaches_the_city_however_old(backend: Sto
         assert await district.read("SELECT * FROM energy_hours_changed") == []
 
 
-async def test_an_hour_written_again_while_its_rows_were_read_keeps_its_note(tmp_path: Any) -> None:
+async def test_an_hour_written_again_while_its_rows_were_read_keeps_its_note(tmp_path: Path) -> None:
     config = config_of(district_data())
     start = local(DAY, 19 * 60)
     async with store_for(tmp_path / "district.db", config) as district:
@@ -101,7 +102,7 @@ async def test_an_hour_written_again_while_its_rows_were_read_keeps_its_note(tmp
 
 
 async def test_an_inspection_larger_than_a_page_goes_in_parts_and_is_taken_once(
-    backend: StoreBackend, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rollups, "PAGE_ROWS", 3)
     config = config_of(district_data())
@@ -115,7 +116,7 @@ async def test_an_inspection_larger_than_a_page_goes_in_parts_and_is_taken_once(
         conn.executemany("INSERT INTO lighting_inspection_sites (inspection_id, site_id, district_id, region, controllers, online)"
                          " VALUES (7,?,?,?,?,?)", sites)
 
-    async with store_for(tmp_path / "district.db", config) as district, store_for(backend.target("city"), config) as city:
+    async with store_for(backend.target("district"), config) as district, store_for(backend.target("city"), config) as city:
         await district.write(inspection)
         reporter = RollupReporter(district, 1.0, lambda: None)
         events, last = await send(reporter, district, city, 0)
