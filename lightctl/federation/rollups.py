@@ -54,6 +54,8 @@ log = logging.getLogger("lightctl.federation")
 
 ROLLUP = "rollup"
 INSPECTION = "inspection"
+SUMMARISED = (ROLLUP, INSPECTION)
+"""Kinds the city records as a summary of what it took (their rows go into its report tables)."""
 HOUR_MS = 3_600_000
 PAGE_ROWS = 2000
 """Rows in one event (about 250 kB of JSON: well under a broker's usual 1 MB packet limit)."""
@@ -172,7 +174,7 @@ class RollupTaker:
         self.calendar = LocalCalendar(ZoneInfo(zone))
 
     def __call__(self, conn: Connection, district: str, event: OutboxEvent) -> str:
-        if event.kind not in (ROLLUP, INSPECTION):
+        if event.kind not in SUMMARISED:
             return event.body
         try:
             body = json.loads(event.body)
