@@ -408,4 +408,6 @@ class PrimaryHost:
         finally:
             if self._waiting.get(key) is future:
                 del self._waiting[key]
+            if future.done() and not future.cancelled():
+                future.exception()  # the broker lost while sending: the caller has that error, not this one too
 
