@@ -18,6 +18,7 @@ from drivers.base import Fault
 from lightctl.process.mosquitto import Mosquitto
 from lightctl.runtime.credentials import LocalCredential, write_local_credential
 from lightctl.runtime.faults import Faults
+from lightctl.runtime.reports import reports_of
 from tests.federation_support import CITY, GROUP, Federation, eventually, start_federation
 from tests.test_cli import lightctl
 from web.app import bound_port
@@ -114,6 +115,17 @@ async def test_faults_and_work_orders_are_handled_at_either_level_by_the_distric
             assert code == 0 and order["id"] in out and "handled" in out, err
             code, out, err = await lightctl("--config", str(config_path), "--api", url, "faults", "ack", "seventeen")
             assert code != 0 and "not a record id" in err
+
+            # the city's work-order figures are those of the district that owns the orders
+            async def same_figures() -> bool:
+                period = fed.city.reports().period(None, order["due"]["at"][:10])  # to the order's deadline
+                ours = (await reports_of(fed.districts["d1"]).reports.workorders(period, "district")).as_json()["rows"]
+                theirs = (await fed.city.reports().workorders(period, "district")).as_json()["rows"]
+                fed.last_seen = (ours, theirs)  # type: ignore[attr-defined]  # what a failure shows
+                mine = [r for r in ours if r["group"] == "d1"]
+                return [r for r in theirs if r["group"] == "d1"] == mine and any(r["numerator"] for r in mine)
+
+            await eventually(same_figures, what="the city's work-order figures = d1's (handled on time: 1 of 1)")
 
             # bad ids and mixed districts are refused by the city, naming what is wrong
             async with session.post(f"{url}/api/v1/faults/17/ack", json={}) as response:

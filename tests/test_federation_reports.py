@@ -7,6 +7,7 @@ district daemons on their simulators."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,10 +19,12 @@ import pytest
 from lightctl.federation.district import DistrictNode
 from lightctl.model.values import ChannelReading, ControllerReading
 from lightctl.process.mosquitto import Mosquitto
+from lightctl.runtime.credentials import LocalCredential, write_local_credential
 from lightctl.runtime.daemon import Daemon
 from lightctl.runtime.reports import reports_of
 from lightctl.services.reports.service import Reports
 from tests.federation_support import CITY, GROUP, Federation, eventually, start_federation
+from tests.test_cli import lightctl
 from web.app import bound_port
 from web.city import serve_city
 
@@ -106,6 +109,26 @@ async def test_the_citys_reports_are_the_sum_of_the_districts_and_survive_a_brok
             assert rows["d1"] == pytest.approx(energy["d1"][0]) and rows["d2"] == pytest.approx(energy["d2"][0])
             async with session.get(f"{url}/api/v1/reports/forecast") as response:
                 assert response.status == 400 and "each district's" in (await response.json())["error"]
+        # `lightctl report` talks to the city as to a district
+        config_path = fed.work / "city.json"
+        config_path.write_text(json.dumps({"installation": fed.data["installation"], "daemon": {"database": str(fed.work / "c.db")}}),
+                               encoding="utf-8")
+        write_local_credential(fed.work / "c.db", LocalCredential(SECRET, url))
+        cli = ("--config", str(config_path), "--api", url, "report")
+        code, out, err = await lightctl(*cli, "energy", "--by", "district", "--json")
+        assert code == 0, err
+        assert {r["group"]: r["kwh"] for r in json.loads(out)["rows"]} == rows
+        code, out, err = await lightctl(*cli, "lighting-on", "--by", "district")
+        assert code == 0, err
+        assert [line.split()[:2] for line in out.splitlines() if "landscape" in line] == [
+            ["渝中", "Yuzhong"], ["江北", "Jiangbei"], ["主城区", "main"], ["全域", "whole"]]
+        code, out, err = await lightctl(*cli, "monthly", "--month", time.strftime("%Y-%m"), "--json")
+        assert code == 0, err
+        monthly = {t["name"]: t for t in json.loads(out)["tables"]}
+        assert {"rates", "lighting-on", "energy by district", "work orders"} <= set(monthly)
+        assert {r["group"]: r["kwh"] for r in monthly["energy by district"]["rows"]} == rows
+        code, out, err = await lightctl(*cli, "forecast")
+        assert code == 2 and "each district's" in err, (code, out, err)
     finally:
         await runner.cleanup()
 
@@ -121,6 +144,9 @@ async def test_the_citys_reports_are_the_sum_of_the_districts_and_survive_a_brok
     await asyncio.to_thread(fed.broker.restart)
     await eventually(lambda: same_at_the_city(fed, "energy"), what="the city's energy the districts' again")
     await eventually(lambda: same_at_the_city(fed, "lighting-on"), what="the city's lighting-on the districts' again")
+    taken = await fed.city.store.read("SELECT id FROM federation_events WHERE district = 'd1' AND kind IN ('rollup', 'inspection') ORDER BY id")
+    sent = await fed.districts["d1"].store.read("SELECT id FROM federation_outbox WHERE kind IN ('rollup', 'inspection') ORDER BY id")
+    assert taken and [r["id"] for r in taken] == [r["id"] for r in sent][:len(taken)]  # each once, in order (a newer round may be on its way)
     copies = await fed.city.store.read("SELECT district, district_inspection_id FROM federation_inspection_copies ORDER BY 1, 2")
     assert [(r["district"], r["district_inspection_id"]) for r in copies] == [("d1", 1), ("d2", 1), ("d2", 2)]  # each once
     days = await fed.city.store.read("SELECT controller_id, SUM(kwh) AS kwh FROM energy_days GROUP BY controller_id ORDER BY 1")

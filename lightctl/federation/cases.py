@@ -15,6 +15,7 @@ At the city a record's id is ``<district>:<id>`` (ids are the district's own num
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +27,7 @@ from lightctl.runtime.daemon import Daemon
 from lightctl.runtime.faults import Faults
 from lightctl.services.faults.service import FaultActionRefused
 from lightctl.services.faults.workorders import WorkOrderRefused
+from lightctl.services.reports.sources import CaseCounts
 
 CaseOp = Literal["ack", "shelve", "unshelve", "file", "step"]
 STEPS = ("dispatch", "handle", "feedback", "verify", "reject", "close", "defer")
@@ -111,6 +113,11 @@ def split_id(text: str) -> tuple[str, int]:
     return district, int(number)
 
 
+def _ms(text: Any) -> int | None:
+    """A view's ISO time (with its offset) as UTC ms; None when absent."""
+    return None if not isinstance(text, str) else round(datetime.fromisoformat(text).timestamp() * 1000)
+
+
 def _as_city_view(district: str, view: Mapping[str, Any], kind: str) -> dict[str, Any]:
     """A district's view of a record, with ids that are unique at the city."""
     out = dict(view)
@@ -159,3 +166,27 @@ class CaseBook:
         found = [v for v in self.orders.values() if (district is None or v["district_id"] == district)
                  and (not open_only or v.get("closed") is None)]
         return sorted(found, key=lambda v: str((v.get("filed") or {}).get("at", "")), reverse=True)
+
+    async def case_counts(self, start_ms: int, end_ms: int) -> list[CaseCounts]:
+        """The reports' work-order figures (a :class:`~lightctl.services.reports.sources.CaseSource`)
+        over the districts' orders as their events last showed them: the counts a district's own
+        records give (:class:`lightctl.services.reports.fault_records.WorkOrderCases`), compared at
+        the second (a view's times), for the orders the city has heard of."""
+        tally: dict[tuple[str, str | None], list[int]] = {}
+        for view in self.orders.values():
+            due = _ms((view.get("due") or {}).get("at"))
+            place = view.get("location") or {}
+            district = (place.get("district") or {}).get("id")
+            if due is None or district is None or not start_ms <= due < end_ms:
+                continue
+            site = (place.get("site") or {}).get("id")
+            counts = tally.setdefault((district, site), [0, 0, 0, 0, 0])
+            counts[0] += 1
+            if view.get("deferred") is not None:
+                counts[1] += 1
+                continue
+            handled, closed = _ms(view.get("handled_at")), _ms((view.get("closed") or {}).get("at"))
+            counts[2] += handled is not None and handled <= due
+            counts[3] += closed is not None and closed <= due
+            counts[4] += closed is not None
+        return [CaseCounts(d, s, *c) for (d, s), c in sorted(tally.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))]

@@ -93,7 +93,7 @@ class CityDaemon:
         self.config_path = config_path
         self.federation = federation
         self.tz = ZoneInfo(config.installation.timezone)
-        self.store = store or Store(database if database is not None else config.daemon.database)
+        self.store = store or Store(database if database is not None else config.daemon.database, retention=config.reports.retention)
         self.mirror = Mirror(federation.districts, config)
         self.host = PrimaryHost(federation, self.mirror, self.store.federation, self, password=password)
         self.host.take = RollupTaker(config.installation.timezone)
@@ -286,11 +286,12 @@ class CityDaemon:
 
     def reports(self) -> Reports:
         """The reports over every district's roll-ups and inspections (copied into the city's
-        records as they arrive: lightctl.federation.rollups), for the inventory of their births.
-        No schedule: forecasts are each district's, over its own schedule."""
+        records as they arrive: lightctl.federation.rollups), for the inventory of their births;
+        the work-order figures over the orders the districts' events showed (CaseBook). No
+        schedule: forecasts are each district's, over its own schedule."""
         inventory = self.inventory()
         if self._reports is None or self._reports.inventory is not inventory:
-            self._reports = Reports(self.config, inventory, self.store, SceneBook({}, inventory), None)
+            self._reports = Reports(self.config, inventory, self.store, SceneBook({}, inventory), None, cases=self.cases)
         return self._reports
 
     def show_status(self) -> dict[str, Any]:

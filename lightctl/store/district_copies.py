@@ -62,30 +62,36 @@ def copy_hours(conn: Connection, calendar: LocalCalendar, rows: Sequence[Sequenc
 
 
 def copy_inspection(conn: Connection, district: str, body: dict[str, Any]) -> int | None:
-    """A district's inspection as one of the city's (None: already taken)."""
-    own_id = int(body["id"])
+    """A district's inspection, or one part of it (``part`` > 0: more of its rows and sites), as
+    one of the city's; the city's id (None: already taken)."""
+    own_id, part = int(body["id"]), int(body.get("part", 0))
     rows, sites = _rows(body["rows"], INSPECTION_ROW_COLUMNS), _rows(body["sites"], INSPECTION_SITE_COLUMNS)
     seen = conn.execute(
         "SELECT inspection_id FROM federation_inspection_copies WHERE district = ? AND district_inspection_id = ?", [district, own_id]
     ).fetchone()
-    if seen is not None:
+    if seen is not None and part == 0:
         return None
-    cur = conn.execute("INSERT INTO lighting_inspections (at, instant, source) VALUES (?,?,?)",
-                       [int(body["at"]), str(body["instant"]), f"{district}:{body['source']}"])
-    inspection_id = int(cur.lastrowid or 0)
+    if seen is None and part > 0:
+        raise ValueError(f"part {part} of inspection {own_id} came without its first part")
+    if seen is not None:
+        inspection_id = int(seen["inspection_id"] if isinstance(seen, dict) else seen[0])
+    else:
+        cur = conn.execute("INSERT INTO lighting_inspections (at, instant, source) VALUES (?,?,?)",
+                           [int(body["at"]), str(body["instant"]), f"{district}:{body['source']}"])
+        inspection_id = int(cur.lastrowid or 0)
+        conn.execute(
+            "INSERT INTO federation_inspection_copies (district, district_inspection_id, inspection_id) VALUES (?,?,?)",
+            [district, own_id, inspection_id],
+        )
     conn.executemany(
         f"INSERT INTO lighting_inspection_rows (inspection_id, {', '.join(INSPECTION_ROW_COLUMNS)})"
-        f" VALUES (?,{','.join('?' * len(INSPECTION_ROW_COLUMNS))})",
+        f" VALUES (?,{','.join('?' * len(INSPECTION_ROW_COLUMNS))}) ON CONFLICT (inspection_id, site_id, lighting_class) DO NOTHING",
         [(inspection_id, *row) for row in rows],
     )
     conn.executemany(
         f"INSERT INTO lighting_inspection_sites (inspection_id, {', '.join(INSPECTION_SITE_COLUMNS)})"
-        f" VALUES (?,{','.join('?' * len(INSPECTION_SITE_COLUMNS))})",
+        f" VALUES (?,{','.join('?' * len(INSPECTION_SITE_COLUMNS))}) ON CONFLICT (inspection_id, site_id) DO NOTHING",
         [(inspection_id, *row) for row in sites],
-    )
-    conn.execute(
-        "INSERT INTO federation_inspection_copies (district, district_inspection_id, inspection_id) VALUES (?,?,?)",
-        [district, own_id, inspection_id],
     )
     return inspection_id
 
@@ -102,12 +108,32 @@ def _rows(rows: Iterable[Any], columns: Sequence[str]) -> list[list[Any]]:
 # -- what a district sends -----------------------------------------------------------------------
 
 
-def hours_since(conn: Connection, first_hour: int) -> list[tuple[Any, ...]]:
-    """A district's hour rows from ``first_hour`` (UTC ms), in the order :data:`HOUR_COLUMNS`."""
+def note_hours_since(conn: Connection, first_hour: int) -> None:
+    """Note every hour with energy rows from ``first_hour`` (UTC ms) as changed (a district's first
+    round: what it had before it sent anything)."""
+    conn.execute(
+        "INSERT INTO energy_hours_changed (hour, version) SELECT DISTINCT hour, 1 FROM energy_hours WHERE hour >= ?"
+        " ON CONFLICT (hour) DO NOTHING", [first_hour]
+    )
+
+
+def changed_hours(conn: Connection, limit: int) -> list[tuple[int, int]]:
+    """The hours noted as changed (energy_hours_changed) with their notes' versions, oldest first."""
+    rows = conn.execute("SELECT hour, version FROM energy_hours_changed ORDER BY hour LIMIT ?", [limit]).fetchall()
+    return [(int(r["hour"]), int(r["version"])) if isinstance(r, dict) else (int(r[0]), int(r[1])) for r in rows]
+
+
+def hour_rows(conn: Connection, hour: int) -> list[tuple[Any, ...]]:
+    """A district's rows of one hour, in the order :data:`HOUR_COLUMNS`."""
     rows = conn.execute(
-        f"SELECT {', '.join(HOUR_COLUMNS)} FROM energy_hours WHERE hour >= ? ORDER BY hour, controller_id, channel_id", [first_hour]
+        f"SELECT {', '.join(HOUR_COLUMNS)} FROM energy_hours WHERE hour = ? ORDER BY controller_id, channel_id", [hour]
     ).fetchall()
     return [tuple(r[c] for c in HOUR_COLUMNS) if isinstance(r, dict) else tuple(r) for r in rows]
+
+
+def forget_changed(conn: Connection, notes: Sequence[tuple[int, int]]) -> None:
+    """Remove notes (hour, version) that were not raised since they were read."""
+    conn.executemany("DELETE FROM energy_hours_changed WHERE hour = ? AND version = ?", [list(note) for note in notes])
 
 
 def inspections_after(conn: Connection, after_id: int, limit: int) -> list[dict[str, Any]]:

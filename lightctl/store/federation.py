@@ -70,6 +70,23 @@ def _ids(text: str | None) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",")) if text else ()
 
 
+def outbox_insert(
+    conn: Connection, events: Iterable[tuple[int, str, str | None, str]], marks: Mapping[str, int] | None = None
+) -> list[OutboxEvent]:
+    """:meth:`FederationRecords.outbox_add` inside a writer's job that does more in the same
+    transaction (a district's roll-ups: :mod:`lightctl.federation.rollups`)."""
+    at = now_ms()
+    for name, value in (marks or {}).items():
+        conn.execute(_SET_MARK, [name, value, at])
+    added = []
+    for event_at, kind, controller_id, body in events:
+        cur = conn.execute(
+            "INSERT INTO federation_outbox (at, kind, controller_id, body) VALUES (?,?,?,?)", [event_at, kind, controller_id, body]
+        )
+        added.append(OutboxEvent(int(cur.lastrowid or 0), event_at, kind, controller_id, body))
+    return added
+
+
 class FederationRecords:
     def __init__(self, writer: Writer, readers: ReaderPool) -> None:
         self._writer = writer
@@ -84,21 +101,7 @@ class FederationRecords:
         ``marks`` moved forward, e.g. how far a district has sent its roll-ups); them with their ids."""
         rows = list(events)
         moved = dict(marks or {})
-
-        def job(conn: Connection) -> list[OutboxEvent]:
-            at = now_ms()
-            for name, value in moved.items():
-                conn.execute(_SET_MARK, [name, value, at])
-            added = []
-            for at, kind, controller_id, body in rows:
-                cur = conn.execute(
-                    "INSERT INTO federation_outbox (at, kind, controller_id, body) VALUES (?,?,?,?)",
-                    [at, kind, controller_id, body],
-                )
-                added.append(OutboxEvent(int(cur.lastrowid or 0), at, kind, controller_id, body))
-            return added
-
-        return await self._writer.write(job)
+        return await self._writer.write(lambda conn: outbox_insert(conn, rows, moved))
 
     async def outbox_after(self, after_id: int, limit: int = 500) -> list[OutboxEvent]:
         """Events after ``after_id``, oldest first."""

@@ -124,5 +124,6 @@ def prune_inspections(conn: Connection, cutoff: int) -> bool:
         return False
     conn.execute("DELETE FROM lighting_inspection_rows WHERE inspection_id = ?", [row[0]])
     conn.execute("DELETE FROM lighting_inspection_sites WHERE inspection_id = ?", [row[0]])
+    conn.execute("DELETE FROM federation_inspection_copies WHERE inspection_id = ?", [row[0]])  # (the city's: whose copy it was)
     conn.execute("DELETE FROM lighting_inspections WHERE id = ?", [row[0]])
     return True

@@ -70,6 +70,11 @@ HOURS_SQL = (
     " covered_s = energy_hours.covered_s + excluded.covered_s"
 )
 
+CHANGED_SQL = (
+    "INSERT INTO energy_hours_changed (hour, version) VALUES (?, 1)"
+    " ON CONFLICT (hour) DO UPDATE SET version = energy_hours_changed.version + 1"
+)
+
 
 def _period_sql(table: str, key: str) -> str:
     return (
@@ -105,8 +110,12 @@ class RollupModel:
     """What the roll-ups need of the installation: each controller's channels, how long an
     observation holds, the dimming curve, the tariff's periods and the local calendar."""
 
-    def __init__(self, controllers: Mapping[str, ControllerModel], settings: EnergySettings, zone: tzinfo) -> None:
+    def __init__(
+        self, controllers: Mapping[str, ControllerModel], settings: EnergySettings, zone: tzinfo, *, note_changes: bool = False
+    ) -> None:
         self.controllers = dict(controllers)
+        self.note_changes = note_changes
+        """Note each hour written in energy_hours_changed (a district: what it sends the city)."""
         self.settings = settings
         self.curve = DimmingCurve.of(settings)
         self.calendar = LocalCalendar(zone)
@@ -124,7 +133,8 @@ class RollupModel:
             )
             for ctrl in config.controllers()
         }
-        return cls(controllers, settings, ZoneInfo(config.installation.timezone))
+        district = config.federation is not None and config.federation.role == "district"
+        return cls(controllers, settings, ZoneInfo(config.installation.timezone), note_changes=district)
 
 
 # --------------------------------------------------------------------------- per-controller state
@@ -528,6 +538,8 @@ class EnergyRollup:
             conn.executemany(HOURS_SQL, hour_rows)
             conn.executemany(DAYS_SQL, [(*key, *row) for key, row in days.items()])
             conn.executemany(MONTHS_SQL, [(*key, *row) for key, row in months.items()])
+            if self.model.note_changes:
+                conn.executemany(CHANGED_SQL, [(hour,) for hour in {row[0] for row in hour_rows}])
         if marks:
             tracks = self._work
             kept = [(cid, t.meter_at, t.meter_kwh, t.meter_w) for cid in marks if (t := tracks[cid]).meter_at is not None]
