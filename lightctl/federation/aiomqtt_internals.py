@@ -59,7 +59,10 @@ def guard_write_registration(client: aiomqtt.Client) -> bool:
         def add() -> None:
             if sock.fileno() != fileno:  # closed meanwhile: the session is over, nothing to write
                 return
-            loop.add_writer(fileno, writable)
+            try:
+                loop.add_writer(fileno, writable)
+            except (OSError, RuntimeError):  # uvloop: its poll handle for the fd closed with the socket
+                return
 
         loop.call_soon_threadsafe(add)
 
